@@ -1,0 +1,113 @@
+//! `guardsh`'s own subcommands: parsing (clap) and dispatch. Never used for a shimmed tool's argv.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Debug, Parser)]
+#[command(name = "guardsh", version, about = "A fail-closed gate between AI coding agents and dangerous CLIs", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain what guardsh would do with a command line, without running anything.
+    Check {
+        /// Print one JSON object instead of the explanation.
+        #[arg(long)]
+        json: bool,
+        /// The command line, after `--`: `guardsh check -- kubectl delete ns x`.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGV")]
+        argv: Vec<OsString>,
+    },
+    /// Validate every policy layer that applies here; errors are printed as file:line:col.
+    CheckConfig,
+    /// Check that every guarded tool is really guarded here, and what an agent could still reach.
+    Doctor {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Create shims (symlinks to guardsh) for the given tools, or for every tool the policy knows.
+    Install {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        tools: Vec<String>,
+    },
+    /// Remove every guardsh shim from the shim directory (nothing else is touched).
+    Uninstall {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// List the shim directory and the tools the policy knows.
+    List {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Run a command (your agent) with the shims first on PATH and a session marker set.
+    Run {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
+    /// Print the `export` lines that `guardsh run` would apply, for launching agents yourself.
+    Shellenv {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Inspect the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits non-zero and says where after any edit, deletion or reordering.
+    Verify,
+    /// Show the most recent records.
+    Tail {
+        #[arg(short = 'n', default_value_t = 20)]
+        lines: usize,
+        /// Print the raw JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses guardsh's own arguments and runs the subcommand.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(crate::exit::USAGE) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Check { json, argv } => commands::check::run(&argv, json),
+        Command::CheckConfig => commands::check::config(),
+        Command::Doctor { dir } => commands::doctor::run(dir),
+        Command::Install { dir, tools } => commands::shims::install(dir, tools),
+        Command::Uninstall { dir } => commands::shims::uninstall(dir),
+        Command::List { dir } => commands::shims::list(dir),
+        Command::Run { dir, command } => commands::session::run(dir, &command),
+        Command::Shellenv { dir } => commands::session::shellenv(dir),
+        Command::Audit { command: AuditCommand::Verify } => commands::audit::verify(),
+        Command::Audit { command: AuditCommand::Tail { lines, json } } => commands::audit::tail(lines, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("guardsh: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

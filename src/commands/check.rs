@@ -1,0 +1,134 @@
+//! `guardsh check` (explain a decision without running anything) and `guardsh check-config`.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{here, invocation, load_policy};
+use crate::decision::Cause;
+use crate::display;
+use crate::exec::FileId;
+use crate::exit;
+use crate::pipeline::{self, Evaluation, Invocation};
+
+pub fn run(argv: &[OsString], as_json: bool) -> anyhow::Result<ExitCode> {
+    let (paths, cwd) = here()?;
+    let inv = invocation(argv, cwd)?;
+    let policy = match load_policy(&paths, &inv.cwd) {
+        Ok(p) => p,
+        Err(e) => {
+            if as_json {
+                println!("{}", json!({ "decision": "deny", "rules": [], "reason": format!("invalid policy: {e}"), "exit_code": exit::CONFIG }));
+            } else {
+                eprintln!("guardsh: the policy is invalid, so every guarded command is refused:\n{e}");
+            }
+            return Ok(ExitCode::from(exit::CONFIG));
+        }
+    };
+    let eval = pipeline::evaluate_with(&policy, &inv, true, FileId::current_exe().ok());
+    if as_json {
+        println!("{}", to_json(&inv, &eval));
+    } else {
+        print!("{}", explain(&inv, &eval));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cause(c: &Cause) -> (&'static str, Option<&str>) {
+    match c {
+        Cause::Rule(id) => ("rule", Some(id.as_str())),
+        Cause::Default => ("default", None),
+        Cause::UnknownTool => ("unknown_tool", None),
+    }
+}
+
+fn to_json(inv: &Invocation, eval: &Evaluation) -> serde_json::Value {
+    let v = &eval.verdict;
+    let (cause, rule) = cause(&v.cause);
+    let real = eval.real.as_ref().map(|r| match r {
+        Ok(p) => json!(p.display().to_string()),
+        Err(_) => serde_json::Value::Null,
+    });
+    json!({
+        "tool": inv.tool,
+        "argv": std::iter::once(&inv.argv0).chain(&inv.args).map(|a| display::json_word(a)).collect::<Vec<_>>(),
+        "normalized": {
+            "positionals": eval.argv.positionals,
+            "flags": eval.argv.flags.iter().map(|f| json!({"name": f.name, "value": f.value})).collect::<Vec<_>>(),
+        },
+        "uncertain": v.uncertain,
+        "decision": v.action.as_str(),
+        "cause": cause,
+        "rule": rule,
+        "rules": v.matched,
+        "matches": eval.matched.iter().map(|r| json!({"id": r.id, "action": r.action.as_str(), "reason": r.reason, "origin": r.origin, "layer": r.layer.as_str()})).collect::<Vec<_>>(),
+        "reason": v.reason,
+        "mode": eval.mode.as_str(),
+        "ci_denied": v.ci_denied,
+        "env": { "stripped": eval.env.stripped, "passed": eval.env.passed },
+        "real": real,
+        "exit_code": eval.refusal_code(),
+    })
+}
+
+fn explain(inv: &Invocation, eval: &Evaluation) -> String {
+    use std::fmt::Write;
+    let v = &eval.verdict;
+    let mut s = String::new();
+    let line = display::shell_join(std::iter::once(inv.argv0.as_os_str()).chain(inv.args.iter().map(OsString::as_os_str)));
+    let _ = writeln!(s, "command:     {line}");
+    let _ = writeln!(s, "verb words:  {}", if eval.argv.positionals.is_empty() { "(none)".into() } else { eval.argv.positionals.join(" ") });
+    let flags: Vec<String> = eval.argv.flags.iter().map(|f| f.value.as_ref().map_or(f.name.clone(), |v| format!("{}={v}", f.name))).collect();
+    let _ = writeln!(s, "flags:       {}", if flags.is_empty() { "(none)".into() } else { flags.join(" ") });
+    if let Some(u) = &v.uncertain {
+        let _ = writeln!(s, "uncertain:   {u} (allow rules do not apply)");
+    }
+    let _ = writeln!(s, "mode:        {}", eval.mode.as_str());
+    if eval.matched.is_empty() {
+        let _ = writeln!(s, "matched:     no rule");
+    }
+    for (i, r) in eval.matched.iter().enumerate() {
+        let label = if i == 0 { "matched:" } else { "" };
+        let _ = writeln!(s, "{label:<12} {} [{}] {} ({}, {})", r.id, r.action.as_str(), r.reason, r.layer.as_str(), r.origin);
+    }
+    let why = match &v.cause {
+        Cause::Rule(id) => format!("rule {id} is the strictest match (deny > ask > allow)"),
+        Cause::Default => "no rule matched; the tool's default applies".into(),
+        Cause::UnknownTool => "the policy has no rules for this tool".into(),
+    };
+    let _ = writeln!(s, "decision:    {} ({why}{})", v.action.as_str().to_uppercase(), if v.ci_denied { "; CI mode turned ask into deny" } else { "" });
+    let _ = writeln!(s, "reason:      {}", v.reason);
+    let _ = writeln!(s, "exit:        {}", eval.refusal_code().map_or("runs the real tool".into(), |c| c.to_string()));
+    let list = |l: &[String]| if l.is_empty() { "(none)".to_string() } else { l.join(" ") };
+    let _ = writeln!(s, "env strips:  {}", list(&eval.env.stripped));
+    let _ = writeln!(s, "env passes:  {}", list(&eval.env.passed));
+    if let Some(real) = &eval.real {
+        let _ = writeln!(s, "real tool:   {}", real.as_ref().map_or_else(|e| format!("not found ({e})"), |p| p.display().to_string()));
+    }
+    s
+}
+
+pub fn config() -> anyhow::Result<ExitCode> {
+    let (paths, cwd) = here()?;
+    match load_policy(&paths, &cwd) {
+        Ok(policy) => {
+            for (layer, path) in &policy.sources {
+                println!("{:<8} {path}", layer.as_str());
+            }
+            let rules: usize = policy.tools.values().map(|t| t.rules.len()).sum();
+            println!(
+                "ok: {} tools ({}), {rules} rules, mode {}",
+                policy.tools.len(),
+                policy.tools.keys().cloned().collect::<Vec<_>>().join(", "),
+                policy.mode.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("guardsh: the policy is invalid; every guarded command is refused until these are fixed");
+            Ok(ExitCode::from(exit::CONFIG))
+        }
+    }
+}

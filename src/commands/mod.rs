@@ -1,0 +1,39 @@
+//! The implementations of `guardsh`'s subcommands: the binary's edge, where anyhow is the error type.
+
+pub mod audit;
+pub mod check;
+pub mod doctor;
+pub mod session;
+pub mod shims;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::{self, Locations};
+use crate::paths::Paths;
+use crate::pipeline::Invocation;
+use crate::rules::{ConfigError, Policy};
+
+/// The process's own view of the world, read once.
+pub(crate) fn here() -> anyhow::Result<(Paths, PathBuf)> {
+    let paths = Paths::discover()?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    Ok((paths, cwd))
+}
+
+pub(crate) fn load_policy(paths: &Paths, cwd: &std::path::Path) -> Result<Policy, ConfigError> {
+    config::load(&Locations::new(paths, cwd))
+}
+
+/// The shim directory: `--dir`, else the policy's `shim_dir`, else the XDG data directory.
+pub(crate) fn shim_dir(dir: Option<PathBuf>, paths: &Paths, policy: Option<&Policy>) -> PathBuf {
+    dir.or_else(|| policy.and_then(|p| p.shim_dir.as_ref()).map(PathBuf::from)).unwrap_or_else(|| paths.default_shim_dir())
+}
+
+/// An invocation as the shim would see it, from this process's environment.
+pub(crate) fn invocation(argv: &[std::ffi::OsString], cwd: PathBuf) -> anyhow::Result<Invocation> {
+    let (argv0, args) = argv.split_first().context("nothing to check: give a command line after `--`")?;
+    let tool = std::path::Path::new(argv0).file_name().unwrap_or(argv0).to_string_lossy().into_owned();
+    Ok(Invocation { tool, argv0: argv0.clone(), args: args.to_vec(), vars: std::env::vars_os().collect(), cwd })
+}

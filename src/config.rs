@@ -1,0 +1,66 @@
+//! Reads the policy layers from disk (system, user, project) and hands their text to
+//! `rules::compile`. The only policy code that touches the filesystem.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::paths::{self, Paths};
+use crate::rules::{ConfigError, Diagnostic, LayerKind, Policy, Source};
+
+/// Where each layer's file is, whether or not it exists.
+#[derive(Debug, Clone)]
+pub struct Locations {
+    pub system: PathBuf,
+    pub user: PathBuf,
+    pub project: Option<PathBuf>,
+}
+
+impl Locations {
+    pub fn new(paths: &Paths, cwd: &Path) -> Self {
+        Self { system: paths.system_policy(), user: paths.user_policy(), project: paths::find_project_policy(cwd) }
+    }
+}
+
+fn problem(path: &Path, message: String) -> ConfigError {
+    ConfigError { diagnostics: vec![Diagnostic { path: path.display().to_string(), line: 0, col: 0, message }] }
+}
+
+/// Reads one layer. `Ok(None)` when the file does not exist; any other failure is an error,
+/// because an unreadable policy must not be mistaken for an absent one.
+fn read_layer(layer: LayerKind, path: &Path) -> Result<Option<Source>, ConfigError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(problem(path, format!("cannot read policy: {e}; fix its permissions or remove it"))),
+    };
+    if layer == LayerKind::System && (meta.uid() != 0 || meta.mode() & 0o022 != 0) {
+        return Err(problem(
+            path,
+            "the system policy must be owned by root and not writable by group or others \
+             (sudo chown root:root FILE && sudo chmod 644 FILE)"
+                .into(),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| problem(path, format!("cannot read policy: {e}; fix its permissions or encoding")))?;
+    Ok(Some(Source { layer, path: path.display().to_string(), text }))
+}
+
+/// Reads and compiles every layer present. No policy at all is an error too: guardsh would
+/// otherwise deny every tool without saying why.
+pub fn load(locations: &Locations) -> Result<Policy, ConfigError> {
+    let mut sources = Vec::new();
+    for (layer, path) in [(LayerKind::System, Some(&locations.system)), (LayerKind::User, Some(&locations.user)), (LayerKind::Project, locations.project.as_ref())] {
+        if let Some(path) = path
+            && let Some(source) = read_layer(layer, path)?
+        {
+            sources.push(source);
+        }
+    }
+    if !sources.iter().any(|s| s.layer != LayerKind::Project) {
+        return Err(problem(
+            &locations.user,
+            "no guardsh policy found; run install.sh, or copy rules.toml.example to this path".into(),
+        ));
+    }
+    crate::rules::compile(&sources)
+}

@@ -1,0 +1,254 @@
+//! Combines the rules that matched into one verdict: deny beats ask beats allow, unknown tools are
+//! denied, uncertain readings never end in allow, and CI mode turns every ask into deny.
+//!
+//! Pure and total: every input produces a verdict, and `Allow` is never a fallback.
+
+use crate::matching::{self, NormalizedArgv};
+use crate::rules::{Action, Mode, ToolPolicy};
+
+/// Why the verdict came out as it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The strictest matching rule (first in policy order among equals).
+    Rule(String),
+    /// No rule matched; the tool's default applied.
+    Default,
+    /// The policy has no rules for this tool.
+    UnknownTool,
+}
+
+/// The decision for one invocation. `#[must_use]`: dropping a verdict on the floor is a bug.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub action: Action,
+    pub cause: Cause,
+    /// Shown to the human and the agent.
+    pub reason: String,
+    /// Ids of every rule that matched, in policy order.
+    pub matched: Vec<String>,
+    /// Credential variables the tool receives if this runs.
+    pub grants: Vec<String>,
+    /// Set when CI mode turned an `ask` into this `deny`.
+    pub ci_denied: bool,
+    /// Set when the invocation could not be read with certainty (and so no allow rule applied).
+    pub uncertain: Option<String>,
+}
+
+/// Decides one invocation of `tool`. `policy` is `None` when the policy does not know the tool.
+pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mode: Mode) -> Verdict {
+    let uncertain = if argv.non_utf8 {
+        Some("an argument is not valid UTF-8".to_string())
+    } else {
+        argv.ambiguity.clone()
+    };
+    let Some(policy) = policy else {
+        return Verdict {
+            action: Action::Deny,
+            cause: Cause::UnknownTool,
+            reason: format!("the guardsh policy has no rules for {tool}, so it is not allowed to run"),
+            matched: vec![],
+            grants: vec![],
+            ci_denied: false,
+            uncertain,
+        };
+    };
+    let hits = matching::hits(&policy.rules, argv);
+    let matched = hits.iter().map(|&i| policy.rules[i].id.clone()).collect();
+    let strictest = hits.iter().map(|&i| policy.rules[i].action).max();
+    let (mut action, cause, reason, mut grants) = match strictest {
+        Some(action) => {
+            let winners: Vec<_> = hits.iter().map(|&i| &policy.rules[i]).filter(|r| r.action == action).collect();
+            let first = winners[0];
+            let mut grants: Vec<String> = winners.iter().flat_map(|r| r.grant.iter().cloned()).collect();
+            grants.sort();
+            grants.dedup();
+            (action, Cause::Rule(first.id.clone()), first.reason.clone(), grants)
+        }
+        None => {
+            let mut action = policy.default;
+            let mut reason = format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str());
+            if action == Action::Allow && uncertain.is_some() {
+                action = Action::Ask;
+                reason = format!("guardsh could not read this {tool} invocation with certainty, so it is not allowed without a human");
+            }
+            (action, Cause::Default, reason, vec![])
+        }
+    };
+    let mut ci_denied = false;
+    if action == Action::Ask && mode == Mode::Ci {
+        action = Action::Deny;
+        ci_denied = true;
+    }
+    if action == Action::Deny {
+        grants.clear();
+    }
+    Verdict { action, cause, reason, matched, grants, ci_denied, uncertain }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+    use crate::rules::{LayerKind, Policy, Source, compile};
+
+    const POLICY: &str = r#"
+[tools.kubectl]
+default = "ask"
+
+[[rule]]
+id = "k-read"
+tool = "kubectl"
+action = "allow"
+reason = "read-only"
+args = ["{get,describe,logs}"]
+
+[[rule]]
+id = "k-delete"
+tool = "kubectl"
+action = "ask"
+reason = "deletes resources"
+args = ["delete"]
+not_flags = { "--dry-run" = "{client,server}" }
+
+[[rule]]
+id = "k-delete-dry"
+tool = "kubectl"
+action = "allow"
+reason = "a dry run changes nothing"
+args = ["delete"]
+flags = { "--dry-run" = "{client,server}" }
+
+[[rule]]
+id = "k-delete-ns"
+tool = "kubectl"
+action = "deny"
+reason = "deleting a namespace deletes everything in it"
+args = ["delete", "{ns,namespace,namespaces}"]
+
+[[rule]]
+id = "k-prod"
+tool = "kubectl"
+action = "ask"
+reason = "production namespace"
+flags = { "--namespace" = "prod*" }
+
+[[rule]]
+id = "k-force"
+tool = "kubectl"
+action = "deny"
+reason = "force skips graceful deletion"
+args = ["delete"]
+present = ["--force"]
+
+[tools.terraform]
+default = "ask"
+
+[[rule]]
+id = "tf-plan"
+tool = "terraform"
+action = "allow"
+reason = "plan changes nothing"
+args = ["plan"]
+absent = ["-destroy"]
+
+[tools.aws]
+default = "allow"
+"#;
+
+    fn policy() -> Policy {
+        compile(&[Source { layer: LayerKind::User, path: "t.toml".into(), text: POLICY.into() }]).expect("valid")
+    }
+
+    fn verdict(p: &Policy, line: &str, mode: Mode) -> Verdict {
+        let mut words = line.split_whitespace();
+        let tool = words.next().expect("tool");
+        let args: Vec<OsString> = words.map(OsString::from).collect();
+        let tp = p.tools.get(tool);
+        let spec = tp.map(|t| t.spec.clone()).unwrap_or_default();
+        decide(tool, tp, &crate::matching::normalize(&args, &spec), mode)
+    }
+
+    macro_rules! check {
+        ($want:ident, $line:expr) => {
+            check!($want, $line, Mode::Interactive)
+        };
+        ($want:ident, $line:expr, $mode:expr) => {{
+            let v = verdict(&policy(), $line, $mode);
+            assert_eq!(v.action, Action::$want, "{}: {:?}", $line, v);
+        }};
+    }
+
+    #[test]
+    fn table() {
+        check!(Allow, "kubectl get pods");
+        check!(Allow, "kubectl GET pods");
+        check!(Allow, "kubectl describe deploy delete-me");
+        check!(Ask, "kubectl delete pod x");
+        check!(Deny, "kubectl delete ns x");
+        check!(Deny, "kubectl -n prod delete ns x");
+        check!(Deny, "kubectl delete ns x -n prod");
+        check!(Deny, "kubectl --namespace=prod delete ns x");
+        check!(Deny, "kubectl DELETE Namespace x");
+        check!(Allow, "kubectl delete pod x --dry-run=client");
+        check!(Allow, "kubectl delete pod x --dry-run=server");
+        check!(Ask, "kubectl delete pod x --dry-run=none");
+        check!(Ask, "kubectl delete pod x --dry-run=client --dry-run=none");
+        check!(Ask, "kubectl delete --dry-run pod x");
+        check!(Deny, "kubectl delete pod x --dry-run=client --force");
+        check!(Ask, "kubectl -n prod get pods");
+        check!(Ask, "kubectl -n staging -n prod get pods");
+        check!(Allow, "kubectl -n staging get pods");
+        check!(Ask, "kubectl apply -f x.yaml");
+        check!(Ask, "kubectl");
+        check!(Ask, "kubectl --bogus get pods");
+        check!(Deny, "kubectl delete pod x", Mode::Ci);
+        check!(Allow, "kubectl get pods", Mode::Ci);
+        check!(Deny, "kubectl apply -f x.yaml", Mode::Ci);
+        check!(Allow, "terraform plan");
+        check!(Ask, "terraform plan -destroy");
+        check!(Ask, "terraform plan --destroy");
+        check!(Ask, "terraform apply");
+        check!(Deny, "helm uninstall x");
+        check!(Allow, "aws s3 ls");
+        // A tool whose default is allow still never allows an uncertain reading.
+        check!(Ask, "aws --bogus s3 ls");
+        check!(Deny, "aws --bogus s3 ls", Mode::Ci);
+    }
+
+    #[test]
+    fn precedence_does_not_depend_on_rule_order() {
+        let p = policy();
+        let mut reversed = p.clone();
+        for t in reversed.tools.values_mut() {
+            t.rules.reverse();
+        }
+        for line in ["kubectl delete ns x", "kubectl -n prod get pods", "kubectl delete pod x --dry-run=client --force", "kubectl get pods"] {
+            assert_eq!(verdict(&p, line, Mode::Interactive).action, verdict(&reversed, line, Mode::Interactive).action, "{line}");
+        }
+    }
+
+    #[test]
+    fn verdict_explains_itself() {
+        let v = verdict(&policy(), "kubectl -n prod delete ns x", Mode::Interactive);
+        assert_eq!(v.cause, Cause::Rule("k-delete-ns".into()));
+        assert_eq!(v.matched, ["k-delete", "k-delete-ns", "k-prod"]);
+        assert!(v.reason.contains("namespace"));
+        let v = verdict(&policy(), "helm list", Mode::Interactive);
+        assert_eq!(v.cause, Cause::UnknownTool);
+        let v = verdict(&policy(), "kubectl delete pod x", Mode::Ci);
+        assert!(v.ci_denied);
+    }
+
+    #[test]
+    fn non_utf8_never_matches_allow() {
+        use std::os::unix::ffi::OsStringExt;
+        let p = policy();
+        let tp = &p.tools["kubectl"];
+        let args = vec![OsString::from("get"), OsString::from_vec(vec![0xff])];
+        let v = decide("kubectl", Some(tp), &crate::matching::normalize(&args, &tp.spec), Mode::Interactive);
+        assert_eq!(v.action, Action::Ask);
+        assert!(v.uncertain.is_some());
+    }
+}

@@ -1,0 +1,215 @@
+//! Builds the real tool's environment: ambient credentials and loader variables are removed, and
+//! only the credentials the winning rule grants to this tool are passed through.
+//!
+//! Pure: takes the parent environment as values and returns the child's, plus the names (never
+//! the values) of what was stripped and passed, for the audit record.
+
+use std::ffi::{OsStr, OsString};
+
+/// Variable name patterns treated as credentials unless a rule grants them. `*` is a wildcard;
+/// names compare case-insensitively.
+pub const DEFAULT_CREDENTIALS: &[&str] = &[
+    "*_TOKEN",
+    "*_TOKEN_*",
+    "*_SECRET*",
+    "*_PASSWORD",
+    "*_PASSWD",
+    "*_API_KEY",
+    "*_APIKEY",
+    "*_ACCESS_KEY",
+    "*_ACCESS_KEY_ID",
+    "*_PRIVATE_KEY",
+    "*_CREDENTIALS",
+    "*DATABASE_URL",
+    "*_CONNECTION_STRING",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "PGPASSWORD",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "AZURE_CLIENT_SECRET",
+    "RAILWAY_TOKEN",
+    "RAILWAY_API_TOKEN",
+];
+
+/// Variables that change what code runs inside the real tool. Always removed, never granted.
+pub const LOADER: &[&str] = &[
+    "LD_*",
+    "DYLD_*",
+    "BASH_ENV",
+    "ENV",
+    "BASH_FUNC_*",
+    "SHELLOPTS",
+    "PS4",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PYTHONINSPECT",
+    "PERL5LIB",
+    "PERL5OPT",
+    "PERLLIB",
+    "RUBYLIB",
+    "RUBYOPT",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "GCONV_PATH",
+    "HOSTALIASES",
+    "RESOLV_HOST_CONF",
+];
+
+/// What to strip: credential patterns (defaults, every tool's declared credentials, configured
+/// extras), minus names the base policy says to keep.
+#[derive(Debug, Clone, Default)]
+pub struct EnvPolicy<'a> {
+    pub credentials: Vec<&'a str>,
+    pub keep: &'a [String],
+}
+
+/// The child environment and what was done to get it.
+#[must_use]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvPlan {
+    pub vars: Vec<(OsString, OsString)>,
+    /// Names removed (lossy for non-UTF-8 names).
+    pub stripped: Vec<String>,
+    /// Credential names passed because a rule granted them.
+    pub passed: Vec<String>,
+}
+
+/// `*` wildcard match on variable names, ASCII case-insensitive. Iterative, no allocation.
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            backtrack = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi].eq_ignore_ascii_case(&n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if let Some((bp, bn)) = backtrack {
+            pi = bp + 1;
+            ni = bn + 1;
+            backtrack = Some((bp, bn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+fn any_match<'a>(mut patterns: impl Iterator<Item = &'a str>, name: &str) -> bool {
+    patterns.any(|p| name_matches(p, name))
+}
+
+/// Plans the child environment. `grants` are the credential names the verdict passes through.
+pub fn plan(parent: &[(OsString, OsString)], policy: &EnvPolicy<'_>, grants: &[String]) -> EnvPlan {
+    let mut out = EnvPlan::default();
+    for (name, value) in parent {
+        let Some(n) = name.to_str() else {
+            // A name we cannot read is a name we cannot vouch for.
+            out.stripped.push(name.to_string_lossy().into_owned());
+            continue;
+        };
+        let shell_function = value.as_encoded_bytes().starts_with(b"()");
+        let loader = any_match(LOADER.iter().copied(), n);
+        let credential = any_match(policy.credentials.iter().copied(), n) && !policy.keep.iter().any(|k| k == n);
+        let granted = credential && any_match(grants.iter().map(String::as_str), n);
+        if shell_function || loader || (credential && !granted) {
+            out.stripped.push(n.to_string());
+        } else {
+            if granted {
+                out.passed.push(n.to_string());
+            }
+            out.vars.push((name.clone(), value.clone()));
+        }
+    }
+    out.stripped.sort();
+    out.passed.sort();
+    out
+}
+
+/// The value of `name` in an environment snapshot.
+pub fn get<'a>(vars: &'a [(OsString, OsString)], name: &str) -> Option<&'a OsStr> {
+    vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_os_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_patterns() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*_TOKEN", "RAILWAY_TOKEN", true),
+            ("*_TOKEN", "railway_token", true),
+            ("*_TOKEN", "TOKEN", false),
+            ("*_SECRET*", "AZURE_CLIENT_SECRET", true),
+            ("*_SECRET*", "MY_SECRET_THING", true),
+            ("LD_*", "LD_PRELOAD", true),
+            ("LD_*", "OLD_PATH", false),
+            ("*DATABASE_URL", "DATABASE_URL", true),
+            ("*DATABASE_URL", "STAGING_DATABASE_URL", true),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+        ];
+        for (p, n, want) in cases {
+            assert_eq!(name_matches(p, n), *want, "{p} vs {n}");
+        }
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect()
+    }
+
+    fn names(plan: &EnvPlan) -> Vec<String> {
+        plan.vars.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn strips_credentials_loaders_and_functions_and_passes_grants() {
+        let parent = vars(&[
+            ("PATH", "/usr/bin"),
+            ("HOME", "/home/u"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_PROFILE", "prod"),
+            ("RAILWAY_TOKEN", "r"),
+            ("LD_PRELOAD", "/tmp/x.so"),
+            ("BASH_FUNC_ls%%", "() { rm -rf /; }"),
+            ("INNOCENT", "() { echo; }"),
+            ("KUBECONFIG", "/home/u/.kube/config"),
+        ]);
+        let creds: Vec<&str> = DEFAULT_CREDENTIALS.to_vec();
+        let policy = EnvPolicy { credentials: creds, keep: &[] };
+        let plan = plan(&parent, &policy, &["AWS_SECRET_ACCESS_KEY".into(), "AWS_ACCESS_KEY_ID".into(), "LD_PRELOAD".into()]);
+        assert_eq!(names(&plan), ["PATH", "HOME", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "KUBECONFIG"]);
+        assert_eq!(plan.stripped, ["BASH_FUNC_ls%%", "INNOCENT", "LD_PRELOAD", "RAILWAY_TOKEN"]);
+        assert_eq!(plan.passed, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
+    }
+
+    #[test]
+    fn keep_exempts_a_name_from_credential_patterns_only() {
+        let parent = vars(&[("SESSION_TOKEN", "x"), ("LD_PRELOAD", "y")]);
+        let keep = vec!["SESSION_TOKEN".to_string(), "LD_PRELOAD".to_string()];
+        let plan = plan(&parent, &EnvPolicy { credentials: DEFAULT_CREDENTIALS.to_vec(), keep: &keep }, &[]);
+        assert_eq!(names(&plan), ["SESSION_TOKEN"]);
+        assert_eq!(plan.stripped, ["LD_PRELOAD"]);
+    }
+
+    #[test]
+    fn non_utf8_names_are_stripped() {
+        use std::os::unix::ffi::OsStringExt;
+        let parent = vec![(OsString::from_vec(vec![b'X', 0xff]), OsString::from("v"))];
+        let plan = plan(&parent, &EnvPolicy::default(), &[]);
+        assert!(plan.vars.is_empty());
+        assert_eq!(plan.stripped.len(), 1);
+    }
+}

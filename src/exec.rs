@@ -1,0 +1,100 @@
+//! Finds the real tool behind a shim and replaces this process with it.
+//!
+//! This and `shims.rs` are the only places guardsh runs another program's code. The search skips
+//! relative PATH entries (a repository an agent controls could plant `./kubectl`) and anything
+//! that is guardsh itself, and a depth counter in the environment stops a loop of shims that
+//! could still reach one another (a copied binary, say).
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Environment variable counting how many guardsh hops led here.
+pub const DEPTH_VAR: &str = "GUARDSH_DEPTH";
+/// A legitimate chain (a tool calling another guarded tool) is short; a loop is not.
+pub const MAX_DEPTH: u32 = 8;
+
+/// Identity of a file, to recognise guardsh however it was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub fn of(path: &Path) -> io::Result<Self> {
+        let m = fs::metadata(path)?;
+        Ok(Self { dev: m.dev(), ino: m.ino() })
+    }
+
+    /// The running guardsh binary.
+    pub fn current_exe() -> io::Result<Self> {
+        Self::of(&std::env::current_exe()?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(
+        "the real {tool} was not found on PATH outside guardsh's shims; install {tool}, or put its directory on PATH after the shim directory"
+    )]
+    NotFound { tool: String },
+    #[error(
+        "{tool} leads back to guardsh ({depth} hops): another copy of guardsh stands where the real {tool} should be; run `guardsh doctor`"
+    )]
+    Recursion { tool: String, depth: u32 },
+    #[error("could not run {path}: {source}")]
+    Exec { path: PathBuf, source: io::Error },
+}
+
+/// Reads the hop counter. A value that does not parse counts as too deep: it can only come from
+/// someone tampering, and refusing is the safe reading.
+pub fn depth(value: Option<&OsStr>) -> u32 {
+    match value {
+        None => 0,
+        Some(v) => v.to_str().and_then(|s| s.parse().ok()).unwrap_or(u32::MAX),
+    }
+}
+
+fn is_executable_file(path: &Path) -> Option<fs::Metadata> {
+    let m = fs::metadata(path).ok()?;
+    (m.is_file() && m.permissions().mode() & 0o111 != 0).then_some(m)
+}
+
+/// The first `tool` on `path_var` that is an absolute, executable, regular file and not guardsh.
+pub fn resolve_real(tool: &str, path_var: Option<&OsStr>, guardsh: FileId) -> Result<PathBuf, ExecError> {
+    let not_found = || ExecError::NotFound { tool: tool.to_string() };
+    let path_var = path_var.ok_or_else(not_found)?;
+    std::env::split_paths(path_var)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(tool))
+        .find(|candidate| {
+            is_executable_file(candidate).is_some_and(|m| FileId { dev: m.dev(), ino: m.ino() } != guardsh)
+        })
+        .ok_or_else(not_found)
+}
+
+/// Replaces this process with `real`, giving it the exact original argv and `env`. Returns only
+/// if the exec failed.
+pub fn exec(real: &Path, argv0: &OsStr, args: &[OsString], env: &[(OsString, OsString)]) -> ExecError {
+    restore_sigpipe();
+    // The absolute path, never the bare name: a name would be looked up on PATH again and could
+    // land back on a shim.
+    let source = Command::new(real).arg0(argv0).args(args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).exec();
+    ExecError::Exec { path: real.to_path_buf(), source }
+}
+
+/// Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec. The real tool must
+/// start with the default, or `kubectl get pods | head` would see EPIPE errors instead of quietly
+/// ending as it does without guardsh.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: installing SIG_DFL runs no handler code, and this process is single-threaded and
+    // about to exec.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}

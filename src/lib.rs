@@ -1,0 +1,43 @@
+//! guardsh: a fail-closed gate between AI coding agents and the dangerous CLIs they can reach.
+//!
+//! One binary, two personalities chosen by the name it was started under (argv[0]), as rustup's
+//! proxies are: called `guardsh` it is the admin CLI; called anything else (a shim such as
+//! `kubectl` in the shim directory) it guards that tool. See ARCHITECTURE.md for the data flow and
+//! README.md for the threat model.
+
+mod audit;
+mod cli;
+mod commands;
+mod config;
+mod decision;
+mod display;
+mod env;
+mod exec;
+mod exit;
+mod matching;
+mod paths;
+mod pipeline;
+mod rules;
+mod shims;
+mod timefmt;
+mod tools;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The entry point: reads argv and the environment once and dispatches on argv[0].
+pub fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let name = Path::new(&argv0).file_name().unwrap_or(argv0.as_os_str()).to_string_lossy().into_owned();
+    if name.starts_with("guardsh") {
+        return cli::main(std::iter::once(argv0).chain(args));
+    }
+    let rest: Vec<OsString> = args.collect();
+    let Ok(cwd) = std::env::current_dir() else {
+        eprintln!("guardsh: cannot read the current directory, so {name} was not run; cd somewhere that exists");
+        return ExitCode::from(exit::CONFIG);
+    };
+    pipeline::run_shim(pipeline::Invocation { tool: name, argv0, args: rest, vars: std::env::vars_os().collect(), cwd })
+}

@@ -1,0 +1,47 @@
+//! Matches compiled rules against a normalised invocation and returns every rule that matched.
+
+pub mod normalize;
+
+use crate::rules::{Action, FlagTest, Rule};
+pub use normalize::{NormalizedArgv, normalize};
+
+/// Does `rule` describe this invocation?
+///
+/// Flag tests are read in the direction that is stricter for the rule's action: a rule that
+/// restricts (`deny`, `ask`) matches if *any* occurrence of a repeated flag satisfies it, a rule
+/// that permits (`allow`) only if *every* occurrence does. `kubectl delete --dry-run=client
+/// --dry-run=none` therefore matches neither the allow rule for client dry runs nor escapes the
+/// ask rule for real deletes.
+pub fn rule_matches(rule: &Rule, argv: &NormalizedArgv) -> bool {
+    if argv.positionals.len() < rule.args.len() {
+        return false;
+    }
+    if !rule.args.iter().zip(&argv.positionals).all(|(p, word)| p.is_match(word)) {
+        return false;
+    }
+    let permits = rule.action == Action::Allow;
+    rule.flags.iter().all(|test| flag_test(test, argv, permits))
+}
+
+fn flag_test(test: &FlagTest, argv: &NormalizedArgv, permits: bool) -> bool {
+    let values: Vec<&str> = argv.values(&test.name).map(|v| v.unwrap_or("")).collect();
+    let present = !values.is_empty();
+    let all = present && values.iter().all(|v| test.pattern.is_match(v));
+    let any = values.iter().any(|v| test.pattern.is_match(v));
+    // "is set to a matching value" and its negation, quantified per the rule's direction.
+    let is_set = if permits { all } else { any };
+    let is_not_set = if permits { !any } else { !all };
+    if test.negated { is_not_set } else { is_set }
+}
+
+/// Indices (into `rules`) of every rule that matches. Permitting rules are skipped when the
+/// invocation could not be read with certainty: an `allow` must never rest on a guess.
+pub fn hits(rules: &[Rule], argv: &NormalizedArgv) -> Vec<usize> {
+    rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !(r.action == Action::Allow && argv.is_uncertain()))
+        .filter(|(_, r)| rule_matches(r, argv))
+        .map(|(i, _)| i)
+        .collect()
+}

@@ -1,0 +1,266 @@
+//! Turns a tool's exact argv into the view rules match against: positional words and flags with
+//! canonical names, wherever the flags stood and however their values were attached.
+//!
+//! The original argv is never changed or re-split; this view exists only for matching. The
+//! normaliser is total (every word lands somewhere) and marks what it could not read with
+//! certainty, so that `decision` can refuse to let such an invocation match an `allow` rule:
+//! - a word that is not UTF-8 is matched in its lossy form but taints the invocation;
+//! - an unknown flag written `--flag word` before the verb is complete could be consuming `word`
+//!   (then the verb is something else) or not; the invocation is marked ambiguous.
+
+use std::ffi::OsString;
+
+use crate::tools::{Syntax, ToolSpec};
+
+/// One flag occurrence. `value` is `None` for a flag given without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// The matching view of one invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NormalizedArgv {
+    /// Positional words in order; the first `verb_depth` have verb aliases resolved.
+    pub positionals: Vec<String>,
+    pub flags: Vec<Flag>,
+    /// Some word was not valid UTF-8.
+    pub non_utf8: bool,
+    /// Why the verb could not be read with certainty, if it could not.
+    pub ambiguity: Option<String>,
+}
+
+impl NormalizedArgv {
+    /// All values given for `name` (a canonical flag name); `None` entries are value-less uses.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Option<&'a str>> + 'a {
+        self.flags.iter().filter(move |f| f.name == name).map(|f| f.value.as_deref())
+    }
+
+    /// True when an `allow` rule must not be trusted to describe what the real tool will do.
+    pub fn is_uncertain(&self) -> bool {
+        self.non_utf8 || self.ambiguity.is_some()
+    }
+}
+
+/// Normalises `args` (argv without argv[0]) using what guardsh knows about the tool.
+pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
+    let mut out = NormalizedArgv::default();
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| match a.to_str() {
+            Some(s) => s.to_string(),
+            None => {
+                out.non_utf8 = true;
+                a.to_string_lossy().into_owned()
+            }
+        })
+        .collect();
+
+    let mut i = 0;
+    let mut options_ended = false;
+    while i < words.len() {
+        let word = &words[i];
+        i += 1;
+        if options_ended || word == "-" || !word.starts_with('-') {
+            push_positional(&mut out, spec, word);
+        } else if word == "--" {
+            options_ended = true;
+        } else if word.starts_with("--") || spec.syntax == Syntax::Go {
+            i += long_flag(&mut out, spec, word, words.get(i));
+        } else {
+            i += short_cluster(&mut out, spec, word, words.get(i));
+        }
+    }
+    out
+}
+
+fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str) {
+    let word = if out.positionals.len() < spec.verb_depth {
+        spec.aliases.get(&word.to_lowercase()).cloned().unwrap_or_else(|| word.to_string())
+    } else {
+        word.to_string()
+    };
+    out.positionals.push(word);
+}
+
+/// Handles `--name`, `--name=value`, and for Go syntax `-name` too. Returns how many following
+/// words it consumed.
+fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
+    let (written, inline) = match word.split_once('=') {
+        Some((n, v)) => (n, Some(v.to_string())),
+        None => (word, None),
+    };
+    // Go's flag package treats one and two leading dashes the same; tool files use one.
+    let lookup_name = match spec.syntax {
+        Syntax::Go => format!("-{}", written.trim_start_matches('-')),
+        Syntax::Gnu => written.to_string(),
+    };
+    let known = match spec.lookup(&lookup_name) {
+        Ok(known) => known.cloned(),
+        Err(candidates) => {
+            out.ambiguity.get_or_insert_with(|| {
+                format!("{written} is an abbreviation of several options: {}", candidates.join(", "))
+            });
+            None
+        }
+    };
+    let name = known.as_ref().map_or(lookup_name, |k| k.canonical.clone());
+    if inline.is_some() {
+        out.flags.push(Flag { name, value: inline });
+        return 0;
+    }
+    match known {
+        Some(k) if k.takes_value => {
+            out.flags.push(Flag { name, value: next.cloned() });
+            usize::from(next.is_some())
+        }
+        Some(_) => {
+            out.flags.push(Flag { name, value: None });
+            0
+        }
+        // Go's flag package rejects unknown flags, so the real tool will not run anything.
+        None if spec.syntax == Syntax::Go => {
+            out.flags.push(Flag { name, value: None });
+            0
+        }
+        None => unknown_flag(out, spec, name, next),
+    }
+}
+
+/// An unknown flag followed by a word: we cannot know whether the word is its value.
+fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: Option<&String>) -> usize {
+    let Some(next) = next.filter(|n| !n.starts_with('-')) else {
+        out.flags.push(Flag { name, value: None });
+        return 0;
+    };
+    if out.positionals.len() < spec.verb_depth {
+        // Before the verb is complete the two readings name different operations. Read the word
+        // as positional (so deny rules on the verb still fire) and mark the whole thing uncertain.
+        out.ambiguity.get_or_insert_with(|| {
+            format!("unknown option {name} may or may not take {next:?} as its value")
+        });
+        out.flags.push(Flag { name, value: None });
+        return 0;
+    }
+    // After the verb both readings are kept: the flag gets the word as its value and the word
+    // is also a positional, so a deny rule that looks for it finds it either way.
+    out.flags.push(Flag { name, value: Some(next.clone()) });
+    push_positional(out, spec, next);
+    1
+}
+
+/// Handles a GNU short-option word such as `-n`, `-nprod`, `-n=prod` or `-it`. Returns how many
+/// following words it consumed.
+fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
+    let body = &word[1..];
+    for (offset, c) in body.char_indices() {
+        let name = format!("-{c}");
+        let rest = &body[offset + c.len_utf8()..];
+        match spec.lookup(&name).ok().flatten().cloned() {
+            Some(k) if k.takes_value => {
+                if rest.is_empty() {
+                    out.flags.push(Flag { name: k.canonical, value: next.cloned() });
+                    return usize::from(next.is_some());
+                }
+                // pflag reads `-n=prod` as `prod`; getopt would keep the '='. Matching the
+                // pflag reading is the useful one for rules.
+                let value = rest.strip_prefix('=').unwrap_or(rest).to_string();
+                out.flags.push(Flag { name: k.canonical, value: Some(value) });
+                return 0;
+            }
+            Some(k) => out.flags.push(Flag { name: k.canonical, value: None }),
+            None if rest.is_empty() => return unknown_flag(out, spec, name, next),
+            None => out.flags.push(Flag { name, value: None }),
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::RawToolSpec;
+
+    fn spec(tool: &str) -> ToolSpec {
+        let text = crate::tools::builtin(tool).expect("shipped tool");
+        RawToolSpec::parse(text).expect("parses").build().expect("builds")
+    }
+
+    fn norm(tool: &str, line: &str) -> NormalizedArgv {
+        let args: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+        normalize(&args, &spec(tool))
+    }
+
+    fn flags(n: &NormalizedArgv) -> Vec<String> {
+        n.flags
+            .iter()
+            .map(|f| match &f.value {
+                Some(v) => format!("{}={v}", f.name),
+                None => f.name.clone(),
+            })
+            .collect()
+    }
+
+    /// One scenario per line: tool, argv, expected positionals, expected flags, uncertain?
+    #[test]
+    fn table() {
+        let cases: &[(&str, &str, &[&str], &[&str], bool)] = &[
+            ("kubectl", "-n prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "delete ns x -n prod", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "--namespace=prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "--namespace prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-nprod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-n=prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "exec -it pod -- rm -rf /", &["exec", "pod", "rm", "-rf", "/"], &["--stdin", "--tty"], false),
+            ("kubectl", "delete pod x --dry-run=client", &["delete", "pod", "x"], &["--dry-run=client"], false),
+            // pflag does not give an optional-value flag the next word.
+            ("kubectl", "delete --dry-run pod x", &["delete", "pod", "x"], &["--dry-run"], false),
+            ("kubectl", "get pods -o wide", &["get", "pods"], &["--output=wide"], false),
+            // Unknown flag before the verb: could be `--bogus=get`, so the reading is uncertain.
+            ("kubectl", "--bogus get delete pod", &["get", "delete", "pod"], &["--bogus"], true),
+            // Unknown flag after the verb: the word is kept both ways.
+            ("kubectl", "delete --bogus ns x", &["delete", "ns", "x"], &["--bogus=ns"], false),
+            ("kubectl", "delete ns x --", &["delete", "ns", "x"], &[], false),
+            ("kubectl", "get -- -n", &["get", "-n"], &[], false),
+            ("aws", "s3 rb s3://b --force", &["s3", "rb", "s3://b"], &["--force"], false),
+            ("aws", "--profile prod s3 ls", &["s3", "ls"], &["--profile=prod"], false),
+            // argparse abbreviations: --del is --delete, --pro is --profile.
+            ("aws", "s3 sync . s3://b --del", &["s3", "sync", ".", "s3://b"], &["--delete"], false),
+            ("aws", "--pro prod s3 ls", &["s3", "ls"], &["--profile=prod"], false),
+            ("aws", "s3api delete-bucket --bucket b", &["s3api", "delete-bucket", "b"], &["--bucket=b"], false),
+            ("terraform", "apply -auto-approve", &["apply"], &["-auto-approve"], false),
+            ("terraform", "apply --auto-approve", &["apply"], &["-auto-approve"], false),
+            ("terraform", "-chdir=infra destroy -target aws_db.x", &["destroy"], &["-chdir=infra", "-target=aws_db.x"], false),
+            // Go bool flags never take the next word.
+            ("terraform", "apply -destroy false", &["apply", "false"], &["-destroy"], false),
+            ("railway", "volume rm -v data", &["volume", "delete"], &["--volume=data"], false),
+            ("railway", "VOLUME RM", &["VOLUME", "delete"], &[], false),
+            ("psql", "-c select -d app", &[], &["--command=select", "--dbname=app"], false),
+            ("psql", "-Atc select app", &["app"], &["--no-align", "--tuples-only", "--command=select"], false),
+            ("psql", "--comm=drop app", &["app"], &["--command=drop"], false),
+        ];
+        for (tool, line, pos, fl, uncertain) in cases {
+            let n = norm(tool, line);
+            assert_eq!(n.positionals, *pos, "{tool} {line}: positionals");
+            assert_eq!(flags(&n), *fl, "{tool} {line}: flags");
+            assert_eq!(n.is_uncertain(), *uncertain, "{tool} {line}: uncertain ({:?})", n.ambiguity);
+        }
+    }
+
+    #[test]
+    fn non_utf8_words_are_kept_and_taint_the_invocation() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = vec![OsString::from("get"), OsString::from_vec(vec![b'p', 0xff])];
+        let n = normalize(&args, &spec("kubectl"));
+        assert!(n.non_utf8);
+        assert_eq!(n.positionals.len(), 2, "no word is dropped");
+    }
+
+    #[test]
+    fn ambiguous_abbreviation_is_uncertain() {
+        // psql: --echo-a could be --echo-all only, --echo- is several.
+        assert!(!norm("psql", "--echo-a app").is_uncertain());
+        assert!(norm("psql", "--echo- app").is_uncertain());
+    }
+}

@@ -1,0 +1,58 @@
+//! Where guardsh's files live: the system, user and project policy files, the state directory,
+//! and the default shim directory.
+//!
+//! User paths follow the XDG base directories (via `directories`), so tests and users can point
+//! them elsewhere. That is also why the user layer is within an agent's reach: only the system
+//! directory, owned by root, is not.
+
+use std::path::{Path, PathBuf};
+
+/// The system policy directory. Not configurable at run time: an environment variable that moved
+/// it would let an agent swap a root-owned policy for its own.
+pub const SYSTEM_DIR: &str = "/etc/guardsh";
+pub const POLICY_FILE: &str = "rules.toml";
+pub const PROJECT_FILE: &str = ".guardsh.toml";
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub system_dir: PathBuf,
+    pub config_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+/// No home directory could be found, so there is nowhere to keep policy or state.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot find a home directory for guardsh's configuration and state; set HOME")]
+pub struct NoHome;
+
+impl Paths {
+    pub fn discover() -> Result<Self, NoHome> {
+        let dirs = directories::ProjectDirs::from("", "", "guardsh").ok_or(NoHome)?;
+        let data_dir = dirs.data_dir().to_path_buf();
+        // `state_dir` is XDG_STATE_HOME on Linux; elsewhere fall back to the data dir.
+        let state_dir = dirs.state_dir().map_or_else(|| data_dir.join("state"), Path::to_path_buf);
+        Ok(Self { system_dir: PathBuf::from(SYSTEM_DIR), config_dir: dirs.config_dir().to_path_buf(), state_dir, data_dir })
+    }
+
+    pub fn system_policy(&self) -> PathBuf {
+        self.system_dir.join(POLICY_FILE)
+    }
+
+    pub fn user_policy(&self) -> PathBuf {
+        self.config_dir.join(POLICY_FILE)
+    }
+
+    pub fn audit_log(&self) -> PathBuf {
+        self.state_dir.join("audit.jsonl")
+    }
+
+    pub fn default_shim_dir(&self) -> PathBuf {
+        self.data_dir.join("shims")
+    }
+}
+
+/// The nearest `.guardsh.toml` in `cwd` or any parent.
+pub fn find_project_policy(cwd: &Path) -> Option<PathBuf> {
+    cwd.ancestors().map(|dir| dir.join(PROJECT_FILE)).find(|p| p.is_file())
+}

@@ -1,0 +1,428 @@
+//! Validates layered policy sources and compiles them into a `Policy`: strict parsing, unique
+//! ids, valid globs, grants limited to a tool's own credentials, and tighten-only layers.
+//!
+//! Errors are collected rather than stopping at the first one, and each is reported as
+//! `file:line:col: message`, the way compilers do, so a user can fix them all in one pass.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::schema::{RawPolicy, RawRule, RawToolConfig};
+use super::{Action, FlagTest, LayerKind, Pattern, Policy, Rule, Source, ToolPolicy};
+use crate::tools::{RawToolSpec, Syntax};
+
+/// One problem in one policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path, self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.path, self.line, self.col, self.message)
+        }
+    }
+}
+
+/// The policy is invalid; every guarded invocation is refused until it is fixed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A source being compiled, with the means to point into it.
+struct Ctx<'a> {
+    source: &'a Source,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, col) = line_col(&self.source.text, span.start);
+        self.diagnostics.push(Diagnostic { path: self.source.path.clone(), line, col, message: message.into() });
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        line_col(&self.source.text, span.start).0
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Compiles the sources, given in layer order (system, user, project).
+pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
+    let mut diagnostics = Vec::new();
+    let mut parsed: Vec<(&Source, RawPolicy)> = Vec::new();
+    for source in sources {
+        match toml::from_str::<RawPolicy>(&source.text) {
+            Ok(raw) => parsed.push((source, raw)),
+            Err(e) => {
+                let mut ctx = Ctx { source, diagnostics: &mut diagnostics };
+                ctx.error(e.span().unwrap_or(0..0), e.message().trim_end().to_string());
+            }
+        }
+    }
+    // A system policy makes the user layer tighten-only too: only a root-owned file is out of
+    // reach of an agent that runs as the user.
+    let has_system = sources.iter().any(|s| s.layer == LayerKind::System);
+    let restricted = |layer: LayerKind| layer == LayerKind::Project || (layer == LayerKind::User && has_system);
+
+    let mut policy = Policy { sources: sources.iter().map(|s| (s.layer, s.path.clone())).collect(), ..Policy::default() };
+    let mut settings_default = Action::Ask;
+    let mut floor = Action::Allow; // the least strict default any tighten-only layer allows
+    let mut knowledge: BTreeMap<String, RawToolSpec> = BTreeMap::new();
+    let mut defaults: HashMap<String, Action> = HashMap::new();
+    let mut tool_floor: HashMap<String, Action> = HashMap::new();
+
+    for (source, raw) in &parsed {
+        let mut ctx = Ctx { source, diagnostics: &mut diagnostics };
+        let tight = restricted(source.layer);
+        let s = &raw.settings;
+        if let Some(mode) = &s.mode {
+            policy.mode = policy.mode.max(*mode.get_ref());
+        }
+        if let Some(d) = &s.default {
+            if tight {
+                floor = floor.max(*d.get_ref());
+            } else {
+                settings_default = *d.get_ref();
+            }
+        }
+        policy.strip.extend(s.strip.iter().map(|p| p.get_ref().clone()));
+        for (what, span) in [
+            ("keep", s.keep.first().map(Spanned::span)),
+            ("shim_dir", s.shim_dir.as_ref().map(Spanned::span)),
+        ] {
+            if let (true, Some(span)) = (tight, span) {
+                ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
+            }
+        }
+        if !tight {
+            policy.keep.extend(s.keep.iter().map(|k| k.get_ref().clone()));
+            policy.shim_dir = s.shim_dir.as_ref().map(|d| d.get_ref().clone()).or(policy.shim_dir.take());
+        }
+        for (name, table) in &raw.tools {
+            tool_table(&mut ctx, tight, name, table, &mut knowledge, &mut defaults, &mut tool_floor);
+        }
+        if !tight {
+            for rule in &raw.rule {
+                knowledge.entry(rule.get_ref().tool.get_ref().clone()).or_insert_with(|| builtin_knowledge(rule.get_ref().tool.get_ref()));
+            }
+        }
+    }
+
+    // Tool knowledge is final now; build every known tool's spec.
+    let mut specs = BTreeMap::new();
+    for (name, raw) in &knowledge {
+        match raw.build() {
+            Ok(spec) => {
+                specs.insert(name.clone(), spec);
+            }
+            Err(message) => diagnostics.push(Diagnostic {
+                path: "(tool knowledge)".into(),
+                line: 0,
+                col: 0,
+                message: format!("tool {name}: {message}"),
+            }),
+        }
+    }
+    // Shipped tools' credentials are stripped from every other tool even when this policy does
+    // not guard them: an AWS key must not reach kubectl just because aws has no rules.
+    for (_, text) in crate::tools::BUILTIN {
+        if let Ok(raw) = RawToolSpec::parse(text) {
+            policy.all_credentials.extend(raw.credentials.iter().cloned());
+        }
+    }
+    for spec in specs.values() {
+        policy.all_credentials.extend(spec.credentials.iter().cloned());
+    }
+    policy.all_credentials.sort();
+    policy.all_credentials.dedup();
+
+    let mut rules: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+    let mut seen_ids: HashMap<String, String> = HashMap::new();
+    for (source, raw) in &parsed {
+        let mut ctx = Ctx { source, diagnostics: &mut diagnostics };
+        let tight = restricted(source.layer);
+        for rule in &raw.rule {
+            let id = rule.get_ref().id.get_ref();
+            let here = format!("{}:{}", source.path, ctx.line(&rule.get_ref().id.span()));
+            if let Some(first) = seen_ids.get(id) {
+                ctx.error(rule.get_ref().id.span(), format!("duplicate rule id {id:?} (first defined at {first}); give each rule its own id"));
+                continue;
+            }
+            seen_ids.insert(id.clone(), here.clone());
+            let tool = rule.get_ref().tool.get_ref();
+            // Rules for a tool the base policy does not know cannot make it known: that would turn
+            // its "unknown tool" denial into something looser.
+            let Some(spec) = specs.get(tool) else { continue };
+            if let Some(compiled) = compile_rule(&mut ctx, tight, rule.get_ref(), spec, here) {
+                rules.entry(tool.clone()).or_default().push(compiled);
+            }
+        }
+    }
+
+    if !diagnostics.is_empty() {
+        return Err(ConfigError { diagnostics });
+    }
+    for (name, spec) in specs {
+        let default = defaults.get(&name).copied().unwrap_or(settings_default);
+        let default = default.max(floor).max(tool_floor.get(&name).copied().unwrap_or(Action::Allow));
+        let rules = rules.remove(&name).unwrap_or_default();
+        policy.tools.insert(name, ToolPolicy { default, spec, rules });
+    }
+    Ok(policy)
+}
+
+fn tighten_hint(layer: LayerKind) -> String {
+    match layer {
+        LayerKind::Project => "a project .guardsh.toml may only tighten policy (add deny or ask rules, stricter defaults)".into(),
+        _ => "a system policy exists, so the user policy may only tighten it (add deny or ask rules, stricter defaults)".into(),
+    }
+}
+
+fn builtin_knowledge(tool: &str) -> RawToolSpec {
+    crate::tools::builtin(tool).and_then(|text| RawToolSpec::parse(text).ok()).unwrap_or_default()
+}
+
+fn tool_table(
+    ctx: &mut Ctx<'_>,
+    tight: bool,
+    name: &str,
+    table: &Spanned<RawToolConfig>,
+    knowledge: &mut BTreeMap<String, RawToolSpec>,
+    defaults: &mut HashMap<String, Action>,
+    tool_floor: &mut HashMap<String, Action>,
+) {
+    let t = table.get_ref();
+    if tight {
+        if t.changes_knowledge() {
+            ctx.error(
+                table.span(),
+                format!(
+                    "[tools.{name}] may only set `default` here: changing how {name}'s arguments are read could loosen the policy; {}",
+                    tighten_hint(ctx.source.layer)
+                ),
+            );
+        }
+        if let Some(d) = &t.default {
+            let floor = tool_floor.entry(name.to_string()).or_insert(Action::Allow);
+            *floor = (*floor).max(*d.get_ref());
+        }
+        return;
+    }
+    let entry = knowledge.entry(name.to_string()).or_insert_with(|| builtin_knowledge(name));
+    entry.extend(&t.knowledge());
+    if let Some(d) = &t.default {
+        defaults.insert(name.to_string(), *d.get_ref());
+    }
+}
+
+fn compile_rule(ctx: &mut Ctx<'_>, tight: bool, raw: &RawRule, spec: &crate::tools::ToolSpec, origin: String) -> Option<Rule> {
+    let errors_before = ctx.diagnostics.len();
+    let action = *raw.action.get_ref();
+    if tight && action == Action::Allow {
+        ctx.error(raw.action.span(), format!("rule {:?} cannot allow: {}", raw.id.get_ref(), tighten_hint(ctx.source.layer)));
+    }
+    if raw.id.get_ref().trim().is_empty() {
+        ctx.error(raw.id.span(), "rule id is empty; give the rule a short unique id");
+    }
+    if raw.reason.get_ref().trim().is_empty() {
+        ctx.error(raw.reason.span(), "reason is empty; say why, it is shown to the human and the agent");
+    }
+    let mut args = Vec::new();
+    for a in &raw.args {
+        match Pattern::new(a.get_ref()) {
+            Ok(p) => args.push(p),
+            Err(m) => ctx.error(a.span(), m),
+        }
+    }
+    let canonical = |name: &str| -> String {
+        let name = match spec.syntax {
+            Syntax::Go => format!("-{}", name.trim_start_matches('-')),
+            Syntax::Gnu => name.to_string(),
+        };
+        spec.canonical_flag(&name).map_or(name, str::to_string)
+    };
+    let mut flags = Vec::new();
+    let tests = raw
+        .flags
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.get_ref().as_str(), p.span(), false))
+        .chain(raw.not_flags.iter().map(|(n, p)| (n.as_str(), p.get_ref().as_str(), p.span(), true)))
+        .chain(raw.present.iter().map(|n| (n.get_ref().as_str(), "*", n.span(), false)))
+        .chain(raw.absent.iter().map(|n| (n.get_ref().as_str(), "*", n.span(), true)));
+    for (name, pattern, span, negated) in tests {
+        if !name.starts_with('-') || name.contains('=') {
+            ctx.error(span.clone(), format!("flag name {name:?} must be spelled as on the command line, e.g. \"--namespace\" or \"-n\""));
+            continue;
+        }
+        match Pattern::new(pattern) {
+            Ok(pattern) => flags.push(FlagTest { name: canonical(name), pattern, negated }),
+            Err(m) => ctx.error(span, m),
+        }
+    }
+    let mut grant = Vec::new();
+    for g in &raw.grant {
+        if tight {
+            ctx.error(g.span(), format!("grant is not allowed here: {}", tighten_hint(ctx.source.layer)));
+        } else if !spec.credentials.iter().any(|c| c == g.get_ref()) {
+            ctx.error(
+                g.span(),
+                format!(
+                    "{:?} is not one of {}'s credentials ({}); a rule may only grant its own tool's credentials (add it under [tools.{}] credentials)",
+                    g.get_ref(),
+                    raw.tool.get_ref(),
+                    if spec.credentials.is_empty() { "none declared".to_string() } else { spec.credentials.join(", ") },
+                    raw.tool.get_ref()
+                ),
+            );
+        } else {
+            grant.push(g.get_ref().clone());
+        }
+    }
+    if ctx.diagnostics.len() > errors_before {
+        return None;
+    }
+    Some(Rule {
+        id: raw.id.get_ref().clone(),
+        action,
+        reason: raw.reason.get_ref().clone(),
+        layer: ctx.source.layer,
+        origin,
+        args,
+        flags,
+        grant,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Mode;
+
+    fn src(layer: LayerKind, text: &str) -> Source {
+        Source { layer, path: format!("{}.toml", layer.as_str()), text: text.to_string() }
+    }
+
+    fn errors(sources: &[Source]) -> Vec<String> {
+        match compile(sources) {
+            Ok(_) => vec![],
+            Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const BASE: &str = r#"
+[[rule]]
+id = "k-get"
+tool = "kubectl"
+action = "allow"
+reason = "read"
+args = ["get"]
+"#;
+
+    /// One invalid policy per line, with the `file:line:col: message` fragment it must produce.
+    #[test]
+    fn syntax_errors() {
+        let cases: &[(&str, &str)] = &[
+            ("[settings]\nmood = \"ci\"\n", "user.toml:2:1: unknown field `mood`"),
+            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"alow\"\nreason = \"r\"\n", "user.toml:4:10: unknown variant `alow`"),
+            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nargs = [\"[oops\"]\n", "user.toml:6:9: invalid glob"),
+            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\n[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"ask\"\nreason = \"r\"\n", "user.toml:7:6: duplicate rule id \"x\" (first defined at user.toml:2)"),
+            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nverb = \"get\"\n", "user.toml:6:1: unknown field `verb`"),
+            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"\"\n", "reason is empty"),
+            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nflags = { namespace = \"prod\" }\n", "must be spelled as on the command line"),
+            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\ngrant = [\"AWS_SECRET_ACCESS_KEY\"]\n", "not one of kubectl's credentials"),
+            ("[settings]\nmode = \"lenient\"\n", "unknown variant `lenient`"),
+            ("[[rule]]\nid = \"x\"\n", "missing field `tool`"),
+            ("not toml at all", "user.toml:1:"),
+        ];
+        for (text, want) in cases {
+            let got = errors(&[src(LayerKind::User, text)]);
+            assert!(got.iter().any(|e| e.contains(want)), "{text:?}\n  want fragment: {want}\n  got: {got:?}");
+        }
+    }
+
+    #[test]
+    fn project_layer_may_only_tighten() {
+        let allow = "[[rule]]\nid = \"p\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\nargs = [\"delete\"]\n";
+        let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, allow)]);
+        assert!(got.iter().any(|e| e.starts_with("project.toml:4:10: rule \"p\" cannot allow")), "{got:?}");
+
+        let knowledge = "[tools.kubectl]\nvalue_flags = [\"--bogus\"]\n";
+        let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, knowledge)]);
+        assert!(got.iter().any(|e| e.contains("may only set `default`")), "{got:?}");
+
+        let keep = "[settings]\nkeep = [\"AWS_SECRET_ACCESS_KEY\"]\n";
+        let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, keep)]);
+        assert!(got.iter().any(|e| e.contains("keep may only be set in the base policy")), "{got:?}");
+    }
+
+    #[test]
+    fn user_layer_is_tighten_only_under_a_system_policy() {
+        let got = errors(&[src(LayerKind::System, BASE), src(LayerKind::User, BASE.replace("k-get", "u-get").as_str())]);
+        assert!(got.iter().any(|e| e.contains("a system policy exists")), "{got:?}");
+        // Without a system policy the same user file is the base and may allow.
+        assert!(errors(&[src(LayerKind::User, BASE)]).is_empty());
+    }
+
+    #[test]
+    fn tighten_layers_raise_defaults_and_mode_but_never_lower_them() {
+        let base = format!("[settings]\nmode = \"ci\"\ndefault = \"ask\"\n{BASE}");
+        let project = "[settings]\nmode = \"interactive\"\ndefault = \"allow\"\n[tools.kubectl]\ndefault = \"deny\"\n";
+        let p = compile(&[src(LayerKind::User, &base), src(LayerKind::Project, project)]).expect("valid");
+        assert_eq!(p.mode, Mode::Ci, "a later layer cannot switch CI mode off");
+        assert_eq!(p.tools["kubectl"].default, Action::Deny);
+    }
+
+    #[test]
+    fn project_rules_cannot_make_an_unknown_tool_known() {
+        let project = "[[rule]]\nid = \"p\"\ntool = \"gh\"\naction = \"ask\"\nreason = \"r\"\n";
+        let p = compile(&[src(LayerKind::User, BASE), src(LayerKind::Project, project)]).expect("valid");
+        assert!(!p.tools.contains_key("gh"));
+    }
+
+    #[test]
+    fn rule_flags_use_canonical_names() {
+        let text = "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nflags = { \"-n\" = \"prod\" }\n";
+        let p = compile(&[src(LayerKind::User, text)]).expect("valid");
+        assert_eq!(p.tools["kubectl"].rules[0].flags[0].name, "--namespace");
+    }
+
+    #[test]
+    fn the_shipped_example_compiles() {
+        let text = include_str!("../../rules.toml.example");
+        let p = compile(&[src(LayerKind::User, text)]).unwrap_or_else(|e| panic!("{e}"));
+        for tool in ["aws", "kubectl", "psql", "railway", "terraform"] {
+            assert!(p.tools.contains_key(tool), "example covers {tool}");
+            assert_eq!(p.tools[tool].default, Action::Ask, "shipped default for {tool} is ask");
+        }
+    }
+}

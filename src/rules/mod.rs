@@ -1,0 +1,125 @@
+//! The policy: what a rule is, and how layered TOML sources become one compiled, validated policy.
+//!
+//! Pure: sources arrive as text (`config.rs` reads them from disk) and leave as values.
+
+mod compile;
+mod pattern;
+mod schema;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use compile::{ConfigError, Diagnostic, compile};
+pub use pattern::Pattern;
+
+use crate::tools::ToolSpec;
+
+/// What a rule (or a tool default) says to do. Ordered by strictness: `Allow < Ask < Deny`, so
+/// the decision among matching rules is simply the maximum, whatever order they were written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Ask,
+    Deny,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Ask => "ask",
+            Action::Deny => "deny",
+        }
+    }
+}
+
+/// How `ask` is handled. `Ci` is stricter: every `ask` becomes `deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Interactive,
+    Ci,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Interactive => "interactive",
+            Mode::Ci => "ci",
+        }
+    }
+}
+
+/// Where a policy source sits. The first layer present of system/user is the base; every layer
+/// after the base may only tighten it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    System,
+    User,
+    Project,
+}
+
+impl LayerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerKind::System => "system",
+            LayerKind::User => "user",
+            LayerKind::Project => "project",
+        }
+    }
+}
+
+/// One policy file's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub layer: LayerKind,
+    pub path: String,
+    pub text: String,
+}
+
+/// A test on one flag: set to a value matching `pattern` (or, when `negated`, not so set).
+#[derive(Debug, Clone)]
+pub struct FlagTest {
+    /// Canonical flag name.
+    pub name: String,
+    pub pattern: Pattern,
+    pub negated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub action: Action,
+    pub reason: String,
+    pub layer: LayerKind,
+    /// `file:line` of the rule, for explanations.
+    pub origin: String,
+    pub args: Vec<Pattern>,
+    pub flags: Vec<FlagTest>,
+    pub grant: Vec<String>,
+}
+
+/// Everything the policy says about one tool.
+#[derive(Debug, Clone)]
+pub struct ToolPolicy {
+    pub default: Action,
+    pub spec: ToolSpec,
+    pub rules: Vec<Rule>,
+}
+
+/// The compiled policy of all layers.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub mode: Mode,
+    pub strip: Vec<String>,
+    pub keep: Vec<String>,
+    pub shim_dir: Option<String>,
+    pub tools: BTreeMap<String, ToolPolicy>,
+    /// Every tool's credential variables, so each tool can be kept from the others'.
+    pub all_credentials: Vec<String>,
+    pub sources: Vec<(LayerKind, String)>,
+}

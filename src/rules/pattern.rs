@@ -1,0 +1,96 @@
+//! One glob from a rule, matched case-insensitively, with plain words and `{a,b}` lists answered
+//! without building a regex.
+//!
+//! Every pattern is parsed by globset when the policy is compiled, so an invalid glob anywhere
+//! in the policy is a configuration error. Building globset's matcher compiles a regex, which
+//! costs far more than the comparison itself; most rule words are literals or short lists, so
+//! only real globs pay for it, and only the first time a rule of the invoked tool needs it.
+
+use std::cell::OnceCell;
+
+use globset::{Glob, GlobBuilder, GlobMatcher};
+
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Any,
+    /// Lower-cased alternatives; a plain word is a list of one.
+    OneOf(Vec<String>),
+    Glob(Glob, OnceCell<GlobMatcher>),
+}
+
+const META: &[char] = &['*', '?', '[', ']', '{', '}', '\\', '!'];
+
+impl Pattern {
+    /// Parses `source`; the error is globset's own message.
+    pub fn new(source: &str) -> Result<Self, String> {
+        let glob = GlobBuilder::new(source)
+            .case_insensitive(true)
+            .literal_separator(false)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("invalid glob {source:?}: {}", e.kind()))?;
+        let kind = if source == "*" {
+            Kind::Any
+        } else if !source.contains(META) {
+            Kind::OneOf(vec![source.to_lowercase()])
+        } else if let Some(inner) = source.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
+            && !inner.contains(META)
+        {
+            Kind::OneOf(inner.split(',').map(str::to_lowercase).collect())
+        } else {
+            Kind::Glob(glob, OnceCell::new())
+        };
+        Ok(Self { kind })
+    }
+
+    pub fn is_match(&self, word: &str) -> bool {
+        match &self.kind {
+            Kind::Any => true,
+            Kind::OneOf(words) if word.is_ascii() => words.iter().any(|w| w.eq_ignore_ascii_case(word)),
+            Kind::OneOf(words) => {
+                let lower = word.to_lowercase();
+                words.iter().any(|w| *w == lower)
+            }
+            Kind::Glob(glob, matcher) => matcher.get_or_init(|| glob.compile_matcher()).is_match(word),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pattern;
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("delete", "delete", true),
+            ("delete", "DELETE", true),
+            ("delete", "deleted", false),
+            ("{ns,namespace,namespaces}", "NS", true),
+            ("{ns,namespace,namespaces}", "pods", false),
+            ("{client,server}", "none", false),
+            ("*", "", true),
+            ("prod*", "production", true),
+            ("prod*", "staging", false),
+            ("s3://prod-*", "S3://PROD-db/x", true),
+            ("*prod*", "my-prod/x", true),
+            ("[0-9]*", "7days", true),
+            ("{get,describe}*", "describes", true),
+        ];
+        for (pat, word, want) in cases {
+            let p = Pattern::new(pat).expect("valid");
+            assert_eq!(p.is_match(word), *want, "{pat:?} vs {word:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_globs_are_errors() {
+        assert!(Pattern::new("[unclosed").is_err());
+        assert!(Pattern::new("{a,b").is_err());
+    }
+}

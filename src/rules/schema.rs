@@ -1,0 +1,107 @@
+//! The policy file exactly as written: serde structs mirroring `rules.toml`, strict about unknown
+//! keys, with spans kept for error messages. No logic lives here; `compile` gives it meaning.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Action, Mode};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    #[serde(default)]
+    pub settings: RawSettings,
+    #[serde(default)]
+    pub tools: BTreeMap<String, Spanned<RawToolConfig>>,
+    #[serde(default)]
+    pub rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub mode: Option<Spanned<Mode>>,
+    /// Decision for invocations of a known tool that no rule matches.
+    pub default: Option<Spanned<Action>>,
+    /// Extra credential variable name patterns to strip.
+    #[serde(default)]
+    pub strip: Vec<Spanned<String>>,
+    /// Variable names never treated as credentials (base layer only).
+    #[serde(default)]
+    pub keep: Vec<Spanned<String>>,
+    /// Where `guardsh install` puts shims (base layer only).
+    pub shim_dir: Option<Spanned<String>>,
+}
+
+/// `[tools.NAME]`: the tool's default decision, and additions to what guardsh knows about it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolConfig {
+    pub default: Option<Spanned<Action>>,
+    pub syntax: Option<crate::tools::Syntax>,
+    pub abbrev: Option<bool>,
+    pub verb_depth: Option<usize>,
+    #[serde(default)]
+    pub value_flags: Vec<String>,
+    #[serde(default)]
+    pub bool_flags: Vec<String>,
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    pub credentials: Vec<String>,
+}
+
+impl RawToolConfig {
+    /// True when the table says anything besides `default`.
+    pub fn changes_knowledge(&self) -> bool {
+        self.syntax.is_some()
+            || self.abbrev.is_some()
+            || self.verb_depth.is_some()
+            || !self.value_flags.is_empty()
+            || !self.bool_flags.is_empty()
+            || !self.aliases.is_empty()
+            || !self.credentials.is_empty()
+    }
+
+    pub fn knowledge(&self) -> crate::tools::RawToolSpec {
+        crate::tools::RawToolSpec {
+            syntax: self.syntax,
+            abbrev: self.abbrev,
+            verb_depth: self.verb_depth,
+            value_flags: self.value_flags.clone(),
+            bool_flags: self.bool_flags.clone(),
+            aliases: self.aliases.clone(),
+            credentials: self.credentials.clone(),
+        }
+    }
+}
+
+/// `[[rule]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub id: Spanned<String>,
+    pub tool: Spanned<String>,
+    pub action: Spanned<Action>,
+    pub reason: Spanned<String>,
+    /// Globs over the leading positional words, in order (`["delete", "{ns,namespace}"]`).
+    #[serde(default)]
+    pub args: Vec<Spanned<String>>,
+    /// Flag set, with a value matching the glob.
+    #[serde(default)]
+    pub flags: BTreeMap<String, Spanned<String>>,
+    /// Flag not set to a value matching the glob (absent, or set to something else).
+    #[serde(default)]
+    pub not_flags: BTreeMap<String, Spanned<String>>,
+    /// Flags that must be present (with any value or none).
+    #[serde(default)]
+    pub present: Vec<Spanned<String>>,
+    /// Flags that must be absent.
+    #[serde(default)]
+    pub absent: Vec<Spanned<String>>,
+    /// Credential variables of this tool that an allowed (or approved) invocation receives.
+    #[serde(default)]
+    pub grant: Vec<Spanned<String>>,
+}

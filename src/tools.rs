@@ -1,0 +1,215 @@
+//! What guardsh knows about each guarded CLI's command line: flag syntax, which flags take values,
+//! verb aliases, and which environment variables are that tool's credentials.
+//!
+//! The knowledge for shipped tools lives in the repository's top-level `shims/NAME.toml` files and is
+//! compiled into the binary, so a shim never reads it from disk. The base policy layer may extend it
+//! with a `[tools.NAME]` table (see `rules::compile`). This module is pure: it takes text, returns values.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+/// The shipped tool files, embedded. Keep in sync with `shims/`; a unit test checks every one parses.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("aws", include_str!("../shims/aws.toml")),
+    ("kubectl", include_str!("../shims/kubectl.toml")),
+    ("psql", include_str!("../shims/psql.toml")),
+    ("railway", include_str!("../shims/railway.toml")),
+    ("terraform", include_str!("../shims/terraform.toml")),
+];
+
+/// How a tool spells its options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Syntax {
+    /// getopt/pflag/clap: `-x` short options that cluster (`-it`) and glue values (`-nprod`),
+    /// `--long` options with `--long=value` or `--long value`.
+    #[default]
+    Gnu,
+    /// Go's `flag` package (terraform): `-name` and `--name` are the same long option, nothing
+    /// clusters, and a boolean flag never takes the next word as its value.
+    Go,
+}
+
+/// The serialized form of tool knowledge, shared by `shims/NAME.toml` and `[tools.NAME]` tables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolSpec {
+    pub syntax: Option<Syntax>,
+    /// The CLI accepts any unambiguous prefix of a long option (`--comm` for `--command`).
+    pub abbrev: Option<bool>,
+    /// How many leading positional words name the operation (`s3 rb`, `volume delete`).
+    pub verb_depth: Option<usize>,
+    /// Flags that consume a value, `"--canonical|-alias|--other-alias"`.
+    #[serde(default)]
+    pub value_flags: Vec<String>,
+    /// Flags that never consume the next word.
+    #[serde(default)]
+    pub bool_flags: Vec<String>,
+    /// Verb spellings the CLI accepts for the same operation: `rm = "delete"`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Environment variables holding this tool's secrets. Other tools never receive them.
+    #[serde(default)]
+    pub credentials: Vec<String>,
+}
+
+/// One known flag after alias resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagSpec {
+    pub canonical: String,
+    pub takes_value: bool,
+}
+
+/// Tool knowledge ready for the normaliser.
+#[derive(Debug, Clone, Default)]
+pub struct ToolSpec {
+    pub syntax: Syntax,
+    pub abbrev: bool,
+    pub verb_depth: usize,
+    /// Every spelling (canonical and aliases) to its flag.
+    pub flags: HashMap<String, FlagSpec>,
+    /// Lower-cased verb alias to canonical verb.
+    pub aliases: HashMap<String, String>,
+    pub credentials: Vec<String>,
+}
+
+pub const DEFAULT_VERB_DEPTH: usize = 2;
+
+impl RawToolSpec {
+    /// Parses a tool file. Errors carry toml's own position information.
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Layers `other` on top of `self`: lists grow, scalars are replaced when `other` sets them.
+    pub fn extend(&mut self, other: &RawToolSpec) {
+        self.syntax = other.syntax.or(self.syntax);
+        self.abbrev = other.abbrev.or(self.abbrev);
+        self.verb_depth = other.verb_depth.or(self.verb_depth);
+        self.value_flags.extend(other.value_flags.iter().cloned());
+        self.bool_flags.extend(other.bool_flags.iter().cloned());
+        self.aliases.extend(other.aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.credentials.extend(other.credentials.iter().cloned());
+    }
+
+    /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
+    pub fn build(&self) -> Result<ToolSpec, String> {
+        let mut flags = HashMap::new();
+        for (list, takes_value) in [(&self.value_flags, true), (&self.bool_flags, false)] {
+            for entry in list {
+                let mut names = entry.split('|');
+                let canonical = names.next().unwrap_or_default().to_string();
+                for name in std::iter::once(canonical.as_str()).chain(names) {
+                    if !name.starts_with('-') || name.len() < 2 || name.contains('=') {
+                        return Err(format!(
+                            "flag spelling {name:?} in {entry:?} must start with '-' and contain no '='"
+                        ));
+                    }
+                    let spec = FlagSpec { canonical: canonical.clone(), takes_value };
+                    if let Some(old) = flags.insert(name.to_string(), spec.clone())
+                        && old != spec
+                    {
+                        return Err(format!("flag {name:?} is declared twice with different meanings"));
+                    }
+                }
+            }
+        }
+        let aliases = self.aliases.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
+        Ok(ToolSpec {
+            syntax: self.syntax.unwrap_or_default(),
+            abbrev: self.abbrev.unwrap_or(false),
+            verb_depth: self.verb_depth.unwrap_or(DEFAULT_VERB_DEPTH),
+            flags,
+            aliases,
+            credentials: self.credentials.clone(),
+        })
+    }
+}
+
+/// The embedded knowledge for `tool`, if guardsh ships any.
+pub fn builtin(tool: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(name, _)| *name == tool).map(|(_, text)| *text)
+}
+
+impl ToolSpec {
+    /// Looks a flag spelling up, expanding an unambiguous long-option prefix when the tool allows it.
+    /// `Err(candidates)` means the prefix is ambiguous.
+    pub fn lookup(&self, name: &str) -> Result<Option<&FlagSpec>, Vec<String>> {
+        if let Some(spec) = self.flags.get(name) {
+            return Ok(Some(spec));
+        }
+        if !self.abbrev || !name.starts_with("--") || name.len() < 3 {
+            return Ok(None);
+        }
+        let mut hits: Vec<&FlagSpec> = self
+            .flags
+            .iter()
+            .filter(|(spelling, _)| spelling.starts_with("--") && spelling.starts_with(name))
+            .map(|(_, spec)| spec)
+            .collect();
+        hits.sort_by(|a, b| a.canonical.cmp(&b.canonical));
+        hits.dedup_by(|a, b| a.canonical == b.canonical);
+        match hits.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => Err(many.iter().map(|s| s.canonical.clone()).collect()),
+        }
+    }
+
+    /// The canonical spelling of a flag named in a rule, or `None` if the tool does not know it.
+    pub fn canonical_flag(&self, name: &str) -> Option<&str> {
+        self.flags.get(name).map(|s| s.canonical.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_tool_file_parses_and_builds() {
+        for (name, text) in BUILTIN {
+            let raw = RawToolSpec::parse(text).unwrap_or_else(|e| panic!("shims/{name}.toml: {e}"));
+            raw.build().unwrap_or_else(|e| panic!("shims/{name}.toml: {e}"));
+        }
+    }
+
+    #[test]
+    fn builtin_list_matches_the_shims_directory() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shims");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("shims/ exists")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, embedded, "BUILTIN must list every shims/*.toml, sorted");
+    }
+
+    #[test]
+    fn abbreviations_expand_only_when_unique() {
+        let raw = RawToolSpec {
+            abbrev: Some(true),
+            value_flags: vec!["--command|-c".into(), "--comment".into()],
+            bool_flags: vec!["--quiet".into()],
+            ..Default::default()
+        };
+        let spec = raw.build().expect("valid");
+        assert_eq!(spec.lookup("--qu").expect("unique").map(|f| f.canonical.as_str()), Some("--quiet"));
+        assert!(spec.lookup("--com").is_err(), "--com is a prefix of two flags");
+        assert_eq!(spec.lookup("--comma").expect("unique").map(|f| f.canonical.as_str()), Some("--command"));
+        assert_eq!(spec.lookup("--nope").expect("no candidates"), None);
+    }
+
+    #[test]
+    fn conflicting_declarations_are_rejected() {
+        let raw = RawToolSpec {
+            value_flags: vec!["--force|-f".into()],
+            bool_flags: vec!["-f".into()],
+            ..Default::default()
+        };
+        assert!(raw.build().is_err());
+    }
+}
