@@ -92,8 +92,8 @@ pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
         .map_err(err)?;
     file.lock().map_err(err)?;
     let (seq, prev) = head(&mut file).map_err(err)?;
-    let body = serde_json::to_string(&Body { seq: seq + 1, prev: &prev, record })
-        .map_err(|e| err(io::Error::other(e)))?;
+    let body =
+        serde_json::to_string(&Body { seq: seq + 1, prev: &prev, record }).map_err(|e| err(io::Error::other(e)))?;
     let hash = sha256_hex(body.as_bytes());
     let mut line = body;
     line.truncate(line.len() - 1); // the closing brace, put back after the hash
@@ -179,7 +179,12 @@ pub fn verify(path: &Path) -> Result<Verification, AuditError> {
             Ok(v) => {
                 let seq = v["seq"].as_u64().unwrap_or(0);
                 if v["prev"].as_str() != Some(out.head.as_str()) {
-                    out.problems.push((n, format!("does not follow the record before it (seq {seq}): a record was removed, inserted or moved")));
+                    out.problems.push((
+                        n,
+                        format!(
+                            "does not follow the record before it (seq {seq}): a record was removed, inserted or moved"
+                        ),
+                    ));
                 }
                 if seq != expect_seq {
                     out.problems.push((n, format!("sequence number {seq}, expected {expect_seq}")));

@@ -41,7 +41,8 @@ fn read_layer(layer: LayerKind, path: &Path) -> Result<Option<Source>, ConfigErr
                 .into(),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| problem(path, format!("cannot read policy: {e}; fix its permissions or encoding")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| problem(path, format!("cannot read policy: {e}; fix its permissions or encoding")))?;
     Ok(Some(Source { layer, path: path.display().to_string(), text }))
 }
 
@@ -49,7 +50,11 @@ fn read_layer(layer: LayerKind, path: &Path) -> Result<Option<Source>, ConfigErr
 /// otherwise deny every tool without saying why.
 pub fn load(locations: &Locations) -> Result<Policy, ConfigError> {
     let mut sources = Vec::new();
-    for (layer, path) in [(LayerKind::System, Some(&locations.system)), (LayerKind::User, Some(&locations.user)), (LayerKind::Project, locations.project.as_ref())] {
+    for (layer, path) in [
+        (LayerKind::System, Some(&locations.system)),
+        (LayerKind::User, Some(&locations.user)),
+        (LayerKind::Project, locations.project.as_ref()),
+    ] {
         if let Some(path) = path
             && let Some(source) = read_layer(layer, path)?
         {

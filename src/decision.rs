@@ -37,11 +37,8 @@ pub struct Verdict {
 
 /// Decides one invocation of `tool`. `policy` is `None` when the policy does not know the tool.
 pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mode: Mode) -> Verdict {
-    let uncertain = if argv.non_utf8 {
-        Some("an argument is not valid UTF-8".to_string())
-    } else {
-        argv.ambiguity.clone()
-    };
+    let uncertain =
+        if argv.non_utf8 { Some("an argument is not valid UTF-8".to_string()) } else { argv.ambiguity.clone() };
     let Some(policy) = policy else {
         return Verdict {
             action: Action::Deny,
@@ -67,10 +64,13 @@ pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
         }
         None => {
             let mut action = policy.default;
-            let mut reason = format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str());
+            let mut reason =
+                format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str());
             if action == Action::Allow && uncertain.is_some() {
                 action = Action::Ask;
-                reason = format!("guardsh could not read this {tool} invocation with certainty, so it is not allowed without a human");
+                reason = format!(
+                    "guardsh could not read this {tool} invocation with certainty, so it is not allowed without a human"
+                );
             }
             (action, Cause::Default, reason, vec![])
         }
@@ -224,8 +224,17 @@ default = "allow"
         for t in reversed.tools.values_mut() {
             t.rules.reverse();
         }
-        for line in ["kubectl delete ns x", "kubectl -n prod get pods", "kubectl delete pod x --dry-run=client --force", "kubectl get pods"] {
-            assert_eq!(verdict(&p, line, Mode::Interactive).action, verdict(&reversed, line, Mode::Interactive).action, "{line}");
+        for line in [
+            "kubectl delete ns x",
+            "kubectl -n prod get pods",
+            "kubectl delete pod x --dry-run=client --force",
+            "kubectl get pods",
+        ] {
+            assert_eq!(
+                verdict(&p, line, Mode::Interactive).action,
+                verdict(&reversed, line, Mode::Interactive).action,
+                "{line}"
+            );
         }
     }
 

@@ -189,8 +189,12 @@ mod tests {
         ]);
         let creds: Vec<&str> = DEFAULT_CREDENTIALS.to_vec();
         let policy = EnvPolicy { credentials: creds, keep: &[] };
-        let plan = plan(&parent, &policy, &["AWS_SECRET_ACCESS_KEY".into(), "AWS_ACCESS_KEY_ID".into(), "LD_PRELOAD".into()]);
-        assert_eq!(names(&plan), ["PATH", "HOME", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "KUBECONFIG"]);
+        let plan =
+            plan(&parent, &policy, &["AWS_SECRET_ACCESS_KEY".into(), "AWS_ACCESS_KEY_ID".into(), "LD_PRELOAD".into()]);
+        assert_eq!(
+            names(&plan),
+            ["PATH", "HOME", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "KUBECONFIG"]
+        );
         assert_eq!(plan.stripped, ["BASH_FUNC_ls%%", "INNOCENT", "LD_PRELOAD", "RAILWAY_TOKEN"]);
         assert_eq!(plan.passed, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
     }

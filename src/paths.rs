@@ -32,7 +32,12 @@ impl Paths {
         let data_dir = dirs.data_dir().to_path_buf();
         // `state_dir` is XDG_STATE_HOME on Linux; elsewhere fall back to the data dir.
         let state_dir = dirs.state_dir().map_or_else(|| data_dir.join("state"), Path::to_path_buf);
-        Ok(Self { system_dir: PathBuf::from(SYSTEM_DIR), config_dir: dirs.config_dir().to_path_buf(), state_dir, data_dir })
+        Ok(Self {
+            system_dir: PathBuf::from(SYSTEM_DIR),
+            config_dir: dirs.config_dir().to_path_buf(),
+            state_dir,
+            data_dir,
+        })
     }
 
     pub fn system_policy(&self) -> PathBuf {

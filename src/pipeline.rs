@@ -148,10 +148,7 @@ fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str, reason: &s
         stripped: eval.map(|e| e.env.stripped.clone()).unwrap_or_default(),
         passed: eval.map(|e| e.env.passed.clone()).unwrap_or_default(),
         outcome: outcome.to_string(),
-        real: eval
-            .and_then(|e| e.real.as_ref())
-            .and_then(|r| r.as_ref().ok())
-            .map(|p| p.display().to_string()),
+        real: eval.and_then(|e| e.real.as_ref()).and_then(|r| r.as_ref().ok()).map(|p| p.display().to_string()),
     }
 }
 

@@ -205,11 +205,8 @@ mod tests {
 
     #[test]
     fn conflicting_declarations_are_rejected() {
-        let raw = RawToolSpec {
-            value_flags: vec!["--force|-f".into()],
-            bool_flags: vec!["-f".into()],
-            ..Default::default()
-        };
+        let raw =
+            RawToolSpec { value_flags: vec!["--force|-f".into()], bool_flags: vec!["-f".into()], ..Default::default() };
         assert!(raw.build().is_err());
     }
 }

@@ -19,7 +19,11 @@ pub fn verify() -> anyhow::Result<ExitCode> {
     for (line, problem) in &v.problems {
         eprintln!("{}:{line}: {problem}", path.display());
     }
-    eprintln!("guardsh: the audit log has been altered ({} problems in {} records); keep a copy as evidence", v.problems.len(), v.records);
+    eprintln!(
+        "guardsh: the audit log has been altered ({} problems in {} records); keep a copy as evidence",
+        v.problems.len(),
+        v.records
+    );
     Ok(ExitCode::FAILURE)
 }
 
@@ -38,9 +42,19 @@ pub fn tail(n: usize, as_json: bool) -> anyhow::Result<ExitCode> {
         let argv: Vec<String> = r
             .get("argv")
             .and_then(Value::as_array)
-            .map(|a| a.iter().map(|w| w.as_str().map_or_else(|| w.to_string(), |s| display::shell_quote(std::ffi::OsStr::new(s)))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|w| {
+                        w.as_str().map_or_else(|| w.to_string(), |s| display::shell_quote(std::ffi::OsStr::new(s)))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
-        let rules: Vec<String> = r.get("rules").and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+        let rules: Vec<String> = r
+            .get("rules")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
         println!("{}  {:<5} {:<17} {}  [{}]", s("time"), s("decision"), s("outcome"), argv.join(" "), rules.join(","));
     }
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,10 @@ pub fn run(argv: &[OsString], as_json: bool) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(e) => {
             if as_json {
-                println!("{}", json!({ "decision": "deny", "rules": [], "reason": format!("invalid policy: {e}"), "exit_code": exit::CONFIG }));
+                println!(
+                    "{}",
+                    json!({ "decision": "deny", "rules": [], "reason": format!("invalid policy: {e}"), "exit_code": exit::CONFIG })
+                );
             } else {
                 eprintln!("guardsh: the policy is invalid, so every guarded command is refused:\n{e}");
             }
@@ -76,10 +79,20 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
     use std::fmt::Write;
     let v = &eval.verdict;
     let mut s = String::new();
-    let line = display::shell_join(std::iter::once(inv.argv0.as_os_str()).chain(inv.args.iter().map(OsString::as_os_str)));
+    let line =
+        display::shell_join(std::iter::once(inv.argv0.as_os_str()).chain(inv.args.iter().map(OsString::as_os_str)));
     let _ = writeln!(s, "command:     {line}");
-    let _ = writeln!(s, "verb words:  {}", if eval.argv.positionals.is_empty() { "(none)".into() } else { eval.argv.positionals.join(" ") });
-    let flags: Vec<String> = eval.argv.flags.iter().map(|f| f.value.as_ref().map_or(f.name.clone(), |v| format!("{}={v}", f.name))).collect();
+    let _ = writeln!(
+        s,
+        "verb words:  {}",
+        if eval.argv.positionals.is_empty() { "(none)".into() } else { eval.argv.positionals.join(" ") }
+    );
+    let flags: Vec<String> = eval
+        .argv
+        .flags
+        .iter()
+        .map(|f| f.value.as_ref().map_or(f.name.clone(), |v| format!("{}={v}", f.name)))
+        .collect();
     let _ = writeln!(s, "flags:       {}", if flags.is_empty() { "(none)".into() } else { flags.join(" ") });
     if let Some(u) = &v.uncertain {
         let _ = writeln!(s, "uncertain:   {u} (allow rules do not apply)");
@@ -90,21 +103,38 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
     }
     for (i, r) in eval.matched.iter().enumerate() {
         let label = if i == 0 { "matched:" } else { "" };
-        let _ = writeln!(s, "{label:<12} {} [{}] {} ({}, {})", r.id, r.action.as_str(), r.reason, r.layer.as_str(), r.origin);
+        let _ = writeln!(
+            s,
+            "{label:<12} {} [{}] {} ({}, {})",
+            r.id,
+            r.action.as_str(),
+            r.reason,
+            r.layer.as_str(),
+            r.origin
+        );
     }
     let why = match &v.cause {
         Cause::Rule(id) => format!("rule {id} is the strictest match (deny > ask > allow)"),
         Cause::Default => "no rule matched; the tool's default applies".into(),
         Cause::UnknownTool => "the policy has no rules for this tool".into(),
     };
-    let _ = writeln!(s, "decision:    {} ({why}{})", v.action.as_str().to_uppercase(), if v.ci_denied { "; CI mode turned ask into deny" } else { "" });
+    let _ = writeln!(
+        s,
+        "decision:    {} ({why}{})",
+        v.action.as_str().to_uppercase(),
+        if v.ci_denied { "; CI mode turned ask into deny" } else { "" }
+    );
     let _ = writeln!(s, "reason:      {}", v.reason);
     let _ = writeln!(s, "exit:        {}", eval.refusal_code().map_or("runs the real tool".into(), |c| c.to_string()));
     let list = |l: &[String]| if l.is_empty() { "(none)".to_string() } else { l.join(" ") };
     let _ = writeln!(s, "env strips:  {}", list(&eval.env.stripped));
     let _ = writeln!(s, "env passes:  {}", list(&eval.env.passed));
     if let Some(real) = &eval.real {
-        let _ = writeln!(s, "real tool:   {}", real.as_ref().map_or_else(|e| format!("not found ({e})"), |p| p.display().to_string()));
+        let _ = writeln!(
+            s,
+            "real tool:   {}",
+            real.as_ref().map_or_else(|e| format!("not found ({e})"), |p| p.display().to_string())
+        );
     }
     s
 }

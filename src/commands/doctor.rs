@@ -52,8 +52,14 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             match shims::state(&shim, guardsh) {
                 ShimState::Ours => {}
                 ShimState::Missing => problem(format!("{tool}: no shim in {}; run `guardsh install`", dir.display())),
-                ShimState::OtherGuardsh(t) => problem(format!("{tool}: the shim points at another guardsh ({}); run `guardsh install`", t.display())),
-                ShimState::Foreign => problem(format!("{tool}: {} is not a guardsh shim; move it away and run `guardsh install`", shim.display())),
+                ShimState::OtherGuardsh(t) => problem(format!(
+                    "{tool}: the shim points at another guardsh ({}); run `guardsh install`",
+                    t.display()
+                )),
+                ShimState::Foreign => problem(format!(
+                    "{tool}: {} is not a guardsh shim; move it away and run `guardsh install`",
+                    shim.display()
+                )),
             }
             let first = which::which_in(tool, Some(&effective_path), &cwd).ok();
             let guarded = first.as_ref().is_some_and(|f| FileId::of(f).is_ok_and(|id| id == guardsh));
@@ -61,7 +67,11 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             let real_text = real.as_ref().map_or_else(|_| "not installed".to_string(), |p| p.display().to_string());
             println!("  {tool:<12} {}  real: {real_text}", if guarded { "guarded" } else { "NOT GUARDED" });
             if !guarded && let Some(first) = first {
-                problem(format!("{tool}: the first {tool} on PATH is {}, not the shim; put {} before it on PATH", first.display(), dir.display()));
+                problem(format!(
+                    "{tool}: the first {tool} on PATH is {}, not the shim; put {} before it on PATH",
+                    first.display(),
+                    dir.display()
+                ));
             }
         }
     }
@@ -69,7 +79,12 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let credentials: Vec<String> = env::DEFAULT_CREDENTIALS
         .iter()
         .map(|s| (*s).to_string())
-        .chain(policy.as_ref().map(|p| p.all_credentials.iter().chain(&p.strip).cloned().collect::<Vec<_>>()).unwrap_or_default())
+        .chain(
+            policy
+                .as_ref()
+                .map(|p| p.all_credentials.iter().chain(&p.strip).cloned().collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
         .collect();
     let present: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
@@ -80,7 +95,9 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         println!("  none found");
     } else {
         println!("  {}", present.join(" "));
-        println!("  guardsh strips these before running a tool, but an agent started from this shell can read them itself;");
+        println!(
+            "  guardsh strips these before running a tool, but an agent started from this shell can read them itself;"
+        );
         println!("  start agents from an environment without them");
     }
 

@@ -28,7 +28,8 @@ pub(crate) fn load_policy(paths: &Paths, cwd: &std::path::Path) -> Result<Policy
 
 /// The shim directory: `--dir`, else the policy's `shim_dir`, else the XDG data directory.
 pub(crate) fn shim_dir(dir: Option<PathBuf>, paths: &Paths, policy: Option<&Policy>) -> PathBuf {
-    dir.or_else(|| policy.and_then(|p| p.shim_dir.as_ref()).map(PathBuf::from)).unwrap_or_else(|| paths.default_shim_dir())
+    dir.or_else(|| policy.and_then(|p| p.shim_dir.as_ref()).map(PathBuf::from))
+        .unwrap_or_else(|| paths.default_shim_dir())
 }
 
 /// An invocation as the shim would see it, from this process's environment.

@@ -16,12 +16,15 @@ use crate::pipeline::SESSION_VAR;
 /// PATH with `dir` first and every other occurrence of it removed.
 pub fn path_with_shims(dir: &Path, path: Option<&OsStr>) -> anyhow::Result<OsString> {
     let rest = path.map(|p| std::env::split_paths(p).filter(|d| d != dir).collect::<Vec<_>>()).unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(rest)).context("the shim directory's path cannot be put on PATH (it contains ':')")
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(rest))
+        .context("the shim directory's path cannot be put on PATH (it contains ':')")
 }
 
 fn session_id() -> anyhow::Result<String> {
     let mut bytes = [0u8; 12];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("cannot read /dev/urandom for a session id")?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for a session id")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

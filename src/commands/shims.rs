@@ -18,16 +18,21 @@ pub fn install(dir: Option<PathBuf>, tools: Vec<String>) -> anyhow::Result<ExitC
     let (paths, cwd) = here()?;
     let policy = load_policy(&paths, &cwd);
     let tools = if tools.is_empty() {
-        let policy = policy.as_ref().map_err(|e| anyhow::anyhow!("{e}\nthe policy is invalid; fix it or name the tools to install"))?;
+        let policy = policy
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}\nthe policy is invalid; fix it or name the tools to install"))?;
         policy.tools.keys().cloned().collect()
     } else {
         tools
     };
-    if let Some(bad) = tools.iter().find(|t| t.is_empty() || t.contains('/') || t.starts_with('.') || t.starts_with("guardsh")) {
+    if let Some(bad) =
+        tools.iter().find(|t| t.is_empty() || t.contains('/') || t.starts_with('.') || t.starts_with("guardsh"))
+    {
         anyhow::bail!("{bad:?} is not a tool name");
     }
     let dir = shim_dir(dir, &paths, policy.as_ref().ok());
-    let results = shims::install(&dir, &guardsh_exe()?, &tools).with_context(|| format!("cannot write shims in {}", dir.display()))?;
+    let results = shims::install(&dir, &guardsh_exe()?, &tools)
+        .with_context(|| format!("cannot write shims in {}", dir.display()))?;
     let mut skipped = false;
     for (tool, outcome) in results {
         let what = match outcome {
@@ -40,7 +45,7 @@ pub fn install(dir: Option<PathBuf>, tools: Vec<String>) -> anyhow::Result<ExitC
                 "SKIPPED: a file that is not a guardsh shim has this name; move it away and re-run"
             }
         };
-        println!("{:<12} {what}", tool);
+        println!("{tool:<12} {what}");
     }
     println!("shims are in {}", dir.display());
     Ok(if skipped { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -49,7 +54,8 @@ pub fn install(dir: Option<PathBuf>, tools: Vec<String>) -> anyhow::Result<ExitC
 pub fn uninstall(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
     let dir = shim_dir(dir, &paths, load_policy(&paths, &cwd).ok().as_ref());
-    let removed = shims::uninstall(&dir, FileId::current_exe()?).with_context(|| format!("cannot remove shims from {}", dir.display()))?;
+    let removed = shims::uninstall(&dir, FileId::current_exe()?)
+        .with_context(|| format!("cannot remove shims from {}", dir.display()))?;
     for (tool, _) in &removed {
         println!("{tool:<12} removed");
     }
@@ -74,9 +80,16 @@ pub fn list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     match policy {
         Ok(policy) => {
-            let missing: Vec<&String> = policy.tools.keys().filter(|t| !entries.iter().any(|(n, s)| n == *t && *s == ShimState::Ours)).collect();
+            let missing: Vec<&String> = policy
+                .tools
+                .keys()
+                .filter(|t| !entries.iter().any(|(n, s)| n == *t && *s == ShimState::Ours))
+                .collect();
             if !missing.is_empty() {
-                println!("tools in the policy without a shim: {} (run `guardsh install`)", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+                println!(
+                    "tools in the policy without a shim: {} (run `guardsh install`)",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                );
             }
         }
         Err(e) => println!("policy invalid:\n{e}"),

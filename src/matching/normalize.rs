@@ -137,9 +137,7 @@ fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: O
     if out.positionals.len() < spec.verb_depth {
         // Before the verb is complete the two readings name different operations. Read the word
         // as positional (so deny rules on the verb still fire) and mark the whole thing uncertain.
-        out.ambiguity.get_or_insert_with(|| {
-            format!("unknown option {name} may or may not take {next:?} as its value")
-        });
+        out.ambiguity.get_or_insert_with(|| format!("unknown option {name} may or may not take {next:?} as its value"));
         out.flags.push(Flag { name, value: None });
         return 0;
     }
@@ -202,10 +200,13 @@ mod tests {
             .collect()
     }
 
-    /// One scenario per line: tool, argv, expected positionals, expected flags, uncertain?
+    /// tool, argv, expected positionals, expected flags, uncertain?
+    type Case = (&'static str, &'static str, &'static [&'static str], &'static [&'static str], bool);
+
+    /// One scenario per line.
     #[test]
     fn table() {
-        let cases: &[(&str, &str, &[&str], &[&str], bool)] = &[
+        let cases: &[Case] = &[
             ("kubectl", "-n prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
             ("kubectl", "delete ns x -n prod", &["delete", "ns", "x"], &["--namespace=prod"], false),
             ("kubectl", "--namespace=prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
@@ -231,7 +232,13 @@ mod tests {
             ("aws", "s3api delete-bucket --bucket b", &["s3api", "delete-bucket", "b"], &["--bucket=b"], false),
             ("terraform", "apply -auto-approve", &["apply"], &["-auto-approve"], false),
             ("terraform", "apply --auto-approve", &["apply"], &["-auto-approve"], false),
-            ("terraform", "-chdir=infra destroy -target aws_db.x", &["destroy"], &["-chdir=infra", "-target=aws_db.x"], false),
+            (
+                "terraform",
+                "-chdir=infra destroy -target aws_db.x",
+                &["destroy"],
+                &["-chdir=infra", "-target=aws_db.x"],
+                false,
+            ),
             // Go bool flags never take the next word.
             ("terraform", "apply -destroy false", &["apply", "false"], &["-destroy"], false),
             ("railway", "volume rm -v data", &["volume", "delete"], &["--volume=data"], false),

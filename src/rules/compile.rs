@@ -94,7 +94,8 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
     let has_system = sources.iter().any(|s| s.layer == LayerKind::System);
     let restricted = |layer: LayerKind| layer == LayerKind::Project || (layer == LayerKind::User && has_system);
 
-    let mut policy = Policy { sources: sources.iter().map(|s| (s.layer, s.path.clone())).collect(), ..Policy::default() };
+    let mut policy =
+        Policy { sources: sources.iter().map(|s| (s.layer, s.path.clone())).collect(), ..Policy::default() };
     let mut settings_default = Action::Ask;
     let mut floor = Action::Allow; // the least strict default any tighten-only layer allows
     let mut knowledge: BTreeMap<String, RawToolSpec> = BTreeMap::new();
@@ -116,10 +117,9 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             }
         }
         policy.strip.extend(s.strip.iter().map(|p| p.get_ref().clone()));
-        for (what, span) in [
-            ("keep", s.keep.first().map(Spanned::span)),
-            ("shim_dir", s.shim_dir.as_ref().map(Spanned::span)),
-        ] {
+        for (what, span) in
+            [("keep", s.keep.first().map(Spanned::span)), ("shim_dir", s.shim_dir.as_ref().map(Spanned::span))]
+        {
             if let (true, Some(span)) = (tight, span) {
                 ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
             }
@@ -133,7 +133,9 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
         }
         if !tight {
             for rule in &raw.rule {
-                knowledge.entry(rule.get_ref().tool.get_ref().clone()).or_insert_with(|| builtin_knowledge(rule.get_ref().tool.get_ref()));
+                knowledge
+                    .entry(rule.get_ref().tool.get_ref().clone())
+                    .or_insert_with(|| builtin_knowledge(rule.get_ref().tool.get_ref()));
             }
         }
     }
@@ -175,7 +177,10 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             let id = rule.get_ref().id.get_ref();
             let here = format!("{}:{}", source.path, ctx.line(&rule.get_ref().id.span()));
             if let Some(first) = seen_ids.get(id) {
-                ctx.error(rule.get_ref().id.span(), format!("duplicate rule id {id:?} (first defined at {first}); give each rule its own id"));
+                ctx.error(
+                    rule.get_ref().id.span(),
+                    format!("duplicate rule id {id:?} (first defined at {first}); give each rule its own id"),
+                );
                 continue;
             }
             seen_ids.insert(id.clone(), here.clone());
@@ -203,8 +208,13 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
 
 fn tighten_hint(layer: LayerKind) -> String {
     match layer {
-        LayerKind::Project => "a project .guardsh.toml may only tighten policy (add deny or ask rules, stricter defaults)".into(),
-        _ => "a system policy exists, so the user policy may only tighten it (add deny or ask rules, stricter defaults)".into(),
+        LayerKind::Project => {
+            "a project .guardsh.toml may only tighten policy (add deny or ask rules, stricter defaults)".into()
+        }
+        _ => {
+            "a system policy exists, so the user policy may only tighten it (add deny or ask rules, stricter defaults)"
+                .into()
+        }
     }
 }
 
@@ -245,11 +255,20 @@ fn tool_table(
     }
 }
 
-fn compile_rule(ctx: &mut Ctx<'_>, tight: bool, raw: &RawRule, spec: &crate::tools::ToolSpec, origin: String) -> Option<Rule> {
+fn compile_rule(
+    ctx: &mut Ctx<'_>,
+    tight: bool,
+    raw: &RawRule,
+    spec: &crate::tools::ToolSpec,
+    origin: String,
+) -> Option<Rule> {
     let errors_before = ctx.diagnostics.len();
     let action = *raw.action.get_ref();
     if tight && action == Action::Allow {
-        ctx.error(raw.action.span(), format!("rule {:?} cannot allow: {}", raw.id.get_ref(), tighten_hint(ctx.source.layer)));
+        ctx.error(
+            raw.action.span(),
+            format!("rule {:?} cannot allow: {}", raw.id.get_ref(), tighten_hint(ctx.source.layer)),
+        );
     }
     if raw.id.get_ref().trim().is_empty() {
         ctx.error(raw.id.span(), "rule id is empty; give the rule a short unique id");
@@ -281,7 +300,10 @@ fn compile_rule(ctx: &mut Ctx<'_>, tight: bool, raw: &RawRule, spec: &crate::too
         .chain(raw.absent.iter().map(|n| (n.get_ref().as_str(), "*", n.span(), true)));
     for (name, pattern, span, negated) in tests {
         if !name.starts_with('-') || name.contains('=') {
-            ctx.error(span.clone(), format!("flag name {name:?} must be spelled as on the command line, e.g. \"--namespace\" or \"-n\""));
+            ctx.error(
+                span.clone(),
+                format!("flag name {name:?} must be spelled as on the command line, e.g. \"--namespace\" or \"-n\""),
+            );
             continue;
         }
         match Pattern::new(pattern) {
@@ -353,13 +375,31 @@ args = ["get"]
     fn syntax_errors() {
         let cases: &[(&str, &str)] = &[
             ("[settings]\nmood = \"ci\"\n", "user.toml:2:1: unknown field `mood`"),
-            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"alow\"\nreason = \"r\"\n", "user.toml:4:10: unknown variant `alow`"),
-            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nargs = [\"[oops\"]\n", "user.toml:6:9: invalid glob"),
-            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\n[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"ask\"\nreason = \"r\"\n", "user.toml:7:6: duplicate rule id \"x\" (first defined at user.toml:2)"),
-            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nverb = \"get\"\n", "user.toml:6:1: unknown field `verb`"),
+            (
+                "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"alow\"\nreason = \"r\"\n",
+                "user.toml:4:10: unknown variant `alow`",
+            ),
+            (
+                "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nargs = [\"[oops\"]\n",
+                "user.toml:6:9: invalid glob",
+            ),
+            (
+                "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\n[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"ask\"\nreason = \"r\"\n",
+                "user.toml:7:6: duplicate rule id \"x\" (first defined at user.toml:2)",
+            ),
+            (
+                "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nverb = \"get\"\n",
+                "user.toml:6:1: unknown field `verb`",
+            ),
             ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"\"\n", "reason is empty"),
-            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nflags = { namespace = \"prod\" }\n", "must be spelled as on the command line"),
-            ("[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\ngrant = [\"AWS_SECRET_ACCESS_KEY\"]\n", "not one of kubectl's credentials"),
+            (
+                "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nflags = { namespace = \"prod\" }\n",
+                "must be spelled as on the command line",
+            ),
+            (
+                "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\ngrant = [\"AWS_SECRET_ACCESS_KEY\"]\n",
+                "not one of kubectl's credentials",
+            ),
             ("[settings]\nmode = \"lenient\"\n", "unknown variant `lenient`"),
             ("[[rule]]\nid = \"x\"\n", "missing field `tool`"),
             ("not toml at all", "user.toml:1:"),
@@ -372,7 +412,8 @@ args = ["get"]
 
     #[test]
     fn project_layer_may_only_tighten() {
-        let allow = "[[rule]]\nid = \"p\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\nargs = [\"delete\"]\n";
+        let allow =
+            "[[rule]]\nid = \"p\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\nargs = [\"delete\"]\n";
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, allow)]);
         assert!(got.iter().any(|e| e.starts_with("project.toml:4:10: rule \"p\" cannot allow")), "{got:?}");
 
@@ -387,7 +428,8 @@ args = ["get"]
 
     #[test]
     fn user_layer_is_tighten_only_under_a_system_policy() {
-        let got = errors(&[src(LayerKind::System, BASE), src(LayerKind::User, BASE.replace("k-get", "u-get").as_str())]);
+        let got =
+            errors(&[src(LayerKind::System, BASE), src(LayerKind::User, BASE.replace("k-get", "u-get").as_str())]);
         assert!(got.iter().any(|e| e.contains("a system policy exists")), "{got:?}");
         // Without a system policy the same user file is the base and may allow.
         assert!(errors(&[src(LayerKind::User, BASE)]).is_empty());

@@ -54,7 +54,7 @@ impl Pattern {
             Kind::OneOf(words) if word.is_ascii() => words.iter().any(|w| w.eq_ignore_ascii_case(word)),
             Kind::OneOf(words) => {
                 let lower = word.to_lowercase();
-                words.iter().any(|w| *w == lower)
+                words.contains(&lower)
             }
             Kind::Glob(glob, matcher) => matcher.get_or_init(|| glob.compile_matcher()).is_match(word),
         }

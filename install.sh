@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds guardsh, installs it, creates its shims, writes a starting policy (never over an existing
+# one), shows it gating a command, and prints how to put the shims in front of an agent.
+#
+#   ./install.sh                 # installs to ~/.local/bin
+#   PREFIX=/opt/guardsh ./install.sh
+#
+# Idempotent: run it again after pulling to upgrade. Downloads nothing but crates (cargo build).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+prefix=${PREFIX:-$HOME/.local}
+bindir=$prefix/bin
+config_dir=${XDG_CONFIG_HOME:-$HOME/.config}/guardsh
+
+say() { printf '%s\n' "$*"; }
+
+if [ -n "${GUARDSH_BINARY:-}" ]; then
+  # For tests and packagers: install an already built binary.
+  built=$GUARDSH_BINARY
+else
+  command -v cargo >/dev/null 2>&1 || { say "install.sh: cargo not found; install a Rust toolchain (https://rustup.rs) and re-run" >&2; exit 1; }
+  say "==> building guardsh (release)"
+  cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
+  built=$repo/target/release/guardsh
+fi
+
+say "==> installing $bindir/guardsh"
+mkdir -p "$bindir"
+# Copy then rename, so a shim running during the upgrade never sees a half-written binary.
+tmp=$(mktemp "$bindir/.guardsh.XXXXXX")
+cp "$built" "$tmp"
+chmod 0755 "$tmp"
+mv -f "$tmp" "$bindir/guardsh"
+guardsh=$bindir/guardsh
+
+if [ -e "$config_dir/rules.toml" ]; then
+  say "==> keeping your policy $config_dir/rules.toml"
+else
+  say "==> writing the starting policy $config_dir/rules.toml"
+  mkdir -p "$config_dir"
+  chmod 0700 "$config_dir"
+  install -m 0600 "$repo/rules.toml.example" "$config_dir/rules.toml"
+fi
+"$guardsh" check-config
+
+say "==> creating shims"
+"$guardsh" install
+shim_dir=$("$guardsh" shellenv | sed -n "s/^export PATH='\{0,1\}\([^':]*\)'\{0,1\}:.*/\1/p")
+
+say ""
+say "==> guardsh in action: what an agent sees when it runs 'kubectl delete namespace prod'"
+say "\$ kubectl delete namespace prod"
+set +e
+PATH="$shim_dir:$PATH" kubectl delete namespace prod
+status=$?
+set -e
+say "(exit status $status: denied, nothing ran)"
+say ""
+say "\$ guardsh check -- kubectl get pods"
+"$guardsh" check -- kubectl get pods | grep -E '^(decision|reason):'
+
+say ""
+say "==> done. Put the shims in front of your agent with one of:"
+say "    $guardsh run -- claude            # any agent command; shims first on PATH, session marked"
+say "    eval \"\$($guardsh shellenv)\"      # export PATH=$shim_dir:\$PATH for the current shell"
+say "Then check the setup with:  $guardsh doctor"
+case ":$PATH:" in
+  *":$bindir:"*) ;;
+  *) say "Note: $bindir is not on your PATH; add it to run 'guardsh' by name." ;;
+esac

@@ -1,0 +1,243 @@
+//! guardsh's own commands: check, check-config, doctor, install/uninstall/list, run, shellenv,
+//! audit verify/tail, and install.sh.
+
+use std::path::Path;
+
+use crate::gate::world;
+use crate::support::{GUARDSH, Test};
+
+#[test]
+fn check_json_agrees_with_what_the_shim_does() {
+    let t = world();
+    let samples: &[&[&str]] = &[
+        &["kubectl", "get", "pods"],
+        &["kubectl", "-n", "prod", "delete", "ns", "x"],
+        &["kubectl", "delete", "pod", "x"],
+        &["kubectl", "delete", "pod", "x", "--dry-run=client"],
+        &["kubectl", "delete", "pod", "x", "--dry-run=none"],
+        &["aws", "s3", "ls"],
+        &["aws", "s3", "rb", "s3://b", "--force"],
+        &["aws", "--bogus", "s3", "ls"],
+        &["railway", "status"],
+        &["railway", "volume", "rm", "data"],
+        &["helm", "list"],
+    ];
+    for argv in samples {
+        for ci in [false, true] {
+            let mut check = t.guardsh(&[&["check", "--json", "--"][..], argv].concat());
+            let mut run = t.run(argv[0], &argv[1..]);
+            if ci {
+                check = check.env("CI", "true");
+                run = run.env("CI", "true");
+            }
+            let v = check.output().status(0).json();
+            let shim = run.output();
+            let want = v["exit_code"].as_i64().map_or(0, |c| i32::try_from(c).expect("small"));
+            assert_eq!(shim.code(), Some(want), "{argv:?} ci={ci}: check said {v}\nshim stderr: {}", shim.stderr());
+            let decision = v["decision"].as_str().expect("decision");
+            assert_eq!(decision == "allow", want == 0, "{argv:?}: {v}");
+            assert!(v["rules"].is_array() && v["reason"].is_string());
+        }
+    }
+}
+
+#[test]
+fn check_explains_in_words() {
+    let t = world().env("AWS_SECRET_ACCESS_KEY", "x");
+    let out = t.guardsh(&["check", "--", "kubectl", "-n", "prod", "delete", "ns", "x"]).output().status(0);
+    let s = out.stdout();
+    for want in [
+        "verb words:  delete ns x",
+        "flags:       --namespace=prod",
+        "k-delete-ns [deny]",
+        "k-delete [ask]",
+        "decision:    DENY",
+        "env strips:  AWS_SECRET_ACCESS_KEY",
+        "exit:        77",
+    ] {
+        assert!(s.contains(want), "lacks {want:?}:\n{s}");
+    }
+    let j = t.guardsh(&["check", "--json", "--", "kubectl", "-n", "prod", "delete", "ns", "x"]).output().json();
+    assert_eq!(j["decision"], "deny");
+    assert_eq!(j["rules"], serde_json::json!(["k-delete", "k-delete-ns"]));
+    assert_eq!(j["normalized"]["positionals"], serde_json::json!(["delete", "ns", "x"]));
+    assert_eq!(j["env"]["stripped"], serde_json::json!(["AWS_SECRET_ACCESS_KEY"]));
+}
+
+#[test]
+fn check_config_summarises_a_valid_policy() {
+    let t = Test::new().example_rules();
+    t.guardsh(&["check-config"]).output().status(0).stdout_has("ok: 5 tools (aws, kubectl, psql, railway, terraform)");
+}
+
+#[test]
+fn install_list_uninstall_are_idempotent_and_never_clobber() {
+    let t = Test::new().example_rules();
+    let dir = t.root.path().join("myshims");
+    let d = dir.to_str().expect("utf8");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("kubectl"), "#!/bin/sh\necho mine\n").expect("write foreign");
+    std::fs::write(dir.join("notes.txt"), "keep me").expect("write");
+
+    let out = t.guardsh(&["install", "--dir", d]).output().status(1);
+    assert!(out.stdout().contains("kubectl      SKIPPED"), "{}", out.stdout());
+    assert_eq!(std::fs::read_to_string(dir.join("kubectl")).expect("read"), "#!/bin/sh\necho mine\n");
+    for tool in ["aws", "psql", "railway", "terraform"] {
+        assert_eq!(
+            std::fs::read_link(dir.join(tool)).expect("link"),
+            Path::new(GUARDSH).canonicalize().expect("canon")
+        );
+    }
+    t.guardsh(&["install", "--dir", d, "aws"]).output().status(0).stdout_has("aws          already installed");
+    t.guardsh(&["list", "--dir", d])
+        .output()
+        .status(0)
+        .stdout_has("aws          shim")
+        .stdout_has("kubectl      not a guardsh shim");
+
+    t.guardsh(&["uninstall", "--dir", d]).output().status(0).stdout_has("4 shims removed");
+    t.guardsh(&["uninstall", "--dir", d]).output().status(0).stdout_has("0 shims removed");
+    assert!(dir.join("kubectl").exists() && dir.join("notes.txt").exists());
+    assert!(!dir.join("aws").exists());
+}
+
+#[test]
+fn install_defaults_to_the_xdg_data_directory_and_a_shim_guards_the_tool() {
+    let t = Test::new().example_rules();
+    std::fs::remove_dir_all(&t.shims).expect("rm");
+    t.guardsh(&["install"]).output().status(0);
+    t.fake_tool("kubectl");
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    t.run("kubectl", &["delete", "ns", "prod"]).output().status(77);
+}
+
+#[test]
+fn run_puts_shims_first_and_marks_the_session() {
+    let t = world();
+    // PATH without the shims; `guardsh run` must add them in front.
+    let path = std::env::join_paths([&t.real, &t.sysbin]).expect("PATH");
+    let script = "echo \"PATH=$PATH\"; echo \"SESSION=$GUARDSH_SESSION\"; kubectl delete ns x; echo \"status=$?\"";
+    let out = t
+        .guardsh(&["run", "--dir", t.shims.to_str().expect("utf8"), "--", "sh", "-c", script])
+        .env("PATH", path)
+        .output()
+        .status(0);
+    let s = out.stdout();
+    assert!(s.contains(&format!("PATH={}:{}:{}", t.shims.display(), t.real.display(), t.sysbin.display())), "{s}");
+    assert!(s.lines().any(|l| l.starts_with("SESSION=") && l.len() > "SESSION=".len() + 16), "{s}");
+    assert!(s.contains("status=77"), "{s}");
+    assert_eq!(t.audit_records()[0]["session"].as_str().map(str::len), Some(24));
+}
+
+#[test]
+fn shellenv_prints_export_lines_that_work() {
+    let t = world();
+    let out = t.guardsh(&["shellenv", "--dir", t.shims.to_str().expect("utf8")]).output().status(0);
+    let exports = out.stdout();
+    assert!(
+        exports.starts_with(&format!("export PATH={}:\"$PATH\"\nexport GUARDSH_SESSION=", t.shims.display())),
+        "{exports}"
+    );
+    let path = std::env::join_paths([&t.real, &t.sysbin]).expect("PATH");
+    let script = format!("{exports}\nkubectl delete ns x; echo \"status=$?\"");
+    t.command("sh").arg_os("-c").arg_os(script).env("PATH", path).output().status(0).stdout_has("status=77");
+}
+
+#[test]
+fn doctor_reports_a_healthy_setup_and_every_problem() {
+    let t = world().env("RAILWAY_TOKEN", "secret-value");
+    let ok = t.guardsh(&["doctor", "--dir", t.shims.to_str().expect("utf8")]).output();
+    let s = ok.stdout();
+    assert_eq!(ok.code(), Some(0), "{s}");
+    assert!(
+        s.contains("kubectl      guarded  real: ") && s.contains("RAILWAY_TOKEN") && !s.contains("secret-value"),
+        "{s}"
+    );
+
+    // The real binary first on PATH: kubectl is not guarded.
+    let path = std::env::join_paths([&t.real, &t.shims, &t.sysbin]).expect("PATH");
+    let bad = t.guardsh(&["doctor", "--dir", t.shims.to_str().expect("utf8")]).env("PATH", path).output().status(1);
+    assert!(bad.stdout().contains("kubectl      NOT GUARDED"), "{}", bad.stdout());
+    assert!(bad.stdout().contains("put "), "says what to do: {}", bad.stdout());
+
+    // A missing shim and an invalid policy are problems too.
+    std::fs::remove_file(t.shims.join("aws")).expect("rm");
+    t.guardsh(&["doctor", "--dir", t.shims.to_str().expect("utf8")]).output().status(1).stdout_has("aws: no shim");
+    let t = t.rules("nonsense =");
+    t.guardsh(&["doctor"]).output().status(1).stdout_has("the policy is invalid");
+}
+
+#[test]
+fn audit_verify_finds_edits_deletions_and_reordering() {
+    let t = world();
+    for args in
+        [&["get", "pods"][..], &["delete", "ns", "a"], &["get", "svc"], &["delete", "pod", "b"], &["describe", "x"]]
+    {
+        t.run("kubectl", args).output();
+    }
+    t.guardsh(&["audit", "verify"]).output().status(0).stdout_has("ok: 5 records");
+    let original = std::fs::read_to_string(t.audit_log()).expect("log");
+    let lines: Vec<&str> = original.lines().collect();
+    let write = |ls: &[&str]| {
+        std::fs::write(t.audit_log(), ls.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write")
+    };
+
+    let edited = lines[1].replace("\"deny\"", "\"allow\"");
+    write(&[lines[0], &edited, lines[2], lines[3], lines[4]]);
+    t.guardsh(&["audit", "verify"]).output().status(1).stderr_has("audit.jsonl:2: record was modified");
+
+    write(&[lines[0], lines[1], lines[3], lines[4]]);
+    t.guardsh(&["audit", "verify"]).output().status(1).stderr_has("audit.jsonl:3: does not follow");
+
+    write(&[lines[0], lines[2], lines[1], lines[3], lines[4]]);
+    t.guardsh(&["audit", "verify"]).output().status(1).stderr_has("audit.jsonl:2: does not follow");
+}
+
+#[test]
+fn audit_tail_is_readable() {
+    let t = world();
+    t.run("kubectl", &["get", "pods"]).output();
+    t.run("kubectl", &["delete", "ns", "it's"]).output();
+    let out = t.guardsh(&["audit", "tail", "-n", "1"]).output().status(0);
+    let s = out.stdout();
+    assert_eq!(s.lines().count(), 1, "{s}");
+    assert!(
+        s.contains("deny  denied")
+            && s.contains(r"kubectl delete ns 'it'\''s'")
+            && s.contains("[k-delete,k-delete-ns]"),
+        "{s}"
+    );
+}
+
+#[test]
+fn install_script_installs_links_and_demonstrates_the_gate() {
+    let t = Test::new();
+    let prefix = t.root.path().join("prefix");
+    let repo = env!("CARGO_MANIFEST_DIR");
+    // Use the binary cargo already built so the test does not rebuild in release mode.
+    let out = t
+        .command("bash")
+        .arg_os(format!("{repo}/install.sh"))
+        .env("PREFIX", &prefix)
+        .env("GUARDSH_BINARY", GUARDSH)
+        .env("PATH", std::env::var_os("PATH").expect("PATH"))
+        .output()
+        .status(0);
+    let s = out.stdout();
+    assert!(prefix.join("bin/guardsh").is_file());
+    assert!(t.config_dir().join("rules.toml").is_file(), "policy written");
+    assert!(t.shims.join("kubectl").is_symlink(), "shims created in the XDG data dir");
+    assert!(s.contains("guardsh run --"), "says how to start an agent: {s}");
+    assert!(s.contains("export PATH="), "says how to set PATH: {s}");
+
+    // Idempotent, and an existing policy is never overwritten.
+    std::fs::write(t.config_dir().join("rules.toml"), "# mine\n[tools.kubectl]\n").expect("write");
+    t.command("bash")
+        .arg_os(format!("{repo}/install.sh"))
+        .env("PREFIX", &prefix)
+        .env("GUARDSH_BINARY", GUARDSH)
+        .env("PATH", std::env::var_os("PATH").expect("PATH"))
+        .output()
+        .status(0);
+    assert_eq!(std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("read"), "# mine\n[tools.kubectl]\n");
+}

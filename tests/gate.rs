@@ -1,0 +1,256 @@
+//! Allowed, asked and denied invocations through a shim: what runs, with which argv and
+//! environment, and what the agent is told.
+
+use std::ffi::OsString;
+
+use crate::support::Test;
+
+pub const POLICY: &str = r#"
+[tools.kubectl]
+default = "ask"
+
+[[rule]]
+id = "k-read"
+tool = "kubectl"
+action = "allow"
+reason = "read-only"
+args = ["{get,describe,logs}"]
+
+[[rule]]
+id = "k-dry"
+tool = "kubectl"
+action = "allow"
+reason = "dry run"
+args = ["delete"]
+flags = { "--dry-run" = "{client,server}" }
+
+[[rule]]
+id = "k-delete"
+tool = "kubectl"
+action = "ask"
+reason = "deletes resources"
+args = ["delete"]
+not_flags = { "--dry-run" = "{client,server}" }
+
+[[rule]]
+id = "k-delete-ns"
+tool = "kubectl"
+action = "deny"
+reason = "deleting a namespace deletes everything in it"
+args = ["delete", "{ns,namespace}"]
+
+[tools.aws]
+default = "ask"
+
+[[rule]]
+id = "aws-ls"
+tool = "aws"
+action = "allow"
+reason = "listing"
+args = ["s3", "ls"]
+grant = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+
+[[rule]]
+id = "aws-rb"
+tool = "aws"
+action = "deny"
+reason = "removes buckets"
+args = ["s3", "rb"]
+
+[tools.railway]
+default = "ask"
+
+[[rule]]
+id = "railway-status"
+tool = "railway"
+action = "allow"
+reason = "status"
+args = ["status"]
+grant = ["RAILWAY_TOKEN"]
+
+[[rule]]
+id = "railway-whoami"
+tool = "railway"
+action = "allow"
+reason = "who"
+args = ["whoami"]
+"#;
+
+pub fn world() -> Test {
+    Test::new().rules(POLICY).tools(&["kubectl", "aws", "railway", "helm"])
+}
+
+fn os(words: &[&str]) -> Vec<OsString> {
+    words.iter().map(OsString::from).collect()
+}
+
+#[test]
+fn allowed_command_runs_with_exact_argv() {
+    let t = world();
+    let args = ["get", "pods", "-o", "jsonpath={.items[*].metadata.name}", "it's a \"quoted\" word", "", "-n", "dev"];
+    t.run("kubectl", &args).output().status(0);
+    assert_eq!(t.saw_args("kubectl"), Some(os(&args)));
+}
+
+#[test]
+fn real_tool_exit_status_and_output_pass_through() {
+    let t = world();
+    t.run("kubectl", &["get", "pods"]).env("FAKE_EXIT", "42").output().status(42).stdout_has("fake kubectl ran");
+}
+
+#[test]
+fn denied_command_does_not_run_and_says_why_without_an_approval_command() {
+    let t = world();
+    for args in [&["delete", "ns", "prod"][..], &["-n", "prod", "delete", "namespace", "x"], &["DELETE", "NS", "x"]] {
+        let d = t
+            .run("kubectl", args)
+            .output()
+            .status(77)
+            .stderr_has("deleting a namespace deletes everything in it")
+            .stderr_has("k-delete-ns");
+        assert_eq!(d.stderr().lines().count(), 1, "one line: {}", d.stderr());
+        assert!(!d.stderr().contains("guardsh approve"), "never a runnable approval command");
+    }
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn ask_is_refused_with_75_until_approvals_exist() {
+    let t = world();
+    t.run("kubectl", &["delete", "pod", "x"])
+        .output()
+        .status(75)
+        .stderr_has("needs human approval")
+        .stderr_lacks("guardsh approve");
+    t.run("kubectl", &["apply", "-f", "x.yaml"]).output().status(75);
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn dry_runs_pass_and_fake_dry_runs_do_not() {
+    let t = world();
+    t.run("kubectl", &["delete", "pod", "x", "--dry-run=server"]).output().status(0);
+    t.run("kubectl", &["delete", "pod", "x", "--dry-run", "client"]).output().status(75);
+    t.run("kubectl", &["delete", "pod", "x", "--dry-run=none"]).output().status(75);
+}
+
+#[test]
+fn unknown_tool_is_denied() {
+    let t = world();
+    t.run("helm", &["list"]).output().status(77).stderr_has("no rules for helm");
+    assert!(!t.ran("helm"));
+}
+
+#[test]
+fn credentials_are_stripped_and_only_granted_ones_reach_their_own_tool() {
+    let t = world()
+        .env("AWS_ACCESS_KEY_ID", "AKIA")
+        .env("AWS_SECRET_ACCESS_KEY", "aws-secret")
+        .env("RAILWAY_TOKEN", "rw-token")
+        .env("GITHUB_TOKEN", "gh")
+        .env("DATABASE_URL", "postgres://u:p@h/db")
+        .env("PGPASSWORD", "pg")
+        .env("LD_PRELOAD", "/tmp/evil.so")
+        .env("BASH_ENV", "/tmp/evil.sh")
+        .env("AWS_PROFILE", "prod")
+        .env("KUBECONFIG", "/k")
+        .env("EDITOR", "vi");
+
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    for v in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "RAILWAY_TOKEN",
+        "GITHUB_TOKEN",
+        "DATABASE_URL",
+        "PGPASSWORD",
+        "LD_PRELOAD",
+        "BASH_ENV",
+    ] {
+        assert_eq!(t.saw_var("kubectl", v), None, "kubectl must not see {v}");
+    }
+    for (v, want) in [("AWS_PROFILE", "prod"), ("KUBECONFIG", "/k"), ("EDITOR", "vi")] {
+        assert_eq!(t.saw_var("kubectl", v).as_deref(), Some(want), "{v} is not a credential and passes");
+    }
+
+    t.run("aws", &["s3", "ls"]).output().status(0);
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("aws-secret"));
+    assert_eq!(t.saw_var("aws", "AWS_ACCESS_KEY_ID").as_deref(), Some("AKIA"));
+    assert_eq!(t.saw_var("aws", "RAILWAY_TOKEN"), None, "aws never sees railway's token");
+    assert_eq!(t.saw_var("aws", "LD_PRELOAD"), None);
+
+    t.run("railway", &["status"]).output().status(0);
+    assert_eq!(t.saw_var("railway", "RAILWAY_TOKEN").as_deref(), Some("rw-token"));
+    assert_eq!(t.saw_var("railway", "AWS_SECRET_ACCESS_KEY"), None);
+
+    // Allowed, but this rule grants nothing: the tool's own token stays out too.
+    t.run("railway", &["whoami"]).output().status(0);
+    assert_eq!(t.saw_var("railway", "RAILWAY_TOKEN"), None);
+}
+
+#[test]
+fn audit_records_names_never_values() {
+    let t = world().env("AWS_SECRET_ACCESS_KEY", "very-secret-value").env("AWS_ACCESS_KEY_ID", "AKIAVALUE");
+    t.run("aws", &["s3", "ls"]).output().status(0);
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    let log = std::fs::read_to_string(t.audit_log()).expect("audit log");
+    assert!(!log.contains("very-secret-value") && !log.contains("AKIAVALUE"));
+    let recs = t.audit_records();
+    assert_eq!(recs[0]["passed"], serde_json::json!(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]));
+    assert!(recs[1]["stripped"].as_array().expect("list").contains(&serde_json::json!("AWS_SECRET_ACCESS_KEY")));
+}
+
+#[test]
+fn sigpipe_is_default_in_the_real_tool() {
+    let t = world();
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    let sig = std::fs::read_to_string(t.records.join("kubectl.sig")).expect("sig record");
+    let mask = u64::from_str_radix(sig.trim().trim_start_matches("SigIgn:").trim(), 16).expect("hex mask");
+    assert_eq!(mask & (1 << (13 - 1)), 0, "SIGPIPE (13) must not be ignored: {sig}");
+}
+
+#[test]
+fn a_pipe_closed_early_ends_the_real_tool_quietly() {
+    // Without the SIGPIPE reset, `yes`-like tools would print EPIPE errors instead of dying.
+    let t = world();
+    crate::support::write_executable(&t.real.join("kubectl"), "#!/bin/sh\nexec yes\n");
+    let out = t.command("sh").arg_os("-c").arg_os("kubectl get pods | head -n 1").output().status(0);
+    assert_eq!(out.stdout(), "y\n");
+    assert_eq!(out.stderr(), "");
+}
+
+#[test]
+fn ci_mode_denies_every_ask_and_nothing_loosens_it() {
+    let t = world();
+    t.run("kubectl", &["delete", "pod", "x"]).env("CI", "true").output().status(77).stderr_has("CI mode");
+    t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_MODE", "ci").output().status(77);
+    t.run("kubectl", &["get", "pods"]).env("CI", "true").output().status(0);
+
+    let t = Test::new().rules(&format!("[settings]\nmode = \"ci\"\n{POLICY}")).tools(&["kubectl"]);
+    t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_MODE", "interactive").env("CI", "false").output().status(77);
+}
+
+#[test]
+fn every_invocation_is_audited_with_its_decision() {
+    let t = world();
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    t.run("kubectl", &["delete", "ns", "x"]).output().status(77);
+    t.run("kubectl", &["delete", "pod", "x"]).output().status(75);
+    let recs = t.audit_records();
+    let summary: Vec<(String, String)> = recs
+        .iter()
+        .map(|r| (r["decision"].as_str().unwrap_or("").into(), r["outcome"].as_str().unwrap_or("").into()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("allow".into(), "exec".into()), ("deny".into(), "denied".into()), ("ask".into(), "approval_required".into())]
+    );
+    let r = &recs[1];
+    assert_eq!(r["tool"], "kubectl");
+    assert_eq!(r["argv"], serde_json::json!(["kubectl", "delete", "ns", "x"]));
+    assert_eq!(r["rules"], serde_json::json!(["k-delete", "k-delete-ns"]));
+    assert_eq!(r["mode"], "interactive");
+    assert_eq!(r["cwd"], t.cwd.to_str().expect("utf8 path"));
+    assert!(r["pid"].as_u64().is_some() && r["ppid"].as_u64().is_some() && r["time"].as_str().is_some());
+    assert_eq!(recs[0]["real"], t.real.join("kubectl").to_str().expect("utf8"));
+}

@@ -1,0 +1,8 @@
+//! The one integration test binary: the real guardsh, through real shims, against fake tools.
+
+mod support;
+
+mod admin;
+mod faults;
+mod gate;
+mod layers;

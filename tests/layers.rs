@@ -1,0 +1,91 @@
+//! Policy files: strict validation with file:line:col errors, refusal while invalid, and the
+//! tighten-only project layer.
+
+use crate::gate::{POLICY, world};
+use crate::support::Test;
+
+#[test]
+fn invalid_policy_refuses_every_guarded_command_with_78() {
+    let bad = format!("{POLICY}\n[[rule]]\nid = \"typo\"\ntool = \"kubectl\"\naction = \"alow\"\nreason = \"r\"\n");
+    let t = Test::new().rules(&bad).tools(&["kubectl"]);
+    let d = t.run("kubectl", &["get", "pods"]).output().status(78);
+    let stderr = d.stderr();
+    let path = t.config_dir().join("rules.toml");
+    let line = bad.lines().count() - 1;
+    assert!(stderr.contains(&format!("{}:{line}:10: unknown variant `alow`", path.display())), "{stderr}");
+    assert!(!t.ran("kubectl"));
+
+    let c = t.guardsh(&["check-config"]).output().status(78);
+    assert!(c.stderr().contains(&format!("{}:{line}:10:", path.display())), "{}", c.stderr());
+}
+
+#[test]
+fn every_kind_of_mistake_is_reported_at_its_place() {
+    let cases: &[(&str, &str)] = &[
+        ("[settings]\nmodee = \"ci\"\n", ":2:1: unknown field `modee`"),
+        (
+            "[[rule]]\nid = \"a\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nargs = [\"{get\"]\n",
+            ":6:9: invalid glob",
+        ),
+        (
+            "[[rule]]\nid = \"a\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\n[[rule]]\nid = \"a\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\n",
+            ":7:6: duplicate rule id",
+        ),
+        (
+            "[[rule]]\nid = \"a\"\ntool = \"kubectl\"\naction = \"maybe\"\nreason = \"r\"\n",
+            ":4:10: unknown variant `maybe`",
+        ),
+    ];
+    for (text, want) in cases {
+        let t = Test::new().rules(text).tools(&["kubectl"]);
+        t.run("kubectl", &["get", "pods"]).output().status(78).stderr_has(want);
+    }
+}
+
+#[test]
+fn missing_policy_refuses_and_says_how_to_fix_it() {
+    let t = Test::new().tools(&["kubectl"]);
+    t.run("kubectl", &["get", "pods"]).output().status(78).stderr_has("no guardsh policy found");
+}
+
+#[test]
+fn unreadable_policy_is_not_treated_as_absent() {
+    let t = Test::new().tools(&["kubectl"]);
+    // A directory where the file should be cannot be read, even by root.
+    std::fs::create_dir(t.config_dir().join("rules.toml")).expect("mkdir");
+    t.run("kubectl", &["get", "pods"]).output().status(78);
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn project_layer_tightens_from_any_parent_directory() {
+    let t = world().project_rules("[[rule]]\nid = \"no-prod-reads\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"this repo never touches prod\"\nflags = { \"-n\" = \"prod\" }\n");
+    let sub = t.cwd.join("deep/inside");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    t.run("kubectl", &["get", "pods", "-n", "prod"])
+        .cwd(&sub)
+        .output()
+        .status(77)
+        .stderr_has("this repo never touches prod");
+    t.run("kubectl", &["get", "pods", "-n", "dev"]).cwd(&sub).output().status(0);
+}
+
+#[test]
+fn project_layer_cannot_allow_more() {
+    let t = world().project_rules("[[rule]]\nid = \"sneaky\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"trust me\"\nargs = [\"delete\"]\n");
+    t.run("kubectl", &["delete", "ns", "prod"]).output().status(78).stderr_has("may only tighten");
+    assert!(!t.ran("kubectl"));
+
+    let t = world().project_rules("[tools.kubectl]\ndefault = \"allow\"\n");
+    t.run("kubectl", &["apply", "-f", "x"]).output().status(75);
+
+    let t = world().project_rules("[settings]\nmode = \"interactive\"\n");
+    t.run("kubectl", &["delete", "pod", "x"]).env("CI", "1").output().status(77);
+}
+
+#[test]
+fn project_layer_can_make_a_default_stricter() {
+    let t = world().project_rules("[tools.kubectl]\ndefault = \"deny\"\n");
+    t.run("kubectl", &["apply", "-f", "x"]).output().status(77);
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+}

@@ -1,0 +1,279 @@
+//! The integration test world: a temporary HOME with XDG directories, a shim directory of real
+//! symlinks to the built guardsh, and fake tools that record their argv, environment and signal
+//! dispositions. Nothing here reads or writes the developer's own configuration.
+
+#![allow(dead_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const GUARDSH: &str = env!("CARGO_BIN_EXE_guardsh");
+
+const SYSTEM_UTILITIES: &[&str] = &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed"];
+
+pub struct Test {
+    pub root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub shims: PathBuf,
+    pub real: PathBuf,
+    pub records: PathBuf,
+    pub cwd: PathBuf,
+    /// The few system utilities fake tools and scripts need, and nothing else, so that a real
+    /// kubectl or aws installed on the machine can never stand in for a fake one.
+    pub sysbin: PathBuf,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let r = root.path().canonicalize().expect("canonical tempdir");
+        let t = Test {
+            home: r.join("home"),
+            shims: r.join("home/.local/share/guardsh/shims"),
+            real: r.join("real-bin"),
+            records: r.join("records"),
+            cwd: r.join("work"),
+            sysbin: r.join("sysbin"),
+            env: vec![],
+            root,
+        };
+        for d in [&t.home, &t.shims, &t.real, &t.records, &t.cwd, &t.config_dir(), &t.sysbin] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        for tool in SYSTEM_UTILITIES {
+            let found = ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists());
+            let found = found.unwrap_or_else(|| panic!("the tests need {tool} in /usr/bin or /bin"));
+            symlink(found, t.sysbin.join(tool)).expect("symlink utility");
+        }
+        t
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.home.join(".config/guardsh")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.home.join(".local/state/guardsh")
+    }
+
+    pub fn audit_log(&self) -> PathBuf {
+        self.state_dir().join("audit.jsonl")
+    }
+
+    /// Writes the user policy.
+    pub fn rules(self, text: &str) -> Self {
+        std::fs::write(self.config_dir().join("rules.toml"), text).expect("write rules");
+        self
+    }
+
+    /// Uses the shipped rules.toml.example as the user policy.
+    pub fn example_rules(self) -> Self {
+        self.rules(include_str!("../../rules.toml.example"))
+    }
+
+    /// Writes a project `.guardsh.toml` in the working directory.
+    pub fn project_rules(self, text: &str) -> Self {
+        std::fs::write(self.cwd.join(".guardsh.toml"), text).expect("write project rules");
+        self
+    }
+
+    /// Fake real tools plus shims for them.
+    pub fn tools(self, names: &[&str]) -> Self {
+        for name in names {
+            self.fake_tool(name);
+            self.shim(name);
+        }
+        self
+    }
+
+    /// A fake real tool: records argv (NUL-separated, argv[0] first), env, and which signals it
+    /// started with ignored, then exits with $FAKE_EXIT.
+    pub fn fake_tool(&self, name: &str) {
+        let rec = self.records.join(name);
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\0' \"$0\" \"$@\" > '{rec}.args'\nenv -0 > '{rec}.env'\ngrep '^SigIgn' /proc/$$/status > '{rec}.sig'\necho \"fake {name} ran\"\nexit \"${{FAKE_EXIT:-0}}\"\n",
+            rec = rec.display()
+        );
+        write_executable(&self.real.join(name), &script);
+    }
+
+    pub fn shim(&self, name: &str) {
+        symlink(GUARDSH, self.shims.join(name)).expect("symlink shim");
+    }
+
+    /// Adds a variable to every command this test runs.
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.env.push((k.into(), v.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn path(&self) -> OsString {
+        std::env::join_paths([&self.shims, &self.real, &self.sysbin]).expect("PATH")
+    }
+
+    /// A command with a clean environment pointing at the temporary HOME.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Run {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_STATE_HOME", self.home.join(".local/state"))
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("PATH", self.path())
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        Run { cmd: c }
+    }
+
+    /// Runs a tool by name through PATH, as an agent's shell would.
+    pub fn run(&self, tool: &str, args: &[&str]) -> Run {
+        let mut r = self.command(self.shims.join(tool));
+        r.cmd.arg0(tool).args(args);
+        r
+    }
+
+    /// Runs `guardsh` itself.
+    pub fn guardsh(&self, args: &[&str]) -> Run {
+        let mut r = self.command(GUARDSH);
+        r.cmd.args(args);
+        r
+    }
+
+    /// The arguments the fake tool last received (without argv[0], which a `#!` script cannot
+    /// see), or None if it never ran.
+    pub fn saw_args(&self, tool: &str) -> Option<Vec<OsString>> {
+        let bytes = std::fs::read(self.records.join(format!("{tool}.args"))).ok()?;
+        let mut words: Vec<OsString> = bytes.split(|&b| b == 0).map(|w| OsStr::from_bytes(w).to_os_string()).collect();
+        words.pop(); // the empty piece after the final NUL
+        words.remove(0); // $0, the script's path
+        Some(words)
+    }
+
+    /// The environment the fake tool last received, by name.
+    pub fn saw_env(&self, tool: &str) -> Option<Vec<(String, String)>> {
+        let bytes = std::fs::read(self.records.join(format!("{tool}.env"))).ok()?;
+        Some(
+            bytes
+                .split(|&b| b == 0)
+                .filter(|e| !e.is_empty())
+                .map(|e| {
+                    let s = String::from_utf8_lossy(e);
+                    let (k, v) = s.split_once('=').unwrap_or((&s, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect(),
+        )
+    }
+
+    pub fn saw_var(&self, tool: &str, name: &str) -> Option<String> {
+        self.saw_env(tool)?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    pub fn ran(&self, tool: &str) -> bool {
+        self.records.join(format!("{tool}.args")).exists()
+    }
+
+    pub fn forget(&self, tool: &str) {
+        let _ = std::fs::remove_file(self.records.join(format!("{tool}.args")));
+    }
+
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.audit_log())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+            .collect()
+    }
+}
+
+pub fn write_executable(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+use std::os::unix::process::CommandExt;
+
+pub struct Run {
+    pub cmd: Command,
+}
+
+impl Run {
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn env_remove(mut self, k: &str) -> Self {
+        self.cmd.env_remove(k);
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn arg_os(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn output(mut self) -> Done {
+        let out = self.cmd.output().expect("spawn");
+        Done { out }
+    }
+}
+
+pub struct Done {
+    pub out: Output,
+}
+
+impl Done {
+    pub fn code(&self) -> Option<i32> {
+        self.out.status.code()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    /// Asserts the exit code, printing both streams on mismatch.
+    #[track_caller]
+    pub fn status(self, want: i32) -> Self {
+        assert_eq!(self.code(), Some(want), "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(self, needle: &str) -> Self {
+        assert!(self.stderr().contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr());
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_lacks(self, needle: &str) -> Self {
+        assert!(!self.stderr().contains(needle), "stderr has {needle:?}:\n{}", self.stderr());
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(self, needle: &str) -> Self {
+        assert!(self.stdout().contains(needle), "stdout lacks {needle:?}:\n{}", self.stdout());
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
+    }
+}
