@@ -4,6 +4,7 @@
 //! shared with `guardsh check`, so an explanation can never disagree with what the shim does.
 //! Every failure before exec ends the process without running the real tool.
 
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,14 +84,16 @@ pub fn effective_mode(configured: Mode, guardsh_mode: Option<&OsStr>, ci: Option
 }
 
 /// The tool's knowledge: from the policy when it knows the tool, else what guardsh ships.
-fn spec_for(policy: &Policy, tool: &str) -> ToolSpec {
+fn spec_for<'a>(policy: &'a Policy, tool: &str) -> Cow<'a, ToolSpec> {
     if let Some(t) = policy.tools.get(tool) {
-        return t.spec.clone();
+        return Cow::Borrowed(&t.spec);
     }
-    crate::tools::builtin(tool)
-        .and_then(|text| RawToolSpec::parse(text).ok())
-        .and_then(|raw| raw.build().ok())
-        .unwrap_or_default()
+    Cow::Owned(
+        crate::tools::builtin(tool)
+            .and_then(|text| RawToolSpec::parse(text).ok())
+            .and_then(|raw| raw.build().ok())
+            .unwrap_or_default(),
+    )
 }
 
 /// Decides an invocation against an already loaded policy. Pure apart from the PATH search

@@ -54,37 +54,62 @@ impl fmt::Display for ConfigError {
 /// A source being compiled, with the means to point into it.
 struct Ctx<'a> {
     source: &'a Source,
+    lines: &'a LineIndex,
     diagnostics: &'a mut Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
     fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, col) = line_col(&self.source.text, span.start);
+        let (line, col) = self.lines.line_col(&self.source.text, span.start);
         self.diagnostics.push(Diagnostic { path: self.source.path.clone(), line, col, message: message.into() });
     }
 
     fn line(&self, span: &Range<usize>) -> usize {
-        line_col(&self.source.text, span.start).0
+        self.lines.line_col(&self.source.text, span.start).0
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+/// Byte offsets where each line starts, found once per file so that locating a rule is a binary
+/// search rather than a scan from the top of the file.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        Self(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.0.partition_point(|&start| start <= offset);
+        let start = self.0[line - 1];
+        (line, text.get(start..offset).map_or(0, |s| s.chars().count()) + 1)
+    }
+}
+
+/// Shipped tool files, each parsed at most once per compile.
+#[derive(Default)]
+struct BuiltinKnowledge(HashMap<String, RawToolSpec>);
+
+impl BuiltinKnowledge {
+    fn get(&mut self, tool: &str) -> RawToolSpec {
+        self.0
+            .entry(tool.to_string())
+            .or_insert_with(|| crate::tools::builtin(tool).and_then(|t| RawToolSpec::parse(t).ok()).unwrap_or_default())
+            .clone()
+    }
 }
 
 /// Compiles the sources, given in layer order (system, user, project).
 pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
     let mut diagnostics = Vec::new();
-    let mut parsed: Vec<(&Source, RawPolicy)> = Vec::new();
-    for source in sources {
+    let indexes: Vec<LineIndex> = sources.iter().map(|s| LineIndex::new(&s.text)).collect();
+    let mut parsed: Vec<(&Source, &LineIndex, RawPolicy)> = Vec::new();
+    for (source, lines) in sources.iter().zip(&indexes) {
         match toml::from_str::<RawPolicy>(&source.text) {
-            Ok(raw) => parsed.push((source, raw)),
+            Ok(raw) => parsed.push((source, lines, raw)),
             Err(e) => {
-                let mut ctx = Ctx { source, diagnostics: &mut diagnostics };
+                let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
                 ctx.error(e.span().unwrap_or(0..0), e.message().trim_end().to_string());
             }
         }
@@ -98,12 +123,10 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
         Policy { sources: sources.iter().map(|s| (s.layer, s.path.clone())).collect(), ..Policy::default() };
     let mut settings_default = Action::Ask;
     let mut floor = Action::Allow; // the least strict default any tighten-only layer allows
-    let mut knowledge: BTreeMap<String, RawToolSpec> = BTreeMap::new();
-    let mut defaults: HashMap<String, Action> = HashMap::new();
-    let mut tool_floor: HashMap<String, Action> = HashMap::new();
+    let mut tools = ToolTables::default();
 
-    for (source, raw) in &parsed {
-        let mut ctx = Ctx { source, diagnostics: &mut diagnostics };
+    for (source, lines, raw) in &parsed {
+        let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
         let tight = restricted(source.layer);
         let s = &raw.settings;
         if let Some(mode) = &s.mode {
@@ -129,20 +152,22 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             policy.shim_dir = s.shim_dir.as_ref().map(|d| d.get_ref().clone()).or(policy.shim_dir.take());
         }
         for (name, table) in &raw.tools {
-            tool_table(&mut ctx, tight, name, table, &mut knowledge, &mut defaults, &mut tool_floor);
+            tools.table(&mut ctx, tight, name, table);
         }
         if !tight {
             for rule in &raw.rule {
-                knowledge
-                    .entry(rule.get_ref().tool.get_ref().clone())
-                    .or_insert_with(|| builtin_knowledge(rule.get_ref().tool.get_ref()));
+                let tool = rule.get_ref().tool.get_ref();
+                if !tools.knowledge.contains_key(tool) {
+                    let known = tools.builtins.get(tool);
+                    tools.knowledge.insert(tool.clone(), known);
+                }
             }
         }
     }
 
     // Tool knowledge is final now; build every known tool's spec.
     let mut specs = BTreeMap::new();
-    for (name, raw) in &knowledge {
+    for (name, raw) in &tools.knowledge {
         match raw.build() {
             Ok(spec) => {
                 specs.insert(name.clone(), spec);
@@ -157,9 +182,9 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
     }
     // Shipped tools' credentials are stripped from every other tool even when this policy does
     // not guard them: an AWS key must not reach kubectl just because aws has no rules.
-    for (_, text) in crate::tools::BUILTIN {
-        if let Ok(raw) = RawToolSpec::parse(text) {
-            policy.all_credentials.extend(raw.credentials.iter().cloned());
+    for (name, _) in crate::tools::BUILTIN {
+        if !tools.knowledge.contains_key(*name) {
+            policy.all_credentials.extend(tools.builtins.get(name).credentials);
         }
     }
     for spec in specs.values() {
@@ -170,8 +195,8 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
 
     let mut rules: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
     let mut seen_ids: HashMap<String, String> = HashMap::new();
-    for (source, raw) in &parsed {
-        let mut ctx = Ctx { source, diagnostics: &mut diagnostics };
+    for (source, lines, raw) in &parsed {
+        let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
         let tight = restricted(source.layer);
         for rule in &raw.rule {
             let id = rule.get_ref().id.get_ref();
@@ -198,8 +223,8 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
         return Err(ConfigError { diagnostics });
     }
     for (name, spec) in specs {
-        let default = defaults.get(&name).copied().unwrap_or(settings_default);
-        let default = default.max(floor).max(tool_floor.get(&name).copied().unwrap_or(Action::Allow));
+        let default = tools.defaults.get(&name).copied().unwrap_or(settings_default);
+        let default = default.max(floor).max(tools.floor.get(&name).copied().unwrap_or(Action::Allow));
         let rules = rules.remove(&name).unwrap_or_default();
         policy.tools.insert(name, ToolPolicy { default, spec, rules });
     }
@@ -218,40 +243,47 @@ fn tighten_hint(layer: LayerKind) -> String {
     }
 }
 
-fn builtin_knowledge(tool: &str) -> RawToolSpec {
-    crate::tools::builtin(tool).and_then(|text| RawToolSpec::parse(text).ok()).unwrap_or_default()
+/// What the layers say about each tool, gathered before rules are compiled.
+#[derive(Default)]
+struct ToolTables {
+    builtins: BuiltinKnowledge,
+    /// Base-layer knowledge: shipped files extended by `[tools.NAME]`.
+    knowledge: BTreeMap<String, RawToolSpec>,
+    /// Base-layer defaults.
+    defaults: HashMap<String, Action>,
+    /// The strictest default any tighten-only layer asks for.
+    floor: HashMap<String, Action>,
 }
 
-fn tool_table(
-    ctx: &mut Ctx<'_>,
-    tight: bool,
-    name: &str,
-    table: &Spanned<RawToolConfig>,
-    knowledge: &mut BTreeMap<String, RawToolSpec>,
-    defaults: &mut HashMap<String, Action>,
-    tool_floor: &mut HashMap<String, Action>,
-) {
-    let t = table.get_ref();
-    if tight {
-        if t.changes_knowledge() {
-            ctx.error(
-                table.span(),
-                format!(
-                    "[tools.{name}] may only set `default` here: changing how {name}'s arguments are read could loosen the policy; {}",
-                    tighten_hint(ctx.source.layer)
-                ),
-            );
+impl ToolTables {
+    fn table(&mut self, ctx: &mut Ctx<'_>, tight: bool, name: &str, table: &Spanned<RawToolConfig>) {
+        let t = table.get_ref();
+        if tight {
+            if t.changes_knowledge() {
+                ctx.error(
+                    table.span(),
+                    format!(
+                        "[tools.{name}] may only set `default` here: changing how {name}'s arguments are read could loosen the policy; {}",
+                        tighten_hint(ctx.source.layer)
+                    ),
+                );
+            }
+            if let Some(d) = &t.default {
+                let floor = self.floor.entry(name.to_string()).or_insert(Action::Allow);
+                *floor = (*floor).max(*d.get_ref());
+            }
+            return;
+        }
+        if !self.knowledge.contains_key(name) {
+            let known = self.builtins.get(name);
+            self.knowledge.insert(name.to_string(), known);
+        }
+        if let Some(entry) = self.knowledge.get_mut(name) {
+            entry.extend(&t.knowledge());
         }
         if let Some(d) = &t.default {
-            let floor = tool_floor.entry(name.to_string()).or_insert(Action::Allow);
-            *floor = (*floor).max(*d.get_ref());
+            self.defaults.insert(name.to_string(), *d.get_ref());
         }
-        return;
-    }
-    let entry = knowledge.entry(name.to_string()).or_insert_with(|| builtin_knowledge(name));
-    entry.extend(&t.knowledge());
-    if let Some(d) = &t.default {
-        defaults.insert(name.to_string(), *d.get_ref());
     }
 }
 

@@ -26,14 +26,9 @@ enum Kind {
 const META: &[char] = &['*', '?', '[', ']', '{', '}', '\\', '!'];
 
 impl Pattern {
-    /// Parses `source`; the error is globset's own message.
+    /// Parses `source`; the error is globset's own message. A plain word or a `{a,b}` list of
+    /// plain words cannot be an invalid glob, so only real globs are handed to globset.
     pub fn new(source: &str) -> Result<Self, String> {
-        let glob = GlobBuilder::new(source)
-            .case_insensitive(true)
-            .literal_separator(false)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| format!("invalid glob {source:?}: {}", e.kind()))?;
         let kind = if source == "*" {
             Kind::Any
         } else if !source.contains(META) {
@@ -43,6 +38,12 @@ impl Pattern {
         {
             Kind::OneOf(inner.split(',').map(str::to_lowercase).collect())
         } else {
+            let glob = GlobBuilder::new(source)
+                .case_insensitive(true)
+                .literal_separator(false)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| format!("invalid glob {source:?}: {}", e.kind()))?;
             Kind::Glob(glob, OnceCell::new())
         };
         Ok(Self { kind })

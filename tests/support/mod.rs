@@ -6,7 +6,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -193,9 +193,24 @@ impl Test {
     }
 }
 
+/// Writes an executable file from a child process. Writing it from this (multi-threaded) test
+/// process would race with other tests' fork+exec: a child forked while we hold the file open for
+/// writing keeps that descriptor until it execs, and exec of the file then fails with ETXTBSY.
 pub fn write_executable(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    use std::io::Write;
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write script");
+    assert!(child.wait().expect("wait").success(), "writing {}", path.display());
+}
+
+/// Copies an executable from a child process (see `write_executable` for why).
+pub fn copy_executable(from: &Path, to: &Path) {
+    assert!(Command::new("/bin/cp").arg(from).arg(to).status().expect("spawn cp").success());
 }
 
 use std::os::unix::process::CommandExt;
