@@ -69,3 +69,50 @@ pub fn load(locations: &Locations) -> Result<Policy, ConfigError> {
     }
     crate::rules::compile(&sources)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn system_file(mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rules.toml");
+        std::fs::write(&path, "[tools.kubectl]\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        (dir, path)
+    }
+
+    #[test]
+    fn system_policy_must_be_root_owned_and_not_writable_by_others() {
+        let as_root = running_as_root();
+        let (_d, path) = system_file(0o644);
+        let result = read_layer(LayerKind::System, &path);
+        // Our own file is root-owned only when the tests run as root (as CI does).
+        assert_eq!(result.is_ok(), as_root, "{result:?}");
+
+        let (_d, path) = system_file(0o666);
+        let err = read_layer(LayerKind::System, &path).expect_err("world-writable system policy");
+        assert!(err.to_string().contains("must be owned by root and not writable"), "{err}");
+
+        // The same file is fine as a user layer: ownership only matters for the system layer.
+        assert!(read_layer(LayerKind::User, &path).expect("readable").is_some());
+    }
+
+    fn running_as_root() -> bool {
+        // The owner of a file we just created is our uid.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("probe");
+        std::fs::write(&p, "").expect("write");
+        std::fs::metadata(&p).expect("stat").uid() == 0
+    }
+
+    #[test]
+    fn missing_layers_are_absent_and_unreadable_ones_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(read_layer(LayerKind::User, &dir.path().join("nope.toml")).expect("absent is fine").is_none());
+        // A directory in place of the file cannot be read, by root either.
+        assert!(read_layer(LayerKind::User, dir.path()).is_err());
+    }
+}
