@@ -77,10 +77,22 @@ fn project_layer_cannot_allow_more() {
     assert!(!t.ran("kubectl"));
 
     let t = world().project_rules("[tools.kubectl]\ndefault = \"allow\"\n");
-    t.run("kubectl", &["apply", "-f", "x"]).output().status(75);
+    t.run("kubectl", &["apply", "-f", "x"]).output().status(78).stderr_has("cannot tighten anything");
 
     let t = world().project_rules("[settings]\nmode = \"interactive\"\n");
     t.run("kubectl", &["delete", "pod", "x"]).env("CI", "1").output().status(77);
+}
+
+#[test]
+fn a_misspelt_tool_or_flag_in_a_deny_rule_is_an_error_not_a_rule_that_never_fires() {
+    let rule = |tool: &str, flag: &str| {
+        format!("[[rule]]\nid = \"p\"\ntool = \"{tool}\"\naction = \"deny\"\nreason = \"r\"\npresent = [\"{flag}\"]\n")
+    };
+    let t = world().project_rules(&rule("kubeclt", "--force"));
+    t.guardsh(&["check-config"]).output().status(78).stderr_has("does not guard \"kubeclt\"");
+    t.run("kubectl", &["get", "pods"]).output().status(78);
+    let t = world().project_rules(&rule("kubectl", "--froce"));
+    t.guardsh(&["check-config"]).output().status(78).stderr_has("kubectl has no option \"--froce\"");
 }
 
 #[test]

@@ -133,7 +133,9 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             policy.mode = policy.mode.max(*mode.get_ref());
         }
         if let Some(d) = &s.default {
-            if tight {
+            if tight && *d.get_ref() == Action::Allow {
+                ctx.error(d.span(), format!("default = \"allow\" cannot tighten anything; {}", tighten_hint(source.layer)));
+            } else if tight {
                 floor = floor.max(*d.get_ref());
             } else {
                 settings_default = *d.get_ref();
@@ -156,8 +158,10 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
         }
         if !tight {
             for rule in &raw.rule {
+                // A rule makes a shipped tool known; any other tool needs a [tools.NAME] table, so
+                // that a misspelt tool name is an error rather than a rule that never applies.
                 let tool = rule.get_ref().tool.get_ref();
-                if !tools.knowledge.contains_key(tool) {
+                if !tools.knowledge.contains_key(tool) && crate::tools::builtin(tool).is_some() {
                     let known = tools.builtins.get(tool);
                     tools.knowledge.insert(tool.clone(), known);
                 }
@@ -210,9 +214,18 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             }
             seen_ids.insert(id.clone(), here.clone());
             let tool = rule.get_ref().tool.get_ref();
-            // Rules for a tool the base policy does not know cannot make it known: that would turn
-            // its "unknown tool" denial into something looser.
-            let Some(spec) = specs.get(tool) else { continue };
+            let Some(spec) = specs.get(tool) else {
+                // Rules in a tighten-only layer cannot make an unknown tool known: that would turn
+                // its "unknown tool" denial into something looser. Either way the rule would never
+                // apply, which is almost always a misspelt name.
+                let message = if tight {
+                    format!("the base policy does not guard {tool:?}, so this rule would never apply; check the name")
+                } else {
+                    format!("guardsh knows nothing about {tool:?}; check the name, or declare the tool with a [tools.{tool}] table")
+                };
+                ctx.error(rule.get_ref().tool.span(), message);
+                continue;
+            };
             if let Some(compiled) = compile_rule(&mut ctx, tight, rule.get_ref(), spec, here) {
                 rules.entry(tool.clone()).or_default().push(compiled);
             }
@@ -268,7 +281,11 @@ impl ToolTables {
                     ),
                 );
             }
-            if let Some(d) = &t.default {
+            if let Some(d) = &t.default
+                && *d.get_ref() == Action::Allow
+            {
+                ctx.error(d.span(), format!("default = \"allow\" cannot tighten anything; {}", tighten_hint(ctx.source.layer)));
+            } else if let Some(d) = &t.default {
                 let floor = self.floor.entry(name.to_string()).or_insert(Action::Allow);
                 *floor = (*floor).max(*d.get_ref());
             }
@@ -315,12 +332,12 @@ fn compile_rule(
             Err(m) => ctx.error(a.span(), m),
         }
     }
-    let canonical = |name: &str| -> String {
+    let canonical = |name: &str| -> Option<String> {
         let name = match spec.syntax {
             Syntax::Go => format!("-{}", name.trim_start_matches('-')),
             Syntax::Gnu => name.to_string(),
         };
-        spec.canonical_flag(&name).map_or(name, str::to_string)
+        spec.canonical_flag(&name).map(str::to_string)
     };
     let mut flags = Vec::new();
     let tests = raw
@@ -338,8 +355,18 @@ fn compile_rule(
             );
             continue;
         }
+        // A misspelt flag in a deny rule would silently never match, so only flags guardsh knows
+        // the tool to have may be tested.
+        let Some(name) = canonical(name) else {
+            let tool = raw.tool.get_ref();
+            ctx.error(
+                span,
+                format!("{tool} has no option {name:?} in guardsh's knowledge of it; fix the name, or declare it under [tools.{tool}] value_flags or bool_flags"),
+            );
+            continue;
+        };
         match Pattern::new(pattern) {
-            Ok(pattern) => flags.push(FlagTest { name: canonical(name), pattern, negated }),
+            Ok(pattern) => flags.push(FlagTest { name, pattern, negated }),
             Err(m) => ctx.error(span, m),
         }
     }
@@ -470,17 +497,41 @@ args = ["get"]
     #[test]
     fn tighten_layers_raise_defaults_and_mode_but_never_lower_them() {
         let base = format!("[settings]\nmode = \"ci\"\ndefault = \"ask\"\n{BASE}");
-        let project = "[settings]\nmode = \"interactive\"\ndefault = \"allow\"\n[tools.kubectl]\ndefault = \"deny\"\n";
+        let project = "[settings]\nmode = \"interactive\"\ndefault = \"ask\"\n[tools.kubectl]\ndefault = \"deny\"\n";
         let p = compile(&[src(LayerKind::User, &base), src(LayerKind::Project, project)]).expect("valid");
         assert_eq!(p.mode, Mode::Ci, "a later layer cannot switch CI mode off");
         assert_eq!(p.tools["kubectl"].default, Action::Deny);
     }
 
     #[test]
-    fn project_rules_cannot_make_an_unknown_tool_known() {
+    fn rules_for_tools_guardsh_does_not_know_are_errors() {
+        // In a tighten-only layer: it cannot make the tool known, and would never apply.
         let project = "[[rule]]\nid = \"p\"\ntool = \"gh\"\naction = \"ask\"\nreason = \"r\"\n";
-        let p = compile(&[src(LayerKind::User, BASE), src(LayerKind::Project, project)]).expect("valid");
-        assert!(!p.tools.contains_key("gh"));
+        let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, project)]);
+        assert!(got.iter().any(|e| e.starts_with("project.toml:3:8: the base policy does not guard \"gh\"")), "{got:?}");
+        // In the base layer: a misspelt shipped tool is an error, a declared tool is fine.
+        let typo = "[[rule]]\nid = \"p\"\ntool = \"kubeclt\"\naction = \"deny\"\nreason = \"r\"\n";
+        let got = errors(&[src(LayerKind::User, typo)]);
+        assert!(got.iter().any(|e| e.contains("guardsh knows nothing about \"kubeclt\"")), "{got:?}");
+        let declared = format!("[tools.kubeclt]\n{typo}");
+        assert!(errors(&[src(LayerKind::User, &declared)]).is_empty());
+    }
+
+    #[test]
+    fn rules_may_only_test_flags_the_tool_has() {
+        let text = "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\npresent = [\"--froce\"]\n";
+        let got = errors(&[src(LayerKind::User, text)]);
+        assert!(got.iter().any(|e| e.starts_with("user.toml:6:12: kubectl has no option \"--froce\"")), "{got:?}");
+        let declared = format!("[tools.kubectl]\nbool_flags = [\"--froce\"]\n{text}");
+        assert!(errors(&[src(LayerKind::User, &declared)]).is_empty());
+    }
+
+    #[test]
+    fn a_tighten_only_layer_cannot_set_an_allow_default() {
+        for project in ["[settings]\ndefault = \"allow\"\n", "[tools.kubectl]\ndefault = \"allow\"\n"] {
+            let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, project)]);
+            assert!(got.iter().any(|e| e.contains("cannot tighten anything")), "{project}: {got:?}");
+        }
     }
 
     #[test]
