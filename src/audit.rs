@@ -91,11 +91,14 @@ pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
         .open(path)
         .map_err(err)?;
     file.lock().map_err(err)?;
-    let (seq, prev) = head(&mut file).map_err(err)?;
+    let (seq, prev, ends_mid_line) = head(&mut file).map_err(err)?;
     let body =
         serde_json::to_string(&Body { seq: seq + 1, prev: &prev, record }).map_err(|e| err(io::Error::other(e)))?;
     let hash = sha256_hex(body.as_bytes());
-    let mut line = body;
+    // After a crash mid-write the file can end inside a line; start ours on a line of its own so
+    // the damage stays confined to that one line.
+    let mut line = if ends_mid_line { String::from("\n") } else { String::new() };
+    line.push_str(&body);
     line.truncate(line.len() - 1); // the closing brace, put back after the hash
     line.push_str(HASH_FIELD);
     line.push_str(&hash);
@@ -106,11 +109,12 @@ pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
     Ok(())
 }
 
-/// The last record's `seq` and hash, read from the end of the file.
-fn head(file: &mut File) -> io::Result<(u64, String)> {
+/// The last record's `seq` and hash, read from the end of the file, and whether the file ends
+/// without a newline.
+fn head(file: &mut File) -> io::Result<(u64, String, bool)> {
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
-        return Ok((0, GENESIS.to_string()));
+        return Ok((0, GENESIS.to_string(), false));
     }
     let mut window: u64 = 8192;
     loop {
@@ -118,6 +122,7 @@ fn head(file: &mut File) -> io::Result<(u64, String)> {
         file.seek(SeekFrom::Start(start))?;
         let mut buf = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
         file.read_to_end(&mut buf)?;
+        let ends_mid_line = !buf.ends_with(b"\n");
         let trimmed = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let line_start = trimmed.iter().rposition(|&b| b == b'\n').map(|i| i + 1);
         if line_start.is_some() || start == 0 {
@@ -128,9 +133,9 @@ fn head(file: &mut File) -> io::Result<(u64, String)> {
             return Ok(match split_line(&text) {
                 Some((body, hash)) => {
                     let seq = serde_json::from_str::<Value>(&body).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(0);
-                    (seq, hash.to_string())
+                    (seq, hash.to_string(), ends_mid_line)
                 }
-                None => (0, sha256_hex(last)),
+                None => (0, sha256_hex(last), ends_mid_line),
             });
         }
         window *= 4;
@@ -140,6 +145,8 @@ fn head(file: &mut File) -> io::Result<(u64, String)> {
 /// The outcome of checking the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
+    /// False when there is no log file at all.
+    pub exists: bool,
     pub records: u64,
     pub head: String,
     /// `(line number, problem)` for every break found.
@@ -150,11 +157,14 @@ pub struct Verification {
 pub fn verify(path: &Path) -> Result<Verification, AuditError> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Verification { exists: false, records: 0, head: GENESIS.into(), problems: vec![] });
+        }
         Err(source) => return Err(AuditError::Read { path: path.to_path_buf(), source }),
     };
-    let mut out = Verification { records: 0, head: GENESIS.into(), problems: vec![] };
-    let mut expect_seq = 1;
+    let mut out = Verification { exists: true, records: 0, head: GENESIS.into(), problems: vec![] };
+    // After a damaged line the next sequence number cannot be known; accept whatever follows.
+    let mut expect_seq = Some(1);
     let raw_lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
     for (i, raw) in raw_lines.iter().copied().enumerate() {
         let n = i + 1;
@@ -168,31 +178,34 @@ pub fn verify(path: &Path) -> Result<Verification, AuditError> {
         out.records += 1;
         let line = String::from_utf8_lossy(raw);
         let Some((body, hash)) = split_line(&line) else {
-            out.problems.push((n, "not a guardsh audit record (no hash)".into()));
+            out.problems.push((n, "damaged: not a complete guardsh audit record".into()));
             out.head = sha256_hex(raw);
+            expect_seq = None;
+            continue;
+        };
+        let parsed = serde_json::from_str::<Value>(&body);
+        let Ok(v) = parsed else {
+            out.problems.push((n, "damaged: not a complete guardsh audit record".into()));
+            out.head = hash.to_string();
+            expect_seq = None;
             continue;
         };
         if sha256_hex(body.as_bytes()) != hash {
             out.problems.push((n, "record was modified after it was written (hash mismatch)".into()));
         }
-        match serde_json::from_str::<Value>(&body) {
-            Ok(v) => {
-                let seq = v["seq"].as_u64().unwrap_or(0);
-                if v["prev"].as_str() != Some(out.head.as_str()) {
-                    out.problems.push((
-                        n,
-                        format!(
-                            "does not follow the record before it (seq {seq}): a record was removed, inserted or moved"
-                        ),
-                    ));
-                }
-                if seq != expect_seq {
-                    out.problems.push((n, format!("sequence number {seq}, expected {expect_seq}")));
-                }
-                expect_seq = seq + 1;
-            }
-            Err(e) => out.problems.push((n, format!("not valid JSON: {e}"))),
+        let seq = v["seq"].as_u64().unwrap_or(0);
+        if v["prev"].as_str() != Some(out.head.as_str()) {
+            out.problems.push((
+                n,
+                format!("does not follow the record before it (seq {seq}): a record was removed, inserted or moved"),
+            ));
         }
+        if let Some(expected) = expect_seq
+            && seq != expected
+        {
+            out.problems.push((n, format!("sequence number {seq}, expected {expected}")));
+        }
+        expect_seq = Some(seq + 1);
         out.head = hash.to_string();
     }
     Ok(out)
@@ -297,7 +310,19 @@ mod tests {
         write_lines(&path, &l);
         append(&path, &record("after")).expect("append still works");
         let v = verify(&path).expect("verify");
-        assert_eq!(v.problems.iter().map(|p| p.0).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(v.problems.iter().map(|p| p.0).collect::<Vec<_>>(), [2], "only the damaged line: {:?}", v.problems);
+    }
+
+    #[test]
+    fn a_half_written_last_line_does_not_swallow_the_next_record() {
+        let (_d, path) = log_with(2);
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(b"{\"partial\":").expect("write");
+        append(&path, &record("after")).expect("append");
+        let v = verify(&path).expect("verify");
+        assert_eq!(v.records, 4);
+        assert_eq!(v.problems, [(3, "damaged: not a complete guardsh audit record".to_string())]);
+        assert!(lines(&path)[3].contains("\"tool\":\"after\""));
     }
 
     #[test]

@@ -84,6 +84,7 @@ enum AuditCommand {
 
 /// Parses guardsh's own arguments and runs the subcommand.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    crate::exec::restore_sigpipe();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -64,14 +64,20 @@ pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
         }
         None => {
             let mut action = policy.default;
-            let mut reason =
-                format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str());
-            if action == Action::Allow && uncertain.is_some() {
-                action = Action::Ask;
-                reason = format!(
-                    "guardsh could not read this {tool} invocation with certainty, so it is not allowed without a human"
-                );
-            }
+            let reason = match (&uncertain, argv.non_utf8) {
+                // Say what made the reading uncertain: "no rule matches" would send the agent
+                // looking for the wrong fix.
+                (Some(why), non_utf8) => {
+                    action = action.max(Action::Ask);
+                    let hint = if non_utf8 { "" } else { "; write the option as --option=VALUE, or after the verb" };
+                    format!(
+                        "guardsh could not read this {tool} command line with certainty ({why}), so no allow rule applies{hint}"
+                    )
+                }
+                (None, _) => {
+                    format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str())
+                }
+            };
             (action, Cause::Default, reason, vec![])
         }
     };

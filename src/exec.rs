@@ -90,9 +90,10 @@ pub fn exec(real: &Path, argv0: &OsStr, args: &[OsString], env: &[(OsString, OsS
 
 /// Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec. The real tool must
 /// start with the default, or `kubectl get pods | head` would see EPIPE errors instead of quietly
-/// ending as it does without guardsh.
+/// ending as it does without guardsh. guardsh's own commands use it too, so that
+/// `guardsh audit tail | head` ends quietly instead of panicking in `println!`.
 #[allow(unsafe_code)]
-fn restore_sigpipe() {
+pub fn restore_sigpipe() {
     use nix::sys::signal::{SigHandler, Signal, signal};
     // SAFETY: installing SIG_DFL runs no handler code, and this process is single-threaded and
     // about to exec.

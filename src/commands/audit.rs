@@ -11,6 +11,10 @@ pub fn verify() -> anyhow::Result<ExitCode> {
     let (paths, _) = here()?;
     let path = paths.audit_log();
     let v = audit::verify(&path)?;
+    if !v.exists {
+        eprintln!("guardsh: no audit log at {}: nothing has been recorded yet, or it was deleted", path.display());
+        return Ok(ExitCode::FAILURE);
+    }
     if v.problems.is_empty() {
         println!("ok: {} records in {}, chain intact; head {}", v.records, path.display(), v.head);
         println!("(keep the head hash elsewhere to detect records removed from the end later)");
@@ -19,9 +23,10 @@ pub fn verify() -> anyhow::Result<ExitCode> {
     for (line, problem) in &v.problems {
         eprintln!("{}:{line}: {problem}", path.display());
     }
+    let problems =
+        if v.problems.len() == 1 { "1 problem".to_string() } else { format!("{} problems", v.problems.len()) };
     eprintln!(
-        "guardsh: the audit log has been altered ({} problems in {} records); keep a copy as evidence",
-        v.problems.len(),
+        "guardsh: the audit log has been altered or damaged ({problems} in {} records); keep a copy as evidence",
         v.records
     );
     Ok(ExitCode::FAILURE)

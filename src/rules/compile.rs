@@ -134,7 +134,10 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
         }
         if let Some(d) = &s.default {
             if tight && *d.get_ref() == Action::Allow {
-                ctx.error(d.span(), format!("default = \"allow\" cannot tighten anything; {}", tighten_hint(source.layer)));
+                ctx.error(
+                    d.span(),
+                    format!("default = \"allow\" cannot tighten anything; {}", tighten_hint(source.layer)),
+                );
             } else if tight {
                 floor = floor.max(*d.get_ref());
             } else {
@@ -221,7 +224,9 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
                 let message = if tight {
                     format!("the base policy does not guard {tool:?}, so this rule would never apply; check the name")
                 } else {
-                    format!("guardsh knows nothing about {tool:?}; check the name, or declare the tool with a [tools.{tool}] table")
+                    format!(
+                        "guardsh knows nothing about {tool:?}; check the name, or declare the tool with a [tools.{tool}] table"
+                    )
                 };
                 ctx.error(rule.get_ref().tool.span(), message);
                 continue;
@@ -284,7 +289,10 @@ impl ToolTables {
             if let Some(d) = &t.default
                 && *d.get_ref() == Action::Allow
             {
-                ctx.error(d.span(), format!("default = \"allow\" cannot tighten anything; {}", tighten_hint(ctx.source.layer)));
+                ctx.error(
+                    d.span(),
+                    format!("default = \"allow\" cannot tighten anything; {}", tighten_hint(ctx.source.layer)),
+                );
             } else if let Some(d) = &t.default {
                 let floor = self.floor.entry(name.to_string()).or_insert(Action::Allow);
                 *floor = (*floor).max(*d.get_ref());
@@ -508,7 +516,10 @@ args = ["get"]
         // In a tighten-only layer: it cannot make the tool known, and would never apply.
         let project = "[[rule]]\nid = \"p\"\ntool = \"gh\"\naction = \"ask\"\nreason = \"r\"\n";
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, project)]);
-        assert!(got.iter().any(|e| e.starts_with("project.toml:3:8: the base policy does not guard \"gh\"")), "{got:?}");
+        assert!(
+            got.iter().any(|e| e.starts_with("project.toml:3:8: the base policy does not guard \"gh\"")),
+            "{got:?}"
+        );
         // In the base layer: a misspelt shipped tool is an error, a declared tool is fine.
         let typo = "[[rule]]\nid = \"p\"\ntool = \"kubeclt\"\naction = \"deny\"\nreason = \"r\"\n";
         let got = errors(&[src(LayerKind::User, typo)]);
@@ -519,7 +530,8 @@ args = ["get"]
 
     #[test]
     fn rules_may_only_test_flags_the_tool_has() {
-        let text = "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\npresent = [\"--froce\"]\n";
+        let text =
+            "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\npresent = [\"--froce\"]\n";
         let got = errors(&[src(LayerKind::User, text)]);
         assert!(got.iter().any(|e| e.starts_with("user.toml:6:12: kubectl has no option \"--froce\"")), "{got:?}");
         let declared = format!("[tools.kubectl]\nbool_flags = [\"--froce\"]\n{text}");
