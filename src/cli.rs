@@ -18,6 +18,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Explain what guardsh would do with a command line, without running anything.
+    #[command(override_usage = "guardsh check [--json] -- <ARGV>...")]
     Check {
         /// Print one JSON object instead of the explanation.
         #[arg(long)]
@@ -30,34 +31,43 @@ enum Command {
     CheckConfig,
     /// Check that every guarded tool is really guarded here, and what an agent could still reach.
     Doctor {
+        /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
     /// Create shims (symlinks to guardsh) for the given tools, or for every tool the policy knows.
     Install {
+        /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Tools to create shims for (default: every tool the policy knows).
         tools: Vec<String>,
     },
     /// Remove every guardsh shim from the shim directory (nothing else is touched).
     Uninstall {
+        /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
-    /// List the shim directory and the tools the policy knows.
+    /// List the shim directory, and the policy's tools that have no shim.
     List {
+        /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
     /// Run a command (your agent) with the shims first on PATH and a session marker set.
+    #[command(override_usage = "guardsh run [--dir DIR] -- <COMMAND>...")]
     Run {
+        /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// The command to start, after `--`: `guardsh run -- claude`.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
     /// Print the `export` lines that `guardsh run` would apply, for launching agents yourself.
     Shellenv {
+        /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },

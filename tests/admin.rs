@@ -130,14 +130,52 @@ fn run_puts_shims_first_and_marks_the_session() {
 }
 
 #[test]
+fn run_and_shellenv_refuse_to_start_an_unguarded_agent() {
+    let t = world();
+    std::fs::remove_file(t.shims.join("aws")).expect("rm");
+    let d = t.shims.to_str().expect("utf8");
+    t.guardsh(&["run", "--dir", d, "--", "sh", "-c", "touch started"])
+        .output()
+        .status(1)
+        .stderr_has("no guardsh shim for aws");
+    t.guardsh(&["shellenv", "--dir", d]).output().status(1).stderr_has("no guardsh shim for aws");
+    assert!(!t.cwd.join("started").exists());
+
+    let t = world().rules("[[rule]]\nid = 1\n");
+    t.guardsh(&["run", "--", "sh", "-c", "touch started"]).output().status(1).stderr_has("the policy is invalid");
+    assert!(!t.cwd.join("started").exists());
+}
+
+#[test]
+fn run_exits_127_when_the_agent_command_does_not_exist() {
+    let t = world();
+    t.guardsh(&["run", "--", "no-such-agent"]).output().status(127).stderr_has("cannot start no-such-agent");
+}
+
+#[test]
+fn check_says_when_a_command_would_not_go_through_guardsh() {
+    let t = world();
+    t.guardsh(&["check", "--", "git", "status"]).output().status(0).stdout_has("there is no guardsh shim for git");
+    let j = t.guardsh(&["check", "--json", "--", "/usr/bin/kubectl", "delete", "ns", "x"]).output().status(0).json();
+    assert!(j["notes"][0].as_str().expect("note").contains("does not go through guardsh's shims"), "{j}");
+    let j = t.guardsh(&["check", "--json", "--", "kubectl", "get", "pods"]).output().json();
+    assert_eq!(j["notes"], serde_json::json!([]));
+}
+
+#[test]
+fn installing_a_shim_for_a_tool_the_policy_does_not_know_warns() {
+    let t = world();
+    t.guardsh(&["install", "terraform"]).output().status(0).stderr_has("the policy does not know terraform");
+    t.guardsh(&["doctor"]).output().stdout_has("terraform    shim, but not in the policy");
+}
+
+#[test]
 fn shellenv_prints_export_lines_that_work() {
     let t = world();
     let out = t.guardsh(&["shellenv", "--dir", t.shims.to_str().expect("utf8")]).output().status(0);
     let exports = out.stdout();
-    assert!(
-        exports.starts_with(&format!("export PATH={}:\"$PATH\"\nexport GUARDSH_SESSION=", t.shims.display())),
-        "{exports}"
-    );
+    assert!(exports.starts_with(&format!("export PATH={}:", t.shims.display())), "{exports}");
+    assert!(exports.contains("\nexport GUARDSH_SESSION="), "{exports}");
     let path = std::env::join_paths([&t.real, &t.sysbin]).expect("PATH");
     let script = format!("{exports}\nkubectl delete ns x; echo \"status=$?\"");
     t.command("sh").arg_os("-c").arg_os(script).env("PATH", path).output().status(0).stdout_has("status=77");
@@ -162,7 +200,10 @@ fn doctor_reports_a_healthy_setup_and_every_problem() {
 
     // A missing shim and an invalid policy are problems too.
     std::fs::remove_file(t.shims.join("aws")).expect("rm");
-    t.guardsh(&["doctor", "--dir", t.shims.to_str().expect("utf8")]).output().status(1).stdout_has("aws: no shim");
+    let d = t.guardsh(&["doctor", "--dir", t.shims.to_str().expect("utf8")]).output().status(1);
+    let s = d.stdout();
+    assert!(s.contains("PROBLEM: no shim for aws; run `guardsh install --dir "), "{s}");
+    assert_eq!(s.matches("PROBLEM").count(), 1, "one problem per tool: {s}");
     let t = t.rules("nonsense =");
     t.guardsh(&["doctor"]).output().status(1).stdout_has("the policy is invalid");
 }

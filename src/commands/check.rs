@@ -30,12 +30,36 @@ pub fn run(argv: &[OsString], as_json: bool) -> anyhow::Result<ExitCode> {
         }
     };
     let eval = pipeline::evaluate_with(&policy, &inv, true, FileId::current_exe().ok());
+    let notes = notes(&inv, &super::shim_dir(None, &paths, Some(&policy)));
     if as_json {
-        println!("{}", to_json(&inv, &eval));
+        let mut v = to_json(&inv, &eval);
+        v["notes"] = json!(notes);
+        println!("{v}");
     } else {
         print!("{}", explain(&inv, &eval));
+        for note in notes {
+            println!("note:        {note}");
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `check` cannot see from the argv alone: whether this command line would reach guardsh.
+fn notes(inv: &Invocation, shim_dir: &std::path::Path) -> Vec<String> {
+    let tool = &inv.tool;
+    if inv.argv0.as_encoded_bytes().contains(&b'/') {
+        return vec![format!(
+            "a command run by its path does not go through guardsh's shims; this is what the {tool} shim would decide"
+        )];
+    }
+    let Ok(guardsh) = FileId::current_exe() else { return vec![] };
+    if crate::shims::state(&shim_dir.join(tool), guardsh) != crate::shims::ShimState::Ours {
+        return vec![format!(
+            "there is no guardsh shim for {tool} in {}, so {tool} does not go through guardsh (run `guardsh install {tool}`)",
+            shim_dir.display()
+        )];
+    }
+    vec![]
 }
 
 fn cause(c: &Cause) -> (&'static str, Option<&str>) {
@@ -114,13 +138,16 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
         );
     }
     let why = match &v.cause {
-        Cause::Rule(id) => format!("rule {id} is the strictest match (deny > ask > allow)"),
+        Cause::Rule(id) if eval.matched.len() > 1 => {
+            format!("rule {id}, the strictest of {} matching rules (deny > ask > allow)", eval.matched.len())
+        }
+        Cause::Rule(id) => format!("rule {id}"),
         Cause::Default => "no rule matched; the tool's default applies".into(),
         Cause::UnknownTool => "the policy has no rules for this tool".into(),
     };
     let _ = writeln!(
         s,
-        "decision:    {} ({why}{})",
+        "decision:    {}: {why}{}",
         v.action.as_str().to_uppercase(),
         if v.ci_denied { "; CI mode turned ask into deny" } else { "" }
     );

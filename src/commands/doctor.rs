@@ -4,18 +4,32 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{here, load_policy, shim_dir};
+use super::{here, install_hint, load_policy, shim_dir};
 use crate::env;
 use crate::exec::{self, FileId};
 use crate::shims::{self, ShimState};
 
-pub fn run(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+#[derive(Default)]
+struct Report {
+    problems: usize,
+    warnings: usize,
+}
+
+impl Report {
+    fn problem(&mut self, msg: &str) {
+        self.problems += 1;
+        println!("    PROBLEM: {msg}");
+    }
+
+    fn warning(&mut self, msg: &str) {
+        self.warnings += 1;
+        println!("    warning: {msg}");
+    }
+}
+
+pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
-    let mut problems = 0;
-    let mut problem = |msg: String| {
-        problems += 1;
-        println!("  PROBLEM: {msg}");
-    };
+    let mut report = Report::default();
 
     println!("policy:");
     let policy = load_policy(&paths, &cwd);
@@ -28,49 +42,61 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             println!("{e}");
-            problem("the policy is invalid, so every guarded command is refused; fix the errors above".into());
+            report.problem("the policy is invalid, so every guarded command is refused; fix the errors above");
         }
     }
 
-    let dir = shim_dir(dir, &paths, policy.as_ref().ok());
+    let hint = install_hint(dir_flag.as_deref());
+    let dir = shim_dir(dir_flag, &paths, policy.as_ref().ok());
     let guardsh = FileId::current_exe()?;
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let on_path = std::env::split_paths(&path_var).any(|d| d == dir);
     println!("shims: {}", dir.display());
     let effective_path = if on_path {
-        println!("  on this PATH: yes");
         path_var.clone()
     } else {
-        println!("  on this PATH: no (checked below as `guardsh run` would set PATH)");
-        super::session::path_with_shims(&dir, Some(&path_var))?
+        report.warning(
+            "this shell's PATH does not include the shim directory: an agent started from this shell is NOT guarded. \
+             Start agents with `guardsh run -- AGENT`; the tools below are checked as `guardsh run` would set PATH",
+        );
+        super::session::path_with_shims(&dir, None, Some(&path_var))?
     };
+    let status_word = if on_path { "guarded" } else { "guarded under `guardsh run`" };
 
     if let Ok(policy) = &policy {
         println!("tools:");
         for tool in policy.tools.keys() {
-            let shim = dir.join(tool);
-            match shims::state(&shim, guardsh) {
-                ShimState::Ours => {}
-                ShimState::Missing => problem(format!("{tool}: no shim in {}; run `guardsh install`", dir.display())),
-                ShimState::OtherGuardsh(t) => problem(format!(
-                    "{tool}: the shim points at another guardsh ({}); run `guardsh install`",
-                    t.display()
-                )),
-                ShimState::Foreign => problem(format!(
-                    "{tool}: {} is not a guardsh shim; move it away and run `guardsh install`",
-                    shim.display()
-                )),
-            }
+            let state = shims::state(&dir.join(tool), guardsh);
             let first = which::which_in(tool, Some(&effective_path), &cwd).ok();
             let guarded = first.as_ref().is_some_and(|f| FileId::of(f).is_ok_and(|id| id == guardsh));
-            let real = exec::resolve_real(tool, Some(&effective_path), guardsh);
-            let real_text = real.as_ref().map_or_else(|_| "not installed".to_string(), |p| p.display().to_string());
-            println!("  {tool:<12} {}  real: {real_text}", if guarded { "guarded" } else { "NOT GUARDED" });
-            if !guarded && let Some(first) = first {
-                problem(format!(
-                    "{tool}: the first {tool} on PATH is {}, not the shim; put {} before it on PATH",
-                    first.display(),
-                    dir.display()
+            let real = exec::resolve_real(tool, Some(&effective_path), guardsh)
+                .map_or_else(|_| "not installed".to_string(), |p| p.display().to_string());
+            println!("  {tool:<12} {}  real: {real}", if guarded { status_word } else { "NOT GUARDED" });
+            match state {
+                ShimState::Missing => report.problem(&format!("no shim for {tool}; run `{hint}`")),
+                ShimState::OtherGuardsh(t) => report
+                    .problem(&format!("the {tool} shim points at another guardsh ({}); run `{hint}`", t.display())),
+                ShimState::Foreign => report.problem(&format!(
+                    "{} is not a guardsh shim; move it away and run `{hint}`",
+                    dir.join(tool).display()
+                )),
+                ShimState::Ours if !guarded => {
+                    if let Some(first) = first {
+                        report.problem(&format!(
+                            "the first {tool} on PATH is {}, not the shim; put {} before it on PATH",
+                            first.display(),
+                            dir.display()
+                        ));
+                    }
+                }
+                ShimState::Ours => {}
+            }
+        }
+        for (name, state) in shims::list(&dir, guardsh)? {
+            if state == ShimState::Ours && !policy.tools.contains_key(&name) {
+                println!("  {name:<12} shim, but not in the policy");
+                report.warning(&format!(
+                    "every {name} command is denied: add a [tools.{name}] table or rules, or remove the shim"
                 ));
             }
         }
@@ -86,25 +112,23 @@ pub fn run(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
         )
         .collect();
-    let present: Vec<String> = std::env::vars_os()
+    let mut present: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| credentials.iter().any(|p| env::name_matches(p, k)))
         .collect();
+    present.sort();
     println!("credentials in this environment (names only):");
     if present.is_empty() {
         println!("  none found");
     } else {
         println!("  {}", present.join(" "));
-        println!(
-            "  guardsh strips these before running a tool, but an agent started from this shell can read them itself;"
+        report.warning(
+            "guardsh strips these before running a tool, but an agent started from this shell can read them itself; \
+             start agents from an environment without them",
         );
-        println!("  start agents from an environment without them");
     }
 
-    if problems > 0 {
-        println!("{problems} problem(s) found");
-        return Ok(ExitCode::FAILURE);
-    }
-    println!("no problems found");
-    Ok(ExitCode::SUCCESS)
+    let plural = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
+    println!("{}, {}", plural(report.problems, "problem"), plural(report.warnings, "warning"));
+    Ok(if report.problems > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -32,6 +32,25 @@ pub(crate) fn shim_dir(dir: Option<PathBuf>, paths: &Paths, policy: Option<&Poli
         .unwrap_or_else(|| paths.default_shim_dir())
 }
 
+/// The install command to suggest, with `--dir` when the user gave one.
+pub(crate) fn install_hint(dir_flag: Option<&std::path::Path>) -> String {
+    match dir_flag {
+        Some(d) => format!("guardsh install --dir {}", crate::display::shell_quote(d.as_os_str())),
+        None => "guardsh install".to_string(),
+    }
+}
+
+/// Tools the policy guards that have no guardsh shim in `dir`.
+pub(crate) fn missing_shims(policy: &Policy, dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let guardsh = crate::exec::FileId::current_exe().context("cannot find the guardsh binary")?;
+    Ok(policy
+        .tools
+        .keys()
+        .filter(|t| crate::shims::state(&dir.join(t), guardsh) != crate::shims::ShimState::Ours)
+        .cloned()
+        .collect())
+}
+
 /// An invocation as the shim would see it, from this process's environment.
 pub(crate) fn invocation(argv: &[std::ffi::OsString], cwd: PathBuf) -> anyhow::Result<Invocation> {
     let (argv0, args) = argv.split_first().context("nothing to check: give a command line after `--`")?;

@@ -48,6 +48,13 @@ pub fn install(dir: Option<PathBuf>, tools: Vec<String>) -> anyhow::Result<ExitC
         println!("{tool:<12} {what}");
     }
     println!("shims are in {}", dir.display());
+    if let Ok(policy) = &policy {
+        for tool in tools.iter().filter(|t| !policy.tools.contains_key(*t)) {
+            eprintln!(
+                "guardsh: warning: the policy does not know {tool}, so every {tool} command will be denied until you add a [tools.{tool}] table or rules"
+            );
+        }
+    }
     Ok(if skipped { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
