@@ -42,29 +42,44 @@ else
   chmod 0700 "$config_dir"
   install -m 0600 "$repo/rules.toml.example" "$config_dir/rules.toml"
 fi
-"$guardsh" check-config
+say "==> checking the policy"
+if ! "$guardsh" check-config; then
+  say "install.sh: the policy above is invalid; fix it (or move it away to get the starting policy) and re-run" >&2
+  exit 78
+fi
 
 say "==> creating shims"
 "$guardsh" install
-shim_dir=$("$guardsh" shellenv | sed -n "s/^export PATH='\{0,1\}\([^':]*\)'\{0,1\}:.*/\1/p")
+shim_dir=$("$guardsh" list | sed -n 's/^shim directory: //p')
 
 say ""
 say "==> guardsh in action: what an agent sees when it runs 'kubectl delete namespace prod'"
-say "\$ kubectl delete namespace prod"
-set +e
-PATH="$shim_dir:$PATH" kubectl delete namespace prod
-status=$?
-set -e
-say "(exit status $status: denied, nothing ran)"
+# The demo runs the shim only when guardsh says it denies the command, so it can never reach a
+# real kubectl (an existing policy might allow more than the starting one).
+verdict=$("$guardsh" check --json -- kubectl delete namespace prod || true)
+if [ -L "$shim_dir/kubectl" ] && [[ $verdict == *'"decision":"deny"'* ]]; then
+  say "\$ kubectl delete namespace prod"
+  set +e
+  "$shim_dir/kubectl" delete namespace prod
+  status=$?
+  set -e
+  say "(exit status $status: denied, nothing ran)"
+else
+  "$guardsh" check -- kubectl delete namespace prod
+fi
 say ""
 say "\$ guardsh check -- kubectl get pods"
-"$guardsh" check -- kubectl get pods | grep -E '^(decision|reason):'
+"$guardsh" check -- kubectl get pods | grep -E '^(decision|reason):' || true
 
+q_guardsh=$(printf '%q' "$guardsh")
 say ""
-say "==> done. Put the shims in front of your agent with one of:"
-say "    $guardsh run -- claude            # any agent command; shims first on PATH, session marked"
-say "    eval \"\$($guardsh shellenv)\"      # export PATH=$shim_dir:\$PATH for the current shell"
-say "Then check the setup with:  $guardsh doctor"
+say "==> done. Start your agent through guardsh:"
+say "    $q_guardsh run -- claude"
+say "  (any agent command: the shims go first on its PATH). If something else launches your agent,"
+say "  run this in the shell it starts from (not your own working shell: there, commands that need"
+say "  approval would be refused for you too):"
+say "    eval \"\$($q_guardsh shellenv)\""
+say "Check the setup with:  $q_guardsh doctor"
 case ":$PATH:" in
   *":$bindir:"*) ;;
   *) say "Note: $bindir is not on your PATH; add it to run 'guardsh' by name." ;;
