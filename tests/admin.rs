@@ -269,7 +269,9 @@ fn install_script_installs_links_and_demonstrates_the_gate() {
     assert!(t.config_dir().join("rules.toml").is_file(), "policy written");
     assert!(t.shims.join("kubectl").is_symlink(), "shims created in the XDG data dir");
     assert!(s.contains("guardsh run --"), "says how to start an agent: {s}");
-    assert!(s.contains("export PATH="), "says how to set PATH: {s}");
+    assert!(s.contains("shellenv)\""), "says how to set PATH: {s}");
+    assert!(s.contains("(exit status 77: denied, nothing ran)"), "the demo ran the shim and it denied: {s}");
+    assert!(out.stderr().contains("guardsh: denied: `kubectl delete namespace prod`"), "{}", out.stderr());
 
     // Idempotent, and an existing policy is never overwritten.
     std::fs::write(t.config_dir().join("rules.toml"), "# mine\n[tools.kubectl]\n").expect("write");
