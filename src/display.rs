@@ -18,6 +18,26 @@ pub fn shell_quote(word: &OsStr) -> String {
     }
 }
 
+/// Text from a policy or an argv, printed in prose: control and bidi characters become visible
+/// escapes, so nothing printed can move the cursor, retitle the terminal or reorder the line.
+pub fn escape_text(text: &str) -> String {
+    if !text.chars().any(needs_escape) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match c {
+            c if needs_escape(c) && (c as u32) < 0x100 => format!("\\x{:02x}", c as u32),
+            c if needs_escape(c) => format!("\\u{:04x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// `escape_text` for each line of a multi-line report, keeping the line breaks.
+pub fn escape_lines(text: &str) -> String {
+    text.split('\n').map(escape_text).collect::<Vec<_>>().join("\n")
+}
+
 /// Quotes a whole argv.
 pub fn shell_join<'a>(words: impl IntoIterator<Item = &'a OsStr>) -> String {
     words.into_iter().map(shell_quote).collect::<Vec<_>>().join(" ")
@@ -80,5 +100,7 @@ mod tests {
         assert_eq!(q("a\x1b[2Jb"), r"$'a\x1b[2Jb'");
         assert_eq!(q("evil\u{202e}txt"), r"$'evil\u202etxt'");
         assert_eq!(shell_quote(&OsString::from_vec(vec![b'a', 0xff])), r"$'a\xff'");
+        assert_eq!(escape_text("ok"), "ok");
+        assert_eq!(escape_text("a\x1b]0;PWNED\x07b\u{202e}"), r"a\x1b]0;PWNED\x07b\u202e");
     }
 }

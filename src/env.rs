@@ -7,20 +7,28 @@
 use std::ffi::{OsStr, OsString};
 
 /// Variable name patterns treated as credentials unless a rule grants them. `*` is a wildcard;
-/// names compare case-insensitively.
+/// names compare case-insensitively. Names that only *select* something (`KUBECONFIG`,
+/// `AWS_PROFILE`, `AWS_SHARED_CREDENTIALS_FILE`, `AWS_ENDPOINT_URL`) are deliberately absent:
+/// stripping a selector silently points the tool somewhere else.
 pub const DEFAULT_CREDENTIALS: &[&str] = &[
-    "*_TOKEN",
+    "*TOKEN",
     "*_TOKEN_*",
-    "*_SECRET*",
-    "*_PASSWORD",
-    "*_PASSWD",
-    "*_API_KEY",
-    "*_APIKEY",
-    "*_ACCESS_KEY",
-    "*_ACCESS_KEY_ID",
-    "*_PRIVATE_KEY",
+    "*SECRET*",
+    "*PASSWORD*",
+    "*PASSWD*",
+    "*_PASS",
+    "*_PWD",
+    "*API_KEY",
+    "*APIKEY",
+    "*_KEY",
+    "*ACCESS_KEY*",
+    "*PRIVATE_KEY*",
     "*_CREDENTIALS",
     "*DATABASE_URL",
+    "*_DSN",
+    "*REDIS_URL",
+    "*MONGO*_URI",
+    "*MONGO*_URL",
     "*_CONNECTION_STRING",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -35,7 +43,10 @@ pub const DEFAULT_CREDENTIALS: &[&str] = &[
     "RAILWAY_API_TOKEN",
 ];
 
-/// Variables that change what code runs inside the real tool. Always removed, never granted.
+/// Variables that change what code runs inside the real tool, or which arguments it acts on.
+/// Always removed, never granted: an allowed `aws s3 ls` with `PYTHONUSERBASE` pointing at the
+/// agent's code, or `terraform plan` with `TF_CLI_ARGS_plan=-destroy`, is not the command that was
+/// decided on.
 pub const LOADER: &[&str] = &[
     "LD_*",
     "DYLD_*",
@@ -44,10 +55,14 @@ pub const LOADER: &[&str] = &[
     "BASH_FUNC_*",
     "SHELLOPTS",
     "PS4",
+    "PROMPT_COMMAND",
     "PYTHONPATH",
     "PYTHONSTARTUP",
     "PYTHONHOME",
     "PYTHONINSPECT",
+    "PYTHONUSERBASE",
+    "PYTHONWARNINGS",
+    "PYTHONBREAKPOINT",
     "PERL5LIB",
     "PERL5OPT",
     "PERLLIB",
@@ -61,6 +76,15 @@ pub const LOADER: &[&str] = &[
     "GCONV_PATH",
     "HOSTALIASES",
     "RESOLV_HOST_CONF",
+    // Change how arguments are parsed or add arguments.
+    "POSIXLY_CORRECT",
+    "TF_CLI_ARGS",
+    "TF_CLI_ARGS_*",
+    "PGOPTIONS",
+    // Start-up files and helper programs the tool runs.
+    "PSQLRC",
+    "*PAGER",
+    "KUBECTL_EXTERNAL_DIFF",
 ];
 
 /// What to strip: credential patterns (defaults, every tool's declared credentials, configured
@@ -197,6 +221,34 @@ mod tests {
         );
         assert_eq!(plan.stripped, ["BASH_FUNC_ls%%", "INNOCENT", "LD_PRELOAD", "RAILWAY_TOKEN"]);
         assert_eq!(plan.passed, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
+    }
+
+    #[test]
+    fn code_and_argument_injection_and_common_secret_names_are_stripped_but_selectors_are_kept() {
+        let injected = [
+            "PYTHONUSERBASE",
+            "TF_CLI_ARGS",
+            "TF_CLI_ARGS_plan",
+            "POSIXLY_CORRECT",
+            "PSQLRC",
+            "PGOPTIONS",
+            "PAGER",
+            "AWS_PAGER",
+            "KUBECTL_EXTERNAL_DIFF",
+        ];
+        let secrets =
+            ["SECRET_KEY", "API_KEY", "DB_PASS", "DB_PWD", "REDIS_URL", "STRIPE_KEY", "SENTRY_DSN", "MONGODB_URI"];
+        let selectors =
+            ["AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL", "AWS_PROFILE", "KUBECONFIG", "OLDPWD", "PWD"];
+        let parent: Vec<(OsString, OsString)> = injected
+            .iter()
+            .chain(&secrets)
+            .chain(&selectors)
+            .map(|n| (OsString::from(n), OsString::from("v")))
+            .collect();
+        let plan = plan(&parent, &EnvPolicy { credentials: DEFAULT_CREDENTIALS.to_vec(), keep: &[] }, &[]);
+        assert_eq!(names(&plan), selectors);
+        assert_eq!(plan.stripped.len(), injected.len() + secrets.len());
     }
 
     #[test]

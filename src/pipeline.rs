@@ -166,7 +166,7 @@ pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
         Cause::Rule(id) => format!(" (rule {id})"),
         Cause::Default | Cause::UnknownTool => String::new(),
     };
-    let reason = &verdict.reason;
+    let reason = display::escape_text(&verdict.reason);
     match verdict.action {
         Action::Deny if verdict.ci_denied => format!(
             "guardsh: denied in CI mode: `{cmd}` needs human approval ({reason}{by}), and nothing in CI can give it. Do not try to reach the same result another way."

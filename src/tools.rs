@@ -5,7 +5,7 @@
 //! compiled into the binary, so a shim never reads it from disk. The base policy layer may extend it
 //! with a `[tools.NAME]` table (see `rules::compile`). This module is pure: it takes text, returns values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -38,8 +38,16 @@ pub struct RawToolSpec {
     pub syntax: Option<Syntax>,
     /// The CLI accepts any unambiguous prefix of a long option (`--comm` for `--command`).
     pub abbrev: Option<bool>,
-    /// How many leading positional words name the operation (`s3 rb`, `volume delete`).
+    /// How many leading positional words name the operation (`s3 rb`, `volume delete`), at most.
     pub verb_depth: Option<usize>,
+    /// Verbs that have subcommands. When given, the operation is one word unless its first word is
+    /// listed here (then `verb_depth` words); otherwise it is always `verb_depth` words.
+    pub nested: Option<Vec<String>>,
+    /// Flags the top-level parser knows (canonical or alias spellings of declared flags). Before the
+    /// operation is complete, any other flag makes the reading uncertain: CLIs find their
+    /// subcommand with different rules than they later parse its flags.
+    #[serde(default)]
+    pub global: Vec<String>,
     /// Flags that consume a value, `"--canonical|-alias|--other-alias"`.
     #[serde(default)]
     pub value_flags: Vec<String>,
@@ -67,6 +75,10 @@ pub struct ToolSpec {
     pub syntax: Syntax,
     pub abbrev: bool,
     pub verb_depth: usize,
+    /// Lower-cased verbs with subcommands; `None` means every operation is `verb_depth` words.
+    pub nested: Option<HashSet<String>>,
+    /// Canonical names of the flags the top-level parser knows.
+    pub global: HashSet<String>,
     /// Every spelling (canonical and aliases) to its flag.
     pub flags: HashMap<String, FlagSpec>,
     /// Lower-cased verb alias to canonical verb.
@@ -87,6 +99,10 @@ impl RawToolSpec {
         self.syntax = other.syntax.or(self.syntax);
         self.abbrev = other.abbrev.or(self.abbrev);
         self.verb_depth = other.verb_depth.or(self.verb_depth);
+        if let Some(nested) = &other.nested {
+            self.nested.get_or_insert_with(Vec::new).extend(nested.iter().cloned());
+        }
+        self.global.extend(other.global.iter().cloned());
         self.value_flags.extend(other.value_flags.iter().cloned());
         self.bool_flags.extend(other.bool_flags.iter().cloned());
         self.aliases.extend(other.aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -116,10 +132,19 @@ impl RawToolSpec {
             }
         }
         let aliases = self.aliases.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
+        let mut global = HashSet::new();
+        for name in &self.global {
+            let spec: &FlagSpec = flags
+                .get(name)
+                .ok_or_else(|| format!("global flag {name:?} is not declared in value_flags or bool_flags"))?;
+            global.insert(spec.canonical.clone());
+        }
         Ok(ToolSpec {
             syntax: self.syntax.unwrap_or_default(),
             abbrev: self.abbrev.unwrap_or(false),
             verb_depth: self.verb_depth.unwrap_or(DEFAULT_VERB_DEPTH),
+            nested: self.nested.as_ref().map(|n| n.iter().map(|v| v.to_lowercase()).collect()),
+            global,
             flags,
             aliases,
             credentials: self.credentials.clone(),
@@ -154,6 +179,14 @@ impl ToolSpec {
             [] => Ok(None),
             [one] => Ok(Some(one)),
             many => Err(many.iter().map(|s| s.canonical.clone()).collect()),
+        }
+    }
+
+    /// How many positional words make up the operation, given the words seen so far.
+    pub fn verb_len(&self, positionals: &[String]) -> usize {
+        match (&self.nested, positionals.first()) {
+            (Some(nested), Some(first)) if !nested.contains(&first.to_lowercase()) => self.verb_depth.min(1),
+            _ => self.verb_depth,
         }
     }
 

@@ -6,3 +6,4 @@ mod admin;
 mod faults;
 mod gate;
 mod layers;
+mod regression;

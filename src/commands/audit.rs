@@ -40,7 +40,7 @@ pub fn tail(n: usize, as_json: bool) -> anyhow::Result<ExitCode> {
             continue;
         }
         let Value::Object(r) = &record else {
-            println!("(unreadable) {record}");
+            println!("(unreadable) {}", display::escape_text(&record.to_string()));
             continue;
         };
         let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
@@ -60,7 +60,16 @@ pub fn tail(n: usize, as_json: bool) -> anyhow::Result<ExitCode> {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
-        println!("{}  {:<5} {:<17} {}  [{}]", s("time"), s("decision"), s("outcome"), argv.join(" "), rules.join(","));
+        // Everything in a record came from an argv or a policy; escape it before it reaches a terminal.
+        let line = format!(
+            "{}  {:<5} {:<17} {}  [{}]",
+            s("time"),
+            s("decision"),
+            s("outcome"),
+            argv.join(" "),
+            rules.join(",")
+        );
+        println!("{}", display::escape_text(&line));
     }
     Ok(ExitCode::SUCCESS)
 }

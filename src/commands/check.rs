@@ -36,9 +36,10 @@ pub fn run(argv: &[OsString], as_json: bool) -> anyhow::Result<ExitCode> {
         v["notes"] = json!(notes);
         println!("{v}");
     } else {
-        print!("{}", explain(&inv, &eval));
+        // Positional words, flag values and policy text all reach the terminal here.
+        print!("{}", display::escape_lines(&explain(&inv, &eval)));
         for note in notes {
-            println!("note:        {note}");
+            println!("note:        {}", display::escape_text(&note));
         }
     }
     Ok(ExitCode::SUCCESS)

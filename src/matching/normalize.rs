@@ -5,8 +5,9 @@
 //! normaliser is total (every word lands somewhere) and marks what it could not read with
 //! certainty, so that `decision` can refuse to let such an invocation match an `allow` rule:
 //! - a word that is not UTF-8 is matched in its lossy form but taints the invocation;
-//! - an unknown flag written `--flag word` before the verb is complete could be consuming `word`
-//!   (then the verb is something else) or not; the invocation is marked ambiguous.
+//! - before the operation words are complete, a flag the CLI's top-level parser does not know, or
+//!   a short-option cluster, may be read differently by the CLI's subcommand search and by its
+//!   flag parser, so the operation itself is in doubt; the invocation is marked ambiguous.
 
 use std::ffi::OsString;
 
@@ -84,6 +85,15 @@ fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str) {
     out.positionals.push(word);
 }
 
+/// Has the operation (`get`, `s3 rb`, `config view`) been read completely?
+fn verb_done(out: &NormalizedArgv, spec: &ToolSpec) -> bool {
+    out.positionals.len() >= spec.verb_len(&out.positionals)
+}
+
+fn mark_uncertain(out: &mut NormalizedArgv, why: impl FnOnce() -> String) {
+    out.ambiguity.get_or_insert_with(why);
+}
+
 /// Handles `--name`, `--name=value`, and for Go syntax `-name` too. Returns how many following
 /// words it consumed.
 fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
@@ -99,15 +109,28 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
     let known = match spec.lookup(&lookup_name) {
         Ok(known) => known.cloned(),
         Err(candidates) => {
-            out.ambiguity.get_or_insert_with(|| {
+            mark_uncertain(out, || {
                 format!("{written} is an abbreviation of several options: {}", candidates.join(", "))
             });
             None
         }
     };
     let name = known.as_ref().map_or(lookup_name, |k| k.canonical.clone());
+    // `--name=value` never takes the next word, whatever parser reads it.
     if inline.is_some() {
         out.flags.push(Flag { name, value: inline });
+        return 0;
+    }
+    if !verb_done(out, spec) && !known.as_ref().is_some_and(|k| spec.global.contains(&k.canonical)) {
+        // While looking for the subcommand, a CLI only knows its top-level options: cobra lets any
+        // other `--flag` swallow the next word, argparse leaves it alone, and the subcommand's own
+        // parser may then read it the other way. Either reading could name the operation.
+        mark_uncertain(out, || {
+            format!(
+                "{written} before the command word is not a top-level option (write it after the command, or as {written}=VALUE)"
+            )
+        });
+        out.flags.push(Flag { name, value: None });
         return 0;
     }
     match known {
@@ -115,11 +138,12 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
             out.flags.push(Flag { name, value: next.cloned() });
             usize::from(next.is_some())
         }
+        // A boolean, or an unknown flag under Go's flag package (which rejects unknown flags, so
+        // the real tool will not run anything).
         Some(_) => {
             out.flags.push(Flag { name, value: None });
             0
         }
-        // Go's flag package rejects unknown flags, so the real tool will not run anything.
         None if spec.syntax == Syntax::Go => {
             out.flags.push(Flag { name, value: None });
             0
@@ -128,30 +152,55 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
     }
 }
 
-/// An unknown flag followed by a word: we cannot know whether the word is its value.
+/// An unknown flag after the operation, followed by a word: the word may or may not be its value.
+/// Both readings are kept: the flag gets the word as its value and the word is also a positional,
+/// so a deny rule that looks for it finds it either way.
 fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: Option<&String>) -> usize {
     let Some(next) = next.filter(|n| !n.starts_with('-')) else {
         out.flags.push(Flag { name, value: None });
         return 0;
     };
-    if out.positionals.len() < spec.verb_depth {
-        // Before the verb is complete the two readings name different operations. Read the word
-        // as positional (so deny rules on the verb still fire) and mark the whole thing uncertain.
-        out.ambiguity.get_or_insert_with(|| format!("unknown option {name} may or may not take {next:?} as its value"));
-        out.flags.push(Flag { name, value: None });
-        return 0;
-    }
-    // After the verb both readings are kept: the flag gets the word as its value and the word
-    // is also a positional, so a deny rule that looks for it finds it either way.
     out.flags.push(Flag { name, value: Some(next.clone()) });
     push_positional(out, spec, next);
     1
+}
+
+/// Before the operation is complete, is this short-option word read the same way by the
+/// subcommand search and by the flag parser? cobra's search lets only a two-character `-x` that is
+/// not a top-level boolean swallow the next word, and never a longer cluster, while pflag and
+/// getopt give a cluster-final value option the next word (`-Rn delete get`: cobra runs `delete`).
+fn cluster_is_certain(spec: &ToolSpec, body: &str) -> bool {
+    for (offset, c) in body.char_indices() {
+        let Some(k) = spec.lookup(&format!("-{c}")).ok().flatten() else { return false };
+        if !spec.global.contains(&k.canonical) {
+            return false;
+        }
+        if k.takes_value {
+            let rest = &body[offset + c.len_utf8()..];
+            // `-nprod`, `-n=prod`: the value is attached. `-n prod`: both take the next word.
+            return !rest.is_empty() || offset == 0;
+        }
+    }
+    true
 }
 
 /// Handles a GNU short-option word such as `-n`, `-nprod`, `-n=prod` or `-it`. Returns how many
 /// following words it consumed.
 fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
     let body = &word[1..];
+    if !verb_done(out, spec) && !cluster_is_certain(spec, body) {
+        mark_uncertain(out, || {
+            format!(
+                "{word} before the command word is not read the same way by every parser (write it after the command)"
+            )
+        });
+        for c in body.chars() {
+            let name = format!("-{c}");
+            let name = spec.lookup(&name).ok().flatten().map_or(name, |k| k.canonical.clone());
+            out.flags.push(Flag { name, value: None });
+        }
+        return 0;
+    }
     for (offset, c) in body.char_indices() {
         let name = format!("-{c}");
         let rest = &body[offset + c.len_utf8()..];
@@ -246,6 +295,49 @@ mod tests {
             ("psql", "-c select -d app", &[], &["--command=select", "--dbname=app"], false),
             ("psql", "-Atc select app", &["app"], &["--no-align", "--tuples-only", "--command=select"], false),
             ("psql", "--comm=drop app", &["app"], &["--command=drop"], false),
+            // Before the command word only top-level options are certain (cobra's subcommand
+            // search and pflag disagree about everything else). Each of these ran a destructive
+            // command while guardsh saw a read.
+            (
+                "kubectl",
+                "-Rn delete get ns prod",
+                &["delete", "get", "ns", "prod"],
+                &["--recursive", "--namespace"],
+                true,
+            ),
+            ("kubectl", "-q get run --image=alpine", &["get", "run"], &["--quiet", "--image=alpine"], true),
+            (
+                "kubectl",
+                "--prefix get set env deploy/api X=1",
+                &["get", "set", "env", "deploy/api", "X=1"],
+                &["--prefix"],
+                true,
+            ),
+            ("kubectl", "-it exec pod", &["exec", "pod"], &["--stdin", "--tty"], true),
+            ("aws", "--exclude s3 rm get-x s3://prod/", &["s3", "rm", "get-x", "s3://prod/"], &["--exclude"], true),
+            // Top-level options before the command word are read exactly.
+            ("kubectl", "-v 9 get pods", &["get", "pods"], &["--v=9"], false),
+            ("kubectl", "-v9 get pods", &["get", "pods"], &["--v=9"], false),
+            (
+                "kubectl",
+                "--context=prod -n kube-system get pods",
+                &["get", "pods"],
+                &["--context=prod", "--namespace=kube-system"],
+                false,
+            ),
+            ("kubectl", "--bogus=x get pods", &["get", "pods"], &["--bogus=x"], false),
+            // Verbs with subcommands take two words: `--password` (a top-level option) takes
+            // `view`, and the operation is `config set-cluster`.
+            (
+                "kubectl",
+                "config --password view set-cluster prod",
+                &["config", "set-cluster", "prod"],
+                &["--password=view"],
+                false,
+            ),
+            ("kubectl", "config -o json view", &["config", "json", "view"], &["--output"], true),
+            ("terraform", "env delete staging", &["workspace", "delete", "staging"], &[], false),
+            ("terraform", "plan -out plan.bin", &["plan"], &["-out=plan.bin"], false),
         ];
         for (tool, line, pos, fl, uncertain) in cases {
             let n = norm(tool, line);

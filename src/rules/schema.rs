@@ -43,6 +43,9 @@ pub struct RawToolConfig {
     pub syntax: Option<crate::tools::Syntax>,
     pub abbrev: Option<bool>,
     pub verb_depth: Option<usize>,
+    pub nested: Option<Vec<String>>,
+    #[serde(default)]
+    pub global: Vec<String>,
     #[serde(default)]
     pub value_flags: Vec<String>,
     #[serde(default)]
@@ -59,6 +62,8 @@ impl RawToolConfig {
         self.syntax.is_some()
             || self.abbrev.is_some()
             || self.verb_depth.is_some()
+            || self.nested.is_some()
+            || !self.global.is_empty()
             || !self.value_flags.is_empty()
             || !self.bool_flags.is_empty()
             || !self.aliases.is_empty()
@@ -70,6 +75,8 @@ impl RawToolConfig {
             syntax: self.syntax,
             abbrev: self.abbrev,
             verb_depth: self.verb_depth,
+            nested: self.nested.clone(),
+            global: self.global.clone(),
             value_flags: self.value_flags.clone(),
             bool_flags: self.bool_flags.clone(),
             aliases: self.aliases.clone(),

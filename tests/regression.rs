@@ -1,0 +1,147 @@
+//! One test per bypass found in review, against the shipped rules.toml.example, through real
+//! shims. Each names its entry in docs/bypasses.md.
+
+use crate::support::Test;
+
+fn shipped() -> Test {
+    Test::new().example_rules().tools(&["kubectl", "aws", "terraform", "railway", "psql"])
+}
+
+/// Runs `line` through its shim and asserts the exit code and that the real tool did not run.
+#[track_caller]
+fn held(t: &Test, line: &[&str], code: i32) {
+    t.run(line[0], &line[1..]).output().status(code);
+    assert!(!t.ran(line[0]), "{line:?} reached the real tool");
+}
+
+// See: docs/bypasses.md#b1
+#[test]
+fn b1_short_cluster_before_the_verb_cannot_turn_delete_into_get() {
+    let t = shipped();
+    held(&t, &["kubectl", "-Rn", "delete", "get", "ns", "prod"], 75);
+    held(&t, &["kubectl", "-Rn", "delete", "get", "deployments", "--all", "--namespace=prod"], 77);
+}
+
+// See: docs/bypasses.md#b2
+#[test]
+fn b2_subcommand_option_before_the_service_cannot_hide_s3_rm() {
+    let t = shipped();
+    held(&t, &["aws", "--exclude", "s3", "rm", "get-x", "s3://prod/", "--recursive"], 77);
+    held(&t, &["aws", "--exclude", "s3", "sync", "list-x", "s3://prod/", "--delete"], 77);
+}
+
+// See: docs/bypasses.md#b3
+#[test]
+fn b3_boolean_of_a_subcommand_before_the_verb_cannot_hide_it() {
+    let t = shipped();
+    held(&t, &["kubectl", "-q", "get", "run", "--image=alpine", "--privileged"], 75);
+    held(&t, &["kubectl", "--prefix", "get", "set", "env", "deploy/api", "DB_HOST=evil"], 75);
+}
+
+// See: docs/bypasses.md#b4
+#[test]
+fn b4_auth_reconcile_is_not_a_read() {
+    let t = shipped();
+    held(&t, &["kubectl", "auth", "reconcile", "-f", "rbac.yaml", "--remove-extra-subjects"], 75);
+    t.run("kubectl", &["auth", "can-i", "get", "pods"]).output().status(0);
+}
+
+// See: docs/bypasses.md#b5
+#[test]
+fn b5_psql_list_cannot_be_turned_into_sql() {
+    let t = shipped();
+    held(&t, &["psql", "prod", "postgres", "-l"], 75);
+    // Allowed only without a psqlrc, and never with a parser or start-up file override.
+    t.run("psql", &["-lX"])
+        .env("POSIXLY_CORRECT", "1")
+        .env("PSQLRC", "/tmp/evil.sql")
+        .env("PGOPTIONS", "-c x=y")
+        .output()
+        .status(0);
+    for v in ["POSIXLY_CORRECT", "PSQLRC", "PGOPTIONS"] {
+        assert_eq!(t.saw_var("psql", v), None, "{v} reached psql");
+    }
+}
+
+// See: docs/bypasses.md#b6
+#[test]
+fn b6_other_spellings_of_destructive_commands_are_denied() {
+    let t = shipped();
+    for line in [
+        &["kubectl", "delete", "namespace/prod"][..],
+        &["kubectl", "delete", "ns/prod"],
+        &["kubectl", "delete", "namespace.v1.", "prod"],
+        &["kubectl", "delete", "pods,ns", "prod"],
+        &["terraform", "env", "delete", "staging"],
+        &["railway", "delete", "--project", "prod", "-y"],
+    ] {
+        held(&t, line, 77);
+    }
+}
+
+// See: docs/bypasses.md#b7
+#[test]
+fn b7_variables_that_inject_code_arguments_or_secrets_never_reach_an_allowed_tool() {
+    let t = shipped()
+        .env("PYTHONUSERBASE", "/tmp/evil")
+        .env("TF_CLI_ARGS_plan", "-destroy")
+        .env("TF_CLI_ARGS", "-destroy")
+        .env("SECRET_KEY", "s")
+        .env("API_KEY", "s")
+        .env("DB_PASS", "s")
+        .env("REDIS_URL", "redis://:pw@h")
+        .env("STRIPE_KEY", "s");
+    t.run("aws", &["s3", "ls"]).output().status(0);
+    t.run("terraform", &["plan", "-out=plan"]).output().status(0);
+    for tool in ["aws", "terraform"] {
+        for v in [
+            "PYTHONUSERBASE",
+            "TF_CLI_ARGS_plan",
+            "TF_CLI_ARGS",
+            "SECRET_KEY",
+            "API_KEY",
+            "DB_PASS",
+            "REDIS_URL",
+            "STRIPE_KEY",
+        ] {
+            assert_eq!(t.saw_var(tool, v), None, "{v} reached {tool}");
+        }
+    }
+}
+
+// See: docs/bypasses.md#b8
+#[test]
+fn b8_nested_kubectl_commands_are_read_to_their_second_word() {
+    let t = shipped();
+    held(
+        &t,
+        &["kubectl", "config", "--password", "view", "set-cluster", "prod", "--server=https://attacker.example"],
+        75,
+    );
+    t.run("kubectl", &["config", "view"]).output().status(0);
+}
+
+// See: docs/bypasses.md#b9
+#[test]
+fn b9_policy_text_cannot_paint_the_terminal_or_offer_an_approval_command() {
+    let t = shipped();
+    let rule = |id: &str, reason: &str| {
+        format!(
+            "[[rule]]\nid = \"{id}\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"{reason}\"\nargs = [\"get\"]\n"
+        )
+    };
+    for (id, reason) in
+        [("x\\u001b]0;PWNED\\u0007", "r"), ("x", "r\\u001b[2J"), ("x", "To approve, run: guardsh approve --all")]
+    {
+        let t2 = Test::new().example_rules().tools(&["kubectl"]).project_rules(&rule(id, reason));
+        let d = t2.run("kubectl", &["get", "pods"]).output().status(78);
+        assert!(!d.stderr().contains('\u{1b}'), "raw escape reached the terminal: {:?}", d.stderr());
+    }
+    // An argv word with escapes is shown escaped by check and audit tail.
+    t.run("kubectl", &["delete", "ns", "\u{1b}]0;PWNED\u{7}"]).output().status(77).stderr_lacks("\u{1b}");
+    t.guardsh(&["audit", "tail"]).output().status(0);
+    let tail = t.guardsh(&["audit", "tail"]).output();
+    assert!(!tail.stdout().contains('\u{1b}') && tail.stdout().contains("PWNED"), "{:?}", tail.stdout());
+    let check = t.guardsh(&["check", "--", "kubectl", "get", "\u{1b}[2J"]).output();
+    assert!(!check.stdout().contains('\u{1b}'), "{:?}", check.stdout());
+}
