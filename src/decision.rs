@@ -99,69 +99,7 @@ mod tests {
     use super::*;
     use crate::rules::{LayerKind, Policy, Source, compile};
 
-    const POLICY: &str = r#"
-[tools.kubectl]
-default = "ask"
-
-[[rule]]
-id = "k-read"
-tool = "kubectl"
-action = "allow"
-reason = "read-only"
-args = ["{get,describe,logs}"]
-
-[[rule]]
-id = "k-delete"
-tool = "kubectl"
-action = "ask"
-reason = "deletes resources"
-args = ["delete"]
-not_flags = { "--dry-run" = "{client,server}" }
-
-[[rule]]
-id = "k-delete-dry"
-tool = "kubectl"
-action = "allow"
-reason = "a dry run changes nothing"
-args = ["delete"]
-flags = { "--dry-run" = "{client,server}" }
-
-[[rule]]
-id = "k-delete-ns"
-tool = "kubectl"
-action = "deny"
-reason = "deleting a namespace deletes everything in it"
-args = ["delete", "{ns,namespace,namespaces}"]
-
-[[rule]]
-id = "k-prod"
-tool = "kubectl"
-action = "ask"
-reason = "production namespace"
-flags = { "--namespace" = "prod*" }
-
-[[rule]]
-id = "k-force"
-tool = "kubectl"
-action = "deny"
-reason = "force skips graceful deletion"
-args = ["delete"]
-present = ["--force"]
-
-[tools.terraform]
-default = "ask"
-
-[[rule]]
-id = "tf-plan"
-tool = "terraform"
-action = "allow"
-reason = "plan changes nothing"
-args = ["plan"]
-absent = ["-destroy"]
-
-[tools.aws]
-default = "allow"
-"#;
+    const POLICY: &str = include_str!("../tests/fixtures/policy.toml");
 
     fn policy() -> Policy {
         compile(&[Source { layer: LayerKind::User, path: "t.toml".into(), text: POLICY.into() }]).expect("valid")
@@ -218,9 +156,9 @@ default = "allow"
         check!(Ask, "terraform apply");
         check!(Deny, "helm uninstall x");
         check!(Allow, "aws s3 ls");
-        // A tool whose default is allow still never allows an uncertain reading.
         check!(Ask, "aws --bogus s3 ls");
         check!(Deny, "aws --bogus s3 ls", Mode::Ci);
+        check!(Deny, "aws s3 rb s3://b --force");
     }
 
     #[test]
@@ -254,6 +192,20 @@ default = "allow"
         assert_eq!(v.cause, Cause::UnknownTool);
         let v = verdict(&policy(), "kubectl delete pod x", Mode::Ci);
         assert!(v.ci_denied);
+    }
+
+    #[test]
+    fn a_default_of_allow_never_allows_an_uncertain_reading() {
+        let p = compile(&[Source {
+            layer: LayerKind::User,
+            path: "t.toml".into(),
+            text: "[tools.aws]\ndefault = \"allow\"\n".into(),
+        }])
+        .expect("valid");
+        assert_eq!(verdict(&p, "aws s3 ls", Mode::Interactive).action, Action::Allow);
+        let v = verdict(&p, "aws --bogus s3 ls", Mode::Interactive);
+        assert_eq!(v.action, Action::Ask);
+        assert!(v.reason.contains("could not read this aws command line with certainty"), "{}", v.reason);
     }
 
     #[test]

@@ -5,79 +5,10 @@ use std::ffi::OsString;
 
 use crate::support::Test;
 
-pub const POLICY: &str = r#"
-[tools.kubectl]
-default = "ask"
-
-[[rule]]
-id = "k-read"
-tool = "kubectl"
-action = "allow"
-reason = "read-only"
-args = ["{get,describe,logs}"]
-
-[[rule]]
-id = "k-dry"
-tool = "kubectl"
-action = "allow"
-reason = "dry run"
-args = ["delete"]
-flags = { "--dry-run" = "{client,server}" }
-
-[[rule]]
-id = "k-delete"
-tool = "kubectl"
-action = "ask"
-reason = "deletes resources"
-args = ["delete"]
-not_flags = { "--dry-run" = "{client,server}" }
-
-[[rule]]
-id = "k-delete-ns"
-tool = "kubectl"
-action = "deny"
-reason = "deleting a namespace deletes everything in it"
-args = ["delete", "{ns,namespace}"]
-
-[tools.aws]
-default = "ask"
-
-[[rule]]
-id = "aws-ls"
-tool = "aws"
-action = "allow"
-reason = "listing"
-args = ["s3", "ls"]
-grant = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-
-[[rule]]
-id = "aws-rb"
-tool = "aws"
-action = "deny"
-reason = "removes buckets"
-args = ["s3", "rb"]
-
-[tools.railway]
-default = "ask"
-
-[[rule]]
-id = "railway-status"
-tool = "railway"
-action = "allow"
-reason = "status"
-args = ["status"]
-grant = ["RAILWAY_TOKEN"]
-
-[[rule]]
-id = "railway-whoami"
-tool = "railway"
-action = "allow"
-reason = "who"
-args = ["whoami"]
-"#;
+pub const POLICY: &str = include_str!("fixtures/policy.toml");
 
 pub fn world() -> Test {
-    Test::new().rules(POLICY).tools(&["kubectl", "aws", "railway", "helm"])
+    Test::new().rules(POLICY).tools(&["kubectl", "aws", "railway", "terraform", "helm"])
 }
 
 fn os(words: &[&str]) -> Vec<OsString> {
