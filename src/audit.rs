@@ -36,9 +36,16 @@ pub struct Record {
     pub reason: String,
     pub stripped: Vec<String>,
     pub passed: Vec<String>,
-    /// `exec`, `denied`, `approval_required`, `not_found`, `config_error`, `recursion`.
+    /// `exec`, `denied`, `not_found`, `config_error`, `recursion`, `exec_failed`, and for
+    /// approvals `requested`, `approved`, `denied_by_human`, `expired`, `withdrawn`, `refused`.
     pub outcome: String,
     pub real: Option<String>,
+    /// The approval request this record is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// Who decided it (uid, terminal, key fingerprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -246,6 +253,8 @@ mod tests {
             passed: vec![],
             outcome: "exec".into(),
             real: None,
+            request: None,
+            by: None,
         }
     }
 

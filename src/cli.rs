@@ -71,6 +71,25 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// List the requests waiting for a human decision.
+    Pending {
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve (or deny) a waiting request, from your own terminal. Without ID, pick from a list.
+    Approve {
+        /// The request id the agent was shown.
+        id: Option<String>,
+    },
+    /// Deny a waiting request; the reason reaches the agent.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Show requests as they arrive (with a terminal bell) and approve or deny them here.
+    Watch,
     /// Inspect the audit log.
     Audit {
         #[command(subcommand)]
@@ -111,6 +130,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::List { dir } => commands::shims::list(dir),
         Command::Run { dir, command } => commands::session::run(dir, &command),
         Command::Shellenv { dir } => commands::session::shellenv(dir),
+        Command::Pending { json } => commands::approve::pending(json),
+        Command::Approve { id } => commands::approve::approve(id),
+        Command::Deny { id, reason } => commands::approve::deny(&id, reason),
+        Command::Watch => commands::approve::watch(),
         Command::Audit { command: AuditCommand::Verify } => commands::audit::verify(),
         Command::Audit { command: AuditCommand::Tail { lines, json } } => commands::audit::tail(lines, json),
     };

@@ -33,6 +33,8 @@ pub struct Verdict {
     pub ci_denied: bool,
     /// Set when the invocation could not be read with certainty (and so no allow rule applied).
     pub uncertain: Option<String>,
+    /// For `ask`: a winning rule says not to wait for the approval.
+    pub no_wait: bool,
 }
 
 /// Decides one invocation of `tool`. `policy` is `None` when the policy does not know the tool.
@@ -48,11 +50,13 @@ pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
             grants: vec![],
             ci_denied: false,
             uncertain,
+            no_wait: false,
         };
     };
     let hits = matching::hits(&policy.rules, argv);
     let matched = hits.iter().map(|&i| policy.rules[i].id.clone()).collect();
     let strictest = hits.iter().map(|&i| policy.rules[i].action).max();
+    let mut no_wait = false;
     let (mut action, cause, reason, mut grants) = match strictest {
         Some(action) => {
             let winners: Vec<_> = hits.iter().map(|&i| &policy.rules[i]).filter(|r| r.action == action).collect();
@@ -60,6 +64,7 @@ pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
             let mut grants: Vec<String> = winners.iter().flat_map(|r| r.grant.iter().cloned()).collect();
             grants.sort();
             grants.dedup();
+            no_wait = winners.iter().any(|r| r.wait == Some(false));
             (action, Cause::Rule(first.id.clone()), first.reason.clone(), grants)
         }
         None => {
@@ -89,7 +94,7 @@ pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
     if action == Action::Deny {
         grants.clear();
     }
-    Verdict { action, cause, reason, matched, grants, ci_denied, uncertain }
+    Verdict { action, cause, reason, matched, grants, ci_denied, uncertain, no_wait }
 }
 
 #[cfg(test)]

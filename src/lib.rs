@@ -5,6 +5,7 @@
 //! `kubectl` in the shim directory) it guards that tool. See ARCHITECTURE.md for the data flow and
 //! README.md for the threat model.
 
+mod approval;
 mod audit;
 mod cli;
 mod commands;
@@ -17,6 +18,7 @@ mod exit;
 mod matching;
 mod paths;
 mod pipeline;
+mod random;
 mod rules;
 mod shims;
 mod timefmt;

@@ -52,6 +52,11 @@ impl Paths {
         self.state_dir.join("audit.jsonl")
     }
 
+    /// Pending and decided approval requests.
+    pub fn requests_dir(&self) -> PathBuf {
+        self.state_dir.join("requests")
+    }
+
     pub fn default_shim_dir(&self) -> PathBuf {
         self.data_dir.join("shims")
     }

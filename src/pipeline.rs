@@ -6,9 +6,10 @@
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::approval;
 use crate::audit::{self, Record};
 use crate::config::{self, Locations};
 use crate::decision::{self, Cause, Verdict};
@@ -52,8 +53,11 @@ pub struct Evaluation {
     pub env: EnvPlan,
     /// The rules that matched, for explanations.
     pub matched: Vec<Rule>,
-    /// The real binary, when it will be needed (allow) or asked about (check).
+    /// The real binary, when it will be needed (allow, ask) or asked about (check).
     pub real: Option<Result<PathBuf, ExecError>>,
+    /// From the policy: how long a request waits and stays approvable, and whether to wait.
+    pub approval_timeout: u64,
+    pub wait: bool,
 }
 
 impl Evaluation {
@@ -120,11 +124,12 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     env.vars.retain(|(k, _)| k != exec::DEPTH_VAR);
     env.vars.push((exec::DEPTH_VAR.into(), depth.saturating_add(1).to_string().into()));
 
-    let real = (resolve || verdict.action == Action::Allow).then(|| match guardsh {
+    let real = (resolve || verdict.action != Action::Deny).then(|| match guardsh {
         Some(id) => exec::resolve_real(&inv.tool, inv.var("PATH"), id),
         None => Err(ExecError::NotFound { tool: inv.tool.clone() }),
     });
-    Evaluation { argv, verdict, mode, env, matched, real }
+    let wait = policy.wait && !verdict.no_wait;
+    Evaluation { argv, verdict, mode, env, matched, real, approval_timeout: policy.approval_timeout, wait }
 }
 
 /// Loads the policy for the invocation's working directory, then evaluates.
@@ -152,6 +157,8 @@ fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str, reason: &s
         passed: eval.map(|e| e.env.passed.clone()).unwrap_or_default(),
         outcome: outcome.to_string(),
         real: eval.and_then(|e| e.real.as_ref()).and_then(|r| r.as_ref().ok()).map(|p| p.display().to_string()),
+        request: None,
+        by: None,
     }
 }
 
@@ -210,32 +217,256 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
         }
     };
 
-    if let Some(code) = eval.refusal_code() {
-        let outcome = if code == exit::DENIED { "denied" } else { "approval_required" };
-        let message = refusal_message(&inv, &eval.verdict);
-        eprintln!("{message}");
-        if let Err(e) = write(&record(&inv, Some(&eval), outcome, &eval.verdict.reason)) {
-            eprintln!("guardsh: {e}");
+    let real = match (eval.verdict.action, eval.real.as_ref()) {
+        (Action::Deny, _) => {
+            eprintln!("{}", refusal_message(&inv, &eval.verdict));
+            if let Err(e) = write(&record(&inv, Some(&eval), "denied", &eval.verdict.reason)) {
+                eprintln!("guardsh: {e}");
+            }
+            return ExitCode::from(exit::DENIED);
         }
-        return ExitCode::from(code);
-    }
-
-    let real = match eval.real.as_ref() {
-        Some(Ok(real)) => real.clone(),
-        Some(Err(e)) => {
+        (_, Some(Ok(real))) => real.clone(),
+        (_, Some(Err(e))) => {
             let _ = write(&record(&inv, Some(&eval), "not_found", &e.to_string()));
             return fail(exit::NOT_FOUND, &e.to_string());
         }
-        None => return fail(exit::NOT_FOUND, "internal error: allowed without a resolved binary; nothing was run"),
+        (_, None) => return fail(exit::NOT_FOUND, "internal error: no resolved binary; nothing was run"),
     };
+    if eval.verdict.action == Action::Ask {
+        return ask_a_human(&inv, &eval, &paths, &real, &write);
+    }
+    run_real(&inv, &eval, &real, None, &write)
+}
+
+/// Records the execution and replaces this process with the real tool. Returns only on failure.
+fn run_real(
+    inv: &Invocation,
+    eval: &Evaluation,
+    real: &Path,
+    approval: Option<&approval::Request>,
+    write: &dyn Fn(&Record) -> Result<(), audit::AuditError>,
+) -> ExitCode {
+    let mut rec = record(inv, Some(eval), "exec", &eval.verdict.reason);
+    rec.request = approval.map(|r| r.id.clone());
     // The record is written before exec because nothing runs after it; if it cannot be written,
     // the command does not run.
-    if let Err(e) = write(&record(&inv, Some(&eval), "exec", &eval.verdict.reason)) {
-        return fail(exit::AUDIT, &e.to_string());
+    if let Err(e) = write(&rec) {
+        eprintln!("guardsh: {e}");
+        return ExitCode::from(exit::AUDIT);
     }
-    let e = exec::exec(&real, &inv.argv0, &inv.args, &eval.env.vars);
-    let _ = write(&record(&inv, Some(&eval), "exec_failed", &e.to_string()));
-    fail(exit::CANNOT_EXEC, &e.to_string())
+    let e = exec::exec(real, &inv.argv0, &inv.args, &eval.env.vars);
+    rec.outcome = "exec_failed".into();
+    rec.reason = e.to_string();
+    let _ = write(&rec);
+    eprintln!("guardsh: {e}");
+    ExitCode::from(exit::CANNOT_EXEC)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn minutes(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", s / 60),
+    }
+}
+
+/// The `ask` path: use an approval this exact command already has, or file a request and wait
+/// for a human (or, in no-wait mode, exit 75 so that an identical re-run can use the approval).
+fn ask_a_human(
+    inv: &Invocation,
+    eval: &Evaluation,
+    paths: &Paths,
+    real: &Path,
+    write: &dyn Fn(&Record) -> Result<(), audit::AuditError>,
+) -> ExitCode {
+    let fail = |code: u8, message: &str| {
+        eprintln!("guardsh: {message}");
+        ExitCode::from(code)
+    };
+    let audit_req = |req: &approval::Request, outcome: &str, reason: &str, by: Option<serde_json::Value>| {
+        let mut rec = record(inv, Some(eval), outcome, reason);
+        rec.request = Some(req.id.clone());
+        rec.by = by;
+        write(&rec)
+    };
+    let store = match approval::Store::open(&paths.requests_dir()) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
+    };
+    let real_sha256 = match approval::sha256_file(real) {
+        Ok(h) => h,
+        Err(e) => return fail(exit::CANNOT_EXEC, &format!("cannot read {}: {e}; nothing was run", real.display())),
+    };
+    let argv: Vec<&[u8]> =
+        std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect();
+    let uid = nix::unistd::getuid().as_raw();
+    let cmd = approval::Command {
+        uid,
+        tool: &inv.tool,
+        argv: &argv,
+        cwd: inv.cwd.as_os_str().as_encoded_bytes(),
+        real: real.as_os_str().as_encoded_bytes(),
+        real_sha256: &real_sha256,
+    };
+    let now = now();
+    store.cleanup(now, 86_400);
+    let existing = match store.find_command(&cmd.digest(), now) {
+        Ok(found) => found,
+        Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
+    };
+
+    let req = match existing {
+        // An identical command was approved earlier (no-wait mode, or its waiting requester
+        // died): this run uses the approval, exactly once.
+        Some((req, Some(d))) if d.outcome == approval::Outcome::Approved => {
+            return use_approval(inv, eval, &store, &req, &d, real, write);
+        }
+        // The same command is already waiting for a decision: wait on that request too.
+        Some((req, _)) => req,
+        None => {
+            let requester =
+                match approval::procinfo::requester(inv.var(SESSION_VAR).map(|s| s.to_string_lossy().into_owned())) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return fail(
+                            exit::AUDIT,
+                            &format!("cannot describe this process for the request: {e}; nothing was run"),
+                        );
+                    }
+                };
+            let id = match crate::random::token(12) {
+                Ok(id) => id,
+                Err(e) => return fail(exit::AUDIT, &format!("cannot make a request id: {e}; nothing was run")),
+            };
+            let rule = match &eval.verdict.cause {
+                Cause::Rule(id) => Some(id.clone()),
+                Cause::Default | Cause::UnknownTool => None,
+            };
+            let ctx = approval::Context {
+                id,
+                rule,
+                reason: eval.verdict.reason.clone(),
+                grants: eval.env.passed.clone(),
+                requester,
+                created: now,
+                expires: now + eval.approval_timeout,
+            };
+            let req = approval::Request::new(cmd, ctx);
+            if let Err(e) = store.create(&req) {
+                return fail(exit::AUDIT, &format!("{e}; nothing was run"));
+            }
+            if let Err(e) = audit_req(&req, "requested", &eval.verdict.reason, None) {
+                return fail(exit::AUDIT, &e.to_string());
+            }
+            req
+        }
+    };
+
+    let left = req.expires.saturating_sub(now);
+    eprintln!("{}", refusal_message(inv, &eval.verdict));
+    if !eval.wait {
+        eprintln!(
+            "guardsh: request {} is waiting for a human to approve it from their own terminal. Once they have, run exactly the same command again (within {}).",
+            req.id,
+            minutes(left)
+        );
+        return ExitCode::from(exit::APPROVAL);
+    }
+    eprintln!(
+        "guardsh: request {} is waiting for a human to approve it from their own terminal; waiting up to {}.",
+        req.id,
+        minutes(left)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(left);
+    let waited = match approval::wait(&store, &req.id, deadline) {
+        Ok(w) => w,
+        Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
+    };
+    let finish = |outcome: approval::Outcome| {
+        let d = approval::Decision {
+            outcome,
+            digest: req.digest.clone(),
+            reason: None,
+            by: approval::DecidedBy { uid, pid: std::process::id() as i32, ..Default::default() },
+            time: self::now(),
+            signature: None,
+        };
+        store.decide(&req.id, &d)
+    };
+    let decision = match waited {
+        approval::Waited::Decided(d) => d,
+        approval::Waited::TimedOut => match finish(approval::Outcome::Expired) {
+            // An approval can land in the instant between the deadline and our "expired".
+            Ok(d) => d,
+            Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
+        },
+        approval::Waited::Interrupted(sig) => {
+            let _ = finish(approval::Outcome::Withdrawn);
+            let _ = audit_req(&req, "withdrawn", &format!("interrupted by {sig}"), None);
+            eprintln!("guardsh: request {} withdrawn ({sig}); nothing was run", req.id);
+            return ExitCode::from(128 + u8::try_from(sig as i32).unwrap_or(0));
+        }
+    };
+    match decision.outcome {
+        approval::Outcome::Approved => use_approval(inv, eval, &store, &req, &decision, real, write),
+        approval::Outcome::Denied => {
+            let why = decision.reason.as_deref().map(display::escape_text).unwrap_or_else(|| "no reason given".into());
+            let _ = audit_req(&req, "denied_by_human", &why, serde_json::to_value(&decision.by).ok());
+            fail(
+                exit::DENIED,
+                &format!("a human denied request {}: {why}. Do not try to reach the same result another way.", req.id),
+            )
+        }
+        approval::Outcome::Expired => {
+            let _ = audit_req(&req, "expired", "no decision in time", None);
+            fail(
+                exit::APPROVAL,
+                &format!("nobody approved request {} in time; it has expired and nothing was run", req.id),
+            )
+        }
+        approval::Outcome::Withdrawn => {
+            fail(exit::APPROVAL, &format!("request {} was withdrawn; nothing was run", req.id))
+        }
+    }
+}
+
+/// Runs an approved request, once: the approval must be for this request's digest, the request
+/// intact and unexpired, the real binary unchanged, and this run the one that consumes it.
+fn use_approval(
+    inv: &Invocation,
+    eval: &Evaluation,
+    store: &approval::Store,
+    req: &approval::Request,
+    decision: &approval::Decision,
+    real: &Path,
+    write: &dyn Fn(&Record) -> Result<(), audit::AuditError>,
+) -> ExitCode {
+    let refuse = |why: String| {
+        let mut rec = record(inv, Some(eval), "refused", &why);
+        rec.request = Some(req.id.clone());
+        let _ = write(&rec);
+        eprintln!("guardsh: {why}; nothing was run");
+        ExitCode::from(exit::APPROVAL)
+    };
+    if decision.digest != req.digest || !req.is_intact() {
+        return refuse(format!("the approval for request {} does not match the request", req.id));
+    }
+    if req.is_expired(now()) {
+        return refuse(format!("request {} has expired", req.id));
+    }
+    match approval::sha256_file(real) {
+        Ok(h) if h == req.real_sha256 => {}
+        _ => return refuse(format!("{} changed since request {} was made", real.display(), req.id)),
+    }
+    match store.consume(&req.id, std::process::id()) {
+        Ok(true) => {}
+        Ok(false) => return refuse(format!("the approval of request {} was already used", req.id)),
+        Err(e) => return refuse(e.to_string()),
+    }
+    run_real(inv, eval, real, Some(req), write)
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ fn non_utf8_argv_never_matches_an_allow_rule_and_is_passed_exactly() {
     t.run("kubectl", &["get"]).arg_os(&weird).output().status(75).stderr_has(r"$'po\xffd'");
     assert!(!t.ran("kubectl"));
     // Under a tool whose default is allow it still needs a human.
-    let t = Test::new().rules("[tools.kubectl]\ndefault = \"allow\"\n").tools(&["kubectl"]);
+    let t = Test::new().rules("[settings]\nwait = false\n[tools.kubectl]\ndefault = \"allow\"\n").tools(&["kubectl"]);
     t.run("kubectl", &["get"]).arg_os(&weird).output().status(75);
     let recs = t.audit_records();
     assert_eq!(recs[0]["argv"][2], serde_json::json!({"hex": "706fff64"}));

@@ -157,7 +157,8 @@ fn ci_mode_denies_every_ask_and_nothing_loosens_it() {
     t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_MODE", "ci").output().status(77);
     t.run("kubectl", &["get", "pods"]).env("CI", "true").output().status(0);
 
-    let t = Test::new().rules(&format!("[settings]\nmode = \"ci\"\n{POLICY}")).tools(&["kubectl"]);
+    let t =
+        Test::new().rules(&POLICY.replacen("wait = false\n", "wait = false\nmode = \"ci\"\n", 1)).tools(&["kubectl"]);
     t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_MODE", "interactive").env("CI", "false").output().status(77);
 }
 
@@ -174,7 +175,7 @@ fn every_invocation_is_audited_with_its_decision() {
         .collect();
     assert_eq!(
         summary,
-        [("allow".into(), "exec".into()), ("deny".into(), "denied".into()), ("ask".into(), "approval_required".into())]
+        [("allow".into(), "exec".into()), ("deny".into(), "denied".into()), ("ask".into(), "requested".into())]
     );
     let r = &recs[1];
     assert_eq!(r["tool"], "kubectl");

@@ -1,5 +1,6 @@
 //! The implementations of `guardsh`'s subcommands: the binary's edge, where anyhow is the error type.
 
+pub mod approve;
 pub mod audit;
 pub mod check;
 pub mod doctor;

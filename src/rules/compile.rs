@@ -152,6 +152,19 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
                 ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
             }
         }
+        // A tighten-only layer may shorten the time a request stays approvable, never lengthen it.
+        if let Some(t) = &s.approval_timeout {
+            if *t.get_ref() == 0 {
+                ctx.error(t.span(), "approval_timeout is in seconds and must be at least 1");
+            } else if tight {
+                policy.approval_timeout = policy.approval_timeout.min(*t.get_ref());
+            } else {
+                policy.approval_timeout = *t.get_ref();
+            }
+        }
+        if let Some(w) = &s.wait {
+            policy.wait = if tight { policy.wait && *w.get_ref() } else { *w.get_ref() };
+        }
         if !tight {
             policy.keep.extend(s.keep.iter().map(|k| k.get_ref().clone()));
             policy.shim_dir = s.shim_dir.as_ref().map(|d| d.get_ref().clone()).or(policy.shim_dir.take());
@@ -416,6 +429,7 @@ fn compile_rule(
         args,
         flags,
         grant,
+        wait: raw.wait,
     })
 }
 

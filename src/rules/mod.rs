@@ -101,6 +101,8 @@ pub struct Rule {
     pub args: Vec<Pattern>,
     pub flags: Vec<FlagTest>,
     pub grant: Vec<String>,
+    /// `Some(false)`: an `ask` from this rule does not wait for the approval.
+    pub wait: Option<bool>,
 }
 
 /// Everything the policy says about one tool.
@@ -111,15 +113,37 @@ pub struct ToolPolicy {
     pub rules: Vec<Rule>,
 }
 
+/// How long a request waits for a human, and stays approvable, unless the policy says otherwise.
+pub const DEFAULT_APPROVAL_TIMEOUT: u64 = 300;
+
 /// The compiled policy of all layers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub mode: Mode,
     pub strip: Vec<String>,
     pub keep: Vec<String>,
     pub shim_dir: Option<String>,
+    pub approval_timeout: u64,
+    /// Whether commands that need approval wait for it by default.
+    pub wait: bool,
     pub tools: BTreeMap<String, ToolPolicy>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
     pub sources: Vec<(LayerKind, String)>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            strip: vec![],
+            keep: vec![],
+            shim_dir: None,
+            approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
+            wait: true,
+            tools: BTreeMap::new(),
+            all_credentials: vec![],
+            sources: vec![],
+        }
+    }
 }

@@ -33,6 +33,10 @@ pub struct RawSettings {
     pub keep: Vec<Spanned<String>>,
     /// Where `guardsh install` puts shims (base layer only).
     pub shim_dir: Option<Spanned<String>>,
+    /// Seconds a request waits for a human, and stays approvable (default 300).
+    pub approval_timeout: Option<Spanned<u64>>,
+    /// Whether a command that needs approval waits for it (default) or exits 75 at once.
+    pub wait: Option<Spanned<bool>>,
 }
 
 /// `[tools.NAME]`: the tool's default decision, and additions to what guardsh knows about it.
@@ -111,4 +115,6 @@ pub struct RawRule {
     /// Credential variables of this tool that an allowed (or approved) invocation receives.
     #[serde(default)]
     pub grant: Vec<Spanned<String>>,
+    /// For `ask` rules: wait for the approval (default), or exit 75 at once.
+    pub wait: Option<bool>,
 }

@@ -70,9 +70,13 @@ impl Test {
         self
     }
 
-    /// Uses the shipped rules.toml.example as the user policy.
+    /// Uses the shipped rules.toml.example as the user policy, except that commands needing
+    /// approval exit 75 at once rather than wait for a human.
     pub fn example_rules(self) -> Self {
-        self.rules(include_str!("../../rules.toml.example"))
+        let text = include_str!("../../rules.toml.example");
+        let no_wait = text.replacen("[settings]\n", "[settings]\nwait = false\n", 1);
+        assert_ne!(text, no_wait, "rules.toml.example has a [settings] table");
+        self.rules(&no_wait)
     }
 
     /// Writes a project `.guardsh.toml` in the working directory.

@@ -1,0 +1,179 @@
+//! Who may approve a request in interactive mode: a human at a real terminal, outside the
+//! requesting agent's session and process tree, and not inside a `guardsh run` session.
+//!
+//! Pure: the facts are gathered elsewhere (`procinfo`). These checks stop an agent that runs
+//! `guardsh approve` itself. They do not stop a determined agent with the same uid: it can
+//! detach from its tree, give itself a pseudo-terminal, or write the store directly. Signature
+//! approvals (a key the agent cannot use) close that gap; the README says so.
+
+use super::request::{Proc, Request};
+
+/// The approving process, as /proc describes it.
+#[derive(Debug, Clone)]
+pub struct ApproverFacts {
+    pub uid: u32,
+    pub sid: i32,
+    /// `/dev/tty` could be opened: there is a controlling terminal.
+    pub has_terminal: bool,
+    pub tty: Option<String>,
+    /// Self first, then ancestors.
+    pub ancestry: Vec<Proc>,
+    /// The approver or one of its ancestors was started inside a `guardsh run` session.
+    pub in_guardsh_session: bool,
+}
+
+/// Why the approver may not approve this request. Each message says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "guardsh approve needs a terminal to read your answer from, and this process has none; run it in your own terminal"
+    )]
+    NoTerminal,
+    #[error("this is a guardsh run session (an agent's environment); approve from your own terminal, outside it")]
+    InGuardshSession,
+    #[error("request {id} belongs to uid {owner}; approve it as that user")]
+    OtherUser { id: String, owner: u32 },
+    #[error(
+        "guardsh approve is running in the same session as the command that asked; approve from a separate terminal"
+    )]
+    SameSession,
+    #[error(
+        "guardsh approve is running on the same terminal ({tty}) as the command that asked; approve from a separate terminal"
+    )]
+    SameTerminal { tty: String },
+    #[error(
+        "guardsh approve is running under the process that asked ({comm}, pid {pid}); approve from your own terminal, not from the agent"
+    )]
+    InRequesterTree { pid: i32, comm: String },
+}
+
+/// May `approver` decide `req`?
+pub fn may_approve(approver: &ApproverFacts, req: &Request) -> Result<(), Refusal> {
+    let asker = &req.requester;
+    if !approver.has_terminal {
+        return Err(Refusal::NoTerminal);
+    }
+    if approver.in_guardsh_session {
+        return Err(Refusal::InGuardshSession);
+    }
+    if approver.uid != asker.uid && approver.uid != 0 {
+        return Err(Refusal::OtherUser { id: req.id.clone(), owner: asker.uid });
+    }
+    if approver.sid == asker.sid {
+        return Err(Refusal::SameSession);
+    }
+    if let (Some(mine), Some(theirs)) = (&approver.tty, &asker.tty)
+        && mine == theirs
+    {
+        return Err(Refusal::SameTerminal { tty: mine.clone() });
+    }
+    // The requester's own tree is the part of its ancestry inside its session: the agent and the
+    // shells it runs. Processes above it (a terminal emulator, tmux, init) are shared with every
+    // terminal the human has, so they do not count.
+    let tree = asker.ancestry.iter().filter(|p| p.sid == asker.sid);
+    for theirs in tree {
+        if let Some(p) = approver.ancestry.iter().find(|mine| mine.pid == theirs.pid && mine.start == theirs.start) {
+            return Err(Refusal::InRequesterTree { pid: p.pid, comm: p.comm.clone() });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::approval::request::{Command, Context, Requester};
+
+    fn p(pid: i32, sid: i32, comm: &str) -> Proc {
+        Proc { pid, start: u64::try_from(pid).unwrap_or(0) * 10, sid, comm: comm.into() }
+    }
+
+    /// An agent in tmux pane 1 (session 100): shim 105 <- bash 104 <- node 103 <- bash 100,
+    /// under the tmux server 50 (its own session) and init.
+    fn request() -> Request {
+        let requester = Requester {
+            uid: 1000,
+            pid: 105,
+            sid: 100,
+            tty: Some("/dev/pts/1".into()),
+            session: None,
+            ancestry: vec![
+                p(105, 100, "kubectl"),
+                p(104, 100, "bash"),
+                p(103, 100, "node"),
+                p(100, 100, "bash"),
+                p(50, 50, "tmux"),
+            ],
+        };
+        let cmd = Command { uid: 1000, tool: "kubectl", argv: &[b"kubectl"], cwd: b"/", real: b"/k", real_sha256: "x" };
+        let ctx = Context {
+            id: "id1".into(),
+            rule: None,
+            reason: "r".into(),
+            grants: vec![],
+            requester,
+            created: 0,
+            expires: 9,
+        };
+        Request::new(cmd, ctx)
+    }
+
+    fn human() -> ApproverFacts {
+        // tmux pane 2: approve 201 <- bash 200 (session 200) <- tmux server 50.
+        ApproverFacts {
+            uid: 1000,
+            sid: 200,
+            has_terminal: true,
+            tty: Some("/dev/pts/2".into()),
+            ancestry: vec![p(201, 200, "guardsh"), p(200, 200, "bash"), p(50, 50, "tmux")],
+            in_guardsh_session: false,
+        }
+    }
+
+    #[test]
+    fn table() {
+        let req = request();
+        let cases: Vec<(&str, ApproverFacts, Result<(), Refusal>)> = vec![
+            ("human in another pane", human(), Ok(())),
+            ("root may approve", ApproverFacts { uid: 0, ..human() }, Ok(())),
+            ("no terminal", ApproverFacts { has_terminal: false, ..human() }, Err(Refusal::NoTerminal)),
+            (
+                "inside guardsh run",
+                ApproverFacts { in_guardsh_session: true, ..human() },
+                Err(Refusal::InGuardshSession),
+            ),
+            (
+                "another user",
+                ApproverFacts { uid: 1001, ..human() },
+                Err(Refusal::OtherUser { id: "id1".into(), owner: 1000 }),
+            ),
+            ("agent runs approve", ApproverFacts { sid: 100, ..human() }, Err(Refusal::SameSession)),
+            (
+                "same terminal",
+                ApproverFacts { tty: Some("/dev/pts/1".into()), ..human() },
+                Err(Refusal::SameTerminal { tty: "/dev/pts/1".into() }),
+            ),
+            (
+                "agent runs setsid guardsh approve",
+                ApproverFacts {
+                    sid: 300,
+                    ancestry: vec![p(301, 300, "guardsh"), p(104, 100, "bash"), p(103, 100, "node")],
+                    ..human()
+                },
+                Err(Refusal::InRequesterTree { pid: 104, comm: "bash".into() }),
+            ),
+            (
+                "a reused pid is not the same process",
+                ApproverFacts {
+                    sid: 300,
+                    ancestry: vec![p(301, 300, "guardsh"), Proc { start: 1, ..p(103, 100, "node") }],
+                    ..human()
+                },
+                Ok(()),
+            ),
+        ];
+        for (what, facts, want) in cases {
+            assert_eq!(may_approve(&facts, &req), want, "{what}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Blocks until a request is decided, times out, or the requester is interrupted, and wakes
+//! within milliseconds of the decision: inotify on the store directory and a signalfd for
+//! SIGINT/SIGTERM/SIGHUP, in one poll(2).
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::store::{Decision, Store, StoreError};
+
+#[derive(Debug)]
+pub enum Waited {
+    Decided(Decision),
+    TimedOut,
+    Interrupted(Signal),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("cannot wait for the approval: {0}")]
+    Os(#[from] nix::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Restores the signal mask when dropped, so that signals blocked for the signalfd are delivered
+/// normally again (before exec, and on every other way out).
+struct MaskGuard(SigSet);
+
+impl Drop for MaskGuard {
+    fn drop(&mut self) {
+        let _ = self.0.thread_set_mask();
+    }
+}
+
+/// Waits for a decision on `id` until `deadline`.
+pub fn wait(store: &Store, id: &str, deadline: Instant) -> Result<Waited, WaitError> {
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    // Blocked signals queue up for the signalfd instead of killing us, so an interrupted wait
+    // can withdraw its request before exiting.
+    let _restore = MaskGuard(signals.thread_swap_mask(SigmaskHow::SIG_BLOCK)?);
+    let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+    inotify.add_watch(store.dir(), AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)?;
+    loop {
+        // Checked after the watch is in place: a decision landing between the two is seen by
+        // one or the other.
+        if let Some(d) = store.decision(id)? {
+            return Ok(Waited::Decided(d));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Waited::TimedOut);
+        }
+        let timeout = PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(info) = sfd.read_signal()?
+            && let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0))
+        {
+            return Ok(Waited::Interrupted(sig));
+        }
+        // Drain the events; the loop re-reads the store either way.
+        let _ = inotify.read_events();
+    }
+}

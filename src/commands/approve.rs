@@ -1,0 +1,300 @@
+//! `guardsh pending`, `approve`, `deny` and `watch`: the human's side of an approval.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::here;
+use crate::approval::checks::{self, ApproverFacts};
+use crate::approval::human::{self, Terminal};
+use crate::approval::{DecidedBy, Decision, Outcome, Request, Store};
+use crate::audit::{self, Record};
+use crate::display;
+use crate::exit;
+use crate::paths::Paths;
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn store(paths: &Paths) -> anyhow::Result<Store> {
+    Ok(Store::open(&paths.requests_dir())?)
+}
+
+/// The command line of a request, shell-quoted, with every control or bidi character escaped.
+fn command_line(req: &Request) -> String {
+    match req.argv_bytes() {
+        Some(words) => display::shell_join(words.iter().map(|w| std::ffi::OsStr::from_bytes(w))),
+        None => display::escape_text(&req.argv.join(" ")),
+    }
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+fn json_request(req: &Request) -> serde_json::Value {
+    json!({
+        "id": req.id,
+        "tool": req.tool,
+        "argv": req.argv,
+        "argv_hex": req.argv_hex,
+        "cwd": req.cwd,
+        "rule": req.rule,
+        "reason": req.reason,
+        "grants": req.grants,
+        "real": req.real,
+        "real_sha256": req.real_sha256,
+        "requester": req.requester,
+        "created": req.created,
+        "expires": req.expires,
+        "digest": req.digest,
+    })
+}
+
+pub fn pending(as_json: bool) -> anyhow::Result<ExitCode> {
+    let (paths, _) = here()?;
+    let store = store(&paths)?;
+    let now = now();
+    let mut good = Vec::new();
+    for entry in store.pending(now)? {
+        match entry {
+            Ok(r) => good.push(r),
+            Err(e) => eprintln!("guardsh: {}", display::escape_text(&e.to_string())),
+        }
+    }
+    if as_json {
+        println!("{}", serde_json::Value::Array(good.iter().map(json_request).collect()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if good.is_empty() {
+        println!("no requests are waiting for a decision");
+    }
+    for r in &good {
+        println!("{}  {}  (expires in {}s)", r.id, command_line(r), r.expires.saturating_sub(now));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The whole request, for the human to read before deciding.
+fn describe(req: &Request, now: u64) -> String {
+    let who = &req.requester;
+    let chain: Vec<String> = who.ancestry.iter().take(6).map(|p| format!("{} ({})", p.comm, p.pid)).collect();
+    let rule = req.rule.as_deref().map_or("no rule (the tool's default)".to_string(), |r| format!("rule {r}"));
+    let lines = [
+        format!("request {}  (expires in {}s)", req.id, req.expires.saturating_sub(now)),
+        format!("  command:   {}", command_line(req)),
+        format!("  in:        {}", req.cwd),
+        format!("  because:   {rule}: {}", req.reason),
+        format!("  runs:      {} (sha256 {})", req.real, req.real_sha256.get(..16).unwrap_or(&req.real_sha256)),
+        format!(
+            "  receives:  {}",
+            if req.grants.is_empty() { "no credentials".to_string() } else { req.grants.join(" ") }
+        ),
+        format!(
+            "  asked by:  {} on {}{}",
+            chain.join(" <- "),
+            who.tty.as_deref().unwrap_or("no terminal"),
+            who.session.as_ref().map_or(String::new(), |s| format!(", guardsh run session {s}"))
+        ),
+    ];
+    lines.iter().map(|l| display::escape_text(l) + "\n").collect()
+}
+
+fn approver_facts() -> (ApproverFacts, Option<Terminal>) {
+    let terminal = Terminal::open().ok();
+    (human::facts(terminal.is_some()), terminal)
+}
+
+fn decided_by(facts: &ApproverFacts) -> DecidedBy {
+    DecidedBy { uid: facts.uid, pid: std::process::id() as i32, tty: facts.tty.clone(), key: None, principal: None }
+}
+
+/// An audit record about a request, written by the approving side.
+fn audit_decision(paths: &Paths, req: &Request, outcome: &str, reason: &str, by: &DecidedBy) {
+    let words: Vec<serde_json::Value> = req
+        .argv_bytes()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| display::json_word(std::ffi::OsStr::from_bytes(w)))
+        .collect();
+    let rec = Record {
+        time: crate::timefmt::rfc3339(SystemTime::now()),
+        tool: req.tool.clone(),
+        argv: words,
+        cwd: json!(req.cwd),
+        pid: std::process::id(),
+        ppid: std::os::unix::process::parent_id(),
+        session: req.requester.session.clone(),
+        rules: req.rule.iter().cloned().collect(),
+        decision: "ask".into(),
+        mode: "interactive".into(),
+        reason: reason.to_string(),
+        stripped: vec![],
+        passed: req.grants.clone(),
+        outcome: outcome.to_string(),
+        real: Some(req.real.clone()),
+        request: Some(req.id.clone()),
+        by: serde_json::to_value(by).ok(),
+    };
+    if let Err(e) = audit::append(&paths.audit_log(), &rec) {
+        eprintln!("guardsh: warning: {e}");
+    }
+}
+
+/// Early refusals that do not depend on the request.
+fn refuse_early(facts: &ApproverFacts) -> Option<checks::Refusal> {
+    if !facts.has_terminal {
+        return Some(checks::Refusal::NoTerminal);
+    }
+    facts.in_guardsh_session.then_some(checks::Refusal::InGuardshSession)
+}
+
+pub fn approve(id: Option<String>) -> anyhow::Result<ExitCode> {
+    let (paths, _) = here()?;
+    let (facts, terminal) = approver_facts();
+    if let Some(refusal) = refuse_early(&facts) {
+        eprintln!("guardsh: {refusal}");
+        return Ok(ExitCode::from(exit::DENIED));
+    }
+    let mut tty = terminal.context("the terminal disappeared")?;
+    let store = store(&paths)?;
+    let id = match id {
+        Some(id) => id,
+        None => match pick(&store, &tty)? {
+            Some(id) => id,
+            None => return Ok(ExitCode::SUCCESS),
+        },
+    };
+    decide_interactively(&paths, &store, &facts, &mut tty, &id)
+}
+
+/// Lets the human pick one of the pending requests. `None` when there are none, or they chose none.
+fn pick(store: &Store, tty: &Terminal) -> anyhow::Result<Option<String>> {
+    let now = now();
+    let pending: Vec<Request> = store.pending(now)?.into_iter().filter_map(Result::ok).collect();
+    match pending.as_slice() {
+        [] => {
+            println!("no requests are waiting for a decision");
+            Ok(None)
+        }
+        [only] => Ok(Some(only.id.clone())),
+        many => {
+            let items: Vec<String> =
+                many.iter().map(|r| display::escape_text(&format!("{}  {}", r.id, command_line(r)))).collect();
+            let choice = dialoguer::Select::new()
+                .with_prompt("Which request?")
+                .items(&items)
+                .default(0)
+                .interact_on_opt(&tty.term()?)
+                .context("cannot show the list of requests")?;
+            Ok(choice.map(|i| many[i].id.clone()))
+        }
+    }
+}
+
+fn decide_interactively(
+    paths: &Paths,
+    store: &Store,
+    facts: &ApproverFacts,
+    tty: &mut Terminal,
+    id: &str,
+) -> anyhow::Result<ExitCode> {
+    let req = store.load(id)?;
+    let now = now();
+    if let Some(d) = store.decision(id)? {
+        tty.say(&format!("request {id} was already decided: {:?}\n", d.outcome))?;
+        return Ok(ExitCode::FAILURE);
+    }
+    if req.is_expired(now) {
+        tty.say(&format!("request {id} has expired; the command has to be run again\n"))?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let by = decided_by(facts);
+    if let Err(refusal) = checks::may_approve(facts, &req) {
+        audit_decision(paths, &req, "refused", &refusal.to_string(), &by);
+        eprintln!("guardsh: {refusal}");
+        return Ok(ExitCode::from(exit::DENIED));
+    }
+    tty.say(&describe(&req, now))?;
+    // A code shown only now, on this terminal: nothing could have typed it in advance.
+    let code = crate::random::token(4)?;
+    tty.say(&format!("Type {code} to approve, \"deny\" to deny, or anything else to leave it pending: "))?;
+    let answer = tty.read_line()?;
+    let (outcome, reason) = if answer.trim() == code {
+        (Outcome::Approved, None)
+    } else if matches!(answer.trim(), "deny" | "d" | "n" | "no") {
+        tty.say("Reason (shown to the agent): ")?;
+        (Outcome::Denied, Some(tty.read_line()?).filter(|r| !r.trim().is_empty()))
+    } else {
+        tty.say("left pending\n")?;
+        return Ok(ExitCode::FAILURE);
+    };
+    let decision = Decision { outcome, digest: req.digest.clone(), reason, by: by.clone(), time: now, signature: None };
+    let standing = store.decide(id, &decision)?;
+    if standing.outcome != outcome || standing.time != decision.time {
+        tty.say(&format!("request {id} was decided elsewhere first: {:?}\n", standing.outcome))?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let (word, audit_outcome) = match outcome {
+        Outcome::Approved => ("approved", "approved"),
+        _ => ("denied", "denied_by_human"),
+    };
+    audit_decision(paths, &req, audit_outcome, decision.reason.as_deref().unwrap_or(""), &by);
+    tty.say(&format!("{word} request {id}\n"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn deny(id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {
+    let (paths, _) = here()?;
+    let store = store(&paths)?;
+    let req = store.load(id)?;
+    // Denying only ever tightens, so anyone (the agent included) may deny or withdraw a request.
+    let facts = human::facts(false);
+    let by = decided_by(&facts);
+    let decision = Decision {
+        outcome: Outcome::Denied,
+        digest: req.digest.clone(),
+        reason,
+        by: by.clone(),
+        time: now(),
+        signature: None,
+    };
+    let standing = store.decide(id, &decision)?;
+    if standing.outcome != Outcome::Denied {
+        eprintln!("guardsh: request {id} was already {:?}", standing.outcome);
+        return Ok(ExitCode::FAILURE);
+    }
+    audit_decision(&paths, &req, "denied_by_human", decision.reason.as_deref().unwrap_or(""), &by);
+    println!("denied request {id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows requests as they arrive (with a bell) and asks about each in turn, until interrupted.
+pub fn watch() -> anyhow::Result<ExitCode> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+    let (paths, _) = here()?;
+    let (facts, terminal) = approver_facts();
+    if let Some(refusal) = refuse_early(&facts) {
+        eprintln!("guardsh: {refusal}");
+        return Ok(ExitCode::from(exit::DENIED));
+    }
+    let mut tty = terminal.context("the terminal disappeared")?;
+    let store = store(&paths)?;
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC)?;
+    inotify.add_watch(store.dir(), AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)?;
+    let mut seen = std::collections::HashSet::new();
+    tty.say("watching for requests (Ctrl-C to stop)\n")?;
+    loop {
+        for req in store.pending(now())?.into_iter().filter_map(Result::ok) {
+            if !seen.insert(req.id.clone()) {
+                continue;
+            }
+            tty.say("\x07")?;
+            decide_interactively(&paths, &store, &facts, &mut tty, &req.id)?;
+        }
+        // Blocks until something is created in the store.
+        inotify.read_events()?;
+    }
+}
