@@ -414,7 +414,7 @@ fn ask_a_human(
         approval::Outcome::Approved => use_approval(inv, eval, &store, &req, &decision, real, write),
         approval::Outcome::Denied => {
             let why = decision.reason.as_deref().map(display::escape_text).unwrap_or_else(|| "no reason given".into());
-            let _ = audit_req(&req, "denied_by_human", &why, serde_json::to_value(&decision.by).ok());
+            let _ = audit_req(&req, "denied", &why, serde_json::to_value(&decision.by).ok());
             fail(
                 exit::DENIED,
                 &format!("a human denied request {}: {why}. Do not try to reach the same result another way.", req.id),

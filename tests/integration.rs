@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod approval;
 mod faults;
 mod gate;
 mod layers;

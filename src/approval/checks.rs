@@ -62,17 +62,23 @@ pub fn may_approve(approver: &ApproverFacts, req: &Request) -> Result<(), Refusa
     if approver.sid == asker.sid {
         return Err(Refusal::SameSession);
     }
-    if let (Some(mine), Some(theirs)) = (&approver.tty, &asker.tty)
-        && mine == theirs
+    // The approver's terminal must not be one the requesting side uses: the asker's own, or that
+    // of any process above it (the agent's shell, the agent).
+    if let Some(mine) = &approver.tty
+        && (asker.tty.as_ref() == Some(mine) || asker.ancestry.iter().any(|p| p.tty.as_ref() == Some(mine)))
     {
         return Err(Refusal::SameTerminal { tty: mine.clone() });
     }
-    // The requester's own tree is the part of its ancestry inside its session: the agent and the
-    // shells it runs. Processes above it (a terminal emulator, tmux, init) are shared with every
-    // terminal the human has, so they do not count.
-    let tree = asker.ancestry.iter().filter(|p| p.sid == asker.sid);
-    for theirs in tree {
-        if let Some(p) = approver.ancestry.iter().find(|mine| mine.pid == theirs.pid && mine.start == theirs.start) {
+    // What a human's second terminal shares with an agent is infrastructure: a terminal emulator,
+    // tmux's server, sshd, systemd, init. None of those has a controlling terminal. A shared
+    // ancestor that has one, or that is in the asker's session, is the agent's side: its shell or
+    // the agent itself. (Filtering by the asker's session alone would miss an agent that starts
+    // the command under `setsid` and approves from its own session.)
+    for theirs in &asker.ancestry {
+        let shared = approver.ancestry.iter().find(|mine| mine.pid == theirs.pid && mine.start == theirs.start);
+        if let Some(p) = shared
+            && (p.tty.is_some() || p.sid == asker.sid)
+        {
             return Err(Refusal::InRequesterTree { pid: p.pid, comm: p.comm.clone() });
         }
     }
@@ -84,8 +90,10 @@ mod tests {
     use super::*;
     use crate::approval::request::{Command, Context, Requester};
 
-    fn p(pid: i32, sid: i32, comm: &str) -> Proc {
-        Proc { pid, start: u64::try_from(pid).unwrap_or(0) * 10, sid, comm: comm.into() }
+    /// A process; `tty` is its controlling terminal number, 0 for none.
+    fn p(pid: i32, sid: i32, tty: u8, comm: &str) -> Proc {
+        let tty = (tty > 0).then(|| format!("/dev/pts/{tty}"));
+        Proc { pid, start: u64::try_from(pid).unwrap_or(0) * 10, sid, tty, comm: comm.into() }
     }
 
     /// An agent in tmux pane 1 (session 100): shim 105 <- bash 104 <- node 103 <- bash 100,
@@ -98,11 +106,11 @@ mod tests {
             tty: Some("/dev/pts/1".into()),
             session: None,
             ancestry: vec![
-                p(105, 100, "kubectl"),
-                p(104, 100, "bash"),
-                p(103, 100, "node"),
-                p(100, 100, "bash"),
-                p(50, 50, "tmux"),
+                p(105, 100, 1, "kubectl"),
+                p(104, 100, 1, "bash"),
+                p(103, 100, 1, "node"),
+                p(100, 100, 1, "bash"),
+                p(50, 50, 0, "tmux"),
             ],
         };
         let cmd = Command { uid: 1000, tool: "kubectl", argv: &[b"kubectl"], cwd: b"/", real: b"/k", real_sha256: "x" };
@@ -125,7 +133,7 @@ mod tests {
             sid: 200,
             has_terminal: true,
             tty: Some("/dev/pts/2".into()),
-            ancestry: vec![p(201, 200, "guardsh"), p(200, 200, "bash"), p(50, 50, "tmux")],
+            ancestry: vec![p(201, 200, 2, "guardsh"), p(200, 200, 2, "bash"), p(50, 50, 0, "tmux")],
             in_guardsh_session: false,
         }
     }
@@ -154,10 +162,11 @@ mod tests {
                 Err(Refusal::SameTerminal { tty: "/dev/pts/1".into() }),
             ),
             (
-                "agent runs setsid guardsh approve",
+                "agent runs setsid guardsh approve on a fresh terminal",
                 ApproverFacts {
                     sid: 300,
-                    ancestry: vec![p(301, 300, "guardsh"), p(104, 100, "bash"), p(103, 100, "node")],
+                    tty: Some("/dev/pts/3".into()),
+                    ancestry: vec![p(301, 300, 3, "guardsh"), p(104, 100, 1, "bash"), p(103, 100, 1, "node")],
                     ..human()
                 },
                 Err(Refusal::InRequesterTree { pid: 104, comm: "bash".into() }),
@@ -166,7 +175,8 @@ mod tests {
                 "a reused pid is not the same process",
                 ApproverFacts {
                     sid: 300,
-                    ancestry: vec![p(301, 300, "guardsh"), Proc { start: 1, ..p(103, 100, "node") }],
+                    tty: Some("/dev/pts/3".into()),
+                    ancestry: vec![p(301, 300, 3, "guardsh"), Proc { start: 1, ..p(103, 100, 1, "node") }],
                     ..human()
                 },
                 Ok(()),
@@ -175,5 +185,34 @@ mod tests {
         for (what, facts, want) in cases {
             assert_eq!(may_approve(&facts, &req), want, "{what}");
         }
+    }
+
+    #[test]
+    fn an_agent_that_setsids_the_command_still_cannot_approve_it() {
+        // The agent (node 103 on pts/1, session 100) runs the command under setsid: the asker is
+        // alone in session 400, with no terminal.
+        let mut req = request();
+        req.requester.sid = 400;
+        req.requester.tty = None;
+        req.requester.ancestry =
+            vec![p(405, 400, 0, "kubectl"), p(104, 100, 1, "bash"), p(103, 100, 1, "node"), p(50, 50, 0, "tmux")];
+        // ... then approves from its own shell, on its own terminal,
+        let from_agent = ApproverFacts {
+            sid: 100,
+            tty: Some("/dev/pts/1".into()),
+            ancestry: vec![p(106, 100, 1, "guardsh"), p(104, 100, 1, "bash"), p(103, 100, 1, "node")],
+            ..human()
+        };
+        assert_eq!(may_approve(&from_agent, &req), Err(Refusal::SameTerminal { tty: "/dev/pts/1".into() }));
+        // ... or from a new pseudo-terminal it opened itself, still under its own processes.
+        let from_agent_pty = ApproverFacts {
+            sid: 500,
+            tty: Some("/dev/pts/9".into()),
+            ancestry: vec![p(501, 500, 9, "guardsh"), p(104, 100, 1, "bash"), p(103, 100, 1, "node")],
+            ..human()
+        };
+        assert_eq!(may_approve(&from_agent_pty, &req), Err(Refusal::InRequesterTree { pid: 104, comm: "bash".into() }));
+        // The human in another tmux pane shares only the tmux server, which has no terminal.
+        assert_eq!(may_approve(&human(), &req), Ok(()));
     }
 }

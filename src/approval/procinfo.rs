@@ -61,7 +61,7 @@ pub fn ancestry(pid: i32) -> Vec<Proc> {
     // The bound only guards against a cycle in a /proc that is changing under us.
     while current > 1 && out.len() < 128 {
         let Ok(s) = stat(current) else { break };
-        out.push(Proc { pid: s.pid, start: s.start, sid: s.sid, comm: s.comm });
+        out.push(Proc { pid: s.pid, start: s.start, sid: s.sid, tty: tty_name(s.tty_nr), comm: s.comm });
         current = s.ppid;
     }
     out

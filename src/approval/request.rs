@@ -16,6 +16,8 @@ pub struct Proc {
     pub pid: i32,
     pub start: u64,
     pub sid: i32,
+    /// Its controlling terminal, if it has one.
+    pub tty: Option<String>,
     pub comm: String,
 }
 
@@ -190,7 +192,8 @@ impl Request {
         c.field(r.tty.as_deref().unwrap_or("").as_bytes()).field(r.session.as_deref().unwrap_or("").as_bytes());
         c.number(r.ancestry.len() as u64);
         for p in &r.ancestry {
-            c.number(p.pid as u64).number(p.start).number(p.sid as u64).field(p.comm.as_bytes());
+            c.number(p.pid as u64).number(p.start).number(p.sid as u64);
+            c.field(p.tty.as_deref().unwrap_or("").as_bytes()).field(p.comm.as_bytes());
         }
         c.number(self.created).number(self.expires);
         c.finish()

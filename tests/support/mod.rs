@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 
 pub const GUARDSH: &str = env!("CARGO_BIN_EXE_guardsh");
 
-const SYSTEM_UTILITIES: &[&str] = &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed"];
+const SYSTEM_UTILITIES: &[&str] = &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed", "mv", "sleep", "setsid"];
 
 pub struct Test {
     pub root: tempfile::TempDir,
@@ -294,5 +294,95 @@ impl Done {
 
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout()))
+    }
+}
+
+/// A guarded command started in its own session, detached from the test process, as an agent
+/// running in another terminal would be.
+pub struct Detached {
+    pub status: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Detached {
+    /// The exit status, once the command has finished (None on timeout).
+    pub fn wait(&self, timeout: std::time::Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(text) = std::fs::read_to_string(&self.status) {
+                return text.trim().parse().ok();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+static DETACHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Test {
+    /// Runs `tool args` through its shim under `setsid -f`: a new session with no terminal, and
+    /// not a child of this test process.
+    pub fn run_detached(&self, tool: &str, args: &[&str]) -> Detached {
+        let n = DETACHED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base = self.records.join(format!("detached-{n}"));
+        let d = Detached { status: base.with_extension("status"), stderr: base.with_extension("stderr") };
+        let script = r#"status="$1"; err="$2"; shift 2; "$@" 2>"$err" >/dev/null; echo $? > "$status.tmp"; mv "$status.tmp" "$status""#;
+        let mut r = self.command("/usr/bin/setsid");
+        r.cmd.arg("-f").arg("/bin/sh").arg("-c").arg(script).arg("sh").arg(&d.status).arg(&d.stderr);
+        // By name, through PATH, as a shell runs it (argv[0] is part of what is approved).
+        r.cmd.arg(tool).args(args);
+        // No pipes: the detached command would inherit them, and waiting for their end would
+        // wait for the command.
+        r.cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        assert!(r.cmd.status().expect("setsid").success());
+        d
+    }
+
+    /// Waits until `n` requests are pending and returns their ids, oldest first.
+    pub fn wait_for_pending(&self, n: usize) -> Vec<String> {
+        let start = std::time::Instant::now();
+        loop {
+            let j = self.guardsh(&["pending", "--json"]).output().status(0).json();
+            let ids: Vec<String> =
+                j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
+            if ids.len() >= n {
+                return ids;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "only {} of {n} requests appeared",
+                ids.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// `guardsh ARGS` in a new pseudo-terminal and session, as a human's second terminal.
+    pub fn in_terminal(&self, program: impl AsRef<OsStr>, args: &[&str]) -> expectrl::session::OsSession {
+        let mut r = self.command(program);
+        r.cmd.args(args);
+        let mut s = expectrl::Session::spawn(r.cmd).expect("spawn in a pty");
+        s.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
+        s
+    }
+
+    /// Approves request `id` the way a human would: reads the code off the screen and types it.
+    pub fn approve(&self, id: &str) {
+        use expectrl::Expect;
+        let mut s = self.in_terminal(GUARDSH, &["approve", id]);
+        let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("the prompt");
+        let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+        s.send_line(code).expect("type");
+        s.expect(format!("approved request {id}")).expect("approved");
+    }
+
+    /// Records in the audit log with this outcome.
+    pub fn audited(&self, outcome: &str) -> usize {
+        self.audit_records().iter().filter(|r| r["outcome"] == outcome).count()
     }
 }

@@ -1,0 +1,251 @@
+//! Human approvals, end to end: a requester in its own session, a human at a real pseudo-terminal
+//! in another, and everything that must not count as a human.
+
+use std::time::Duration;
+
+use expectrl::Expect;
+
+use crate::support::{GUARDSH, Test};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn policy(settings: &str) -> String {
+    format!(
+        "[settings]\n{settings}\n[tools.kubectl]\ndefault = \"ask\"\n\n[[rule]]\nid = \"k-read\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"read\"\nargs = [\"get\"]\n\n[[rule]]\nid = \"k-delete\"\ntool = \"kubectl\"\naction = \"ask\"\nreason = \"deletes resources\"\nargs = [\"delete\"]\n"
+    )
+}
+
+fn waiting() -> Test {
+    Test::new().rules(&policy("approval_timeout = 60")).tools(&["kubectl"])
+}
+
+#[test]
+fn approval_from_another_terminal_runs_the_command_once() {
+    let t = waiting();
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    assert_eq!(asked.wait(Duration::from_millis(200)), None, "the command waits for the human");
+    assert!(!t.ran("kubectl"));
+
+    t.approve(&id);
+    assert_eq!(asked.wait(WAIT), Some(0), "{}", asked.stderr());
+    assert_eq!(t.saw_args("kubectl").expect("ran"), ["delete", "pod", "x"]);
+    let err = asked.stderr();
+    assert!(err.contains(&format!("request {id} is waiting for a human")), "{err}");
+    assert!(!err.contains("guardsh approve"), "never a runnable approval command: {err}");
+    assert_eq!((t.audited("requested"), t.audited("approved"), t.audited("exec")), (1, 1, 1));
+    let approved = t.audit_records().into_iter().find(|r| r["outcome"] == "approved").expect("record");
+    assert_eq!(approved["request"], id.as_str());
+    assert!(approved["by"]["tty"].as_str().is_some_and(|tty| tty.starts_with("/dev/pts/")), "{approved}");
+
+    // The approval is used up: the same command asks again.
+    t.forget("kubectl");
+    let again = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let second = t.wait_for_pending(1).remove(0);
+    assert_ne!(second, id);
+    t.guardsh(&["deny", &second, "--reason", "once was enough"]).output().status(0);
+    assert_eq!(again.wait(WAIT), Some(77));
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn a_denial_and_its_reason_reach_the_agent() {
+    let t = waiting();
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    t.guardsh(&["deny", &id, "--reason", "not on a Friday"]).output().status(0).stdout_has("denied request");
+    assert_eq!(asked.wait(WAIT), Some(77));
+    assert!(
+        asked.stderr().contains("a human denied request") && asked.stderr().contains("not on a Friday"),
+        "{}",
+        asked.stderr()
+    );
+    assert!(!t.ran("kubectl"));
+    assert_eq!(t.audited("denied_by_human"), 1);
+}
+
+#[test]
+fn a_human_can_deny_at_the_prompt() {
+    let t = waiting();
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    s.expect("to approve").expect("prompt");
+    s.send_line("deny").expect("type");
+    s.expect("Reason").expect("reason prompt");
+    s.send_line("use staging").expect("type");
+    s.expect(format!("denied request {id}")).expect("denied");
+    assert_eq!(asked.wait(WAIT), Some(77));
+    assert!(asked.stderr().contains("use staging"));
+}
+
+#[test]
+fn the_wrong_code_leaves_the_request_pending() {
+    let t = waiting();
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    s.expect("to approve").expect("prompt");
+    s.send_line("yes").expect("type");
+    s.expect("left pending").expect("not approved");
+    assert_eq!(t.wait_for_pending(1), std::slice::from_ref(&id));
+    t.approve(&id);
+    assert_eq!(asked.wait(WAIT), Some(0));
+}
+
+#[test]
+fn approve_is_refused_without_a_terminal_inside_guardsh_run_and_from_the_agents_own_tree() {
+    let t = waiting();
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+
+    // No controlling terminal (a new session, and stdin from nowhere).
+    let mut r = t.command("/usr/bin/setsid");
+    r.cmd.args(["-w", GUARDSH, "approve", &id]);
+    r.output().status(77).stderr_has("needs a terminal");
+
+    // A terminal, but inside a guardsh run session.
+    let mut s = t.in_terminal("/usr/bin/env", &["GUARDSH_SESSION=abc", GUARDSH, "approve", &id]);
+    s.expect("guardsh run session").expect("refused");
+
+    // The agent runs the command and then approves it from its own shell (same session).
+    let t2 = waiting();
+    let script = format!("kubectl delete pod y & sleep 1; {GUARDSH} approve");
+    let mut s = t2.in_terminal("/bin/sh", &["-c", &script]);
+    s.expect("same session").expect("refused");
+
+    // The agent starts the command under setsid, then approves from its own terminal.
+    let t3 = waiting();
+    let script = format!("setsid kubectl delete pod z & sleep 1; {GUARDSH} approve");
+    let mut s = t3.in_terminal("/bin/sh", &["-c", &script]);
+    s.expect("same terminal").expect("refused");
+
+    // (When the agent's shell exits, its waiting command is hung up on and withdraws.)
+    for world in [&t, &t2, &t3] {
+        assert_eq!(world.audited("approved"), 0);
+        assert!(!world.ran("kubectl"));
+    }
+    assert_eq!((t2.audited("refused"), t3.audited("refused")), (1, 1));
+    // The request is untouched by the refused attempts: a human can still approve it.
+    t.approve(&id);
+    assert_eq!(asked.wait(WAIT), Some(0));
+}
+
+#[test]
+fn an_unanswered_request_expires() {
+    let t = Test::new().rules(&policy("approval_timeout = 1")).tools(&["kubectl"]);
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    assert_eq!(asked.wait(WAIT), Some(75));
+    assert!(asked.stderr().contains("expired"), "{}", asked.stderr());
+    assert_eq!(t.audited("expired"), 1);
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn interrupting_the_wait_withdraws_the_request() {
+    let t = waiting();
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let j = {
+        t.wait_for_pending(1);
+        t.guardsh(&["pending", "--json"]).output().json()
+    };
+    let pid = j[0]["requester"]["pid"].as_i64().expect("pid");
+    let id = j[0]["id"].as_str().expect("id").to_string();
+    t.command("/bin/kill").arg_os("-INT").arg_os(pid.to_string()).output().status(0);
+    assert_eq!(asked.wait(WAIT), Some(130));
+    assert!(asked.stderr().contains("withdrawn"));
+    t.guardsh(&["pending"]).output().status(0).stdout_has("no requests are waiting");
+    // A withdrawn request cannot be approved afterwards.
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    s.expect("already decided").expect("refused");
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn no_wait_mode_lets_an_identical_rerun_use_the_approval_exactly_once() {
+    let t = Test::new().rules(&policy("wait = false")).tools(&["kubectl"]);
+    // The agent runs in its own terminal (a child of this test process would share an ancestor
+    // with the approving terminal, and be refused).
+    let first = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    assert_eq!(first.wait(WAIT), Some(75));
+    assert!(first.stderr().contains("run exactly the same command again"), "{}", first.stderr());
+    let id = t.wait_for_pending(1).remove(0);
+    // A different command does not match the approval.
+    t.run("kubectl", &["delete", "pod", "other"]).output().status(75);
+    t.approve(&id);
+
+    // Identical re-runs race for the approval: exactly one runs.
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            let mut r = t.run("kubectl", &["delete", "pod", "x"]);
+            r.cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+            r.cmd.spawn().expect("spawn")
+        })
+        .collect();
+    let codes: Vec<i32> = children.into_iter().map(|mut c| c.wait().expect("wait").code().unwrap_or(-1)).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 75), "{codes:?}");
+    assert_eq!(t.audited("exec"), 1);
+}
+
+#[test]
+fn an_approval_given_after_the_requester_died_serves_an_identical_rerun() {
+    let t = waiting();
+    let _asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    t.wait_for_pending(1);
+    let j = t.guardsh(&["pending", "--json"]).output().json();
+    let (pid, id) = (j[0]["requester"]["pid"].as_i64().expect("pid"), j[0]["id"].as_str().expect("id").to_string());
+    // An agent's tool timeout kills the waiting shim outright.
+    t.command("/bin/kill").arg_os("-KILL").arg_os(pid.to_string()).output().status(0);
+    std::thread::sleep(Duration::from_millis(100));
+    t.approve(&id);
+    t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
+    assert!(t.ran("kubectl"));
+}
+
+#[test]
+fn the_request_shows_the_command_with_escapes_and_what_it_will_receive() {
+    let t = Test::new()
+        .rules(
+            &policy("approval_timeout = 60")
+                .replace("reason = \"deletes resources\"", "reason = \"deletes resources\"\ngrant = []"),
+        )
+        .tools(&["kubectl"]);
+    let _asked = t.run_detached("kubectl", &["delete", "pod", "evil\u{1b}[2J\u{202e}name"]);
+    let id = t.wait_for_pending(1).remove(0);
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let shown = s.expect("to approve").expect("prompt");
+    let screen = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(screen.contains(r"kubectl delete pod $'evil\x1b[2J\u202ename'"), "{screen}");
+    assert!(!screen.contains('\u{1b}') && !screen.contains('\u{202e}'), "{screen:?}");
+    for want in ["rule k-delete: deletes resources", "receives:  no credentials", "asked by:", "runs:"] {
+        assert!(screen.contains(want), "lacks {want:?}: {screen}");
+    }
+}
+
+#[test]
+fn fifty_concurrent_requests_are_each_resolved_as_decided() {
+    let t = waiting();
+    let asked: Vec<_> = (0..50).map(|i| t.run_detached("kubectl", &["delete", "pod", &format!("p{i}")])).collect();
+    let ids = t.wait_for_pending(50);
+    let j = t.guardsh(&["pending", "--json"]).output().json();
+    for r in j.as_array().expect("array") {
+        let id = r["id"].as_str().expect("id");
+        let pod = r["argv"][3].as_str().expect("pod").to_string();
+        let n: usize = pod[1..].parse().expect("n");
+        if n.is_multiple_of(2) {
+            t.approve(id);
+        } else {
+            t.guardsh(&["deny", id, "--reason", &format!("not {pod}")]).output().status(0);
+        }
+    }
+    assert_eq!(ids.len(), 50);
+    for (i, a) in asked.iter().enumerate() {
+        let want = if i % 2 == 0 { 0 } else { 77 };
+        assert_eq!(a.wait(WAIT), Some(want), "p{i}: {}", a.stderr());
+        if want == 77 {
+            assert!(a.stderr().contains(&format!("not p{i}")), "p{i} got its own reason: {}", a.stderr());
+        }
+    }
+    assert_eq!(t.audited("exec"), 25);
+}
