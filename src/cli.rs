@@ -81,6 +81,9 @@ enum Command {
     Approve {
         /// The request id the agent was shown.
         id: Option<String>,
+        /// SSH key to sign with, when the policy requires signatures (default: ~/.ssh/id_ed25519_sk, ...).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
     },
     /// Deny a waiting request; the reason reaches the agent.
     Deny {
@@ -89,7 +92,30 @@ enum Command {
         reason: Option<String>,
     },
     /// Show requests as they arrive (with a terminal bell) and approve or deny them here.
-    Watch,
+    Watch {
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+    },
+    /// Print a waiting request as text, to sign on another machine.
+    Export { id: String },
+    /// Sign a request (FILE, or stdin) with your SSH key; prints the approval token.
+    Sign {
+        file: Option<PathBuf>,
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+    },
+    /// Import a signed approval token (FILE, or stdin): the request is approved here.
+    Import { file: Option<PathBuf> },
+    /// Make a request for a command as it would run here, without running it (to sign in advance,
+    /// e.g. for a CI step run with GUARDSH_APPROVAL_FILE).
+    #[command(override_usage = "guardsh request [--ttl SECONDS] -- <ARGV>...")]
+    Request {
+        /// How long the approval stays usable (default: the policy's approval_timeout).
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGV")]
+        argv: Vec<OsString>,
+    },
     /// Inspect the audit log.
     Audit {
         #[command(subcommand)]
@@ -131,9 +157,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Run { dir, command } => commands::session::run(dir, &command),
         Command::Shellenv { dir } => commands::session::shellenv(dir),
         Command::Pending { json } => commands::approve::pending(json),
-        Command::Approve { id } => commands::approve::approve(id),
+        Command::Approve { id, key } => commands::approve::approve(id, key),
         Command::Deny { id, reason } => commands::approve::deny(&id, reason),
-        Command::Watch => commands::approve::watch(),
+        Command::Watch { key } => commands::approve::watch(key),
+        Command::Export { id } => commands::tokens::export(&id),
+        Command::Sign { file, key } => commands::tokens::sign(file, key),
+        Command::Import { file } => commands::tokens::import(file),
+        Command::Request { ttl, argv } => commands::tokens::request(&argv, ttl),
         Command::Audit { command: AuditCommand::Verify } => commands::audit::verify(),
         Command::Audit { command: AuditCommand::Tail { lines, json } } => commands::audit::tail(lines, json),
     };

@@ -27,7 +27,7 @@ pub struct Verdict {
     pub reason: String,
     /// Ids of every rule that matched, in policy order.
     pub matched: Vec<String>,
-    /// Credential variables the tool receives if this runs.
+    /// Credential variables the tool receives if this runs (for an ask, once approved).
     pub grants: Vec<String>,
     /// Set when CI mode turned an `ask` into this `deny`.
     pub ci_denied: bool,
@@ -91,7 +91,9 @@ pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
         action = Action::Deny;
         ci_denied = true;
     }
-    if action == Action::Deny {
+    // A denial passes nothing. An ask that CI mode denied keeps its grants: a signed approval
+    // token can still release them (see `Evaluation::approval_env`).
+    if action == Action::Deny && !ci_denied {
         grants.clear();
     }
     Verdict { action, cause, reason, matched, grants, ci_denied, uncertain, no_wait }

@@ -19,13 +19,16 @@ use crate::exec::{self, ExecError, FileId};
 use crate::exit;
 use crate::matching::{self, NormalizedArgv};
 use crate::paths::Paths;
-use crate::rules::{Action, ConfigError, Mode, Policy, Rule};
+use crate::rules::{Action, ApprovalMode, ConfigError, Mode, Policy, Rule};
 use crate::tools::{RawToolSpec, ToolSpec};
 
 /// Marks a process tree started by `guardsh run`.
 pub const SESSION_VAR: &str = "GUARDSH_SESSION";
 /// `ci` tightens the mode; no value loosens it.
 pub const MODE_VAR: &str = "GUARDSH_MODE";
+/// A signed approval token for CI mode. It can only authorize the one command it was signed
+/// for, by a key in allowed_signers.
+pub const APPROVAL_FILE_VAR: &str = "GUARDSH_APPROVAL_FILE";
 
 /// Everything about one invocation that comes from outside: read once, at the edge.
 #[derive(Debug, Clone)]
@@ -58,6 +61,14 @@ pub struct Evaluation {
     /// From the policy: how long a request waits and stays approvable, and whether to wait.
     pub approval_timeout: u64,
     pub wait: bool,
+    /// What proves a human approved, and where the allowed signers and a CI token live.
+    pub approval: ApprovalMode,
+    pub allowed_signers: Option<PathBuf>,
+    pub approval_file: Option<PathBuf>,
+    /// A system policy is in force (so the allowed signers come from the system directory).
+    pub system_policy: bool,
+    /// For an ask that CI mode denied: the environment a signed approval token would give.
+    pub approval_env: Option<EnvPlan>,
 }
 
 impl Evaluation {
@@ -119,17 +130,36 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         .chain(policy.strip.iter().map(String::as_str))
         .collect();
     let env_policy = EnvPolicy { credentials, keep: &policy.keep };
-    let mut env = env::plan(&inv.vars, &env_policy, &verdict.grants);
+    let grants: &[String] = if verdict.action == Action::Deny { &[] } else { &verdict.grants };
+    let mut env = env::plan(&inv.vars, &env_policy, grants);
+    // What a signed approval token would release for an ask that CI mode denied.
+    let mut approval_env = verdict.ci_denied.then(|| env::plan(&inv.vars, &env_policy, &verdict.grants));
     let depth = exec::depth(inv.var(exec::DEPTH_VAR));
-    env.vars.retain(|(k, _)| k != exec::DEPTH_VAR);
-    env.vars.push((exec::DEPTH_VAR.into(), depth.saturating_add(1).to_string().into()));
+    for plan in std::iter::once(&mut env).chain(approval_env.as_mut()) {
+        plan.vars.retain(|(k, _)| k != exec::DEPTH_VAR);
+        plan.vars.push((exec::DEPTH_VAR.into(), depth.saturating_add(1).to_string().into()));
+    }
 
-    let real = (resolve || verdict.action != Action::Deny).then(|| match guardsh {
+    let real = (resolve || verdict.action != Action::Deny || verdict.ci_denied).then(|| match guardsh {
         Some(id) => exec::resolve_real(&inv.tool, inv.var("PATH"), id),
         None => Err(ExecError::NotFound { tool: inv.tool.clone() }),
     });
     let wait = policy.wait && !verdict.no_wait;
-    Evaluation { argv, verdict, mode, env, matched, real, approval_timeout: policy.approval_timeout, wait }
+    Evaluation {
+        argv,
+        verdict,
+        mode,
+        env,
+        approval_env,
+        matched,
+        real,
+        approval_timeout: policy.approval_timeout,
+        wait,
+        approval: policy.approval,
+        allowed_signers: policy.allowed_signers.as_ref().map(PathBuf::from),
+        approval_file: policy.approval_file.as_ref().map(PathBuf::from),
+        system_policy: policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System),
+    }
 }
 
 /// Loads the policy for the invocation's working directory, then evaluates.
@@ -217,6 +247,12 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
         }
     };
 
+    // CI cannot ask a human, but a human may have signed this exact command in advance.
+    let token_file =
+        inv.var(APPROVAL_FILE_VAR).filter(|v| !v.is_empty()).map(PathBuf::from).or(eval.approval_file.clone());
+    if let (true, Some(file)) = (eval.verdict.ci_denied, token_file) {
+        return run_signed_token(&inv, &eval, &paths, &file, &write);
+    }
     let real = match (eval.verdict.action, eval.real.as_ref()) {
         (Action::Deny, _) => {
             eprintln!("{}", refusal_message(&inv, &eval.verdict));
@@ -235,7 +271,7 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
     if eval.verdict.action == Action::Ask {
         return ask_a_human(&inv, &eval, &paths, &real, &write);
     }
-    run_real(&inv, &eval, &real, None, &write)
+    run_real(&inv, &eval, &real, None, &eval.env.vars, &write)
 }
 
 /// Records the execution and replaces this process with the real tool. Returns only on failure.
@@ -244,6 +280,7 @@ fn run_real(
     eval: &Evaluation,
     real: &Path,
     approval: Option<&approval::Request>,
+    env: &[(OsString, OsString)],
     write: &dyn Fn(&Record) -> Result<(), audit::AuditError>,
 ) -> ExitCode {
     let mut rec = record(inv, Some(eval), "exec", &eval.verdict.reason);
@@ -254,7 +291,7 @@ fn run_real(
         eprintln!("guardsh: {e}");
         return ExitCode::from(exit::AUDIT);
     }
-    let e = exec::exec(real, &inv.argv0, &inv.args, &eval.env.vars);
+    let e = exec::exec(real, &inv.argv0, &inv.args, env);
     rec.outcome = "exec_failed".into();
     rec.reason = e.to_string();
     let _ = write(&rec);
@@ -300,17 +337,9 @@ fn ask_a_human(
         Ok(h) => h,
         Err(e) => return fail(exit::CANNOT_EXEC, &format!("cannot read {}: {e}; nothing was run", real.display())),
     };
-    let argv: Vec<&[u8]> =
-        std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect();
+    let argv = argv_bytes(inv);
     let uid = nix::unistd::getuid().as_raw();
-    let cmd = approval::Command {
-        uid,
-        tool: &inv.tool,
-        argv: &argv,
-        cwd: inv.cwd.as_os_str().as_encoded_bytes(),
-        real: real.as_os_str().as_encoded_bytes(),
-        real_sha256: &real_sha256,
-    };
+    let cmd = command(inv, &argv, real, &real_sha256, uid);
     let now = now();
     store.cleanup(now, 86_400);
     let existing = match store.find_command(&cmd.digest(), now) {
@@ -322,7 +351,7 @@ fn ask_a_human(
         // An identical command was approved earlier (no-wait mode, or its waiting requester
         // died): this run uses the approval, exactly once.
         Some((req, Some(d))) if d.outcome == approval::Outcome::Approved => {
-            return use_approval(inv, eval, &store, &req, &d, real, write);
+            return use_approval(inv, eval, paths, &store, &req, &d, real, write);
         }
         // The same command is already waiting for a decision: wait on that request too.
         Some((req, _)) => req,
@@ -411,7 +440,7 @@ fn ask_a_human(
         }
     };
     match decision.outcome {
-        approval::Outcome::Approved => use_approval(inv, eval, &store, &req, &decision, real, write),
+        approval::Outcome::Approved => use_approval(inv, eval, paths, &store, &req, &decision, real, write),
         approval::Outcome::Denied => {
             let why = decision.reason.as_deref().map(display::escape_text).unwrap_or_else(|| "no reason given".into());
             let _ = audit_req(&req, "denied", &why, serde_json::to_value(&decision.by).ok());
@@ -435,9 +464,11 @@ fn ask_a_human(
 
 /// Runs an approved request, once: the approval must be for this request's digest, the request
 /// intact and unexpired, the real binary unchanged, and this run the one that consumes it.
+#[allow(clippy::too_many_arguments)]
 fn use_approval(
     inv: &Invocation,
     eval: &Evaluation,
+    paths: &Paths,
     store: &approval::Store,
     req: &approval::Request,
     decision: &approval::Decision,
@@ -457,6 +488,24 @@ fn use_approval(
     if req.is_expired(now()) {
         return refuse(format!("request {} has expired", req.id));
     }
+    // Under `approval = "signature"` a decision file proves nothing by itself (anything running
+    // as the user can write one); only a signature by an allowed signer does.
+    if eval.approval == ApprovalMode::Signature {
+        let path = approval::signers_path(paths, eval.allowed_signers.as_deref(), eval.system_policy);
+        let signers = match approval::load_signers(&path) {
+            Ok(s) => s,
+            Err(e) => return refuse(e),
+        };
+        let Some(sig) = decision.signature.as_deref() else {
+            return refuse(format!(
+                "the approval of request {} is not signed, and this policy requires a signature by an allowed signer",
+                req.id
+            ));
+        };
+        if let Err(e) = approval::signature::verify(sig, &req.digest, &signers, now()) {
+            return refuse(format!("the approval of request {} is not valid: {e}", req.id));
+        }
+    }
     match approval::sha256_file(real) {
         Ok(h) if h == req.real_sha256 => {}
         _ => return refuse(format!("{} changed since request {} was made", real.display(), req.id)),
@@ -466,7 +515,109 @@ fn use_approval(
         Ok(false) => return refuse(format!("the approval of request {} was already used", req.id)),
         Err(e) => return refuse(e.to_string()),
     }
-    run_real(inv, eval, real, Some(req), write)
+    run_real(inv, eval, real, Some(req), &eval.env.vars, write)
+}
+
+/// The exact argv bytes, argv[0] first.
+fn argv_bytes(inv: &Invocation) -> Vec<&[u8]> {
+    std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect()
+}
+
+fn command<'a>(
+    inv: &'a Invocation,
+    argv: &'a [&'a [u8]],
+    real: &'a Path,
+    sha: &'a str,
+    uid: u32,
+) -> approval::Command<'a> {
+    approval::Command {
+        uid,
+        tool: &inv.tool,
+        argv,
+        cwd: inv.cwd.as_os_str().as_encoded_bytes(),
+        real: real.as_os_str().as_encoded_bytes(),
+        real_sha256: sha,
+    }
+}
+
+/// CI mode with a signed approval token: runs this command only if the token was signed for
+/// exactly it, by an allowed signer, has not expired and has not been used.
+fn run_signed_token(
+    inv: &Invocation,
+    eval: &Evaluation,
+    paths: &Paths,
+    file: &Path,
+    write: &dyn Fn(&Record) -> Result<(), audit::AuditError>,
+) -> ExitCode {
+    let refuse = |why: String, request: Option<String>| {
+        let mut rec = record(inv, Some(eval), "refused", &why);
+        rec.request = request;
+        let _ = write(&rec);
+        eprintln!("{}", refusal_message(inv, &eval.verdict));
+        eprintln!("guardsh: the approval token {} does not authorize it: {why}", file.display());
+        ExitCode::from(exit::DENIED)
+    };
+    let real = match eval.real.as_ref() {
+        Some(Ok(r)) => r.clone(),
+        Some(Err(e)) => return refuse(e.to_string(), None),
+        None => return refuse("internal error: no resolved binary".into(), None),
+    };
+    let token = match std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| approval::Token::parse(&t).map_err(|e| e.to_string()))
+    {
+        Ok(t) => t,
+        Err(e) => return refuse(e, None),
+    };
+    let id = Some(token.request.id.clone());
+    let signers_file = approval::signers_path(paths, eval.allowed_signers.as_deref(), eval.system_policy);
+    let signers = match approval::load_signers(&signers_file) {
+        Ok(s) => s,
+        Err(e) => return refuse(e, id),
+    };
+    let verified = match token.check(&signers, now()) {
+        Ok(v) => v,
+        Err(e) => return refuse(e.to_string(), id),
+    };
+    let sha = match approval::sha256_file(&real) {
+        Ok(h) => h,
+        Err(e) => return refuse(format!("cannot read {}: {e}", real.display()), id),
+    };
+    let argv = argv_bytes(inv);
+    let digest = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw()).digest();
+    if digest != token.request.command_digest {
+        let other = approval::TokenError::OtherCommand {
+            id: token.request.id.clone(),
+            tool: token.request.tool.clone(),
+            argv: token.request.argv.join(" "),
+        };
+        return refuse(display::escape_text(&other.to_string()), id);
+    }
+    let store = match approval::Store::open(&paths.requests_dir()) {
+        Ok(s) => s,
+        Err(e) => return refuse(e.to_string(), id),
+    };
+    match store.consume(&token.request.id, std::process::id()) {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(format!("request {} was already used; a token runs its command once", token.request.id), id);
+        }
+        Err(e) => return refuse(e.to_string(), id),
+    }
+    let env = eval.approval_env.as_ref().map_or(&eval.env.vars, |e| &e.vars);
+    let mut rec = record(
+        inv,
+        Some(eval),
+        "approved_by_token",
+        &format!("signed by {} ({})", verified.principals, verified.fingerprint),
+    );
+    rec.request = id;
+    rec.by = Some(serde_json::json!({ "key": verified.fingerprint, "principal": verified.principals }));
+    if let Err(e) = write(&rec) {
+        eprintln!("guardsh: {e}");
+        return ExitCode::from(exit::AUDIT);
+    }
+    run_real(inv, eval, &real, Some(&token.request), env, write)
 }
 
 #[cfg(test)]

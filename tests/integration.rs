@@ -8,3 +8,4 @@ mod faults;
 mod gate;
 mod layers;
 mod regression;
+mod signature;

@@ -5,11 +5,15 @@ pub mod checks;
 pub mod human;
 pub mod procinfo;
 pub mod request;
+pub mod sign;
+pub mod signature;
 pub mod store;
+pub mod token;
 pub mod wait;
 
 pub use request::{Command, Context, Request};
 pub use store::{DecidedBy, Decision, Outcome, Store};
+pub use token::{Token, TokenError};
 pub use wait::{Waited, wait};
 
 /// SHA-256 of a file's contents, hex. The real binary's hash is part of what a human approves.
@@ -19,4 +23,34 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
     Ok(request::hex(&hasher.finalize()))
+}
+
+/// Where the allowed signers come from: the policy's `allowed_signers`, else the system
+/// directory when a system policy is in force (a user-level file is writable by an agent running
+/// as the user), else the user's configuration directory.
+pub fn signers_path(
+    paths: &crate::paths::Paths,
+    configured: Option<&std::path::Path>,
+    system_policy: bool,
+) -> std::path::PathBuf {
+    match configured {
+        Some(p) => p.to_path_buf(),
+        None if system_policy => paths.system_dir.join("allowed_signers"),
+        None => paths.config_dir.join("allowed_signers"),
+    }
+}
+
+/// Reads the allowed signers. A file in the system directory must be root-owned and not writable
+/// by others, like the system policy itself.
+pub fn load_signers(path: &std::path::Path) -> Result<Vec<signature::Signer>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        format!("cannot read the allowed signers file {shown}: {e}; list the approvers' public keys there (one `principal key-type key` per line)")
+    })?;
+    if path.starts_with(crate::paths::SYSTEM_DIR) && (meta.uid() != 0 || meta.mode() & 0o022 != 0) {
+        return Err(format!("{shown} must be owned by root and not writable by group or others"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    signature::parse_signers(&shown, &text).map_err(|e| e.to_string())
 }

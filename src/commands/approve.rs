@@ -1,5 +1,6 @@
 //! `guardsh pending`, `approve`, `deny` and `watch`: the human's side of an approval.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,12 +15,13 @@ use crate::audit::{self, Record};
 use crate::display;
 use crate::exit;
 use crate::paths::Paths;
+use crate::rules::ApprovalMode;
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn store(paths: &Paths) -> anyhow::Result<Store> {
+pub(crate) fn store(paths: &Paths) -> anyhow::Result<Store> {
     Ok(Store::open(&paths.requests_dir())?)
 }
 
@@ -33,7 +35,7 @@ fn command_line(req: &Request) -> String {
 
 use std::os::unix::ffi::OsStrExt;
 
-fn json_request(req: &Request) -> serde_json::Value {
+pub(crate) fn json_request(req: &Request) -> serde_json::Value {
     json!({
         "id": req.id,
         "tool": req.tool,
@@ -77,7 +79,7 @@ pub fn pending(as_json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The whole request, for the human to read before deciding.
-fn describe(req: &Request, now: u64) -> String {
+pub(crate) fn describe(req: &Request, now: u64) -> String {
     let who = &req.requester;
     let chain: Vec<String> = who.ancestry.iter().take(6).map(|p| format!("{} ({})", p.comm, p.pid)).collect();
     let rule = req.rule.as_deref().map_or("no rule (the tool's default)".to_string(), |r| format!("rule {r}"));
@@ -111,7 +113,7 @@ fn decided_by(facts: &ApproverFacts) -> DecidedBy {
 }
 
 /// An audit record about a request, written by the approving side.
-fn audit_decision(paths: &Paths, req: &Request, outcome: &str, reason: &str, by: &DecidedBy) {
+pub(crate) fn audit_decision(paths: &Paths, req: &Request, outcome: &str, reason: &str, by: &DecidedBy) {
     let words: Vec<serde_json::Value> = req
         .argv_bytes()
         .unwrap_or_default()
@@ -150,8 +152,9 @@ fn refuse_early(facts: &ApproverFacts) -> Option<checks::Refusal> {
     facts.in_guardsh_session.then_some(checks::Refusal::InGuardshSession)
 }
 
-pub fn approve(id: Option<String>) -> anyhow::Result<ExitCode> {
-    let (paths, _) = here()?;
+pub fn approve(id: Option<String>, key: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let (paths, cwd) = here()?;
+    let signing = signing_for(&paths, &cwd, key)?;
     let (facts, terminal) = approver_facts();
     if let Some(refusal) = refuse_early(&facts) {
         eprintln!("guardsh: {refusal}");
@@ -166,7 +169,50 @@ pub fn approve(id: Option<String>) -> anyhow::Result<ExitCode> {
             None => return Ok(ExitCode::SUCCESS),
         },
     };
-    decide_interactively(&paths, &store, &facts, &mut tty, &id)
+    decide_interactively(&paths, &store, &facts, &mut tty, &id, signing.as_ref())
+}
+
+/// In signature mode: the key to sign with and the allowed signers to check it against.
+pub(crate) struct Signing {
+    pub key: PathBuf,
+    pub signers: Vec<crate::approval::signature::Signer>,
+}
+
+/// What approving needs under the policy in force here: `None` in interactive mode.
+pub(crate) fn signing_for(
+    paths: &Paths,
+    cwd: &std::path::Path,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<Signing>> {
+    let policy =
+        super::load_policy(paths, cwd).map_err(|e| anyhow::anyhow!("{e}\nthe policy is invalid; fix it first"))?;
+    if policy.approval != ApprovalMode::Signature {
+        return Ok(None);
+    }
+    let system = policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System);
+    let path =
+        crate::approval::signers_path(paths, policy.allowed_signers.as_deref().map(std::path::Path::new), system);
+    Ok(Some(Signing {
+        key: key_or_default(key)?,
+        signers: crate::approval::load_signers(&path).map_err(anyhow::Error::msg)?,
+    }))
+}
+
+pub(crate) fn key_or_default(key: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    key.or_else(|| std::env::var_os("HOME").and_then(|h| crate::approval::sign::default_key(std::path::Path::new(&h))))
+        .context("no SSH key to sign with: give one with --key (a FIDO key, id_ed25519_sk, is best)")
+}
+
+/// Signs `req` and checks the signature against the allowed signers, so that an approver whose
+/// key is not listed learns it now rather than when the approval is refused.
+pub(crate) fn sign_request(
+    signing: &Signing,
+    req: &Request,
+) -> anyhow::Result<(String, crate::approval::signature::Verified)> {
+    let sig = crate::approval::sign::sign(&signing.key, &req.digest).map_err(anyhow::Error::msg)?;
+    let verified = crate::approval::signature::verify(&sig, &req.digest, &signing.signers, now())
+        .with_context(|| format!("the signature made with {} would not be accepted", signing.key.display()))?;
+    Ok((sig, verified))
 }
 
 /// Lets the human pick one of the pending requests. `None` when there are none, or they chose none.
@@ -199,6 +245,7 @@ fn decide_interactively(
     facts: &ApproverFacts,
     tty: &mut Terminal,
     id: &str,
+    signing: Option<&Signing>,
 ) -> anyhow::Result<ExitCode> {
     let req = store.load(id)?;
     let now = now();
@@ -230,7 +277,16 @@ fn decide_interactively(
         tty.say("left pending\n")?;
         return Ok(ExitCode::FAILURE);
     };
-    let decision = Decision { outcome, digest: req.digest.clone(), reason, by: by.clone(), time: now, signature: None };
+    let mut by = by;
+    let mut signature = None;
+    if let (Outcome::Approved, Some(signing)) = (outcome, signing) {
+        tty.say(&format!("signing with {}\n", signing.key.display()))?;
+        let (sig, verified) = sign_request(signing, &req)?;
+        by.key = Some(verified.fingerprint);
+        by.principal = Some(verified.principals);
+        signature = Some(sig);
+    }
+    let decision = Decision { outcome, digest: req.digest.clone(), reason, by: by.clone(), time: now, signature };
     let standing = store.decide(id, &decision)?;
     if standing.outcome != outcome || standing.time != decision.time {
         tty.say(&format!("request {id} was decided elsewhere first: {:?}\n", standing.outcome))?;
@@ -271,10 +327,11 @@ pub fn deny(id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {
 }
 
 /// Shows requests as they arrive (with a bell) and asks about each in turn, until interrupted.
-pub fn watch() -> anyhow::Result<ExitCode> {
+pub fn watch(key: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-    let (paths, _) = here()?;
+    let (paths, cwd) = here()?;
+    let signing = signing_for(&paths, &cwd, key)?;
     let (facts, terminal) = approver_facts();
     if let Some(refusal) = refuse_early(&facts) {
         eprintln!("guardsh: {refusal}");
@@ -292,7 +349,7 @@ pub fn watch() -> anyhow::Result<ExitCode> {
                 continue;
             }
             tty.say("\x07")?;
-            decide_interactively(&paths, &store, &facts, &mut tty, &req.id)?;
+            decide_interactively(&paths, &store, &facts, &mut tty, &req.id, signing.as_ref())?;
         }
         // Blocks until something is created in the store.
         inotify.read_events()?;

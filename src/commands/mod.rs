@@ -6,6 +6,7 @@ pub mod check;
 pub mod doctor;
 pub mod session;
 pub mod shims;
+pub mod tokens;
 
 use std::path::PathBuf;
 

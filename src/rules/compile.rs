@@ -145,9 +145,15 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             }
         }
         policy.strip.extend(s.strip.iter().map(|p| p.get_ref().clone()));
-        for (what, span) in
-            [("keep", s.keep.first().map(Spanned::span)), ("shim_dir", s.shim_dir.as_ref().map(Spanned::span))]
-        {
+        if let Some(a) = &s.approval {
+            policy.approval = policy.approval.max(*a.get_ref());
+        }
+        for (what, span) in [
+            ("keep", s.keep.first().map(Spanned::span)),
+            ("shim_dir", s.shim_dir.as_ref().map(Spanned::span)),
+            ("allowed_signers", s.allowed_signers.as_ref().map(Spanned::span)),
+            ("approval_file", s.approval_file.as_ref().map(Spanned::span)),
+        ] {
             if let (true, Some(span)) = (tight, span) {
                 ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
             }
@@ -168,6 +174,10 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
         if !tight {
             policy.keep.extend(s.keep.iter().map(|k| k.get_ref().clone()));
             policy.shim_dir = s.shim_dir.as_ref().map(|d| d.get_ref().clone()).or(policy.shim_dir.take());
+            policy.allowed_signers =
+                s.allowed_signers.as_ref().map(|d| d.get_ref().clone()).or(policy.allowed_signers.take());
+            policy.approval_file =
+                s.approval_file.as_ref().map(|d| d.get_ref().clone()).or(policy.approval_file.take());
         }
         for (name, table) in &raw.tools {
             tools.table(&mut ctx, tight, name, table);

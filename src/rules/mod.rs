@@ -53,6 +53,17 @@ impl Mode {
     }
 }
 
+/// What proves that a human approved a request. Ordered by strength, so layers can only raise it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    /// `guardsh approve` at a terminal outside the agent's session and process tree.
+    #[default]
+    Interactive,
+    /// An SSH signature by a key in allowed_signers.
+    Signature,
+}
+
 /// Where a policy source sits. The first layer present of system/user is the base; every layer
 /// after the base may only tighten it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -126,6 +137,9 @@ pub struct Policy {
     pub approval_timeout: u64,
     /// Whether commands that need approval wait for it by default.
     pub wait: bool,
+    pub approval: ApprovalMode,
+    pub allowed_signers: Option<String>,
+    pub approval_file: Option<String>,
     pub tools: BTreeMap<String, ToolPolicy>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
@@ -141,6 +155,9 @@ impl Default for Policy {
             shim_dir: None,
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
             wait: true,
+            approval: ApprovalMode::default(),
+            allowed_signers: None,
+            approval_file: None,
             tools: BTreeMap::new(),
             all_credentials: vec![],
             sources: vec![],

@@ -37,6 +37,12 @@ pub struct RawSettings {
     pub approval_timeout: Option<Spanned<u64>>,
     /// Whether a command that needs approval waits for it (default) or exits 75 at once.
     pub wait: Option<Spanned<bool>>,
+    /// What proves a human approved: `interactive` (a terminal) or `signature` (an SSH key).
+    pub approval: Option<Spanned<super::ApprovalMode>>,
+    /// The allowed_signers file (base layer only).
+    pub allowed_signers: Option<Spanned<String>>,
+    /// A signed approval token for CI (base layer only; GUARDSH_APPROVAL_FILE also names one).
+    pub approval_file: Option<Spanned<String>>,
 }
 
 /// `[tools.NAME]`: the tool's default decision, and additions to what guardsh knows about it.

@@ -12,7 +12,8 @@ use std::process::{Command, Output, Stdio};
 
 pub const GUARDSH: &str = env!("CARGO_BIN_EXE_guardsh");
 
-const SYSTEM_UTILITIES: &[&str] = &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed", "mv", "sleep", "setsid"];
+const SYSTEM_UTILITIES: &[&str] =
+    &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed", "mv", "sleep", "setsid", "ssh-keygen"];
 
 pub struct Test {
     pub root: tempfile::TempDir,

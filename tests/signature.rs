@@ -1,0 +1,215 @@
+//! Signature approvals: SSH keys generated at test time, tokens exported, signed and imported,
+//! CI tokens, and every way a token must fail.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::Test;
+
+const POLICY: &str = r#"
+[settings]
+approval = "signature"
+wait = false
+
+[tools.kubectl]
+default = "ask"
+
+[[rule]]
+id = "k-delete"
+tool = "kubectl"
+action = "ask"
+reason = "deletes resources"
+args = ["delete"]
+"#;
+
+/// Generates a key pair; returns the private key's path and the public key line.
+fn keygen(t: &Test, name: &str, kind: &str) -> (PathBuf, String) {
+    let dir = t.home.join(".ssh");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let key = dir.join(name);
+    let mut r = t.command("ssh-keygen");
+    r.cmd.args(["-q", "-t", kind, "-N", "", "-C", name, "-f"]).arg(&key);
+    r.output().status(0);
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
+    (key, public.trim().to_string())
+}
+
+/// A world in signature mode whose allowed signer is `id_ed25519`.
+fn signed() -> (Test, PathBuf) {
+    let t = Test::new().rules(POLICY).tools(&["kubectl"]);
+    let (key, public) = keygen(&t, "id_ed25519", "ed25519");
+    let (_, ecdsa) = keygen(&t, "id_ecdsa", "ecdsa");
+    std::fs::write(
+        t.config_dir().join("allowed_signers"),
+        format!("human@example namespaces=\"guardsh-approval\" {public}\nops@example {ecdsa}\n"),
+    )
+    .expect("allowed_signers");
+    (t, key)
+}
+
+fn write(t: &Test, name: &str, text: &str) -> PathBuf {
+    let p = t.root.path().join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+/// Requests `kubectl delete pod x` from another terminal (exits 75 in no-wait mode); its id.
+fn ask(t: &Test) -> String {
+    let d = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    assert_eq!(d.wait(Duration::from_secs(20)), Some(75), "{}", d.stderr());
+    t.wait_for_pending(1).remove(0)
+}
+
+fn token_for(t: &Test, request_json: &str, key: &Path) -> String {
+    let req = write(t, "request.json", request_json);
+    t.guardsh(&["sign", "--key", s(key), s(&req)]).output().status(0).stdout()
+}
+
+#[test]
+fn a_signed_token_approves_exactly_that_request_once() {
+    let (t, key) = signed();
+    let id = ask(&t);
+    let request = t.guardsh(&["export", &id]).output().status(0).stdout();
+    let token = token_for(&t, &request, &key);
+    let token_file = write(&t, "token.json", &token);
+    t.guardsh(&["import", s(&token_file)]).output().status(0).stdout_has("signed by human@example");
+    t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
+    assert!(t.ran("kubectl"));
+    let approved = t.audit_records().into_iter().find(|r| r["outcome"] == "approved").expect("audited");
+    assert!(approved["by"]["key"].as_str().is_some_and(|k| k.starts_with("SHA256:")), "{approved}");
+
+    // Replaying the token approves nothing more.
+    t.forget("kubectl");
+    t.guardsh(&["import", s(&token_file)]).output();
+    t.run("kubectl", &["delete", "pod", "x"]).output().status(75);
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn an_unsigned_approval_written_into_the_store_is_refused() {
+    let (t, _) = signed();
+    let id = ask(&t);
+    // What an agent running as the user could do: write the decision file itself.
+    let request: serde_json::Value =
+        serde_json::from_str(&t.guardsh(&["export", &id]).output().stdout()).expect("json");
+    let forged = serde_json::json!({
+        "outcome": "approved", "digest": request["digest"], "reason": null,
+        "by": {"uid": 0, "pid": 1, "tty": "/dev/pts/9", "key": null, "principal": null},
+        "time": 1, "signature": null
+    });
+    std::fs::write(t.state_dir().join(format!("requests/{id}.decision")), forged.to_string()).expect("forge");
+    t.run("kubectl", &["delete", "pod", "x"]).output().status(75).stderr_has("is not signed");
+    assert!(!t.ran("kubectl"));
+}
+
+#[test]
+fn approving_at_the_terminal_signs_with_the_humans_key() {
+    let t = Test::new().rules(&POLICY.replace("wait = false", "approval_timeout = 60")).tools(&["kubectl"]);
+    let (_, public) = keygen(&t, "id_ed25519", "ed25519");
+    std::fs::write(t.config_dir().join("allowed_signers"), format!("human@example {public}\n")).expect("write");
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    t.approve(&id);
+    assert_eq!(asked.wait(Duration::from_secs(20)), Some(0), "{}", asked.stderr());
+    assert!(t.ran("kubectl"));
+}
+
+#[test]
+fn tokens_that_must_not_approve_are_refused_with_their_reason() {
+    let (t, key) = signed();
+    let id = ask(&t);
+    let request = t.guardsh(&["export", &id]).output().status(0).stdout();
+    let good = token_for(&t, &request, &key);
+    let good_json: serde_json::Value = serde_json::from_str(&good).expect("json");
+
+    // Signs the request's approval message with `key` in `namespace`, as ssh-keygen would for
+    // anyone (guardsh sign itself refuses a key that is not an allowed signer).
+    let raw_sign = |key: &Path, namespace: &str| {
+        let digest = good_json["request"]["digest"].as_str().expect("digest");
+        let msg = write(&t, "message", &format!("guardsh-approval-v1\n{digest}\n"));
+        let _ = std::fs::remove_file(msg.with_extension("sig"));
+        let mut r = t.command("ssh-keygen");
+        r.cmd.args(["-Y", "sign", "-q", "-n", namespace, "-f"]).arg(key).arg(&msg);
+        r.output().status(0);
+        let mut token = good_json.clone();
+        token["signature"] = serde_json::json!(std::fs::read_to_string(msg.with_extension("sig")).expect("sig"));
+        token.to_string()
+    };
+
+    // A signature by a key that is not an allowed signer.
+    let (stranger, _) = keygen(&t, "stranger", "ed25519");
+    let unknown = raw_sign(&stranger, "guardsh-approval");
+
+    // The request altered after signing: another argument.
+    let mut altered = good_json.clone();
+    altered["request"]["argv_hex"][3] = serde_json::json!("79");
+    // The signature of another request, by an allowed key.
+    let other = t.guardsh(&["request", "--", "kubectl", "delete", "pod", "other"]).output().status(0).stdout();
+    let mut swapped = good_json.clone();
+    swapped["signature"] =
+        serde_json::from_str::<serde_json::Value>(&token_for(&t, &other, &key)).expect("json")["signature"].clone();
+
+    // A signature over the right message in another namespace.
+    let other_ns = raw_sign(&key, "git");
+
+    // An ECDSA key listed as a signer is fine (and the namespaces option of the ed25519 line
+    // does not apply to it).
+    let ecdsa = token_for(&t, &request, &t.home.join(".ssh/id_ecdsa"));
+
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        ("unknown signer", unknown.clone(), Some("is not in the allowed signers file")),
+        ("altered request", altered.to_string(), Some("altered after it was made")),
+        ("signature of another request", swapped.to_string(), Some("does not match the request")),
+        ("wrong namespace", other_ns, Some("namespace \"git\"")),
+        ("not a token", "{}".to_string(), Some("not a guardsh approval token")),
+        ("ecdsa signer", ecdsa, None),
+    ];
+    for (what, token, want) in cases {
+        let f = write(&t, "case.json", &token);
+        let out = t.guardsh(&["import", s(&f)]).output();
+        match want {
+            Some(fragment) => {
+                assert_eq!(out.code(), Some(1), "{what}: {}", out.stdout());
+                assert!(out.stderr().contains(fragment), "{what}: {}", out.stderr());
+            }
+            None => assert_eq!(out.code(), Some(0), "{what}: {}", out.stderr()),
+        }
+    }
+    assert!(t.audited("refused") >= 3);
+
+    // Expired: a request that lives one second, signed and imported too late.
+    let short =
+        t.guardsh(&["request", "--ttl", "1", "--", "kubectl", "delete", "pod", "late"]).output().status(0).stdout();
+    let late = token_for(&t, &short, &key);
+    std::thread::sleep(Duration::from_millis(2100));
+    let f = write(&t, "late.json", &late);
+    t.guardsh(&["import", s(&f)]).output().status(1).stderr_has("has expired");
+}
+
+#[test]
+fn in_ci_a_token_runs_exactly_its_command_once() {
+    let (t, key) = signed();
+    let request =
+        t.guardsh(&["request", "--ttl", "600", "--", "kubectl", "delete", "pod", "x"]).output().status(0).stdout();
+    let token = write(&t, "ci-token.json", &token_for(&t, &request, &key));
+    let ci = |args: &[&str], token: Option<&Path>| {
+        let mut r = t.run("kubectl", args).env("CI", "true");
+        if let Some(tk) = token {
+            r = r.env("GUARDSH_APPROVAL_FILE", tk);
+        }
+        r.output()
+    };
+    ci(&["delete", "pod", "x"], None).status(77);
+    ci(&["delete", "pod", "y"], Some(&token)).status(77).stderr_has("is for another command");
+    assert!(!t.ran("kubectl"));
+    ci(&["delete", "pod", "x"], Some(&token)).status(0);
+    assert_eq!(t.saw_args("kubectl").expect("ran"), ["delete", "pod", "x"]);
+    t.forget("kubectl");
+    ci(&["delete", "pod", "x"], Some(&token)).status(77).stderr_has("already used");
+    assert!(!t.ran("kubectl"));
+    assert_eq!(t.audited("approved_by_token"), 1);
+}
