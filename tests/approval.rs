@@ -249,3 +249,20 @@ fn fifty_concurrent_requests_are_each_resolved_as_decided() {
     }
     assert_eq!(t.audited("exec"), 25);
 }
+
+#[test]
+fn watch_shows_new_requests_with_a_bell_and_approves_them_there() {
+    let t = waiting();
+    let mut s = t.in_terminal(GUARDSH, &["watch"]);
+    s.expect("watching for requests").expect("started");
+    let asked = t.run_detached("kubectl", &["delete", "pod", "watched"]);
+    let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt for the new request");
+    let screen = String::from_utf8_lossy(found.before()).into_owned();
+    assert!(screen.contains('\u{7}'), "rings the bell: {screen:?}");
+    assert!(screen.contains("kubectl delete pod watched"), "{screen}");
+    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+    s.send_line(code).expect("type");
+    s.expect("approved request").expect("approved");
+    assert_eq!(asked.wait(WAIT), Some(0), "{}", asked.stderr());
+    assert_eq!(t.saw_args("kubectl").expect("ran"), ["delete", "pod", "watched"]);
+}

@@ -108,19 +108,22 @@ impl Store {
     }
 
     /// Writes `bytes` to a fresh temporary file (0600) in the store and returns its path.
-    fn temp(&self, id: &str, kind: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    /// `durable`: flush it to disk first, so that a decision survives a crash.
+    fn temp(&self, id: &str, kind: &str, bytes: &[u8], durable: bool) -> io::Result<PathBuf> {
         let path = self.dir.join(format!(".{id}.{kind}.{}", crate::random::token(8)?));
         let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         Ok(path)
     }
 
     /// Publishes `bytes` as `ID.kind` only if that name does not exist yet. `Ok(false)`: someone
     /// else published first.
-    fn publish_once(&self, id: &str, kind: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+    fn publish_once(&self, id: &str, kind: &str, bytes: &[u8], durable: bool) -> Result<bool, StoreError> {
         let target = self.path(id, kind);
-        let tmp = self.temp(id, kind, bytes).map_err(io_err(&self.dir))?;
+        let tmp = self.temp(id, kind, bytes, durable).map_err(io_err(&self.dir))?;
         // link(2) is atomic and refuses an existing name: the exclusive create that also
         // guarantees readers only ever see the complete content.
         let result = fs::hard_link(&tmp, &target);
@@ -135,7 +138,7 @@ impl Store {
     /// Stores a new request.
     pub fn create(&self, req: &Request) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(req).map_err(|e| io_err(&self.dir)(io::Error::other(e)))?;
-        if !self.publish_once(&req.id, "request", &bytes)? {
+        if !self.publish_once(&req.id, "request", &bytes, true)? {
             return Err(StoreError::Io {
                 path: self.path(&req.id, "request"),
                 source: io::Error::other("a request with this id already exists"),
@@ -174,7 +177,7 @@ impl Store {
     /// that got there first.
     pub fn decide(&self, id: &str, decision: &Decision) -> Result<Decision, StoreError> {
         let bytes = serde_json::to_vec_pretty(decision).map_err(|e| io_err(&self.dir)(io::Error::other(e)))?;
-        if self.publish_once(id, "decision", &bytes)? {
+        if self.publish_once(id, "decision", &bytes, true)? {
             return Ok(decision.clone());
         }
         self.decision(id)?.ok_or_else(|| StoreError::Corrupt {
@@ -187,9 +190,12 @@ impl Store {
         self.read_json(id, "decision")
     }
 
-    /// Marks an approval used. `Ok(true)` for exactly one caller.
+    /// Marks an approval used. `Ok(true)` for exactly one caller. Not flushed to disk: it sits
+    /// between an approval and its exec, where an fsync costs milliseconds, and link(2) already
+    /// makes it exactly-once; only a crash in that instant could let an unexpired approval be used
+    /// again after reboot.
     pub fn consume(&self, id: &str, by_pid: u32) -> Result<bool, StoreError> {
-        self.publish_once(id, "consumed", by_pid.to_string().as_bytes())
+        self.publish_once(id, "consumed", by_pid.to_string().as_bytes(), false)
     }
 
     pub fn is_consumed(&self, id: &str) -> bool {

@@ -38,6 +38,10 @@ impl Drop for MaskGuard {
 }
 
 /// Waits for a decision on `id` until `deadline`.
+///
+/// (Measured by `benches/approve_latency.rs`: about 1 ms from a decision landing to the real tool
+/// having run, with a tail of 10-25 ms in some rounds, which is the kernel retiring the inotify
+/// watch when the descriptor is closed. Leaving the descriptor to close-on-exec does not avoid it.)
 pub fn wait(store: &Store, id: &str, deadline: Instant) -> Result<Waited, WaitError> {
     let mut signals = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
