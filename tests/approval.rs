@@ -151,7 +151,7 @@ fn interrupting_the_wait_withdraws_the_request() {
     };
     let pid = j[0]["requester"]["pid"].as_i64().expect("pid");
     let id = j[0]["id"].as_str().expect("id").to_string();
-    t.command("/bin/kill").arg_os("-INT").arg_os(pid.to_string()).output().status(0);
+    t.command("sh").arg_os("-c").arg_os(format!("kill -INT {pid}")).output().status(0);
     assert_eq!(asked.wait(WAIT), Some(130));
     assert!(asked.stderr().contains("withdrawn"));
     t.guardsh(&["pending"]).output().status(0).stdout_has("no requests are waiting");
@@ -196,7 +196,7 @@ fn an_approval_given_after_the_requester_died_serves_an_identical_rerun() {
     let j = t.guardsh(&["pending", "--json"]).output().json();
     let (pid, id) = (j[0]["requester"]["pid"].as_i64().expect("pid"), j[0]["id"].as_str().expect("id").to_string());
     // An agent's tool timeout kills the waiting shim outright.
-    t.command("/bin/kill").arg_os("-KILL").arg_os(pid.to_string()).output().status(0);
+    t.command("sh").arg_os("-c").arg_os(format!("kill -KILL {pid}")).output().status(0);
     std::thread::sleep(Duration::from_millis(100));
     t.approve(&id);
     t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
@@ -265,4 +265,24 @@ fn watch_shows_new_requests_with_a_bell_and_approves_them_there() {
     s.expect("approved request").expect("approved");
     assert_eq!(asked.wait(WAIT), Some(0), "{}", asked.stderr());
     assert_eq!(t.saw_args("kubectl").expect("ran"), ["delete", "pod", "watched"]);
+}
+
+#[test]
+fn approve_without_an_id_lets_the_human_pick_from_the_waiting_requests() {
+    let t = waiting();
+    let first = t.run_detached("kubectl", &["delete", "pod", "first"]);
+    t.wait_for_pending(1);
+    let second = t.run_detached("kubectl", &["delete", "pod", "second"]);
+    t.wait_for_pending(2);
+    let mut s = t.in_terminal(GUARDSH, &["approve"]);
+    s.expect("Which request?").expect("a list to pick from");
+    s.send("\r").expect("enter picks the first");
+    let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    assert!(String::from_utf8_lossy(found.before()).contains("kubectl delete pod first"));
+    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+    s.send_line(code).expect("type");
+    s.expect("approved request").expect("approved");
+    assert_eq!(first.wait(WAIT), Some(0), "{}", first.stderr());
+    assert_eq!(second.wait(Duration::from_millis(300)), None, "the other one still waits");
+    t.guardsh(&["pending"]).output().status(0).stdout_has("kubectl delete pod second");
 }
