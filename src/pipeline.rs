@@ -69,6 +69,8 @@ pub struct Evaluation {
     pub system_policy: bool,
     /// For an ask that CI mode denied: the environment a signed approval token would give.
     pub approval_env: Option<EnvPlan>,
+    /// The tool's selector variables (see `bound_environment`).
+    pub selectors: Vec<String>,
 }
 
 impl Evaluation {
@@ -159,6 +161,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         allowed_signers: policy.allowed_signers.as_ref().map(PathBuf::from),
         approval_file: policy.approval_file.as_ref().map(PathBuf::from),
         system_policy: policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System),
+        selectors: spec.selectors.clone(),
     }
 }
 
@@ -339,7 +342,8 @@ fn ask_a_human(
     };
     let argv = argv_bytes(inv);
     let uid = nix::unistd::getuid().as_raw();
-    let cmd = command(inv, &argv, real, &real_sha256, uid);
+    let bound = bound_environment(&eval.env, &eval.selectors);
+    let cmd = command(inv, &argv, real, &real_sha256, uid, &bound);
     let now = now();
     store.cleanup(now, 86_400);
     let existing = match store.find_command(&cmd.digest(), now) {
@@ -529,6 +533,7 @@ fn command<'a>(
     real: &'a Path,
     sha: &'a str,
     uid: u32,
+    env: &'a [(String, String)],
 ) -> approval::Command<'a> {
     approval::Command {
         uid,
@@ -537,7 +542,35 @@ fn command<'a>(
         cwd: inv.cwd.as_os_str().as_encoded_bytes(),
         real: real.as_os_str().as_encoded_bytes(),
         real_sha256: sha,
+        env,
     }
+}
+
+/// The part of the environment a human approves along with the command: the tool's selectors,
+/// `HOME` and `XDG_CONFIG_HOME` (where tools find their configuration), and a hash of each
+/// credential the command receives.
+pub fn bound_environment(plan: &EnvPlan, selectors: &[String]) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    let mut out: Vec<(String, String)> = plan
+        .vars
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_str()?, v)))
+        .filter(|(k, _)| {
+            ["HOME", "XDG_CONFIG_HOME"].contains(k)
+                || selectors.iter().any(|p| env::name_matches(p, k))
+                || plan.passed.iter().any(|p| p == k)
+        })
+        .map(|(k, v)| {
+            let value = if plan.passed.iter().any(|p| p == k) {
+                format!("sha256:{}", approval::request::hex(&Sha256::digest(v.as_encoded_bytes())))
+            } else {
+                v.to_string_lossy().into_owned()
+            };
+            (k.to_string(), value)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// CI mode with a signed approval token: runs this command only if the token was signed for
@@ -584,7 +617,9 @@ fn run_signed_token(
         Err(e) => return refuse(format!("cannot read {}: {e}", real.display()), id),
     };
     let argv = argv_bytes(inv);
-    let digest = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw()).digest();
+    let plan = eval.approval_env.as_ref().unwrap_or(&eval.env);
+    let bound = bound_environment(plan, &eval.selectors);
+    let digest = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw(), &bound).digest();
     if digest != token.request.command_digest {
         let other = approval::TokenError::OtherCommand {
             id: token.request.id.clone(),

@@ -60,6 +60,11 @@ pub struct RawToolSpec {
     /// Environment variables holding this tool's secrets. Other tools never receive them.
     #[serde(default)]
     pub credentials: Vec<String>,
+    /// Environment variables that choose what the tool acts on (`KUBECONFIG`, `AWS_PROFILE`).
+    /// Their values are part of what a human approves, so an approval cannot be re-used with
+    /// the command pointed somewhere else.
+    #[serde(default)]
+    pub selectors: Vec<String>,
 }
 
 /// One known flag after alias resolution.
@@ -84,6 +89,7 @@ pub struct ToolSpec {
     /// Lower-cased verb alias to canonical verb.
     pub aliases: HashMap<String, String>,
     pub credentials: Vec<String>,
+    pub selectors: Vec<String>,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -107,6 +113,7 @@ impl RawToolSpec {
         self.bool_flags.extend(other.bool_flags.iter().cloned());
         self.aliases.extend(other.aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.credentials.extend(other.credentials.iter().cloned());
+        self.selectors.extend(other.selectors.iter().cloned());
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -148,6 +155,7 @@ impl RawToolSpec {
             flags,
             aliases,
             credentials: self.credentials.clone(),
+            selectors: self.selectors.clone(),
         })
     }
 }

@@ -286,3 +286,26 @@ fn approve_without_an_id_lets_the_human_pick_from_the_waiting_requests() {
     assert_eq!(second.wait(Duration::from_millis(300)), None, "the other one still waits");
     t.guardsh(&["pending"]).output().status(0).stdout_has("kubectl delete pod second");
 }
+
+#[test]
+fn an_approval_does_not_follow_the_command_to_another_cluster() {
+    let t = Test::new().rules(&policy("wait = false")).tools(&["kubectl"]).env("KUBECONFIG", "/home/u/.kube/staging");
+    let first = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    assert_eq!(first.wait(WAIT), Some(75));
+    let id = t.wait_for_pending(1).remove(0);
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    assert!(
+        String::from_utf8_lossy(shown.before()).contains("KUBECONFIG=/home/u/.kube/staging"),
+        "the human sees the target"
+    );
+    let code = String::from_utf8_lossy(shown.get(1).expect("code")).into_owned();
+    s.send_line(code).expect("type");
+    s.expect("approved request").expect("approved");
+
+    // The same argv, pointed at production, is another command.
+    t.run("kubectl", &["delete", "pod", "x"]).env("KUBECONFIG", "/home/u/.kube/prod").output().status(75);
+    assert!(!t.ran("kubectl"));
+    t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
+    assert!(t.ran("kubectl"));
+}

@@ -113,7 +113,15 @@ mod tests {
                 p(50, 50, 0, "tmux"),
             ],
         };
-        let cmd = Command { uid: 1000, tool: "kubectl", argv: &[b"kubectl"], cwd: b"/", real: b"/k", real_sha256: "x" };
+        let cmd = Command {
+            uid: 1000,
+            tool: "kubectl",
+            argv: &[b"kubectl"],
+            cwd: b"/",
+            real: b"/k",
+            real_sha256: "x",
+            env: &[],
+        };
         let ctx = Context {
             id: "id1".into(),
             rule: None,

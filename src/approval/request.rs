@@ -51,6 +51,9 @@ pub struct Request {
     pub reason: String,
     /// Credential variables the command will receive if approved.
     pub grants: Vec<String>,
+    /// The environment that decides what the command acts on (see `Command::env`).
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
     pub real: String,
     pub real_sha256: String,
     pub requester: Requester,
@@ -70,6 +73,10 @@ pub struct Command<'a> {
     pub cwd: &'a [u8],
     pub real: &'a [u8],
     pub real_sha256: &'a str,
+    /// Variables that choose what the command acts on (`KUBECONFIG=...`), and each granted
+    /// credential as `sha256:` of its value: re-running an approved command pointed at another
+    /// cluster, or with another token, is another command.
+    pub env: &'a [(String, String)],
 }
 
 /// The rest of a request.
@@ -127,6 +134,10 @@ impl Command<'_> {
             c.field(word);
         }
         c.field(self.cwd).field(self.real).field(self.real_sha256.as_bytes());
+        c.number(self.env.len() as u64);
+        for (name, value) in self.env {
+            c.field(name.as_bytes()).field(value.as_bytes());
+        }
         c.finish()
     }
 }
@@ -146,6 +157,7 @@ impl Request {
             rule: ctx.rule,
             reason: ctx.reason,
             grants: ctx.grants,
+            env: cmd.env.to_vec(),
             real: lossy(cmd.real),
             real_sha256: cmd.real_sha256.to_string(),
             requester: ctx.requester,
@@ -175,6 +187,7 @@ impl Request {
             cwd: &cwd,
             real: self.real.as_bytes(),
             real_sha256: &self.real_sha256,
+            env: &self.env,
         };
         self.version == VERSION && cmd.digest() == self.command_digest && self.compute_digest() == self.digest
     }
@@ -209,7 +222,8 @@ mod tests {
     use super::*;
 
     fn request(argv: &[&[u8]], cwd: &[u8]) -> Request {
-        let cmd = Command { uid: 1000, tool: "kubectl", argv, cwd, real: b"/usr/bin/kubectl", real_sha256: "ab" };
+        let cmd =
+            Command { uid: 1000, tool: "kubectl", argv, cwd, real: b"/usr/bin/kubectl", real_sha256: "ab", env: &[] };
         let requester = Requester { uid: 1000, pid: 42, sid: 40, tty: None, session: None, ancestry: vec![] };
         let ctx = Context {
             id: "abc".into(),
@@ -238,6 +252,17 @@ mod tests {
             assert_ne!(v.digest, base.digest);
         }
         assert_eq!(request(&[b"kubectl", b"delete", b"pod", b"x"], b"/repo").command_digest, base.command_digest);
+        let env = [("KUBECONFIG".to_string(), "/prod".to_string())];
+        let pointed_elsewhere = Command {
+            uid: 1000,
+            tool: "kubectl",
+            argv: &[b"kubectl", b"delete", b"pod", b"x"],
+            cwd: b"/repo",
+            real: b"/usr/bin/kubectl",
+            real_sha256: "ab",
+            env: &env,
+        };
+        assert_ne!(pointed_elsewhere.digest(), base.command_digest, "the environment is part of the command");
     }
 
     #[test]

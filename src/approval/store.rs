@@ -291,7 +291,7 @@ mod tests {
 
     fn req(id: &str, arg: &[u8]) -> Request {
         let argv: &[&[u8]] = &[b"kubectl", b"delete", arg];
-        let cmd = Command { uid: 1, tool: "kubectl", argv, cwd: b"/", real: b"/k", real_sha256: "x" };
+        let cmd = Command { uid: 1, tool: "kubectl", argv, cwd: b"/", real: b"/k", real_sha256: "x", env: &[] };
         let requester = Requester { uid: 1, pid: 2, sid: 2, tty: None, session: None, ancestry: vec![] };
         let ctx = Context {
             id: id.into(),

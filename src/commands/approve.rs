@@ -83,12 +83,18 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
     let who = &req.requester;
     let chain: Vec<String> = who.ancestry.iter().take(6).map(|p| format!("{} ({})", p.comm, p.pid)).collect();
     let rule = req.rule.as_deref().map_or("no rule (the tool's default)".to_string(), |r| format!("rule {r}"));
+    let shown_env: Vec<String> =
+        req.env.iter().filter(|(_, v)| !v.starts_with("sha256:")).map(|(k, v)| format!("{k}={v}")).collect();
     let lines = [
         format!("request {}  (expires in {}s)", req.id, req.expires.saturating_sub(now)),
         format!("  command:   {}", command_line(req)),
         format!("  in:        {}", req.cwd),
         format!("  because:   {rule}: {}", req.reason),
         format!("  runs:      {} (sha256 {})", req.real, req.real_sha256.get(..16).unwrap_or(&req.real_sha256)),
+        format!(
+            "  with:      {}",
+            if shown_env.is_empty() { "(no selector variables set)".to_string() } else { shown_env.join(" ") }
+        ),
         format!(
             "  receives:  {}",
             if req.grants.is_empty() { "no credentials".to_string() } else { req.grants.join(" ") }

@@ -52,6 +52,7 @@ pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> 
     let sha = approval::sha256_file(&real).with_context(|| format!("cannot read {}", real.display()))?;
     let argv: Vec<&[u8]> =
         std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect();
+    let bound = pipeline::bound_environment(eval.approval_env.as_ref().unwrap_or(&eval.env), &eval.selectors);
     let cmd = approval::Command {
         uid: nix::unistd::getuid().as_raw(),
         tool: &inv.tool,
@@ -59,6 +60,7 @@ pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> 
         cwd: inv.cwd.as_os_str().as_encoded_bytes(),
         real: real.as_os_str().as_encoded_bytes(),
         real_sha256: &sha,
+        env: &bound,
     };
     let now = now();
     let ctx = approval::Context {

@@ -64,6 +64,8 @@ pub struct RawToolConfig {
     pub aliases: BTreeMap<String, String>,
     #[serde(default)]
     pub credentials: Vec<String>,
+    #[serde(default)]
+    pub selectors: Vec<String>,
 }
 
 impl RawToolConfig {
@@ -78,6 +80,7 @@ impl RawToolConfig {
             || !self.bool_flags.is_empty()
             || !self.aliases.is_empty()
             || !self.credentials.is_empty()
+            || !self.selectors.is_empty()
     }
 
     pub fn knowledge(&self) -> crate::tools::RawToolSpec {
@@ -91,6 +94,7 @@ impl RawToolConfig {
             bool_flags: self.bool_flags.clone(),
             aliases: self.aliases.clone(),
             credentials: self.credentials.clone(),
+            selectors: self.selectors.clone(),
         }
     }
 }
