@@ -170,7 +170,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("guardsh: {e:#}");
+            // Errors can quote files an agent can write (a request, a decision, a policy).
+            eprintln!("guardsh: {}", crate::display::escape_lines(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

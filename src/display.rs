@@ -43,9 +43,16 @@ pub fn shell_join<'a>(words: impl IntoIterator<Item = &'a OsStr>) -> String {
     words.into_iter().map(shell_quote).collect::<Vec<_>>().join(" ")
 }
 
+/// Characters that are invisible, reorder text, or separate lines without looking like it:
+/// controls, bidi controls and marks, zero-width and other format characters, line and paragraph
+/// separators, blank-looking fillers and tag characters.
 fn needs_escape(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        || matches!(c,
+            '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
+            | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}')
 }
 
 /// `$'...'` quoting: printable characters as themselves, everything else as an escape.
@@ -102,5 +109,9 @@ mod tests {
         assert_eq!(shell_quote(&OsString::from_vec(vec![b'a', 0xff])), r"$'a\xff'");
         assert_eq!(escape_text("ok"), "ok");
         assert_eq!(escape_text("a\x1b]0;PWNED\x07b\u{202e}"), r"a\x1b]0;PWNED\x07b\u202e");
+        for hidden in ['\u{061c}', '\u{200b}', '\u{3164}', '\u{2028}', '\u{e0041}', '\u{00ad}'] {
+            let shown = escape_text(&format!("a{hidden}b"));
+            assert!(!shown.contains(hidden) && shown.contains('\\'), "{hidden:?} -> {shown}");
+        }
     }
 }

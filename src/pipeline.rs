@@ -223,7 +223,7 @@ pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
 /// Runs as a shim. Returns only when the real tool was not executed.
 pub fn run_shim(inv: Invocation) -> ExitCode {
     let fail = |code: u8, message: &str| {
-        eprintln!("guardsh: {message}");
+        eprintln!("guardsh: {}", display::escape_lines(message));
         ExitCode::from(code)
     };
     let paths = match Paths::discover() {
@@ -323,7 +323,7 @@ fn ask_a_human(
     write: &dyn Fn(&Record) -> Result<(), audit::AuditError>,
 ) -> ExitCode {
     let fail = |code: u8, message: &str| {
-        eprintln!("guardsh: {message}");
+        eprintln!("guardsh: {}", display::escape_lines(message));
         ExitCode::from(code)
     };
     let audit_req = |req: &approval::Request, outcome: &str, reason: &str, by: Option<serde_json::Value>| {
@@ -346,7 +346,10 @@ fn ask_a_human(
     let cmd = command(inv, &argv, real, &real_sha256, uid, &bound);
     let now = now();
     store.cleanup(now, 86_400);
-    let existing = match store.find_command(&cmd.digest(), now) {
+    // Under signature approvals a process only ever uses the request it made itself (see
+    // `use_approval`), so it neither joins nor inherits another process's request.
+    let signed = eval.approval == ApprovalMode::Signature;
+    let existing = match if signed { Ok(None) } else { store.find_command(&cmd.digest(), now) } {
         Ok(found) => found,
         Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
     };
@@ -400,7 +403,7 @@ fn ask_a_human(
 
     let left = req.expires.saturating_sub(now);
     eprintln!("{}", refusal_message(inv, &eval.verdict));
-    if !eval.wait {
+    if !eval.wait && !signed {
         eprintln!(
             "guardsh: request {} is waiting for a human to approve it from their own terminal. Once they have, run exactly the same command again (within {}).",
             req.id,
@@ -483,11 +486,26 @@ fn use_approval(
         let mut rec = record(inv, Some(eval), "refused", &why);
         rec.request = Some(req.id.clone());
         let _ = write(&rec);
-        eprintln!("guardsh: {why}; nothing was run");
+        eprintln!("guardsh: {}; nothing was run", display::escape_text(&why));
         ExitCode::from(exit::APPROVAL)
     };
     if decision.digest != req.digest || !req.is_intact() {
         return refuse(format!("the approval for request {} does not match the request", req.id));
+    }
+    // A signed approval is for the one process that asked and is waiting: its pid and start time
+    // are in the signed digest, and once it has run the command it is gone. Anything that relied
+    // on a "used" marker in the store (which the agent can delete) would let one signature run the
+    // command again and again.
+    if eval.approval == ApprovalMode::Signature {
+        let me = std::process::id() as i32;
+        let started = approval::procinfo::stat(me).map(|s| s.start).ok();
+        let asker = &req.requester;
+        if asker.pid != me || asker.ancestry.first().map(|p| p.start) != started {
+            return refuse(format!(
+                "request {} was made by another process; a signed approval is used only by the command that waits for it",
+                req.id
+            ));
+        }
     }
     if req.is_expired(now()) {
         return refuse(format!("request {} has expired", req.id));
@@ -498,7 +516,12 @@ fn use_approval(
         let path = approval::signers_path(paths, eval.allowed_signers.as_deref(), eval.system_policy);
         let signers = match approval::load_signers(&path) {
             Ok(s) => s,
-            Err(e) => return refuse(e),
+            Err(e) => {
+                let mut rec = record(inv, Some(eval), "refused", &e);
+                rec.request = Some(req.id.clone());
+                let _ = write(&rec);
+                return refuse("signature approvals are not set up here (see `guardsh doctor`)".into());
+            }
         };
         let Some(sig) = decision.signature.as_deref() else {
             return refuse(format!(
@@ -587,7 +610,11 @@ fn run_signed_token(
         rec.request = request;
         let _ = write(&rec);
         eprintln!("{}", refusal_message(inv, &eval.verdict));
-        eprintln!("guardsh: the approval token {} does not authorize it: {why}", file.display());
+        eprintln!(
+            "guardsh: the approval token {} does not authorize it: {}",
+            file.display(),
+            display::escape_text(&why)
+        );
         ExitCode::from(exit::DENIED)
     };
     let real = match eval.real.as_ref() {
@@ -606,7 +633,14 @@ fn run_signed_token(
     let signers_file = approval::signers_path(paths, eval.allowed_signers.as_deref(), eval.system_policy);
     let signers = match approval::load_signers(&signers_file) {
         Ok(s) => s,
-        Err(e) => return refuse(e, id),
+        Err(e) => {
+            let mut rec = record(inv, Some(eval), "refused", &e);
+            rec.request = id;
+            let _ = write(&rec);
+            eprintln!("{}", refusal_message(inv, &eval.verdict));
+            eprintln!("guardsh: signature approvals are not set up here (see `guardsh doctor`)");
+            return ExitCode::from(exit::DENIED);
+        }
     };
     let verified = match token.check(&signers, now()) {
         Ok(v) => v,

@@ -120,12 +120,20 @@ fn approve_is_refused_without_a_terminal_inside_guardsh_run_and_from_the_agents_
     let mut s = t3.in_terminal("/bin/sh", &["-c", &script]);
     s.expect("same terminal").expect("refused");
 
+    // The agent orphans the command (so nothing of its own is above it), then approves from a
+    // pseudo-terminal it creates itself.
+    let t4 = waiting();
+    let script =
+        format!("( (sleep 0.3; exec kubectl delete pod o) & ); sleep 1; script -qc '{GUARDSH} approve' /dev/null");
+    let mut s = t4.in_terminal("/bin/sh", &["-c", &script]);
+    s.expect("on a terminal created by a program").expect("refused");
+
     // (When the agent's shell exits, its waiting command is hung up on and withdraws.)
-    for world in [&t, &t2, &t3] {
+    for world in [&t, &t2, &t3, &t4] {
         assert_eq!(world.audited("approved"), 0);
         assert!(!world.ran("kubectl"));
     }
-    assert_eq!((t2.audited("refused"), t3.audited("refused")), (1, 1));
+    assert_eq!((t2.audited("refused"), t3.audited("refused"), t4.audited("refused")), (1, 1, 1));
     // The request is untouched by the refused attempts: a human can still approve it.
     t.approve(&id);
     assert_eq!(asked.wait(WAIT), Some(0));
@@ -308,4 +316,20 @@ fn an_approval_does_not_follow_the_command_to_another_cluster() {
     assert!(!t.ran("kubectl"));
     t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
     assert!(t.ran("kubectl"));
+}
+
+#[test]
+fn a_request_that_no_longer_matches_the_policy_is_not_shown_for_approval() {
+    let t = waiting();
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    // What the request says about itself (rule, reason, lifetime) is checked against the policy,
+    // asked afresh: here the policy changed; an agent rewriting the file looks the same.
+    let t = t.rules(&policy("approval_timeout = 60").replace("deletes resources", "deletes pods in production"));
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    s.expect("may have been tampered with").expect("refused");
+    assert_eq!(t.audited("refused"), 1);
+    assert_eq!(asked.wait(Duration::from_millis(200)), None, "still waiting, not approved");
+    t.guardsh(&["deny", &id]).output().status(0);
+    assert_eq!(asked.wait(WAIT), Some(77));
 }

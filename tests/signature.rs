@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::Test;
+use crate::support::{Detached, Test};
 
 const POLICY: &str = r#"
 [settings]
 approval = "signature"
-wait = false
+approval_timeout = 60
 
 [tools.kubectl]
 default = "ask"
@@ -57,12 +57,16 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")
 }
 
-/// Requests `kubectl delete pod x` from another terminal (exits 75 in no-wait mode); its id.
-fn ask(t: &Test) -> String {
+/// Runs `kubectl delete pod x` from another terminal; it waits for a signed approval. Returns
+/// the waiting command and its request id.
+fn ask(t: &Test) -> (Detached, String) {
+    let before = t.guardsh(&["pending", "--json"]).output().json().as_array().map_or(0, Vec::len);
     let d = t.run_detached("kubectl", &["delete", "pod", "x"]);
-    assert_eq!(d.wait(Duration::from_secs(20)), Some(75), "{}", d.stderr());
-    t.wait_for_pending(1).remove(0)
+    let id = t.wait_for_pending(before + 1).pop().expect("id");
+    (d, id)
 }
+
+const WAIT: Duration = Duration::from_secs(20);
 
 fn token_for(t: &Test, request_json: &str, key: &Path) -> String {
     let req = write(t, "request.json", request_json);
@@ -72,27 +76,34 @@ fn token_for(t: &Test, request_json: &str, key: &Path) -> String {
 #[test]
 fn a_signed_token_approves_exactly_that_request_once() {
     let (t, key) = signed();
-    let id = ask(&t);
+    let (asked, id) = ask(&t);
     let request = t.guardsh(&["export", &id]).output().status(0).stdout();
     let token = token_for(&t, &request, &key);
     let token_file = write(&t, "token.json", &token);
     t.guardsh(&["import", s(&token_file)]).output().status(0).stdout_has("signed by human@example");
-    t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
+    assert_eq!(asked.wait(WAIT), Some(0), "{}", asked.stderr());
     assert!(t.ran("kubectl"));
     let approved = t.audit_records().into_iter().find(|r| r["outcome"] == "approved").expect("audited");
     assert!(approved["by"]["key"].as_str().is_some_and(|k| k.starts_with("SHA256:")), "{approved}");
 
-    // Replaying the token approves nothing more.
+    // An agent deletes the "used" marker and replays the token: the approval was for the process
+    // that waited for it, which is gone, so nothing runs again.
     t.forget("kubectl");
+    std::fs::remove_file(t.state_dir().join(format!("requests/{id}.consumed"))).expect("the marker existed");
     t.guardsh(&["import", s(&token_file)]).output();
-    t.run("kubectl", &["delete", "pod", "x"]).output().status(75);
+    t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_MODE", "ci").output().status(77);
+    let (again, second) = ask(&t);
+    assert_ne!(second, id);
+    assert_eq!(again.wait(Duration::from_millis(300)), None, "the re-run waits for its own approval");
+    t.guardsh(&["deny", &second, "--reason", "no"]).output().status(0);
+    assert_eq!(again.wait(WAIT), Some(77));
     assert!(!t.ran("kubectl"));
 }
 
 #[test]
 fn an_unsigned_approval_written_into_the_store_is_refused() {
     let (t, _) = signed();
-    let id = ask(&t);
+    let (asked, id) = ask(&t);
     // What an agent running as the user could do: write the decision file itself.
     let request: serde_json::Value =
         serde_json::from_str(&t.guardsh(&["export", &id]).output().stdout()).expect("json");
@@ -102,26 +113,27 @@ fn an_unsigned_approval_written_into_the_store_is_refused() {
         "time": 1, "signature": null
     });
     std::fs::write(t.state_dir().join(format!("requests/{id}.decision")), forged.to_string()).expect("forge");
-    t.run("kubectl", &["delete", "pod", "x"]).output().status(75).stderr_has("is not signed");
+    assert_eq!(asked.wait(WAIT), Some(75));
+    assert!(asked.stderr().contains("is not signed"), "{}", asked.stderr());
     assert!(!t.ran("kubectl"));
 }
 
 #[test]
 fn approving_at_the_terminal_signs_with_the_humans_key() {
-    let t = Test::new().rules(&POLICY.replace("wait = false", "approval_timeout = 60")).tools(&["kubectl"]);
+    let t = Test::new().rules(POLICY).tools(&["kubectl"]);
     let (_, public) = keygen(&t, "id_ed25519", "ed25519");
     std::fs::write(t.config_dir().join("allowed_signers"), format!("human@example {public}\n")).expect("write");
     let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
     let id = t.wait_for_pending(1).remove(0);
     t.approve(&id);
-    assert_eq!(asked.wait(Duration::from_secs(20)), Some(0), "{}", asked.stderr());
+    assert_eq!(asked.wait(WAIT), Some(0), "{}", asked.stderr());
     assert!(t.ran("kubectl"));
 }
 
 #[test]
 fn tokens_that_must_not_approve_are_refused_with_their_reason() {
     let (t, key) = signed();
-    let id = ask(&t);
+    let (_asked, id) = ask(&t);
     let request = t.guardsh(&["export", &id]).output().status(0).stdout();
     let good = token_for(&t, &request, &key);
     let good_json: serde_json::Value = serde_json::from_str(&good).expect("json");

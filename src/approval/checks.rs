@@ -45,6 +45,10 @@ pub enum Refusal {
         "guardsh approve is running under the process that asked ({comm}, pid {pid}); approve from your own terminal, not from the agent"
     )]
     InRequesterTree { pid: i32, comm: String },
+    #[error(
+        "guardsh approve is running on a terminal created by a program ({comm}, pid {pid}) that itself runs on another terminal ({tty}); approve from a terminal of your own"
+    )]
+    NestedTerminal { pid: i32, comm: String, tty: String },
 }
 
 /// May `approver` decide `req`?
@@ -68,6 +72,21 @@ pub fn may_approve(approver: &ApproverFacts, req: &Request) -> Result<(), Refusa
         && (asker.tty.as_ref() == Some(mine) || asker.ancestry.iter().any(|p| p.tty.as_ref() == Some(mine)))
     {
         return Err(Refusal::SameTerminal { tty: mine.clone() });
+    }
+    // A terminal a human opens was created by terminal infrastructure (an emulator, tmux's server,
+    // sshd), none of which has a controlling terminal. A pseudo-terminal an agent creates for
+    // itself was created by the agent, which runs on a terminal of its own. The creator is the
+    // first ancestor outside the approver's session; it and everything below it must not be on
+    // another terminal.
+    if let Some(mine) = &approver.tty {
+        for p in approver.ancestry.iter().skip(1) {
+            if let Some(theirs) = p.tty.as_ref().filter(|t| *t != mine) {
+                return Err(Refusal::NestedTerminal { pid: p.pid, comm: p.comm.clone(), tty: theirs.clone() });
+            }
+            if p.sid != approver.sid {
+                break;
+            }
+        }
     }
     // What a human's second terminal shares with an agent is infrastructure: a terminal emulator,
     // tmux's server, sshd, systemd, init. None of those has a controlling terminal. A shared
@@ -177,17 +196,27 @@ mod tests {
                     ancestry: vec![p(301, 300, 3, "guardsh"), p(104, 100, 1, "bash"), p(103, 100, 1, "node")],
                     ..human()
                 },
-                Err(Refusal::InRequesterTree { pid: 104, comm: "bash".into() }),
+                Err(Refusal::NestedTerminal { pid: 104, comm: "bash".into(), tty: "/dev/pts/1".into() }),
             ),
             (
                 "a reused pid is not the same process",
                 ApproverFacts {
                     sid: 300,
                     tty: Some("/dev/pts/3".into()),
-                    ancestry: vec![p(301, 300, 3, "guardsh"), Proc { start: 1, ..p(103, 100, 1, "node") }],
+                    ancestry: vec![p(301, 300, 3, "guardsh"), Proc { start: 1, tty: None, ..p(103, 100, 1, "node") }],
                     ..human()
                 },
                 Ok(()),
+            ),
+            (
+                "an agent's own pseudo-terminal for a requester it orphaned",
+                ApproverFacts {
+                    sid: 600,
+                    tty: Some("/dev/pts/9".into()),
+                    ancestry: vec![p(601, 600, 9, "guardsh"), p(602, 100, 1, "python3"), p(103, 100, 1, "node")],
+                    ..human()
+                },
+                Err(Refusal::NestedTerminal { pid: 602, comm: "python3".into(), tty: "/dev/pts/1".into() }),
             ),
         ];
         for (what, facts, want) in cases {
@@ -219,7 +248,10 @@ mod tests {
             ancestry: vec![p(501, 500, 9, "guardsh"), p(104, 100, 1, "bash"), p(103, 100, 1, "node")],
             ..human()
         };
-        assert_eq!(may_approve(&from_agent_pty, &req), Err(Refusal::InRequesterTree { pid: 104, comm: "bash".into() }));
+        assert_eq!(
+            may_approve(&from_agent_pty, &req),
+            Err(Refusal::NestedTerminal { pid: 104, comm: "bash".into(), tty: "/dev/pts/1".into() })
+        );
         // The human in another tmux pane shares only the tmux server, which has no terminal.
         assert_eq!(may_approve(&human(), &req), Ok(()));
     }

@@ -264,6 +264,11 @@ fn decide_interactively(
         return Ok(ExitCode::FAILURE);
     }
     let by = decided_by(facts);
+    if let Err(why) = matches_policy(paths, &req, now) {
+        audit_decision(paths, &req, "refused", &why, &by);
+        eprintln!("guardsh: {}", display::escape_text(&why));
+        return Ok(ExitCode::from(exit::DENIED));
+    }
     if let Err(refusal) = checks::may_approve(facts, &req) {
         audit_decision(paths, &req, "refused", &refusal.to_string(), &by);
         eprintln!("guardsh: {refusal}");
@@ -305,6 +310,49 @@ fn decide_interactively(
     audit_decision(paths, &req, audit_outcome, decision.reason.as_deref().unwrap_or(""), &by);
     tty.say(&format!("{word} request {id}\n"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks what a request claims about itself against the policy: anything running as the user
+/// can rewrite a request file, so the rule, reason and lifetime shown to the human are only
+/// trusted when the policy, asked afresh about that argv in that directory, says the same.
+fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> {
+    use std::os::unix::ffi::OsStringExt;
+    let tampered = |what: String| {
+        format!("request {} {what}; it may have been tampered with, so it is not shown for approval", req.id)
+    };
+    let argv = req.argv_bytes().ok_or_else(|| tampered("has an unreadable argv".into()))?;
+    let cwd =
+        crate::approval::request::unhex(&req.cwd_hex).ok_or_else(|| tampered("has an unreadable directory".into()))?;
+    let cwd = PathBuf::from(std::ffi::OsString::from_vec(cwd));
+    let policy = crate::config::load(&crate::config::Locations::new(paths, &cwd)).map_err(|e| e.to_string())?;
+    if req.created > now + 60 || req.expires <= req.created || req.expires - req.created > policy.approval_timeout {
+        return Err(tampered(format!(
+            "claims to stay approvable for {}s, and the policy allows {}s",
+            req.expires.saturating_sub(req.created),
+            policy.approval_timeout
+        )));
+    }
+    let mut words = argv.into_iter().map(std::ffi::OsString::from_vec);
+    let argv0 = words.next().ok_or_else(|| tampered("has an empty argv".into()))?;
+    let inv = crate::pipeline::Invocation { tool: req.tool.clone(), argv0, args: words.collect(), vars: vec![], cwd };
+    let eval = crate::pipeline::evaluate_with(&policy, &inv, false, None);
+    let rule = match &eval.verdict.cause {
+        crate::decision::Cause::Rule(id) => Some(id.clone()),
+        _ => None,
+    };
+    if eval.verdict.action != crate::rules::Action::Ask {
+        return Err(tampered(format!(
+            "is for a command the policy does not ask about ({})",
+            eval.verdict.action.as_str()
+        )));
+    }
+    if rule != req.rule || eval.verdict.reason != req.reason {
+        return Err(tampered(format!(
+            "claims {:?}: {:?}, and the policy says {:?}: {:?}",
+            req.rule, req.reason, rule, eval.verdict.reason
+        )));
+    }
+    Ok(())
 }
 
 pub fn deny(id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {

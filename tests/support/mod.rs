@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 pub const GUARDSH: &str = env!("CARGO_BIN_EXE_guardsh");
 
 const SYSTEM_UTILITIES: &[&str] =
-    &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed", "mv", "sleep", "setsid", "ssh-keygen"];
+    &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed", "mv", "sleep", "setsid", "ssh-keygen", "script"];
 
 pub struct Test {
     pub root: tempfile::TempDir,
@@ -28,8 +28,27 @@ pub struct Test {
     env: Vec<(OsString, OsString)>,
 }
 
+/// Gives up this test process's controlling terminal, once. Approvals are driven from new
+/// pseudo-terminals whose parent is this process; guardsh refuses an approving terminal whose
+/// ancestors run on another terminal (that is what a pseudo-terminal an agent made for itself
+/// looks like), and a terminal emulator has none. Without this, the tests would pass in CI and
+/// fail when run from a developer's terminal.
+#[allow(unsafe_code)]
+fn detach_from_terminal() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::os::fd::AsRawFd;
+        if let Ok(tty) = std::fs::File::open("/dev/tty") {
+            // SAFETY: TIOCNOTTY takes no argument and only detaches this process from the
+            // terminal the descriptor refers to; the descriptor is valid for the call.
+            let _ = unsafe { nix::libc::ioctl(tty.as_raw_fd(), nix::libc::TIOCNOTTY) };
+        }
+    });
+}
+
 impl Test {
     pub fn new() -> Self {
+        detach_from_terminal();
         let root = tempfile::tempdir().expect("tempdir");
         let r = root.path().canonicalize().expect("canonical tempdir");
         let t = Test {
