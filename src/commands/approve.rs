@@ -158,16 +158,34 @@ fn refuse_early(facts: &ApproverFacts) -> Option<checks::Refusal> {
     facts.in_guardsh_session.then_some(checks::Refusal::InGuardshSession)
 }
 
-pub fn approve(id: Option<String>, key: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+/// What approving needs, set up once for `approve` and `watch`.
+struct Approver {
+    paths: Paths,
+    signing: Option<Signing>,
+    facts: ApproverFacts,
+    tty: Terminal,
+    store: Store,
+}
+
+/// Sets up an approver, or refuses early (no terminal, inside `guardsh run`) with the exit code.
+fn approver(key: Option<PathBuf>) -> anyhow::Result<Result<Approver, ExitCode>> {
     let (paths, cwd) = here()?;
     let signing = signing_for(&paths, &cwd, key)?;
     let (facts, terminal) = approver_facts();
     if let Some(refusal) = refuse_early(&facts) {
         eprintln!("guardsh: {refusal}");
-        return Ok(ExitCode::from(exit::DENIED));
+        return Ok(Err(ExitCode::from(exit::DENIED)));
     }
-    let mut tty = terminal.context("the terminal disappeared")?;
+    let tty = terminal.context("the terminal disappeared")?;
     let store = store(&paths)?;
+    Ok(Ok(Approver { paths, signing, facts, tty, store }))
+}
+
+pub fn approve(id: Option<String>, key: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let Approver { paths, signing, facts, mut tty, store } = match approver(key)? {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
     let id = match id {
         Some(id) => id,
         None => match pick(&store, &tty)? {
@@ -384,15 +402,10 @@ pub fn deny(id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {
 pub fn watch(key: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-    let (paths, cwd) = here()?;
-    let signing = signing_for(&paths, &cwd, key)?;
-    let (facts, terminal) = approver_facts();
-    if let Some(refusal) = refuse_early(&facts) {
-        eprintln!("guardsh: {refusal}");
-        return Ok(ExitCode::from(exit::DENIED));
-    }
-    let mut tty = terminal.context("the terminal disappeared")?;
-    let store = store(&paths)?;
+    let Approver { paths, signing, facts, mut tty, store } = match approver(key)? {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC)?;
     inotify.add_watch(store.dir(), AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)?;
     let mut seen = std::collections::HashSet::new();
