@@ -437,6 +437,13 @@ fn ask_a_human(
         approval::Waited::TimedOut => match finish(approval::Outcome::Expired) {
             // An approval can land in the instant between the deadline and our "expired".
             Ok(d) => d,
+            Err(approval::store::StoreError::Corrupt { file, .. }) => {
+                let _ = audit_req(&req, "refused", "damaged decision file", None);
+                return fail(
+                    exit::APPROVAL,
+                    &format!("request {} has a damaged decision ({}); nothing was run", req.id, file.display()),
+                );
+            }
             Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
         },
         approval::Waited::Interrupted(sig) => {

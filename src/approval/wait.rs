@@ -52,12 +52,22 @@ pub fn wait(store: &Store, id: &str, deadline: Instant) -> Result<Waited, WaitEr
     let _restore = MaskGuard(signals.thread_swap_mask(SigmaskHow::SIG_BLOCK)?);
     let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-    inotify.add_watch(store.dir(), AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)?;
+    // IN_CLOSE_WRITE as well as creation: guardsh publishes decisions complete (link(2)), but a
+    // file written in place by anything else is only readable once it is closed.
+    inotify.add_watch(
+        store.dir(),
+        AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+    )?;
     loop {
         // Checked after the watch is in place: a decision landing between the two is seen by
         // one or the other.
-        if let Some(d) = store.decision(id)? {
-            return Ok(Waited::Decided(d));
+        match store.decision(id) {
+            Ok(Some(d)) => return Ok(Waited::Decided(d)),
+            Ok(None) => {}
+            // A decision file that does not parse (half written by something else, or damaged)
+            // is not a decision; keep waiting.
+            Err(StoreError::Corrupt { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
