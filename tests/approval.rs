@@ -339,7 +339,8 @@ fn a_damaged_decision_file_is_never_an_approval() {
     let t = Test::new().rules(&policy("approval_timeout = 2")).tools(&["kubectl"]);
     let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
     let id = t.wait_for_pending(1).remove(0);
-    std::fs::write(t.state_dir().join(format!("requests/{id}.decision")), "{\"outcome\": \"approved\"").expect("damage");
+    std::fs::write(t.state_dir().join(format!("requests/{id}.decision")), "{\"outcome\": \"approved\"")
+        .expect("damage");
     assert_eq!(asked.wait(WAIT), Some(75));
     assert!(asked.stderr().contains("damaged decision"), "{}", asked.stderr());
     assert!(!t.ran("kubectl"));

@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod approval;
+mod corpus;
 mod faults;
 mod gate;
 mod layers;

@@ -1,0 +1,118 @@
+//! The labelled corpus (tests/corpus/*.tsv) against the shipped policy, through `guardsh check`.
+
+use std::collections::BTreeMap;
+
+use crate::support::Test;
+
+/// Splits a command line the way a shell would with quotes and backslashes, and nothing else.
+fn split(line: &str) -> Vec<String> {
+    let (mut words, mut cur, mut in_word) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                cur.extend(chars.by_ref().take_while(|&c| c != '\''));
+            }
+            '"' => {
+                in_word = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => cur.extend(chars.next()),
+                        c => cur.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.extend(chars.next());
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[derive(Default)]
+struct Tally {
+    rows: usize,
+    held: usize,
+    harmful: usize,
+    safe: usize,
+    prompted: usize,
+}
+
+#[test]
+fn every_labelled_row_gets_its_expected_decision() {
+    let t = Test::new().example_rules();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut files: Vec<_> = std::fs::read_dir(dir).expect("corpus").filter_map(Result::ok).map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
+    files.sort();
+    let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut mismatches = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let place = format!("{}:{}", file.file_name().expect("name").to_string_lossy(), n + 1);
+            let cols: Vec<&str> = line.splitn(3, '\t').collect();
+            let [expect, class, command] = cols[..] else { panic!("{place}: expected three tab-separated columns") };
+            assert!(["allow", "ask", "deny"].contains(&expect), "{place}: bad expectation {expect}");
+            assert!(["safe", "destructive", "evasive"].contains(&class), "{place}: bad class {class}");
+            let argv = split(command);
+            let mut args = vec!["check", "--json", "--"];
+            args.extend(argv.iter().map(String::as_str));
+            let v = t.guardsh(&args).output().status(0).json();
+            let got = v["decision"].as_str().expect("decision").to_string();
+            let tool = tally.entry(argv[0].clone()).or_default();
+            tool.rows += 1;
+            if class == "safe" {
+                tool.safe += 1;
+                tool.prompted += usize::from(got != "allow");
+            } else {
+                tool.harmful += 1;
+                tool.held += usize::from(got != "allow");
+            }
+            if got != expect {
+                mismatches.push(format!(
+                    "{place}: {command}\n    expected {expect}, got {got}: {} {}",
+                    v["rules"], v["reason"]
+                ));
+            }
+        }
+    }
+    println!("{:<10} {:>5} {:>22} {:>22}", "tool", "rows", "destructive held", "safe prompted");
+    let (mut rows, mut safe) = (0, 0);
+    for (tool, c) in &tally {
+        println!("{tool:<10} {:>5} {:>15} of {:<4} {:>15} of {:<4}", c.rows, c.held, c.harmful, c.prompted, c.safe);
+        rows += c.rows;
+        safe += c.safe;
+    }
+    println!("{rows} rows, {safe} safe ({}%)", safe * 100 / rows.max(1));
+    assert!(mismatches.is_empty(), "{} of {rows} rows disagree:\n{}", mismatches.len(), mismatches.join("\n"));
+    for (tool, c) in &tally {
+        assert_eq!(c.held, c.harmful, "{tool}: every destructive or evasive row is held");
+    }
+}
+
+#[test]
+fn the_splitter_reads_quotes_like_a_shell() {
+    assert_eq!(split(r#"psql -c 'select 1' "a \"b\"" c\ d"#), ["psql", "-c", "select 1", "a \"b\"", "c d"]);
+    assert_eq!(split("x '' y"), ["x", "", "y"]);
+}
