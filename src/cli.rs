@@ -86,9 +86,12 @@ enum Command {
         key: Option<PathBuf>,
     },
     /// Deny a waiting request; the reason reaches the agent.
+    #[command(override_usage = "guardsh deny <ID> [--reason TEXT]")]
     Deny {
+        /// The request id (`guardsh pending` lists them).
         id: String,
-        #[arg(long)]
+        /// Why; shown to the agent.
+        #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
     /// Show requests as they arrive (with a terminal bell) and approve or deny them here.

@@ -215,7 +215,7 @@ pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
             "guardsh: denied: `{cmd}`: {reason}{by}. This needs a human decision; do not try to reach the same result another way."
         ),
         _ => format!(
-            "guardsh: `{cmd}` needs human approval: {reason}{by}. It was not run. Tell the human what you need and why; do not try to reach the same result another way."
+            "guardsh: `{cmd}` needs human approval: {reason}{by}. Tell the human what you need and why; do not try to reach the same result another way."
         ),
     }
 }
@@ -306,10 +306,12 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn minutes(secs: u64) -> String {
-    match secs {
-        s if s < 120 => format!("{s} seconds"),
-        s => format!("{} minutes", s / 60),
+/// `4m56s`, `56s`.
+fn duration(secs: u64) -> String {
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s:02}s"),
     }
 }
 
@@ -405,16 +407,16 @@ fn ask_a_human(
     eprintln!("{}", refusal_message(inv, &eval.verdict));
     if !eval.wait && !signed {
         eprintln!(
-            "guardsh: request {} is waiting for a human to approve it from their own terminal. Once they have, run exactly the same command again (within {}).",
+            "guardsh: request {} is waiting for a human to approve it from their own terminal; nothing was run. Once they have, run exactly the same command again (within {}).",
             req.id,
-            minutes(left)
+            duration(left)
         );
         return ExitCode::from(exit::APPROVAL);
     }
     eprintln!(
-        "guardsh: request {} is waiting for a human to approve it from their own terminal; waiting up to {}.",
+        "guardsh: request {} is waiting for a human to approve it from their own terminal; it has not run, and runs only if they approve (waiting up to {}).",
         req.id,
-        minutes(left)
+        duration(left)
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(left);
     let waited = match approval::wait(&store, &req.id, deadline) {
@@ -549,6 +551,7 @@ fn use_approval(
         Ok(false) => return refuse(format!("the approval of request {} was already used", req.id)),
         Err(e) => return refuse(e.to_string()),
     }
+    eprintln!("guardsh: a human approved request {}; running it", req.id);
     run_real(inv, eval, real, Some(req), &eval.env.vars, write)
 }
 
@@ -616,9 +619,9 @@ fn run_signed_token(
         let mut rec = record(inv, Some(eval), "refused", &why);
         rec.request = request;
         let _ = write(&rec);
-        eprintln!("{}", refusal_message(inv, &eval.verdict));
         eprintln!(
-            "guardsh: the approval token {} does not authorize it: {}",
+            "guardsh: denied in CI mode: `{}` needs human approval, and the approval token {} does not authorize it: {}",
+            command_line(inv),
             file.display(),
             display::escape_text(&why)
         );
@@ -660,14 +663,15 @@ fn run_signed_token(
     let argv = argv_bytes(inv);
     let plan = eval.approval_env.as_ref().unwrap_or(&eval.env);
     let bound = bound_environment(plan, &eval.selectors);
-    let digest = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw(), &bound).digest();
-    if digest != token.request.command_digest {
-        let other = approval::TokenError::OtherCommand {
-            id: token.request.id.clone(),
-            tool: token.request.tool.clone(),
-            argv: token.request.argv.join(" "),
-        };
-        return refuse(display::escape_text(&other.to_string()), id);
+    let this = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw(), &bound);
+    if this.digest() != token.request.command_digest {
+        let mut differences = token.request.differences(&this);
+        if differences.is_empty() {
+            differences.push("its digest does not match".into());
+        }
+        let other =
+            approval::TokenError::OtherCommand { id: token.request.id.clone(), differences: differences.join("; ") };
+        return refuse(other.to_string(), id);
     }
     let store = match approval::Store::open(&paths.requests_dir()) {
         Ok(s) => s,
@@ -689,6 +693,11 @@ fn run_signed_token(
     );
     rec.request = id;
     rec.by = Some(serde_json::json!({ "key": verified.fingerprint, "principal": verified.principals }));
+    eprintln!(
+        "guardsh: approval token for request {} (signed by {}) accepted; running it",
+        token.request.id,
+        display::escape_text(&verified.principals)
+    );
     if let Err(e) = write(&rec) {
         eprintln!("guardsh: {e}");
         return ExitCode::from(exit::AUDIT);

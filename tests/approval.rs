@@ -165,7 +165,7 @@ fn interrupting_the_wait_withdraws_the_request() {
     t.guardsh(&["pending"]).output().status(0).stdout_has("no requests are waiting");
     // A withdrawn request cannot be approved afterwards.
     let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
-    s.expect("already decided").expect("refused");
+    s.expect("was already withdrawn").expect("refused");
     assert!(!t.ran("kubectl"));
 }
 

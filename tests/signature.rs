@@ -89,8 +89,10 @@ fn a_signed_token_approves_exactly_that_request_once() {
     // An agent deletes the "used" marker and replays the token: the approval was for the process
     // that waited for it, which is gone, so nothing runs again.
     t.forget("kubectl");
+    t.guardsh(&["import", s(&token_file)]).output().status(1).stderr_has("was already used");
     std::fs::remove_file(t.state_dir().join(format!("requests/{id}.consumed"))).expect("the marker existed");
-    t.guardsh(&["import", s(&token_file)]).output();
+    t.guardsh(&["import", s(&token_file)]).output().status(0).stdout_has("is already approved");
+    assert_eq!(t.audited("approved"), 1, "a re-import adds no approval");
     t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_MODE", "ci").output().status(77);
     let (again, second) = ask(&t);
     assert_ne!(second, id);
@@ -216,7 +218,18 @@ fn in_ci_a_token_runs_exactly_its_command_once() {
         r.output()
     };
     ci(&["delete", "pod", "x"], None).status(77);
-    ci(&["delete", "pod", "y"], Some(&token)).status(77).stderr_has("is for another command");
+    ci(&["delete", "pod", "y"], Some(&token))
+        .status(77)
+        .stderr_has("is for another command: it is for `kubectl delete pod x`, and this is `kubectl delete pod y`");
+    let elsewhere = t.root.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    t.run("kubectl", &["delete", "pod", "x"])
+        .env("CI", "true")
+        .env("GUARDSH_APPROVAL_FILE", &token)
+        .cwd(&elsewhere)
+        .output()
+        .status(77)
+        .stderr_has(&format!("it was made in {}, and this runs in {}", t.cwd.display(), elsewhere.display()));
     assert!(!t.ran("kubectl"));
     ci(&["delete", "pod", "x"], Some(&token)).status(0);
     assert_eq!(t.saw_args("kubectl").expect("ran"), ["delete", "pod", "x"]);
@@ -224,4 +237,13 @@ fn in_ci_a_token_runs_exactly_its_command_once() {
     ci(&["delete", "pod", "x"], Some(&token)).status(77).stderr_has("already used");
     assert!(!t.ran("kubectl"));
     assert_eq!(t.audited("approved_by_token"), 1);
+}
+
+#[test]
+fn check_config_and_doctor_say_when_signature_approvals_cannot_work() {
+    let (t, _) = signed();
+    t.guardsh(&["check-config"]).output().status(0).stdout_has("approval: signature, 2 allowed signer(s)");
+    std::fs::remove_file(t.config_dir().join("allowed_signers")).expect("rm");
+    t.guardsh(&["check-config"]).output().status(78).stderr_has("cannot read the allowed signers file");
+    t.guardsh(&["doctor"]).output().status(1).stdout_has("PROBLEM: cannot read the allowed signers file");
 }

@@ -113,6 +113,10 @@ impl Canonical {
     }
 }
 
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -210,6 +214,55 @@ impl Request {
         }
         c.number(self.created).number(self.expires);
         c.finish()
+    }
+
+    /// What differs between the command this request is for and `cmd`, in words, for a user who
+    /// needs to know why an approval does not apply.
+    pub fn differences(&self, cmd: &Command<'_>) -> Vec<String> {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let quote = |words: &[&[u8]]| crate::display::shell_join(words.iter().map(|w| OsStr::from_bytes(w)));
+        let mut out = Vec::new();
+        if let Some(argv) = self.argv_bytes() {
+            let mine: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            if mine != cmd.argv {
+                out.push(format!("it is for `{}`, and this is `{}`", quote(&mine), quote(cmd.argv)));
+            }
+        }
+        if unhex(&self.cwd_hex).as_deref() != Some(cmd.cwd) {
+            out.push(format!("it was made in {}, and this runs in {}", self.cwd, String::from_utf8_lossy(cmd.cwd)));
+        }
+        if self.real.as_bytes() != cmd.real || self.real_sha256 != cmd.real_sha256 {
+            out.push(format!(
+                "it is for {} (sha256 {}), and this runs {} (sha256 {})",
+                self.real,
+                short(&self.real_sha256),
+                String::from_utf8_lossy(cmd.real),
+                short(cmd.real_sha256)
+            ));
+        }
+        let shown = |v: Option<&String>| match v {
+            None => "unset".to_string(),
+            Some(v) if v.starts_with("sha256:") => "a credential".to_string(),
+            Some(v) => v.clone(),
+        };
+        let mut names: Vec<&String> = self.env.iter().map(|(k, _)| k).chain(cmd.env.iter().map(|(k, _)| k)).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let (theirs, mine) = (self.env.iter().find(|(k, _)| k == name), cmd.env.iter().find(|(k, _)| k == name));
+            if theirs.map(|(_, v)| v) != mine.map(|(_, v)| v) {
+                out.push(format!(
+                    "it was made with {name} {}, and this has {}",
+                    shown(theirs.map(|(_, v)| v)),
+                    shown(mine.map(|(_, v)| v))
+                ));
+            }
+        }
+        if self.requester.uid != cmd.uid {
+            out.push(format!("it is for uid {}, and this runs as uid {}", self.requester.uid, cmd.uid));
+        }
+        out
     }
 
     pub fn is_expired(&self, now: u64) -> bool {

@@ -33,6 +33,17 @@ pub enum Outcome {
     Expired,
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Approved => "approved",
+            Outcome::Denied => "denied",
+            Outcome::Withdrawn => "withdrawn (the command that asked was interrupted)",
+            Outcome::Expired => "expired",
+        })
+    }
+}
+
 /// Who decided, as far as guardsh can tell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DecidedBy {

@@ -24,8 +24,8 @@ pub enum TokenError {
     Altered,
     #[error("request {0} has expired")]
     Expired(String),
-    #[error("request {id} is for another command than this one ({tool} {argv})")]
-    OtherCommand { id: String, tool: String, argv: String },
+    #[error("request {id} is for another command: {differences}")]
+    OtherCommand { id: String, differences: String },
     #[error(transparent)]
     Signature(#[from] SigError),
 }

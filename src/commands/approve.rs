@@ -73,9 +73,19 @@ pub fn pending(as_json: bool) -> anyhow::Result<ExitCode> {
         println!("no requests are waiting for a decision");
     }
     for r in &good {
-        println!("{}  {}  (expires in {}s)", r.id, command_line(r), r.expires.saturating_sub(now));
+        println!("{}", display::escape_text(&summary(r, now)));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per request: enough to tell apart two requests for the same argv.
+fn summary(req: &Request, now: u64) -> String {
+    let mut context = vec![format!("in {}", req.cwd)];
+    context.extend(
+        req.env.iter().filter(|(k, v)| k != "HOME" && !v.starts_with("sha256:")).map(|(k, v)| format!("{k}={v}")),
+    );
+    context.push(format!("expires in {}s", req.expires.saturating_sub(now)));
+    format!("{}  {}  ({})", req.id, command_line(req), context.join("; "))
 }
 
 /// The whole request, for the human to read before deciding.
@@ -250,8 +260,7 @@ fn pick(store: &Store, tty: &Terminal) -> anyhow::Result<Option<String>> {
         }
         [only] => Ok(Some(only.id.clone())),
         many => {
-            let items: Vec<String> =
-                many.iter().map(|r| display::escape_text(&format!("{}  {}", r.id, command_line(r)))).collect();
+            let items: Vec<String> = many.iter().map(|r| display::escape_text(&summary(r, now))).collect();
             let choice = dialoguer::Select::new()
                 .with_prompt("Which request?")
                 .items(&items)
@@ -274,7 +283,7 @@ fn decide_interactively(
     let req = store.load(id)?;
     let now = now();
     if let Some(d) = store.decision(id)? {
-        tty.say(&format!("request {id} was already decided: {:?}\n", d.outcome))?;
+        tty.say(&format!("request {id} was already {}\n", d.outcome))?;
         return Ok(ExitCode::FAILURE);
     }
     if req.is_expired(now) {
@@ -302,8 +311,11 @@ fn decide_interactively(
     } else if matches!(answer.trim(), "deny" | "d" | "n" | "no") {
         tty.say("Reason (shown to the agent): ")?;
         (Outcome::Denied, Some(tty.read_line()?).filter(|r| !r.trim().is_empty()))
-    } else {
+    } else if answer.trim().is_empty() {
         tty.say("left pending\n")?;
+        return Ok(ExitCode::FAILURE);
+    } else {
+        tty.say(&format!("that is not the code {code}: request {id} is left pending, NOT approved\n"))?;
         return Ok(ExitCode::FAILURE);
     };
     let mut by = by;
@@ -318,7 +330,7 @@ fn decide_interactively(
     let decision = Decision { outcome, digest: req.digest.clone(), reason, by: by.clone(), time: now, signature };
     let standing = store.decide(id, &decision)?;
     if standing.outcome != outcome || standing.time != decision.time {
-        tty.say(&format!("request {id} was decided elsewhere first: {:?}\n", standing.outcome))?;
+        tty.say(&format!("request {id} was already {} (while you were looking at it)\n", standing.outcome))?;
         return Ok(ExitCode::FAILURE);
     }
     let (word, audit_outcome) = match outcome {
@@ -390,7 +402,7 @@ pub fn deny(id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {
     };
     let standing = store.decide(id, &decision)?;
     if standing.outcome != Outcome::Denied {
-        eprintln!("guardsh: request {id} was already {:?}", standing.outcome);
+        eprintln!("guardsh: request {id} was already {}", standing.outcome);
         return Ok(ExitCode::FAILURE);
     }
     audit_decision(&paths, &req, "denied_by_human", decision.reason.as_deref().unwrap_or(""), &by);

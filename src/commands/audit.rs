@@ -61,8 +61,9 @@ pub fn tail(n: usize, as_json: bool) -> anyhow::Result<ExitCode> {
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         // Everything in a record came from an argv or a policy; escape it before it reaches a terminal.
+        let request = r.get("request").and_then(Value::as_str).map_or(String::new(), |id| format!("  request {id}"));
         let line = format!(
-            "{}  {:<5} {:<17} {}  [{}]",
+            "{}  {:<5} {:<17} {}  [{}]{request}",
             s("time"),
             s("decision"),
             s("outcome"),

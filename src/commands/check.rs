@@ -175,6 +175,13 @@ pub fn config() -> anyhow::Result<ExitCode> {
                 println!("{:<8} {path}", layer.as_str());
             }
             let rules: usize = policy.tools.values().map(|t| t.rules.len()).sum();
+            let (approval, problem) = super::approval_status(&paths, &policy);
+            println!("{approval}");
+            if let Some(problem) = problem {
+                eprintln!("guardsh: {problem}");
+                eprintln!("guardsh: the policy requires signature approvals, and they cannot work until this is fixed");
+                return Ok(ExitCode::from(exit::CONFIG));
+            }
             println!(
                 "ok: {} tools ({}), {rules} rules, mode {}",
                 policy.tools.len(),

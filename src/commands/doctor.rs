@@ -39,6 +39,11 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 println!("  {:<8} {path}", layer.as_str());
             }
             println!("  ok: {} tools, mode {}", p.tools.len(), p.mode.as_str());
+            let (approval, problem) = super::approval_status(&paths, p);
+            println!("  {approval}");
+            if let Some(problem) = problem {
+                report.problem(&problem);
+            }
         }
         Err(e) => {
             println!("{e}");

@@ -53,6 +53,32 @@ pub(crate) fn missing_shims(policy: &Policy, dir: &std::path::Path) -> anyhow::R
         .collect())
 }
 
+/// One line describing how approvals are proven, and a problem if signature approvals cannot work.
+pub(crate) fn approval_status(paths: &Paths, policy: &Policy) -> (String, Option<String>) {
+    use crate::rules::{ApprovalMode, LayerKind};
+    let timing =
+        format!("requests wait {}s{}", policy.approval_timeout, if policy.wait { "" } else { " (no-wait mode)" });
+    if policy.approval != ApprovalMode::Signature {
+        return (format!("approval: interactive (guardsh approve at a terminal); {timing}"), None);
+    }
+    let system = policy.sources.iter().any(|(l, _)| *l == LayerKind::System);
+    let path =
+        crate::approval::signers_path(paths, policy.allowed_signers.as_deref().map(std::path::Path::new), system);
+    match crate::approval::load_signers(&path) {
+        Ok(signers) if signers.is_empty() => (
+            format!("approval: signature; {timing}"),
+            Some(format!(
+                "{} lists no keys, so nothing can be approved; add the approvers' public keys",
+                path.display()
+            )),
+        ),
+        Ok(signers) => {
+            (format!("approval: signature, {} allowed signer(s) in {}; {timing}", signers.len(), path.display()), None)
+        }
+        Err(e) => (format!("approval: signature; {timing}"), Some(e)),
+    }
+}
+
 /// An invocation as the shim would see it, from this process's environment.
 pub(crate) fn invocation(argv: &[std::ffi::OsString], cwd: PathBuf) -> anyhow::Result<Invocation> {
     let (argv0, args) = argv.split_first().context("nothing to check: give a command line after `--`")?;

@@ -75,7 +75,13 @@ pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> 
         created: now,
         expires: now + ttl.unwrap_or(policy.approval_timeout),
     };
-    println!("{}", serde_json::to_string_pretty(&Request::new(cmd, ctx))?);
+    let req = Request::new(cmd, ctx);
+    println!("{}", serde_json::to_string_pretty(&req)?);
+    eprintln!(
+        "guardsh: request {} stays approvable for {}s (--ttl to change). Next: guardsh sign --key KEY FILE > token, then give the command GUARDSH_APPROVAL_FILE=token",
+        req.id,
+        req.expires - req.created
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -134,6 +140,16 @@ pub fn import(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     };
     let store = approve::store(&paths)?;
     let id = &token.request.id;
+    if store.is_consumed(id) {
+        anyhow::bail!("request {id} was already used; an approval runs its command once");
+    }
+    if let Some(d) = store.decision(id)? {
+        if d.outcome == Outcome::Approved && d.digest == token.request.digest {
+            println!("request {id} is already approved");
+            return Ok(ExitCode::SUCCESS);
+        }
+        anyhow::bail!("request {id} was already {}", d.outcome);
+    }
     match store.load(id) {
         Ok(existing) if existing.digest != token.request.digest => {
             anyhow::bail!("request {id} here is not the request that was signed")
@@ -159,7 +175,7 @@ pub fn import(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     };
     let standing = store.decide(id, &decision)?;
     if standing.outcome != Outcome::Approved {
-        anyhow::bail!("request {id} was already {:?}", standing.outcome);
+        anyhow::bail!("request {id} was already {}", standing.outcome);
     }
     approve::audit_decision(&paths, &token.request, "approved", &format!("signed by {}", verified.principals), &by);
     println!(
