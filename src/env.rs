@@ -129,23 +129,68 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
-fn any_match<'a>(mut patterns: impl Iterator<Item = &'a str>, name: &str) -> bool {
-    patterns.any(|p| name_matches(p, name))
+/// A set of name patterns, sorted once into the shapes they almost all have (`NAME`, `PREFIX*`,
+/// `*SUFFIX`, `*INFIX*`), so that each variable costs a few comparisons against an upper-cased
+/// name instead of a wildcard match per pattern. This runs for every variable on every guarded
+/// invocation.
+#[derive(Debug, Default)]
+struct NameSet {
+    exact: Vec<String>,
+    prefix: Vec<String>,
+    suffix: Vec<String>,
+    infix: Vec<String>,
+    /// Anything else, matched with `name_matches`.
+    other: Vec<String>,
+}
+
+impl NameSet {
+    fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut set = Self::default();
+        for p in patterns {
+            let p = p.to_ascii_uppercase();
+            let inner = p.trim_matches('*');
+            if inner.contains('*') || inner.is_empty() {
+                set.other.push(p);
+                continue;
+            }
+            let inner = inner.to_string();
+            match (p.starts_with('*'), p.ends_with('*')) {
+                (false, false) => set.exact.push(inner),
+                (false, true) => set.prefix.push(inner),
+                (true, false) => set.suffix.push(inner),
+                (true, true) => set.infix.push(inner),
+            }
+        }
+        set
+    }
+
+    /// `upper` is the variable name, upper-cased.
+    fn contains(&self, upper: &str) -> bool {
+        self.exact.iter().any(|p| p == upper)
+            || self.prefix.iter().any(|p| upper.starts_with(p.as_str()))
+            || self.suffix.iter().any(|p| upper.ends_with(p.as_str()))
+            || self.infix.iter().any(|p| upper.contains(p.as_str()))
+            || self.other.iter().any(|p| name_matches(p, upper))
+    }
 }
 
 /// Plans the child environment. `grants` are the credential names the verdict passes through.
 pub fn plan(parent: &[(OsString, OsString)], policy: &EnvPolicy<'_>, grants: &[String]) -> EnvPlan {
     let mut out = EnvPlan::default();
+    let loaders = NameSet::new(LOADER.iter().copied());
+    let credentials = NameSet::new(policy.credentials.iter().copied());
+    let granted_names = NameSet::new(grants.iter().map(String::as_str));
     for (name, value) in parent {
         let Some(n) = name.to_str() else {
             // A name we cannot read is a name we cannot vouch for.
             out.stripped.push(name.to_string_lossy().into_owned());
             continue;
         };
+        let upper = n.to_ascii_uppercase();
         let shell_function = value.as_encoded_bytes().starts_with(b"()");
-        let loader = any_match(LOADER.iter().copied(), n);
-        let credential = any_match(policy.credentials.iter().copied(), n) && !policy.keep.iter().any(|k| k == n);
-        let granted = credential && any_match(grants.iter().map(String::as_str), n);
+        let loader = loaders.contains(&upper);
+        let credential = credentials.contains(&upper) && !policy.keep.iter().any(|k| k == n);
+        let granted = credential && granted_names.contains(&upper);
         if shell_function || loader || (credential && !granted) {
             out.stripped.push(n.to_string());
         } else {
@@ -168,6 +213,34 @@ pub fn get<'a>(vars: &'a [(OsString, OsString)], name: &str) -> Option<&'a OsStr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_set_agrees_with_the_wildcard_matcher() {
+        let patterns: Vec<&str> = DEFAULT_CREDENTIALS.iter().chain(LOADER).copied().chain(["A*B*C", "*"]).collect();
+        let names = [
+            "AWS_SECRET_ACCESS_KEY",
+            "aws_session_token",
+            "PATH",
+            "HOME",
+            "LD_PRELOAD",
+            "MY_TOKEN_X",
+            "TOKENIZER",
+            "DB_PASS",
+            "PASSWORD_FILE",
+            "XAYBZC",
+            "",
+            "PWD",
+            "OLDPWD",
+            "GIT_PAGER",
+            "TF_CLI_ARGS_plan",
+        ];
+        for p in &patterns {
+            let set = NameSet::new([*p]);
+            for n in names {
+                assert_eq!(set.contains(&n.to_ascii_uppercase()), name_matches(p, n), "{p} vs {n}");
+            }
+        }
+    }
 
     #[test]
     fn name_patterns() {
