@@ -88,6 +88,25 @@ pub fn exec(real: &Path, argv0: &OsStr, args: &[OsString], env: &[(OsString, OsS
     ExecError::Exec { path: real.to_path_buf(), source }
 }
 
+/// Makes `bytes` this process's standard input, as a sealed in-memory file: what the tool reads
+/// is exactly what guardsh read and decided on, and nothing can change it afterwards.
+pub fn stdin_from(bytes: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+
+    let fd = memfd_create(c"guardsh-stdin", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+    let mut file = fs::File::from(fd);
+    file.write_all(bytes)?;
+    let seals = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+    fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
+    file.seek(SeekFrom::Start(0))?;
+    // dup2 onto fd 0 clears close-on-exec for the copy, so the tool inherits it.
+    nix::unistd::dup2_stdin(&file)?;
+    Ok(())
+}
+
 /// Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec. The real tool must
 /// start with the default, or `kubectl get pods | head` would see EPIPE errors instead of quietly
 /// ending as it does without guardsh. guardsh's own commands use it too, so that

@@ -21,6 +21,7 @@ mod pipeline;
 mod random;
 mod rules;
 mod shims;
+mod sql;
 mod timefmt;
 mod tools;
 
@@ -41,5 +42,13 @@ pub fn main() -> ExitCode {
         eprintln!("guardsh: cannot read the current directory, so {name} was not run; cd somewhere that exists");
         return ExitCode::from(exit::CONFIG);
     };
-    pipeline::run_shim(pipeline::Invocation { tool: name, argv0, args: rest, vars: std::env::vars_os().collect(), cwd })
+    let vars = std::env::vars_os().collect();
+    pipeline::run_shim(pipeline::Invocation {
+        tool: name,
+        argv0,
+        args: rest,
+        vars,
+        cwd,
+        stdin: pipeline::Stdin::Unknown,
+    })
 }

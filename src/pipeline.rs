@@ -38,7 +38,24 @@ pub struct Invocation {
     pub args: Vec<OsString>,
     pub vars: Vec<(OsString, OsString)>,
     pub cwd: PathBuf,
+    pub stdin: Stdin,
 }
+
+/// What the command's standard input is, as far as guardsh needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdin {
+    /// Not looked at (the tool does not read SQL, or this is `guardsh check`).
+    Unknown,
+    /// A terminal: an interactive session.
+    Terminal,
+    /// Read in full before deciding; the real tool gets exactly these bytes.
+    Captured(Vec<u8>),
+    /// Longer than `STDIN_LIMIT`: partly read, so the command must not run.
+    TooLarge,
+}
+
+/// Piped SQL larger than this is not read: guardsh would have to give the tool part of it.
+pub const STDIN_LIMIT: usize = 16 << 20;
 
 impl Invocation {
     fn var(&self, name: &str) -> Option<&OsStr> {
@@ -118,7 +135,10 @@ fn spec_for<'a>(policy: &'a Policy, tool: &str) -> Cow<'a, ToolSpec> {
 pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: Option<FileId>) -> Evaluation {
     let tool_policy = policy.tools.get(&inv.tool);
     let spec = spec_for(policy, &inv.tool);
-    let argv = matching::normalize(&inv.args, &spec);
+    let mut argv = matching::normalize(&inv.args, &spec);
+    if spec.sql {
+        argv.sql = Some(sql_of(&argv, &inv.stdin));
+    }
     let mode = effective_mode(policy.mode, inv.var(MODE_VAR), inv.var("CI"));
     let verdict = decision::decide(&inv.tool, tool_policy, &argv, mode);
     let matched = tool_policy
@@ -138,8 +158,9 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     let mut approval_env = verdict.ci_denied.then(|| env::plan(&inv.vars, &env_policy, &verdict.grants));
     let depth = exec::depth(inv.var(exec::DEPTH_VAR));
     for plan in std::iter::once(&mut env).chain(approval_env.as_mut()) {
-        plan.vars.retain(|(k, _)| k != exec::DEPTH_VAR);
+        plan.vars.retain(|(k, _)| k != exec::DEPTH_VAR && !spec.set_env.iter().any(|(n, _)| k == n.as_str()));
         plan.vars.push((exec::DEPTH_VAR.into(), depth.saturating_add(1).to_string().into()));
+        plan.vars.extend(spec.set_env.iter().map(|(k, v)| (k.into(), v.into())));
     }
 
     let real = (resolve || verdict.action != Action::Deny || verdict.ci_denied).then(|| match guardsh {
@@ -165,10 +186,71 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     }
 }
 
-/// Loads the policy for the invocation's working directory, then evaluates.
-pub fn evaluate(paths: &Paths, inv: &Invocation, resolve: bool) -> Result<Evaluation, ConfigError> {
+/// What the SQL psql is about to run does. Only SQL guardsh holds can make it a read: `-c`
+/// strings (in argv) and captured stdin; a `-f` file could change after guardsh reads it.
+fn sql_of(argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
+    use crate::sql::{SqlClass, classify_psql};
+    if argv.values("--file").next().is_some() {
+        return SqlClass::Unknown("SQL from a file, which can change after guardsh reads it".into());
+    }
+    let commands: Vec<Option<&str>> = argv.values("--command").collect();
+    if !commands.is_empty() {
+        for c in commands {
+            match c.map(classify_psql) {
+                Some(SqlClass::Read) => {}
+                Some(other) => return other,
+                None => return SqlClass::Unknown("-c without a command".into()),
+            }
+        }
+        return SqlClass::Read;
+    }
+    if ["--list", "--version", "--help"].iter().any(|f| argv.values(f).next().is_some()) {
+        return SqlClass::Read;
+    }
+    match stdin {
+        Stdin::Captured(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => classify_psql(text),
+            Err(_) => SqlClass::Unknown("piped input that is not UTF-8".into()),
+        },
+        Stdin::Terminal => SqlClass::Unknown("an interactive session".into()),
+        Stdin::Unknown => SqlClass::Unknown("SQL from standard input, which is read when the command runs".into()),
+        Stdin::TooLarge => SqlClass::Unknown(format!("more than {} MiB of piped input", STDIN_LIMIT >> 20)),
+    }
+}
+
+/// Does this invocation read SQL from its standard input?
+fn reads_sql_from_stdin(policy: &Policy, inv: &Invocation) -> bool {
+    let spec = spec_for(policy, &inv.tool);
+    if !spec.sql {
+        return false;
+    }
+    let argv = matching::normalize(&inv.args, &spec);
+    ["--file", "--command", "--list", "--version", "--help"].iter().all(|f| argv.values(f).next().is_none())
+}
+
+/// Loads the policy for the invocation's working directory, then evaluates. When the tool would
+/// read SQL from a pipe, reads it first (see `Stdin::Captured`).
+pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Evaluation, ConfigError> {
     let policy = config::load(&Locations::new(paths, &inv.cwd))?;
+    if inv.stdin == Stdin::Unknown && reads_sql_from_stdin(&policy, inv) {
+        inv.stdin = capture_stdin();
+    }
     Ok(evaluate_with(&policy, inv, resolve, FileId::current_exe().ok()))
+}
+
+/// Reads standard input when it is not a terminal, up to `STDIN_LIMIT` (beyond it, `Unknown`
+/// with nothing kept: the caller refuses, since the tool could no longer get all of it).
+fn capture_stdin() -> Stdin {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Stdin::Terminal;
+    }
+    let mut bytes = Vec::new();
+    match stdin.lock().take(STDIN_LIMIT as u64 + 1).read_to_end(&mut bytes) {
+        Ok(n) if n <= STDIN_LIMIT => Stdin::Captured(bytes),
+        _ => Stdin::TooLarge,
+    }
 }
 
 fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str, reason: &str) -> Record {
@@ -240,7 +322,8 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
         return fail(exit::CANNOT_EXEC, &e.to_string());
     }
 
-    let eval = match evaluate(&paths, &inv, false) {
+    let mut inv = inv;
+    let eval = match evaluate(&paths, &mut inv, false) {
         Ok(e) => e,
         Err(e) => {
             // Best effort: the refusal stands whether or not it can be recorded.
@@ -250,6 +333,15 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
         }
     };
 
+    if inv.stdin == Stdin::TooLarge {
+        let why = format!(
+            "more than {} MiB was piped to {}: guardsh cannot read it all, and would not pass on the part it read; nothing was run. Use a file (psql -f), which needs approval",
+            STDIN_LIMIT >> 20,
+            inv.tool
+        );
+        let _ = write(&record(&inv, Some(&eval), "denied", &why));
+        return fail(exit::DENIED, &why);
+    }
     // CI cannot ask a human, but a human may have signed this exact command in advance.
     let token_file =
         inv.var(APPROVAL_FILE_VAR).filter(|v| !v.is_empty()).map(PathBuf::from).or(eval.approval_file.clone());
@@ -293,6 +385,16 @@ fn run_real(
     if let Err(e) = write(&rec) {
         eprintln!("guardsh: {e}");
         return ExitCode::from(exit::AUDIT);
+    }
+    // Piped input that guardsh read to decide is handed over whole, as the tool's stdin.
+    if let Stdin::Captured(bytes) = &inv.stdin
+        && let Err(e) = exec::stdin_from(bytes)
+    {
+        rec.outcome = "exec_failed".into();
+        rec.reason = format!("cannot pass the piped input on: {e}");
+        let _ = write(&rec);
+        eprintln!("guardsh: cannot pass the piped input on to {}: {e}; nothing was run", inv.tool);
+        return ExitCode::from(exit::CANNOT_EXEC);
     }
     let e = exec::exec(real, &inv.argv0, &inv.args, env);
     rec.outcome = "exec_failed".into();
@@ -344,7 +446,12 @@ fn ask_a_human(
     };
     let argv = argv_bytes(inv);
     let uid = nix::unistd::getuid().as_raw();
-    let bound = bound_environment(&eval.env, &eval.selectors);
+    let mut bound = bound_environment(&eval.env, &eval.selectors);
+    // Approving SQL piped on stdin approves those bytes, and no others.
+    if let Stdin::Captured(bytes) = &inv.stdin {
+        use sha2::{Digest, Sha256};
+        bound.push(("(stdin)".into(), format!("sha256:{}", approval::request::hex(&Sha256::digest(bytes)))));
+    }
     let cmd = command(inv, &argv, real, &real_sha256, uid, &bound);
     let now = now();
     store.cleanup(now, 86_400);

@@ -65,6 +65,12 @@ pub struct RawToolSpec {
     /// the command pointed somewhere else.
     #[serde(default)]
     pub selectors: Vec<String>,
+    /// The tool runs SQL that guardsh reads: `psql` (PostgreSQL, with psql's meta-commands).
+    pub sql: Option<String>,
+    /// Variables set in the real tool's environment, after stripping: `PSQLRC = "/dev/null"`
+    /// keeps a start-up file (which an agent can write) from running statements nobody approved.
+    #[serde(default)]
+    pub set_env: BTreeMap<String, String>,
 }
 
 /// One known flag after alias resolution.
@@ -90,6 +96,9 @@ pub struct ToolSpec {
     pub aliases: HashMap<String, String>,
     pub credentials: Vec<String>,
     pub selectors: Vec<String>,
+    /// guardsh reads the SQL this tool runs (psql).
+    pub sql: bool,
+    pub set_env: Vec<(String, String)>,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -114,6 +123,8 @@ impl RawToolSpec {
         self.aliases.extend(other.aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.credentials.extend(other.credentials.iter().cloned());
         self.selectors.extend(other.selectors.iter().cloned());
+        self.sql = other.sql.clone().or(self.sql.take());
+        self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -139,6 +150,9 @@ impl RawToolSpec {
             }
         }
         let aliases = self.aliases.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
+        if let Some(dialect) = self.sql.as_deref().filter(|d| *d != "psql") {
+            return Err(format!("sql = {dialect:?}: guardsh reads SQL for \"psql\" only"));
+        }
         let mut global = HashSet::new();
         for name in &self.global {
             let spec: &FlagSpec = flags
@@ -156,6 +170,8 @@ impl RawToolSpec {
             aliases,
             credentials: self.credentials.clone(),
             selectors: self.selectors.clone(),
+            sql: self.sql.is_some(),
+            set_env: self.set_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })
     }
 }

@@ -10,3 +10,4 @@ mod gate;
 mod layers;
 mod regression;
 mod signature;
+mod sql;

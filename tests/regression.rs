@@ -50,17 +50,18 @@ fn b4_auth_reconcile_is_not_a_read() {
 #[test]
 fn b5_psql_list_cannot_be_turned_into_sql() {
     let t = shipped();
-    held(&t, &["psql", "prod", "postgres", "-l"], 75);
-    // Allowed only without a psqlrc, and never with a parser or start-up file override.
-    t.run("psql", &["-lX"])
+    // `-l` is a read; what made it dangerous was the environment: POSIXLY_CORRECT (psql ignores
+    // -l after a positional and reads SQL from stdin) and a start-up file of the agent's choosing.
+    t.run("psql", &["prod", "postgres", "-l"])
         .env("POSIXLY_CORRECT", "1")
         .env("PSQLRC", "/tmp/evil.sql")
         .env("PGOPTIONS", "-c x=y")
         .output()
         .status(0);
-    for v in ["POSIXLY_CORRECT", "PSQLRC", "PGOPTIONS"] {
+    for v in ["POSIXLY_CORRECT", "PGOPTIONS"] {
         assert_eq!(t.saw_var("psql", v), None, "{v} reached psql");
     }
+    assert_eq!(t.saw_var("psql", "PSQLRC").as_deref(), Some("/dev/null"), "no start-up file runs");
 }
 
 // See: docs/bypasses.md#b6

@@ -364,7 +364,14 @@ fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> 
     }
     let mut words = argv.into_iter().map(std::ffi::OsString::from_vec);
     let argv0 = words.next().ok_or_else(|| tampered("has an empty argv".into()))?;
-    let inv = crate::pipeline::Invocation { tool: req.tool.clone(), argv0, args: words.collect(), vars: vec![], cwd };
+    let inv = crate::pipeline::Invocation {
+        tool: req.tool.clone(),
+        argv0,
+        args: words.collect(),
+        vars: vec![],
+        cwd,
+        stdin: crate::pipeline::Stdin::Unknown,
+    };
     let eval = crate::pipeline::evaluate_with(&policy, &inv, false, None);
     let rule = match &eval.verdict.cause {
         crate::decision::Cause::Rule(id) => Some(id.clone()),

@@ -83,5 +83,13 @@ pub(crate) fn approval_status(paths: &Paths, policy: &Policy) -> (String, Option
 pub(crate) fn invocation(argv: &[std::ffi::OsString], cwd: PathBuf) -> anyhow::Result<Invocation> {
     let (argv0, args) = argv.split_first().context("nothing to check: give a command line after `--`")?;
     let tool = std::path::Path::new(argv0).file_name().unwrap_or(argv0).to_string_lossy().into_owned();
-    Ok(Invocation { tool, argv0: argv0.clone(), args: args.to_vec(), vars: std::env::vars_os().collect(), cwd })
+    Ok(Invocation {
+        tool,
+        argv0: argv0.clone(),
+        args: args.to_vec(),
+        vars: std::env::vars_os().collect(),
+        cwd,
+        // `check` cannot see the standard input the command will have.
+        stdin: crate::pipeline::Stdin::Unknown,
+    })
 }

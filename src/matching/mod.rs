@@ -19,6 +19,9 @@ pub fn rule_matches(rule: &Rule, argv: &NormalizedArgv) -> bool {
     if !rule.args.iter().zip(&argv.positionals).all(|(p, word)| p.is_match(word)) {
         return false;
     }
+    if rule.sql_read && argv.sql != Some(crate::sql::SqlClass::Read) {
+        return false;
+    }
     let permits = rule.action == Action::Allow;
     rule.flags.iter().all(|test| flag_test(test, argv, permits))
 }

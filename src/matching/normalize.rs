@@ -30,6 +30,8 @@ pub struct NormalizedArgv {
     pub non_utf8: bool,
     /// Why the verb could not be read with certainty, if it could not.
     pub ambiguity: Option<String>,
+    /// For tools whose SQL guardsh reads: what that SQL does (set by the pipeline).
+    pub sql: Option<crate::sql::SqlClass>,
 }
 
 impl NormalizedArgv {

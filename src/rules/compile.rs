@@ -427,6 +427,14 @@ fn compile_rule(
             grant.push(g.get_ref().clone());
         }
     }
+    if let Some(t) = &raw.sql
+        && !spec.sql
+    {
+        ctx.error(
+            t.span(),
+            format!("guardsh does not read {}'s SQL, so `sql` cannot be tested here", raw.tool.get_ref()),
+        );
+    }
     if ctx.diagnostics.len() > errors_before {
         return None;
     }
@@ -440,6 +448,7 @@ fn compile_rule(
         flags,
         grant,
         wait: raw.wait,
+        sql_read: raw.sql.is_some(),
     })
 }
 

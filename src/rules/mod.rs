@@ -114,6 +114,8 @@ pub struct Rule {
     pub grant: Vec<String>,
     /// `Some(false)`: an `ask` from this rule does not wait for the approval.
     pub wait: Option<bool>,
+    /// Matches only when the SQL the tool will run only reads.
+    pub sql_read: bool,
 }
 
 /// Everything the policy says about one tool.

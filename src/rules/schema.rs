@@ -66,6 +66,9 @@ pub struct RawToolConfig {
     pub credentials: Vec<String>,
     #[serde(default)]
     pub selectors: Vec<String>,
+    pub sql: Option<String>,
+    #[serde(default)]
+    pub set_env: BTreeMap<String, String>,
 }
 
 impl RawToolConfig {
@@ -81,6 +84,8 @@ impl RawToolConfig {
             || !self.aliases.is_empty()
             || !self.credentials.is_empty()
             || !self.selectors.is_empty()
+            || self.sql.is_some()
+            || !self.set_env.is_empty()
     }
 
     pub fn knowledge(&self) -> crate::tools::RawToolSpec {
@@ -95,6 +100,8 @@ impl RawToolConfig {
             aliases: self.aliases.clone(),
             credentials: self.credentials.clone(),
             selectors: self.selectors.clone(),
+            sql: self.sql.clone(),
+            set_env: self.set_env.clone(),
         }
     }
 }
@@ -127,4 +134,12 @@ pub struct RawRule {
     pub grant: Vec<Spanned<String>>,
     /// For `ask` rules: wait for the approval (default), or exit 75 at once.
     pub wait: Option<bool>,
+    /// For tools whose SQL guardsh reads: `read` matches only when every statement only reads.
+    pub sql: Option<Spanned<SqlTest>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqlTest {
+    Read,
 }

@@ -12,8 +12,22 @@ use std::process::{Command, Output, Stdio};
 
 pub const GUARDSH: &str = env!("CARGO_BIN_EXE_guardsh");
 
-const SYSTEM_UTILITIES: &[&str] =
-    &["sh", "env", "grep", "yes", "head", "touch", "cat", "sed", "mv", "sleep", "setsid", "ssh-keygen", "script"];
+const SYSTEM_UTILITIES: &[&str] = &[
+    "sh",
+    "env",
+    "grep",
+    "yes",
+    "head",
+    "touch",
+    "cat",
+    "sed",
+    "mv",
+    "sleep",
+    "setsid",
+    "ssh-keygen",
+    "script",
+    "readlink",
+];
 
 pub struct Test {
     pub root: tempfile::TempDir,
@@ -385,7 +399,8 @@ impl Test {
     /// `guardsh ARGS` in a new pseudo-terminal and session, as a human's second terminal.
     pub fn in_terminal(&self, program: impl AsRef<OsStr>, args: &[&str]) -> expectrl::session::OsSession {
         let mut r = self.command(program);
-        r.cmd.args(args);
+        // The pseudo-terminal is the program's stdin (`command` would give it /dev/null).
+        r.cmd.args(args).stdin(Stdio::inherit());
         let mut s = expectrl::Session::spawn(r.cmd).expect("spawn in a pty");
         s.set_expect_timeout(Some(std::time::Duration::from_secs(20)));
         s

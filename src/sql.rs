@@ -1,0 +1,293 @@
+//! Reads the SQL a database client is about to run and says whether it only reads.
+//!
+//! Pure: text in, class out. Conservative by construction: a statement is a read only if it is
+//! one of a short list of reading kinds and nothing inside it writes; anything else, and anything
+//! that does not parse, is not a read. The caller decides what "not a read" means (the shipped
+//! policy asks).
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Expr, Statement, Visit, Visitor};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+/// What some SQL does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlClass {
+    /// Only reads (or nothing at all).
+    Read,
+    /// Writes, or may: the first statement or construct that does, in words.
+    Write(String),
+    /// Cannot be read with certainty: does not parse, uses client features guardsh does not
+    /// follow, or comes from somewhere that can change after it is read.
+    Unknown(String),
+}
+
+/// Functions that change something even when called from a SELECT.
+const SIDE_EFFECT_FUNCTIONS: &[&str] = &[
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "pg_drop_replication_slot",
+    "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot",
+    "pg_replication_origin_drop",
+    "pg_advisory_lock",
+    "pg_advisory_xact_lock",
+    "set_config",
+    "setval",
+    "nextval",
+    "lo_unlink",
+    "lo_import",
+    "lo_export",
+    "lo_from_bytea",
+    "lo_put",
+    "pg_file_write",
+    "pg_file_unlink",
+    "pg_file_rename",
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_dir",
+    "dblink",
+    "dblink_exec",
+    "dblink_connect",
+    "query_to_xml",
+    "pg_sleep",
+];
+
+/// Meta-commands of psql that only show things. Any other (`\!`, `\gexec`, `\copy`, `\o |cmd`,
+/// `\i file`, `\set`, ...) is not followed.
+const PSQL_SAFE_META: &[&str] = &[
+    "d",
+    "dt",
+    "dt+",
+    "di",
+    "ds",
+    "dv",
+    "dm",
+    "df",
+    "dn",
+    "du",
+    "dg",
+    "dp",
+    "dx",
+    "dT",
+    "dD",
+    "d+",
+    "l",
+    "l+",
+    "list",
+    "x",
+    "timing",
+    "conninfo",
+    "encoding",
+    "a",
+    "t",
+    "q",
+    "quit",
+    "echo",
+    "pset",
+    "H",
+    "?",
+    "errverbose",
+    "z",
+    "dE",
+    "db",
+    "dc",
+    "dC",
+    "dd",
+    "dF",
+    "dFd",
+    "dFp",
+    "dFt",
+    "dl",
+    "do",
+    "dO",
+    "drds",
+    "dRp",
+    "dRs",
+    "dy",
+    "sf",
+    "sv",
+];
+
+/// Classifies SQL for PostgreSQL as psql would run it: lines starting with a backslash are psql
+/// meta-commands; the rest is SQL.
+pub fn classify_psql(text: &str) -> SqlClass {
+    let mut sql = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(meta) = trimmed.strip_prefix('\\') {
+            let name = meta.split_whitespace().next().unwrap_or("");
+            if !PSQL_SAFE_META.contains(&name) || meta.contains('|') {
+                return SqlClass::Unknown(format!("the psql meta-command \\{name} is not followed"));
+            }
+            continue;
+        }
+        sql.push_str(line);
+        sql.push('\n');
+    }
+    if sql.contains('\\') {
+        // A backslash inside SQL text may be a meta-command psql runs mid-line (`\g |cmd`).
+        return SqlClass::Unknown("a backslash inside SQL (psql may read it as a meta-command)".into());
+    }
+    classify(&sql)
+}
+
+/// Classifies PostgreSQL SQL text (one or more statements).
+pub fn classify(sql: &str) -> SqlClass {
+    if sql.trim().is_empty() {
+        return SqlClass::Read;
+    }
+    let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        Ok(s) => s,
+        Err(e) => return SqlClass::Unknown(format!("the SQL does not parse ({e})")),
+    };
+    for statement in &statements {
+        match statement_class(statement) {
+            SqlClass::Read => {}
+            other => return other,
+        }
+    }
+    SqlClass::Read
+}
+
+fn statement_class(statement: &Statement) -> SqlClass {
+    match statement {
+        Statement::Query(_) => query_class(statement),
+        // EXPLAIN only plans; EXPLAIN ANALYZE runs the statement.
+        Statement::Explain { analyze, statement: inner, options, .. } => {
+            let analyzes = *analyze
+                || options
+                    .as_ref()
+                    .is_some_and(|opts| opts.iter().any(|o| o.name.value.eq_ignore_ascii_case("analyze")));
+            if analyzes { statement_class(inner) } else { SqlClass::Read }
+        }
+        Statement::ShowVariable { .. }
+        | Statement::ShowVariables { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::ShowDatabases { .. }
+        | Statement::ShowSchemas { .. }
+        | Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. } => SqlClass::Read,
+        other => {
+            let text = other.to_string();
+            let verb: Vec<&str> = text.split_whitespace().take(2).collect();
+            SqlClass::Write(format!("{} changes the database", verb.join(" ")))
+        }
+    }
+}
+
+/// A query reads unless something inside it writes: a data-modifying CTE, SELECT INTO, row
+/// locks, or a function with side effects.
+fn query_class(statement: &Statement) -> SqlClass {
+    struct Finder(Option<String>);
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<()> {
+            if matches!(s, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_)) {
+                self.0 = Some("a data-modifying statement inside the query".into());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
+            if !q.locks.is_empty() {
+                self.0 = Some("row locks (FOR UPDATE/SHARE)".into());
+                return ControlFlow::Break(());
+            }
+            if q.body.as_select().is_some_and(|s| s.into.is_some()) {
+                self.0 = Some("SELECT INTO creates a table".into());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let name =
+                    f.name.0.last().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).unwrap_or_default();
+                if SIDE_EFFECT_FUNCTIONS.contains(&name.as_str()) {
+                    self.0 = Some(format!("{name}() has side effects"));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder(None);
+    let _ = statement.visit(&mut finder);
+    match finder.0 {
+        Some(why) => SqlClass::Write(why),
+        None => SqlClass::Read,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_read(sql: &str) -> bool {
+        classify_psql(sql) == SqlClass::Read
+    }
+
+    /// One statement per line: does it only read?
+    #[test]
+    fn table() {
+        let cases: &[(&str, bool)] = &[
+            ("select 1", true),
+            ("SELECT * FROM drops", true),
+            ("select count(*) from users where name = 'drop table x'", true),
+            ("select * from users; select * from orders", true),
+            ("with x as (select 1) select * from x", true),
+            ("explain select * from users", true),
+            ("explain delete from users", true),
+            ("show search_path", true),
+            ("begin; select 1; commit;", true),
+            ("", true),
+            ("-- just a comment", true),
+            ("\\dt", true),
+            ("\\x\nselect 1", true),
+            ("DROP TABLE users", false),
+            ("drop table if exists users cascade", false),
+            ("TRUNCATE orders", false),
+            ("delete from users", false),
+            ("delete from users where id = 1", false),
+            ("update users set admin = true", false),
+            ("insert into users values (1)", false),
+            ("alter table users drop column email", false),
+            ("grant all on users to public", false),
+            ("revoke select on users from bob", false),
+            ("create table t (id int)", false),
+            ("explain analyze delete from users", false),
+            ("explain (analyze) delete from users", false),
+            ("explain analyze select 1", true),
+            ("with d as (delete from users returning *) select * from d", false),
+            ("select * into backup from users", false),
+            ("select * from users for update", false),
+            ("select pg_terminate_backend(pid) from pg_stat_activity", false),
+            ("select nextval('s')", false),
+            ("select 1; drop table users", false),
+            ("copy users to program 'rm -rf /'", false),
+            ("set role admin", false),
+            ("vacuum full", false),
+            ("call do_things()", false),
+            ("do $$ begin delete from users; end $$", false),
+            ("\\! rm -rf /", false),
+            ("\\gexec", false),
+            ("select 1 \\g |sh", false),
+            ("\\copy users to program 'x'", false),
+            ("\\i evil.sql", false),
+            ("select :'x'", false),
+            ("selec 1", false),
+        ];
+        for (sql, read) in cases {
+            assert_eq!(is_read(sql), *read, "{sql:?}: {:?}", classify_psql(sql));
+        }
+    }
+}
