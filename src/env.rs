@@ -85,6 +85,16 @@ pub const LOADER: &[&str] = &[
     "PSQLRC",
     "*PAGER",
     "KUBECTL_EXTERNAL_DIFF",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_ASKPASS",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_EXEC_PATH",
+    "GIT_CONFIG_COUNT",
+    "GIT_CONFIG_KEY_*",
+    "GIT_CONFIG_VALUE_*",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_TEMPLATE_DIR",
 ];
 
 /// What to strip: credential patterns (defaults, every tool's declared credentials, configured

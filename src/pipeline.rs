@@ -136,8 +136,8 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     let tool_policy = policy.tools.get(&inv.tool);
     let spec = spec_for(policy, &inv.tool);
     let mut argv = matching::normalize(&inv.args, &spec);
-    if spec.sql {
-        argv.sql = Some(sql_of(&argv, &inv.stdin));
+    if let Some(client) = spec.sql {
+        argv.sql = Some(sql_of(client, &argv, &inv.stdin));
     }
     let mode = effective_mode(policy.mode, inv.var(MODE_VAR), inv.var("CI"));
     let verdict = decision::decide(&inv.tool, tool_policy, &argv, mode);
@@ -186,30 +186,31 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     }
 }
 
-/// What the SQL psql is about to run does. Only SQL guardsh holds can make it a read: `-c`
-/// strings (in argv) and captured stdin; a `-f` file could change after guardsh reads it.
-fn sql_of(argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
-    use crate::sql::{SqlClass, classify_psql};
-    if argv.values("--file").next().is_some() {
+/// What the SQL a database client is about to run does. Only SQL guardsh holds can make it a
+/// read: command strings (in argv) and captured stdin; a file could change after guardsh reads it.
+fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
+    use crate::sql::SqlClass;
+    let given = |flags: &[&str]| flags.iter().any(|f| argv.values(f).next().is_some());
+    if given(client.file_flags()) {
         return SqlClass::Unknown("SQL from a file, which can change after guardsh reads it".into());
     }
-    let commands: Vec<Option<&str>> = argv.values("--command").collect();
+    let commands: Vec<Option<&str>> = client.command_flags().iter().flat_map(|f| argv.values(f)).collect();
     if !commands.is_empty() {
         for c in commands {
-            match c.map(classify_psql) {
+            match c.map(|c| client.classify(c)) {
                 Some(SqlClass::Read) => {}
                 Some(other) => return other,
-                None => return SqlClass::Unknown("-c without a command".into()),
+                None => return SqlClass::Unknown("a command flag without a command".into()),
             }
         }
         return SqlClass::Read;
     }
-    if ["--list", "--version", "--help"].iter().any(|f| argv.values(f).next().is_some()) {
+    if given(client.info_flags()) {
         return SqlClass::Read;
     }
     match stdin {
         Stdin::Captured(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => classify_psql(text),
+            Ok(text) => client.classify(text),
             Err(_) => SqlClass::Unknown("piped input that is not UTF-8".into()),
         },
         Stdin::Terminal => SqlClass::Unknown("an interactive session".into()),
@@ -221,11 +222,10 @@ fn sql_of(argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
 /// Does this invocation read SQL from its standard input?
 fn reads_sql_from_stdin(policy: &Policy, inv: &Invocation) -> bool {
     let spec = spec_for(policy, &inv.tool);
-    if !spec.sql {
-        return false;
-    }
+    let Some(client) = spec.sql else { return false };
     let argv = matching::normalize(&inv.args, &spec);
-    ["--file", "--command", "--list", "--version", "--help"].iter().all(|f| argv.values(f).next().is_none())
+    let flags = client.file_flags().iter().chain(client.command_flags()).chain(client.info_flags());
+    flags.into_iter().all(|f| argv.values(f).next().is_none())
 }
 
 /// Loads the policy for the invocation's working directory, then evaluates. When the tool would

@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, Statement, Visit, Visitor};
-use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
 /// What some SQL does.
@@ -138,12 +138,30 @@ pub fn classify_psql(text: &str) -> SqlClass {
     classify(&sql)
 }
 
+/// Classifies SQL for MySQL as the mysql client would run it. Client commands (`system`, `\!`,
+/// `source`, `\.`, ...) are not followed.
+pub fn classify_mysql(text: &str) -> SqlClass {
+    for line in text.lines() {
+        let first = line.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        if first.starts_with('\\')
+            || ["system", "source", "pager", "tee", "connect", "delimiter"].contains(&first.as_str())
+        {
+            return SqlClass::Unknown(format!("the mysql client command {first} is not followed"));
+        }
+    }
+    classify_with(&MySqlDialect {}, text)
+}
+
 /// Classifies PostgreSQL SQL text (one or more statements).
 pub fn classify(sql: &str) -> SqlClass {
+    classify_with(&PostgreSqlDialect {}, sql)
+}
+
+fn classify_with(dialect: &dyn Dialect, sql: &str) -> SqlClass {
     if sql.trim().is_empty() {
         return SqlClass::Read;
     }
-    let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+    let statements = match Parser::parse_sql(dialect, sql) {
         Ok(s) => s,
         Err(e) => return SqlClass::Unknown(format!("the SQL does not parse ({e})")),
     };
@@ -173,6 +191,13 @@ fn statement_class(statement: &Statement) -> SqlClass {
         | Statement::ShowColumns { .. }
         | Statement::ShowDatabases { .. }
         | Statement::ShowSchemas { .. }
+        | Statement::ShowCreate { .. }
+        | Statement::ShowStatus { .. }
+        | Statement::ShowFunctions { .. }
+        | Statement::ShowCollation { .. }
+        | Statement::ShowViews { .. }
+        | Statement::ExplainTable { .. }
+        | Statement::Use(_)
         | Statement::StartTransaction { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. } => SqlClass::Read,
@@ -237,6 +262,32 @@ mod tests {
     }
 
     /// One statement per line: does it only read?
+    #[test]
+    fn mysql_table() {
+        let cases: &[(&str, bool)] = &[
+            ("select * from users", true),
+            ("show databases", true),
+            ("show tables", true),
+            ("describe users", true),
+            ("use app; select 1", true),
+            ("show create table users", true),
+            ("drop database prod", false),
+            ("truncate table orders", false),
+            ("delete from users", false),
+            ("update users set role = 'admin'", false),
+            ("alter table users drop column email", false),
+            ("grant all on *.* to 'x'@'%'", false),
+            ("select * from users into outfile '/tmp/x'", false),
+            ("system rm -rf /", false),
+            ("\\! rm -rf /", false),
+            ("source drop.sql", false),
+            ("selec 1", false),
+        ];
+        for (sql, read) in cases {
+            assert_eq!(classify_mysql(sql) == SqlClass::Read, *read, "{sql:?}: {:?}", classify_mysql(sql));
+        }
+    }
+
     #[test]
     fn table() {
         let cases: &[(&str, bool)] = &[

@@ -12,9 +12,17 @@ use serde::Deserialize;
 /// The shipped tool files, embedded. Keep in sync with `shims/`; a unit test checks every one parses.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("aws", include_str!("../shims/aws.toml")),
+    ("docker", include_str!("../shims/docker.toml")),
+    ("dropdb", include_str!("../shims/dropdb.toml")),
+    ("gh", include_str!("../shims/gh.toml")),
+    ("git", include_str!("../shims/git.toml")),
+    ("helm", include_str!("../shims/helm.toml")),
     ("kubectl", include_str!("../shims/kubectl.toml")),
+    ("mongosh", include_str!("../shims/mongosh.toml")),
+    ("mysql", include_str!("../shims/mysql.toml")),
     ("psql", include_str!("../shims/psql.toml")),
     ("railway", include_str!("../shims/railway.toml")),
+    ("redis-cli", include_str!("../shims/redis-cli.toml")),
     ("terraform", include_str!("../shims/terraform.toml")),
 ];
 
@@ -73,6 +81,48 @@ pub struct RawToolSpec {
     pub set_env: BTreeMap<String, String>,
 }
 
+/// A database client whose SQL guardsh reads, and how it takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlClient {
+    /// `-c/--command`, `-f/--file`, or stdin; PostgreSQL with psql meta-commands.
+    Psql,
+    /// `-e/--execute`, `--init-command`, or stdin; MySQL with mysql client commands.
+    Mysql,
+}
+
+impl SqlClient {
+    /// Flags whose values are SQL the client runs.
+    pub fn command_flags(self) -> &'static [&'static str] {
+        match self {
+            SqlClient::Psql => &["--command"],
+            SqlClient::Mysql => &["--execute", "--init-command"],
+        }
+    }
+
+    /// Flags that make the client run SQL from a file guardsh does not hold.
+    pub fn file_flags(self) -> &'static [&'static str] {
+        match self {
+            SqlClient::Psql => &["--file"],
+            SqlClient::Mysql => &[],
+        }
+    }
+
+    /// Flags that make the client run no SQL at all.
+    pub fn info_flags(self) -> &'static [&'static str] {
+        match self {
+            SqlClient::Psql => &["--list", "--version", "--help"],
+            SqlClient::Mysql => &["--version", "--help"],
+        }
+    }
+
+    pub fn classify(self, text: &str) -> crate::sql::SqlClass {
+        match self {
+            SqlClient::Psql => crate::sql::classify_psql(text),
+            SqlClient::Mysql => crate::sql::classify_mysql(text),
+        }
+    }
+}
+
 /// One known flag after alias resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagSpec {
@@ -96,8 +146,8 @@ pub struct ToolSpec {
     pub aliases: HashMap<String, String>,
     pub credentials: Vec<String>,
     pub selectors: Vec<String>,
-    /// guardsh reads the SQL this tool runs (psql).
-    pub sql: bool,
+    /// guardsh reads the SQL this tool runs.
+    pub sql: Option<SqlClient>,
     pub set_env: Vec<(String, String)>,
 }
 
@@ -150,9 +200,12 @@ impl RawToolSpec {
             }
         }
         let aliases = self.aliases.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
-        if let Some(dialect) = self.sql.as_deref().filter(|d| *d != "psql") {
-            return Err(format!("sql = {dialect:?}: guardsh reads SQL for \"psql\" only"));
-        }
+        let sql = match self.sql.as_deref() {
+            None => None,
+            Some("psql") => Some(SqlClient::Psql),
+            Some("mysql") => Some(SqlClient::Mysql),
+            Some(other) => return Err(format!("sql = {other:?}: guardsh reads SQL for \"psql\" and \"mysql\"")),
+        };
         let mut global = HashSet::new();
         for name in &self.global {
             let spec: &FlagSpec = flags
@@ -170,7 +223,7 @@ impl RawToolSpec {
             aliases,
             credentials: self.credentials.clone(),
             selectors: self.selectors.clone(),
-            sql: self.sql.is_some(),
+            sql,
             set_env: self.set_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })
     }

@@ -428,7 +428,7 @@ fn compile_rule(
         }
     }
     if let Some(t) = &raw.sql
-        && !spec.sql
+        && spec.sql.is_none()
     {
         ctx.error(
             t.span(),
