@@ -12,18 +12,26 @@ use serde::Deserialize;
 /// The shipped tool files, embedded. Keep in sync with `shims/`; a unit test checks every one parses.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("aws", include_str!("../shims/aws.toml")),
+    ("az", include_str!("../shims/az.toml")),
     ("docker", include_str!("../shims/docker.toml")),
+    ("doctl", include_str!("../shims/doctl.toml")),
     ("dropdb", include_str!("../shims/dropdb.toml")),
+    ("fly", include_str!("../shims/fly.toml")),
+    ("flyctl", include_str!("../shims/flyctl.toml")),
+    ("gcloud", include_str!("../shims/gcloud.toml")),
     ("gh", include_str!("../shims/gh.toml")),
     ("git", include_str!("../shims/git.toml")),
     ("helm", include_str!("../shims/helm.toml")),
+    ("heroku", include_str!("../shims/heroku.toml")),
     ("kubectl", include_str!("../shims/kubectl.toml")),
     ("mongosh", include_str!("../shims/mongosh.toml")),
     ("mysql", include_str!("../shims/mysql.toml")),
     ("psql", include_str!("../shims/psql.toml")),
     ("railway", include_str!("../shims/railway.toml")),
     ("redis-cli", include_str!("../shims/redis-cli.toml")),
+    ("supabase", include_str!("../shims/supabase.toml")),
     ("terraform", include_str!("../shims/terraform.toml")),
+    ("vercel", include_str!("../shims/vercel.toml")),
 ];
 
 /// How a tool spells its options.

@@ -68,7 +68,7 @@ fn check_explains_in_words() {
 fn check_config_summarises_a_valid_policy() {
     let t = Test::new().example_rules();
     t.guardsh(&["check-config"]).output().status(0).stdout_has(
-        "ok: 13 tools (aws, docker, dropdb, gh, git, helm, kubectl, mongosh, mysql, psql, railway, redis-cli, terraform)",
+        "ok: 21 tools (aws, az, docker, doctl, dropdb, fly, flyctl, gcloud, gh, git, helm, heroku, kubectl, mongosh, mysql, psql, railway, redis-cli, supabase, terraform, vercel)",
     );
 }
 
@@ -97,7 +97,7 @@ fn install_list_uninstall_are_idempotent_and_never_clobber() {
         .stdout_has("aws          shim")
         .stdout_has("kubectl      not a guardsh shim");
 
-    t.guardsh(&["uninstall", "--dir", d]).output().status(0).stdout_has("12 shims removed");
+    t.guardsh(&["uninstall", "--dir", d]).output().status(0).stdout_has("20 shims removed");
     t.guardsh(&["uninstall", "--dir", d]).output().status(0).stdout_has("0 shims removed");
     assert!(dir.join("kubectl").exists() && dir.join("notes.txt").exists());
     assert!(!dir.join("aws").exists());
