@@ -116,3 +116,59 @@ fn the_splitter_reads_quotes_like_a_shell() {
     assert_eq!(split(r#"psql -c 'select 1' "a \"b\"" c\ d"#), ["psql", "-c", "select 1", "a \"b\"", "c d"]);
     assert_eq!(split("x '' y"), ["x", "", "y"]);
 }
+
+/// `guardsh check --json` and the shim agree on every fifth corpus row (through real shims, to
+/// fake tools). Rows for psql and mysql that would read SQL from stdin are left out: `check`
+/// cannot see the standard input a command will have, and says so.
+#[test]
+fn check_agrees_with_the_shim_on_a_sample_of_the_corpus() {
+    let t = Test::new().example_rules();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut files: Vec<_> = std::fs::read_dir(dir).expect("corpus").filter_map(Result::ok).map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
+    files.sort();
+    let mut rows = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read");
+        rows.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .map(|l| l.splitn(3, '\t').nth(2).expect("command").to_string()),
+        );
+    }
+    let mut shimmed = std::collections::BTreeSet::new();
+    let mut compared = 0;
+    for command in rows.iter().step_by(5) {
+        let argv = split(command);
+        let tool = argv[0].as_str();
+        let reads_stdin = ["psql", "mysql"].contains(&tool)
+            && !argv.iter().any(|a| {
+                ["-c", "--command", "-e", "--execute", "-l", "--list", "-V", "--version", "--help", "-f"]
+                    .iter()
+                    .any(|f| a.starts_with(f))
+            });
+        if reads_stdin {
+            continue;
+        }
+        if shimmed.insert(tool.to_string()) {
+            t.fake_tool(tool);
+            t.shim(tool);
+        }
+        let mut args = vec!["check", "--json", "--"];
+        args.extend(argv.iter().map(String::as_str));
+        let v = t.guardsh(&args).output().status(0).json();
+        let want = v["exit_code"].as_i64().map_or(0, |c| i32::try_from(c).expect("small"));
+        let shim = t.run(tool, &argv[1..].iter().map(String::as_str).collect::<Vec<_>>()).output();
+        assert_eq!(
+            shim.code(),
+            Some(want),
+            "{command}: check said {}, the shim exited {:?}: {}",
+            v["decision"],
+            shim.code(),
+            shim.stderr()
+        );
+        compared += 1;
+    }
+    assert!(compared >= 100, "compared only {compared} rows");
+    println!("check and the shim agree on {compared} sampled corpus rows");
+}
