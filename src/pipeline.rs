@@ -191,8 +191,8 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
 fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
     use crate::sql::SqlClass;
     let given = |flags: &[&str]| flags.iter().any(|f| argv.values(f).next().is_some());
-    if given(client.file_flags()) {
-        return SqlClass::Unknown("SQL from a file, which can change after guardsh reads it".into());
+    if given(client.file_flags()) || argv.positionals.iter().any(|w| client.is_script(w)) {
+        return SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into());
     }
     let commands: Vec<Option<&str>> = client.command_flags().iter().flat_map(|f| argv.values(f)).collect();
     if !commands.is_empty() {
@@ -225,7 +225,7 @@ fn reads_sql_from_stdin(policy: &Policy, inv: &Invocation) -> bool {
     let Some(client) = spec.sql else { return false };
     let argv = matching::normalize(&inv.args, &spec);
     let flags = client.file_flags().iter().chain(client.command_flags()).chain(client.info_flags());
-    flags.into_iter().all(|f| argv.values(f).next().is_none())
+    flags.into_iter().all(|f| argv.values(f).next().is_none()) && !argv.positionals.iter().any(|w| client.is_script(w))
 }
 
 /// Loads the policy for the invocation's working directory, then evaluates. When the tool would

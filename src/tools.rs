@@ -96,6 +96,8 @@ pub enum SqlClient {
     Psql,
     /// `-e/--execute`, `--init-command`, or stdin; MySQL with mysql client commands.
     Mysql,
+    /// `--eval`, script files, or stdin; a read-only subset of mongosh JavaScript.
+    Mongosh,
 }
 
 impl SqlClient {
@@ -104,6 +106,7 @@ impl SqlClient {
         match self {
             SqlClient::Psql => &["--command"],
             SqlClient::Mysql => &["--execute", "--init-command"],
+            SqlClient::Mongosh => &["--eval"],
         }
     }
 
@@ -112,14 +115,20 @@ impl SqlClient {
         match self {
             SqlClient::Psql => &["--file"],
             SqlClient::Mysql => &[],
+            SqlClient::Mongosh => &["--file"],
         }
+    }
+
+    /// Positional words that are scripts the client runs (`mongosh conn drop.js`).
+    pub fn is_script(self, word: &str) -> bool {
+        self == SqlClient::Mongosh && (word.ends_with(".js") || word.ends_with(".mjs"))
     }
 
     /// Flags that make the client run no SQL at all.
     pub fn info_flags(self) -> &'static [&'static str] {
         match self {
             SqlClient::Psql => &["--list", "--version", "--help"],
-            SqlClient::Mysql => &["--version", "--help"],
+            SqlClient::Mysql | SqlClient::Mongosh => &["--version", "--help"],
         }
     }
 
@@ -127,6 +136,7 @@ impl SqlClient {
         match self {
             SqlClient::Psql => crate::sql::classify_psql(text),
             SqlClient::Mysql => crate::sql::classify_mysql(text),
+            SqlClient::Mongosh => crate::sql::classify_mongosh(text),
         }
     }
 }
@@ -212,7 +222,12 @@ impl RawToolSpec {
             None => None,
             Some("psql") => Some(SqlClient::Psql),
             Some("mysql") => Some(SqlClient::Mysql),
-            Some(other) => return Err(format!("sql = {other:?}: guardsh reads SQL for \"psql\" and \"mysql\"")),
+            Some("mongosh") => Some(SqlClient::Mongosh),
+            Some(other) => {
+                return Err(format!(
+                    "sql = {other:?}: guardsh reads statements for \"psql\", \"mysql\" and \"mongosh\""
+                ));
+            }
         };
         let mut global = HashSet::new();
         for name in &self.global {
