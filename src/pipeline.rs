@@ -249,7 +249,9 @@ fn capture_stdin() -> Stdin {
     let mut bytes = Vec::new();
     match stdin.lock().take(STDIN_LIMIT as u64 + 1).read_to_end(&mut bytes) {
         Ok(n) if n <= STDIN_LIMIT => Stdin::Captured(bytes),
-        _ => Stdin::TooLarge,
+        Ok(_) => Stdin::TooLarge,
+        // Closed or unreadable: nothing was taken from it, and nothing counts as a read.
+        Err(_) => Stdin::Unknown,
     }
 }
 

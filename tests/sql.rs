@@ -68,6 +68,15 @@ fn inline_reads_pass_and_files_and_interactive_sessions_ask() {
 }
 
 #[test]
+fn a_closed_stdin_is_empty_input_and_runs_nothing() {
+    // The Rust runtime reopens a closed fd 0 as /dev/null, so guardsh reads nothing, and psql is
+    // given that same nothing.
+    let t = world();
+    t.command("sh").arg_os("-c").arg_os("psql prod <&-").output().status(0);
+    assert_eq!(std::fs::read(t.records.join("psql.stdin")).expect("ran"), b"");
+}
+
+#[test]
 fn more_piped_input_than_guardsh_reads_is_refused_not_truncated() {
     let t = world();
     let d = t.command("sh").arg_os("-c").arg_os("head -c 17000000 /dev/zero | psql prod").output();
