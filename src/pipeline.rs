@@ -191,30 +191,30 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
 fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
     use crate::sql::SqlClass;
     let given = |flags: &[&str]| flags.iter().any(|f| argv.values(f).next().is_some());
-    if given(client.file_flags()) || argv.positionals.iter().any(|w| client.is_script(w)) {
+    if given(client.file_flags()) || client.runs_scripts(&argv.positionals) {
         return SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into());
     }
     let commands: Vec<Option<&str>> = client.command_flags().iter().flat_map(|f| argv.values(f)).collect();
-    if !commands.is_empty() {
-        for c in commands {
-            match c.map(|c| client.classify(c)) {
-                Some(SqlClass::Read) => {}
-                Some(other) => return other,
-                None => return SqlClass::Unknown("a command flag without a command".into()),
-            }
+    for c in &commands {
+        match c.map(|c| client.classify(c)) {
+            Some(SqlClass::Read) => {}
+            Some(other) => return other,
+            None => return SqlClass::Unknown("a command flag without a command".into()),
         }
+    }
+    if given(client.stdin_off_flags()) {
         return SqlClass::Read;
     }
-    if given(client.info_flags()) {
-        return SqlClass::Read;
-    }
+    // No flag replaces stdin: the client reads statements from it as well.
     match stdin {
         Stdin::Captured(bytes) => match std::str::from_utf8(bytes) {
             Ok(text) => client.classify(text),
             Err(_) => SqlClass::Unknown("piped input that is not UTF-8".into()),
         },
         Stdin::Terminal => SqlClass::Unknown("an interactive session".into()),
-        Stdin::Unknown => SqlClass::Unknown("SQL from standard input, which is read when the command runs".into()),
+        Stdin::Unknown => {
+            SqlClass::Unknown("statements from standard input, which is read when the command runs".into())
+        }
         Stdin::TooLarge => SqlClass::Unknown(format!("more than {} MiB of piped input", STDIN_LIMIT >> 20)),
     }
 }
@@ -224,8 +224,7 @@ fn reads_sql_from_stdin(policy: &Policy, inv: &Invocation) -> bool {
     let spec = spec_for(policy, &inv.tool);
     let Some(client) = spec.sql else { return false };
     let argv = matching::normalize(&inv.args, &spec);
-    let flags = client.file_flags().iter().chain(client.command_flags()).chain(client.info_flags());
-    flags.into_iter().all(|f| argv.values(f).next().is_none()) && !argv.positionals.iter().any(|w| client.is_script(w))
+    client.stdin_off_flags().iter().all(|f| argv.values(f).next().is_none()) && !client.runs_scripts(&argv.positionals)
 }
 
 /// Loads the policy for the invocation's working directory, then evaluates. When the tool would

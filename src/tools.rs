@@ -119,16 +119,21 @@ impl SqlClient {
         }
     }
 
-    /// Positional words that are scripts the client runs (`mongosh conn drop.js`).
-    pub fn is_script(self, word: &str) -> bool {
-        self == SqlClient::Mongosh && (word.ends_with(".js") || word.ends_with(".mjs"))
+    /// Does the client run script files named by these positional words? mongosh runs every
+    /// positional after the connection string as a script, whatever its name.
+    pub fn runs_scripts(self, positionals: &[String]) -> bool {
+        self == SqlClient::Mongosh
+            && (positionals.len() > 1
+                || positionals.iter().any(|w| [".js", ".mjs", ".mongodb"].iter().any(|e| w.ends_with(e))))
     }
 
-    /// Flags that make the client run no SQL at all.
-    pub fn info_flags(self) -> &'static [&'static str] {
+    /// Flags whose presence means the client does not read statements from stdin.
+    pub fn stdin_off_flags(self) -> &'static [&'static str] {
         match self {
-            SqlClient::Psql => &["--list", "--version", "--help"],
-            SqlClient::Mysql | SqlClient::Mongosh => &["--version", "--help"],
+            SqlClient::Psql => &["--command", "--file", "--list", "--version", "--help"],
+            // `--init-command` runs before whatever stdin brings; only `-e` replaces stdin.
+            SqlClient::Mysql => &["--execute", "--version", "--help"],
+            SqlClient::Mongosh => &["--eval", "--file", "--version", "--help"],
         }
     }
 

@@ -146,3 +146,18 @@ fn b9_policy_text_cannot_paint_the_terminal_or_offer_an_approval_command() {
     let check = t.guardsh(&["check", "--", "kubectl", "get", "\u{1b}[2J"]).output();
     assert!(!check.stdout().contains('\u{1b}'), "{:?}", check.stdout());
 }
+
+// See: docs/bypasses.md#b13
+#[test]
+fn b13_a_command_flag_does_not_stop_guardsh_reading_piped_statements() {
+    let t = Test::new().example_rules().tools(&["mysql"]);
+    // mysql runs --init-command and then the statements on stdin: both are read.
+    let piped = |sql: &str, args: &str| {
+        t.command("sh").arg_os("-c").arg_os(format!("printf '%s' \"$INPUT\" | mysql {args}")).env("INPUT", sql).output()
+    };
+    piped("DROP DATABASE app;", "--init-command='select 1' app").status(75);
+    assert!(!t.ran("mysql"), "piped DROP reached mysql behind --init-command");
+    piped("select 2;", "--init-command='select 1' app").status(0);
+    // -e replaces stdin, so what is piped is not a statement.
+    piped("DROP DATABASE app;", "-e 'select 1' app").status(0);
+}

@@ -13,10 +13,29 @@ pub use normalize::{NormalizedArgv, normalize};
 /// --dry-run=none` therefore matches neither the allow rule for client dry runs nor escapes the
 /// ask rule for real deletes.
 pub fn rule_matches(rule: &Rule, argv: &NormalizedArgv) -> bool {
-    if argv.positionals.len() < rule.args.len() {
-        return false;
-    }
-    if !rule.args.iter().zip(&argv.positionals).all(|(p, word)| p.is_match(word)) {
+    let args_match =
+        |words: &[&String]| words.len() >= rule.args.len() && rule.args.iter().zip(words).all(|(p, w)| p.is_match(w));
+    // The words after an unknown flag may be its value or positionals: a permitting rule must
+    // hold under both readings, a restricting rule under either (`--exclude describe` must not
+    // make `gcloud storage rsync` look like a `describe`).
+    let with_values: Vec<&String> = argv.positionals.iter().collect();
+    let positions_match = if argv.maybe_values.is_empty() {
+        args_match(&with_values)
+    } else {
+        let without: Vec<&String> = argv
+            .positionals
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !argv.maybe_values.contains(i))
+            .map(|(_, w)| w)
+            .collect();
+        if rule.action == Action::Allow {
+            args_match(&with_values) && args_match(&without)
+        } else {
+            args_match(&with_values) || args_match(&without)
+        }
+    };
+    if !positions_match {
         return false;
     }
     if rule.sql_read && argv.sql != Some(crate::sql::SqlClass::Read) {

@@ -25,6 +25,9 @@ pub struct Flag {
 pub struct NormalizedArgv {
     /// Positional words in order; the first `verb_depth` have verb aliases resolved.
     pub positionals: Vec<String>,
+    /// Indices into `positionals` of words that may instead be an unknown flag's value (the word
+    /// after `--unknown` past the command word). Rules see both readings: see `matching`.
+    pub maybe_values: Vec<usize>,
     pub flags: Vec<Flag>,
     /// Some word was not valid UTF-8.
     pub non_utf8: bool,
@@ -163,6 +166,7 @@ fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: O
         return 0;
     };
     out.flags.push(Flag { name, value: Some(next.clone()) });
+    out.maybe_values.push(out.positionals.len());
     push_positional(out, spec, next);
     1
 }
