@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Statement, Visit, Visitor};
+use sqlparser::ast::{Expr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
@@ -23,41 +23,283 @@ pub enum SqlClass {
     Unknown(String),
 }
 
-/// Functions that change something even when called from a SELECT.
-const SIDE_EFFECT_FUNCTIONS: &[&str] = &[
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_reload_conf",
-    "pg_rotate_logfile",
-    "pg_promote",
-    "pg_switch_wal",
-    "pg_create_restore_point",
-    "pg_drop_replication_slot",
-    "pg_create_physical_replication_slot",
-    "pg_create_logical_replication_slot",
-    "pg_replication_origin_drop",
-    "pg_advisory_lock",
-    "pg_advisory_xact_lock",
-    "set_config",
-    "setval",
-    "nextval",
-    "lo_unlink",
-    "lo_import",
-    "lo_export",
-    "lo_from_bytea",
-    "lo_put",
-    "pg_file_write",
-    "pg_file_unlink",
-    "pg_file_rename",
-    "pg_read_file",
-    "pg_read_binary_file",
-    "pg_ls_dir",
-    "dblink",
-    "dblink_exec",
-    "dblink_connect",
-    "query_to_xml",
-    "pg_sleep",
+/// Functions a reading query may call: built-ins of PostgreSQL and MySQL that only compute or
+/// show. Any other function, including every user-defined one, may write (a function called
+/// from a SELECT can delete rows), so it makes the query not a read. An allow-list rather than
+/// a list of known side effects: a new or custom function is unknown until someone looks at it.
+const READ_FUNCTIONS: &[&str] = &[
+    // aggregates and window functions
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "array_agg",
+    "string_agg",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "jsonb_object_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "bit_and",
+    "bit_or",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "percentile_cont",
+    "percentile_disc",
+    "mode",
+    "group_concat",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "any_value",
+    // conditionals
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "if",
+    "ifnull",
+    "isnull",
+    // strings
+    "length",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "bit_length",
+    "lower",
+    "upper",
+    "initcap",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "btrim",
+    "substr",
+    "substring",
+    "left",
+    "right",
+    "lpad",
+    "rpad",
+    "concat",
+    "concat_ws",
+    "replace",
+    "reverse",
+    "repeat",
+    "position",
+    "strpos",
+    "split_part",
+    "regexp_replace",
+    "regexp_match",
+    "regexp_matches",
+    "regexp_like",
+    "regexp_substr",
+    "format",
+    "to_char",
+    "to_number",
+    "md5",
+    "sha1",
+    "sha2",
+    "sha256",
+    "encode",
+    "decode",
+    "quote_ident",
+    "quote_literal",
+    "starts_with",
+    "ascii",
+    "chr",
+    "char",
+    "translate",
+    "string_to_array",
+    "array_to_string",
+    "locate",
+    "instr",
+    "mid",
+    "hex",
+    "unhex",
+    "uuid",
+    "gen_random_uuid",
+    // numbers
+    "abs",
+    "ceil",
+    "ceiling",
+    "floor",
+    "round",
+    "trunc",
+    "truncate",
+    "mod",
+    "power",
+    "pow",
+    "sqrt",
+    "exp",
+    "ln",
+    "log",
+    "log10",
+    "sign",
+    "random",
+    "rand",
+    "pi",
+    "div",
+    "width_bucket",
+    // dates and times
+    "now",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+    "clock_timestamp",
+    "statement_timestamp",
+    "transaction_timestamp",
+    "date_trunc",
+    "date_part",
+    "extract",
+    "age",
+    "make_date",
+    "make_interval",
+    "make_timestamp",
+    "to_date",
+    "to_timestamp",
+    "date",
+    "date_format",
+    "date_add",
+    "date_sub",
+    "datediff",
+    "timestampdiff",
+    "unix_timestamp",
+    "from_unixtime",
+    "curdate",
+    "curtime",
+    "sysdate",
+    "utc_timestamp",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "dayofweek",
+    "week",
+    // json and arrays
+    "json_build_object",
+    "jsonb_build_object",
+    "json_build_array",
+    "jsonb_build_array",
+    "to_json",
+    "to_jsonb",
+    "row_to_json",
+    "json_extract_path",
+    "jsonb_extract_path",
+    "json_extract_path_text",
+    "jsonb_extract_path_text",
+    "jsonb_pretty",
+    "json_typeof",
+    "jsonb_typeof",
+    "jsonb_set",
+    "json_array_length",
+    "jsonb_array_length",
+    "json_extract",
+    "json_unquote",
+    "json_object",
+    "json_array",
+    "json_contains",
+    "json_length",
+    "array_length",
+    "cardinality",
+    "array_position",
+    "array_remove",
+    "array_append",
+    "array_cat",
+    "unnest",
+    "generate_series",
+    "generate_subscripts",
+    "json_each",
+    "jsonb_each",
+    "json_each_text",
+    "jsonb_each_text",
+    "json_array_elements",
+    "jsonb_array_elements",
+    "json_array_elements_text",
+    "jsonb_array_elements_text",
+    "json_object_keys",
+    "jsonb_object_keys",
+    "string_to_table",
+    // catalog and session information
+    "version",
+    "current_user",
+    "session_user",
+    "user",
+    "current_role",
+    "current_schema",
+    "current_schemas",
+    "current_database",
+    "current_catalog",
+    "database",
+    "schema",
+    "pg_backend_pid",
+    "inet_server_addr",
+    "inet_server_port",
+    "pg_postmaster_start_time",
+    "pg_is_in_recovery",
+    "pg_size_pretty",
+    "pg_database_size",
+    "pg_relation_size",
+    "pg_total_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
+    "pg_column_size",
+    "pg_typeof",
+    "pg_get_viewdef",
+    "pg_get_indexdef",
+    "pg_get_constraintdef",
+    "pg_get_functiondef",
+    "pg_get_userbyid",
+    "pg_table_is_visible",
+    "format_type",
+    "obj_description",
+    "col_description",
+    "has_table_privilege",
+    "has_schema_privilege",
+    "has_database_privilege",
+    "pg_has_role",
+    "txid_current_if_assigned",
+    "pg_current_wal_lsn",
+    "pg_last_wal_replay_lsn",
+    "pg_wal_lsn_diff",
+    "connection_id",
+    "last_insert_id",
+    "found_rows",
+    "row_count",
 ];
+/// Schemas a built-in may be named with. A function in any other schema is the database's own.
+const BUILTIN_SCHEMAS: &[&str] = &["pg_catalog"];
+
+/// Why calling `name` may not be a read, or None when it is a known read-only built-in.
+fn unknown_function(name: &sqlparser::ast::ObjectName) -> Option<String> {
+    let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).collect();
+    let (last, schema) = match parts.as_slice() {
+        [last] => (last, None),
+        [schema, last] => (last, Some(schema)),
+        _ => return Some(format!("{name}() is not a known read-only function")),
+    };
+    if schema.is_some_and(|s| !BUILTIN_SCHEMAS.contains(&s.as_str())) || !READ_FUNCTIONS.contains(&last.as_str()) {
+        return Some(format!("{name}() is not a known read-only function (a function can write)"));
+    }
+    None
+}
 
 /// Meta-commands of psql that only show things. Any other (`\!`, `\gexec`, `\copy`, `\o |cmd`,
 /// `\i file`, `\set`, ...) is not followed.
@@ -123,7 +365,9 @@ pub fn classify_psql(text: &str) -> SqlClass {
         let trimmed = line.trim_start();
         if let Some(meta) = trimmed.strip_prefix('\\') {
             let name = meta.split_whitespace().next().unwrap_or("");
-            if !PSQL_SAFE_META.contains(&name) || meta.contains('|') {
+            // `|` pipes output to a command, backquotes run one to expand an argument, and a
+            // second backslash starts another meta-command on the same line (`\\x \\! cmd`).
+            if !PSQL_SAFE_META.contains(&name) || meta.contains(['|', '`', '\\']) {
                 return SqlClass::Unknown(format!("the psql meta-command \\{name} is not followed"));
             }
             continue;
@@ -180,9 +424,11 @@ fn statement_class(statement: &Statement) -> SqlClass {
         // EXPLAIN only plans; EXPLAIN ANALYZE runs the statement.
         Statement::Explain { analyze, statement: inner, options, .. } => {
             let analyzes = *analyze
-                || options
-                    .as_ref()
-                    .is_some_and(|opts| opts.iter().any(|o| o.name.value.eq_ignore_ascii_case("analyze")));
+                || options.as_ref().is_some_and(|opts| {
+                    opts.iter().any(|o| {
+                        o.name.value.eq_ignore_ascii_case("analyze") || o.name.value.eq_ignore_ascii_case("analyse")
+                    })
+                });
             if analyzes { statement_class(inner) } else { SqlClass::Read }
         }
         Statement::ShowVariable { .. }
@@ -209,48 +455,62 @@ fn statement_class(statement: &Statement) -> SqlClass {
     }
 }
 
-/// A query reads unless something inside it writes: a data-modifying CTE, SELECT INTO, row
-/// locks, or a function with side effects.
+/// A query reads unless something inside it writes or may: a data-modifying CTE, SELECT INTO
+/// (anywhere in a UNION), row locks, or a call to a function that is not a known read-only
+/// built-in, in an expression or in FROM.
 fn query_class(statement: &Statement) -> SqlClass {
-    struct Finder(Option<String>);
+    struct Finder(Option<SqlClass>);
+    impl Finder {
+        fn found(&mut self, class: SqlClass) -> ControlFlow<()> {
+            self.0 = Some(class);
+            ControlFlow::Break(())
+        }
+    }
     impl Visitor for Finder {
         type Break = ();
         fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<()> {
             if matches!(s, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_)) {
-                self.0 = Some("a data-modifying statement inside the query".into());
-                return ControlFlow::Break(());
+                return self.found(SqlClass::Write("a data-modifying statement inside the query".into()));
             }
             ControlFlow::Continue(())
         }
         fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
             if !q.locks.is_empty() {
-                self.0 = Some("row locks (FOR UPDATE/SHARE)".into());
-                return ControlFlow::Break(());
+                return self.found(SqlClass::Write("row locks (FOR UPDATE/SHARE)".into()));
             }
-            if q.body.as_select().is_some_and(|s| s.into.is_some()) {
-                self.0 = Some("SELECT INTO creates a table".into());
-                return ControlFlow::Break(());
+            ControlFlow::Continue(())
+        }
+        // Every SELECT, also the arms of a UNION and subqueries.
+        fn pre_visit_select(&mut self, s: &sqlparser::ast::Select) -> ControlFlow<()> {
+            if s.into.is_some() {
+                return self.found(SqlClass::Write("SELECT INTO creates a table".into()));
             }
             ControlFlow::Continue(())
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Expr::Function(f) = e {
-                let name =
-                    f.name.0.last().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).unwrap_or_default();
-                if SIDE_EFFECT_FUNCTIONS.contains(&name.as_str()) {
-                    self.0 = Some(format!("{name}() has side effects"));
-                    return ControlFlow::Break(());
-                }
+            if let Expr::Function(f) = e
+                && let Some(why) = unknown_function(&f.name)
+            {
+                return self.found(SqlClass::Unknown(why));
+            }
+            ControlFlow::Continue(())
+        }
+        // `FROM f(...)`: a function in FROM runs like one in the select list.
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+            let called = match t {
+                TableFactor::Table { name, args: Some(_), .. } => Some(name),
+                TableFactor::Function { name, .. } => Some(name),
+                _ => None,
+            };
+            if let Some(why) = called.and_then(unknown_function) {
+                return self.found(SqlClass::Unknown(why));
             }
             ControlFlow::Continue(())
         }
     }
     let mut finder = Finder(None);
     let _ = statement.visit(&mut finder);
-    match finder.0 {
-        Some(why) => SqlClass::Write(why),
-        None => SqlClass::Read,
-    }
+    finder.0.unwrap_or(SqlClass::Read)
 }
 
 #[cfg(test)]
@@ -278,6 +538,9 @@ mod tests {
             ("alter table users drop column email", false),
             ("grant all on *.* to 'x'@'%'", false),
             ("select * from users into outfile '/tmp/x'", false),
+            ("select load_file('/etc/passwd')", false),
+            ("select sleep(10)", false),
+            ("select concat(name, '@'), ifnull(x, 0) from users", true),
             ("system rm -rf /", false),
             ("\\! rm -rf /", false),
             ("source drop.sql", false),
@@ -336,6 +599,21 @@ mod tests {
             ("\\i evil.sql", false),
             ("select :'x'", false),
             ("selec 1", false),
+            // Functions: only known read-only built-ins; user functions can write.
+            ("select now(), lower(name), count(*) from users group by 2", true),
+            ("select pg_size_pretty(pg_database_size(current_database()))", true),
+            ("select * from generate_series(1, 3)", true),
+            ("select pg_catalog.version()", true),
+            ("select cleanup_old_rows()", false),
+            ("select * from cleanup_old_rows()", false),
+            ("select app.count(*) from users", false),
+            ("select x from users where id = purge(1)", false),
+            ("select set_config('default_transaction_read_only', 'off', false)", false),
+            ("select pg_sleep(100)", false),
+            ("select * into t2 from users union select * from orders", false),
+            ("explain (analyse) delete from users", false),
+            ("\\echo `rm -rf /`", false),
+            ("\\x \\! rm -rf /", false),
         ];
         for (sql, read) in cases {
             assert_eq!(is_read(sql), *read, "{sql:?}: {:?}", classify_psql(sql));
@@ -439,7 +717,8 @@ mod mongo {
                     loop {
                         match chars.next() {
                             None => return Err("an unterminated string".into()),
-                            Some('\\') => s.extend(chars.next()),
+                            // JavaScript escapes (`\u0064rop`) spell one word as another: not read.
+                            Some('\\') => return Err("a backslash escape in a string".into()),
                             Some(q) if q == c => break,
                             Some(other) => s.push(other),
                         }
@@ -617,6 +896,8 @@ mod mongo_tests {
             ("db.users.find()", true),
             ("db.users.find({age: {$gt: 30}}).limit(5).sort({name: 1})", true),
             ("db.users.countDocuments({})", true),
+            ("db.users.find({name: 'a\\'b'})", false),
+            ("db['\\u0064ropDatabase']()", false),
             ("db.getCollection('drops').findOne({_id: ObjectId('64b7f0')})", true),
             ("db.orders.aggregate([{$match: {status: 'open'}}, {$group: {_id: '$user', n: {$sum: 1}}}])", true),
             ("db.getCollectionNames()", true),

@@ -1,4 +1,5 @@
-//! The one integration test binary: the real guardsh, through real shims, against fake tools.
+//! The one integration test binary: the real guardsh, through real shims, against fake tools and a real
+//! PostgreSQL.
 
 mod support;
 
@@ -8,6 +9,7 @@ mod corpus;
 mod faults;
 mod gate;
 mod layers;
+mod postgres;
 mod regression;
 mod signature;
 mod sql;

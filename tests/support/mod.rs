@@ -321,6 +321,11 @@ impl Done {
     }
 
     #[track_caller]
+    pub fn stdout_lacks(self, needle: &str) -> Self {
+        assert!(!self.stdout().contains(needle), "stdout has {needle:?}: {}", self.stdout());
+        self
+    }
+
     pub fn stdout_has(self, needle: &str) -> Self {
         assert!(self.stdout().contains(needle), "stdout lacks {needle:?}:\n{}", self.stdout());
         self
