@@ -1,5 +1,6 @@
 //! psql through its shim against a real PostgreSQL server: reads reach the database and print,
-//! writes (and functions that write) never do, and a start-up file cannot run.
+//! writes (inline, from a file, piped, or hidden in a function) never do until a human approves
+//! them, and a start-up file cannot run.
 //!
 //! The server is a throwaway cluster in a temporary directory, listening only on a Unix socket
 //! there. `.ci/run` installs PostgreSQL; elsewhere the test is skipped, with a message, when no
@@ -155,6 +156,15 @@ fn reads_reach_postgres_and_writes_never_do() {
         psql(&["-c", sql]).output().status(75).stderr_has("needs human approval");
         psql(&["-c", sql]).env("CI", "true").output().status(77);
     }
+    // The same DROP from a file and from a pipe, in CI mode.
+    std::fs::write(t.cwd.join("drop.sql"), "DROP TABLE users;\n").expect("write drop.sql");
+    psql(&["-f", "drop.sql"]).env("CI", "true").output().status(77);
+    t.command("sh")
+        .arg_os("-c")
+        .arg_os(format!("printf 'DROP TABLE users;' | psql -h '{}' -U postgres postgres", db.socket()))
+        .env("CI", "true")
+        .output()
+        .status(77);
     assert_eq!(db.sql("select count(*) from users"), "3", "a write reached the database");
 
     // ~/.psqlrc runs before -c for the real psql, and not when guardsh runs it.
@@ -167,4 +177,25 @@ fn reads_reach_postgres_and_writes_never_do() {
         .expect("run psql");
     assert!(String::from_utf8_lossy(&direct.stdout).contains("PSQLRC-RAN"), "the start-up file check would be vacuous");
     psql(&["-c", "select 1"]).output().status(0).stdout_lacks("PSQLRC-RAN");
+}
+
+#[test]
+fn a_drop_a_human_approves_really_runs() {
+    let Some(db) = Server::start() else { return };
+    db.sql("create table users (id int); insert into users select generate_series(1, 3)");
+    // The shipped policy as is: an ask waits for a human.
+    let t = Test::new().rules(include_str!("../rules.toml.example"));
+    t.shim("psql");
+    std::os::unix::fs::symlink(db.bin.join("psql"), t.real.join("psql")).expect("symlink real psql");
+    let socket = db.socket();
+    let asked = t.run_detached("psql", &["-h", &socket, "-U", "postgres", "-c", "DROP TABLE users", "postgres"]);
+    let id = t.wait_for_pending(1).remove(0);
+    assert_eq!(db.sql("select count(*) from users"), "3", "the DROP ran before it was approved");
+    t.approve(&id);
+    assert_eq!(asked.wait(std::time::Duration::from_secs(20)), Some(0), "{}", asked.stderr());
+    assert_eq!(
+        db.sql("select count(*) from pg_tables where tablename = 'users'"),
+        "0",
+        "the approved DROP did not run"
+    );
 }
