@@ -1,13 +1,15 @@
-//! The one integration test binary: the real guardsh, through real shims, against fake tools and a real
-//! PostgreSQL.
+//! The one integration test binary: the real guardsh, through real shims, against fake tools, and
+//! against real psql (with a PostgreSQL server), aws (with moto) and kubectl.
 
 mod support;
 
 mod admin;
 mod approval;
+mod aws;
 mod corpus;
 mod faults;
 mod gate;
+mod kubectl;
 mod layers;
 mod postgres;
 mod regression;
