@@ -289,7 +289,13 @@ const BUILTIN_SCHEMAS: &[&str] = &["pg_catalog"];
 
 /// Why calling `name` may not be a read, or None when it is a known read-only built-in.
 fn unknown_function(name: &sqlparser::ast::ObjectName) -> Option<String> {
-    let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).collect();
+    // Unquoted names fold to lower case; a quoted one is exact (`"NOW"()` is not `now()`).
+    let part = |p: &sqlparser::ast::ObjectNamePart| {
+        p.as_ident().map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() })
+    };
+    let Some(parts) = name.0.iter().map(part).collect::<Option<Vec<String>>>() else {
+        return Some(format!("{name}() is not a known read-only function"));
+    };
     let (last, schema) = match parts.as_slice() {
         [last] => (last, None),
         [schema, last] => (last, Some(schema)),
@@ -610,6 +616,8 @@ mod tests {
             ("select x from users where id = purge(1)", false),
             ("select set_config('default_transaction_read_only', 'off', false)", false),
             ("select pg_sleep(100)", false),
+            ("select \"NOW\"()", false),
+            ("select \"now\"()", true),
             ("select * into t2 from users union select * from orders", false),
             ("explain (analyse) delete from users", false),
             ("\\echo `rm -rf /`", false),
