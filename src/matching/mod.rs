@@ -13,27 +13,22 @@ pub use normalize::{NormalizedArgv, normalize};
 /// --dry-run=none` therefore matches neither the allow rule for client dry runs nor escapes the
 /// ask rule for real deletes.
 pub fn rule_matches(rule: &Rule, argv: &NormalizedArgv) -> bool {
-    let args_match =
-        |words: &[&String]| words.len() >= rule.args.len() && rule.args.iter().zip(words).all(|(p, w)| p.is_match(w));
+    // Each pattern needs a word, in order; runs for every rule on every call, so no allocation.
+    let args_match = |words: &mut dyn Iterator<Item = &String>| {
+        rule.args.iter().all(|p| words.next().is_some_and(|w| p.is_match(w)))
+    };
     // The words after an unknown flag may be its value or positionals: a permitting rule must
     // hold under both readings, a restricting rule under either (`--exclude describe` must not
     // make `gcloud storage rsync` look like a `describe`).
-    let with_values: Vec<&String> = argv.positionals.iter().collect();
+    let all = || argv.positionals.iter();
+    let without =
+        || argv.positionals.iter().enumerate().filter(|(i, _)| !argv.maybe_values.contains(i)).map(|(_, w)| w);
     let positions_match = if argv.maybe_values.is_empty() {
-        args_match(&with_values)
+        args_match(&mut all())
+    } else if rule.action == Action::Allow {
+        args_match(&mut all()) && args_match(&mut without())
     } else {
-        let without: Vec<&String> = argv
-            .positionals
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !argv.maybe_values.contains(i))
-            .map(|(_, w)| w)
-            .collect();
-        if rule.action == Action::Allow {
-            args_match(&with_values) && args_match(&without)
-        } else {
-            args_match(&with_values) || args_match(&without)
-        }
+        args_match(&mut all()) || args_match(&mut without())
     };
     if !positions_match {
         return false;
