@@ -23,26 +23,18 @@ pub enum SqlClass {
     Unknown(String),
 }
 
-/// Functions a reading query may call: built-ins of PostgreSQL and MySQL that only compute or
-/// show. Any other function, including every user-defined one, may write (a function called
-/// from a SELECT can delete rows), so it makes the query not a read. An allow-list rather than
-/// a list of known side effects: a new or custom function is unknown until someone looks at it.
+/// Functions a reading query may call: built-ins that only compute or show. Any other function,
+/// including every user-defined one, may write (a function called from a SELECT can delete
+/// rows), so it makes the query not a read. An allow-list rather than a list of known side
+/// effects: a new or custom function is unknown until someone looks at it. Split by database,
+/// because a name that is a built-in in one can only be a user's function in the other.
+/// Built-ins of both PostgreSQL and MySQL.
 const READ_FUNCTIONS: &[&str] = &[
-    // aggregates and window functions
     "count",
     "sum",
     "avg",
     "min",
     "max",
-    "array_agg",
-    "string_agg",
-    "json_agg",
-    "jsonb_agg",
-    "json_object_agg",
-    "jsonb_object_agg",
-    "bool_and",
-    "bool_or",
-    "every",
     "bit_and",
     "bit_or",
     "stddev",
@@ -51,10 +43,7 @@ const READ_FUNCTIONS: &[&str] = &[
     "variance",
     "var_pop",
     "var_samp",
-    "percentile_cont",
-    "percentile_disc",
-    "mode",
-    "group_concat",
+    "any_value",
     "row_number",
     "rank",
     "dense_rank",
@@ -66,16 +55,10 @@ const READ_FUNCTIONS: &[&str] = &[
     "first_value",
     "last_value",
     "nth_value",
-    "any_value",
-    // conditionals
     "coalesce",
     "nullif",
     "greatest",
     "least",
-    "if",
-    "ifnull",
-    "isnull",
-    // strings
     "length",
     "char_length",
     "character_length",
@@ -83,11 +66,9 @@ const READ_FUNCTIONS: &[&str] = &[
     "bit_length",
     "lower",
     "upper",
-    "initcap",
     "trim",
     "ltrim",
     "rtrim",
-    "btrim",
     "substr",
     "substring",
     "left",
@@ -100,46 +81,17 @@ const READ_FUNCTIONS: &[&str] = &[
     "reverse",
     "repeat",
     "position",
-    "strpos",
-    "split_part",
     "regexp_replace",
-    "regexp_match",
-    "regexp_matches",
     "regexp_like",
     "regexp_substr",
-    "format",
-    "to_char",
-    "to_number",
     "md5",
-    "sha1",
-    "sha2",
-    "sha256",
-    "encode",
-    "decode",
-    "quote_ident",
-    "quote_literal",
-    "starts_with",
     "ascii",
-    "chr",
-    "char",
-    "translate",
-    "string_to_array",
-    "array_to_string",
-    "locate",
-    "instr",
-    "mid",
-    "hex",
-    "unhex",
-    "uuid",
-    "gen_random_uuid",
-    // numbers
+    "format",
     "abs",
     "ceil",
     "ceiling",
     "floor",
     "round",
-    "trunc",
-    "truncate",
     "mod",
     "power",
     "pow",
@@ -149,51 +101,68 @@ const READ_FUNCTIONS: &[&str] = &[
     "log",
     "log10",
     "sign",
-    "random",
-    "rand",
     "pi",
-    "div",
-    "width_bucket",
-    // dates and times
     "now",
     "current_date",
     "current_time",
     "current_timestamp",
     "localtime",
     "localtimestamp",
+    "extract",
+    "version",
+    "current_user",
+    "session_user",
+    "user",
+    "current_role",
+];
+/// PostgreSQL's own.
+const PG_READ_FUNCTIONS: &[&str] = &[
+    "array_agg",
+    "string_agg",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "jsonb_object_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "percentile_cont",
+    "percentile_disc",
+    "mode",
+    "initcap",
+    "btrim",
+    "strpos",
+    "split_part",
+    "regexp_match",
+    "regexp_matches",
+    "to_char",
+    "to_number",
+    "sha256",
+    "encode",
+    "decode",
+    "quote_ident",
+    "quote_literal",
+    "starts_with",
+    "chr",
+    "translate",
+    "string_to_array",
+    "array_to_string",
+    "gen_random_uuid",
+    "trunc",
+    "random",
+    "div",
+    "width_bucket",
     "clock_timestamp",
     "statement_timestamp",
     "transaction_timestamp",
     "date_trunc",
     "date_part",
-    "extract",
     "age",
     "make_date",
     "make_interval",
     "make_timestamp",
     "to_date",
     "to_timestamp",
-    "date",
-    "date_format",
-    "date_add",
-    "date_sub",
-    "datediff",
-    "timestampdiff",
-    "unix_timestamp",
-    "from_unixtime",
-    "curdate",
-    "curtime",
-    "sysdate",
-    "utc_timestamp",
-    "year",
-    "month",
-    "day",
-    "hour",
-    "minute",
-    "second",
-    "dayofweek",
-    "week",
-    // json and arrays
     "json_build_object",
     "jsonb_build_object",
     "json_build_array",
@@ -211,12 +180,6 @@ const READ_FUNCTIONS: &[&str] = &[
     "jsonb_set",
     "json_array_length",
     "jsonb_array_length",
-    "json_extract",
-    "json_unquote",
-    "json_object",
-    "json_array",
-    "json_contains",
-    "json_length",
     "array_length",
     "cardinality",
     "array_position",
@@ -237,18 +200,10 @@ const READ_FUNCTIONS: &[&str] = &[
     "json_object_keys",
     "jsonb_object_keys",
     "string_to_table",
-    // catalog and session information
-    "version",
-    "current_user",
-    "session_user",
-    "user",
-    "current_role",
     "current_schema",
     "current_schemas",
     "current_database",
     "current_catalog",
-    "database",
-    "schema",
     "pg_backend_pid",
     "inet_server_addr",
     "inet_server_port",
@@ -279,8 +234,52 @@ const READ_FUNCTIONS: &[&str] = &[
     "pg_current_wal_lsn",
     "pg_last_wal_replay_lsn",
     "pg_wal_lsn_diff",
+];
+/// MySQL's own (not `last_insert_id`, which sets it when given an argument).
+const MYSQL_READ_FUNCTIONS: &[&str] = &[
+    "group_concat",
+    "if",
+    "ifnull",
+    "isnull",
+    "instr",
+    "locate",
+    "mid",
+    "hex",
+    "unhex",
+    "uuid",
+    "sha1",
+    "sha2",
+    "rand",
+    "truncate",
+    "curdate",
+    "curtime",
+    "sysdate",
+    "utc_timestamp",
+    "date",
+    "date_format",
+    "date_add",
+    "date_sub",
+    "datediff",
+    "timestampdiff",
+    "unix_timestamp",
+    "from_unixtime",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "dayofweek",
+    "week",
+    "json_extract",
+    "json_unquote",
+    "json_object",
+    "json_array",
+    "json_contains",
+    "json_length",
+    "database",
+    "schema",
     "connection_id",
-    "last_insert_id",
     "found_rows",
     "row_count",
 ];
@@ -288,7 +287,7 @@ const READ_FUNCTIONS: &[&str] = &[
 const BUILTIN_SCHEMAS: &[&str] = &["pg_catalog"];
 
 /// Why calling `name` may not be a read, or None when it is a known read-only built-in.
-fn unknown_function(name: &sqlparser::ast::ObjectName) -> Option<String> {
+fn unknown_function(name: &sqlparser::ast::ObjectName, db: Db) -> Option<String> {
     // Unquoted names fold to lower case; a quoted one is exact (`"NOW"()` is not `now()`).
     let part = |p: &sqlparser::ast::ObjectNamePart| {
         p.as_ident().map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() })
@@ -301,7 +300,12 @@ fn unknown_function(name: &sqlparser::ast::ObjectName) -> Option<String> {
         [schema, last] => (last, Some(schema)),
         _ => return Some(format!("{name}() is not a known read-only function")),
     };
-    if schema.is_some_and(|s| !BUILTIN_SCHEMAS.contains(&s.as_str())) || !READ_FUNCTIONS.contains(&last.as_str()) {
+    let own = match db {
+        Db::Postgres => PG_READ_FUNCTIONS,
+        Db::Mysql => MYSQL_READ_FUNCTIONS,
+    };
+    let known = READ_FUNCTIONS.contains(&last.as_str()) || own.contains(&last.as_str());
+    if schema.is_some_and(|s| db == Db::Mysql || !BUILTIN_SCHEMAS.contains(&s.as_str())) || !known {
         return Some(format!("{name}() is not a known read-only function (a function can write)"));
     }
     None
@@ -366,6 +370,9 @@ const PSQL_SAFE_META: &[&str] = &[
 /// Classifies SQL for PostgreSQL as psql would run it: lines starting with a backslash are psql
 /// meta-commands; the rest is SQL.
 pub fn classify_psql(text: &str) -> SqlClass {
+    if has_psql_variable(text) {
+        return SqlClass::Unknown("a psql variable (psql pastes its value in after guardsh read the SQL)".into());
+    }
     let mut sql = String::new();
     for line in text.lines() {
         let trimmed = line.trim_start();
@@ -388,6 +395,28 @@ pub fn classify_psql(text: &str) -> SqlClass {
     classify(&sql)
 }
 
+/// Does the text use a psql variable (`:name`, `:'name'`, `:"name"`, `:{?name}`)? psql pastes the
+/// value into its input and reads it again, so a value can carry statements and `\!`; some are
+/// set by psql itself from text the SQL controls (`LAST_ERROR_MESSAGE` holds a server error).
+/// Read without regard to quotes or comments, which could only be got wrong (an apostrophe in a
+/// comment, dollar quoting): `'a:b'` is asked about needlessly, `::type` casts and `12:30` are not.
+fn has_psql_variable(text: &str) -> bool {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != ':' {
+            continue;
+        }
+        match chars.peek() {
+            Some(':') => {
+                chars.next();
+            }
+            Some(&n) if n.is_alphabetic() || matches!(n, '_' | '\'' | '"' | '{') => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Classifies SQL for MySQL as the mysql client would run it. Client commands (`system`, `\!`,
 /// `source`, `\.`, ...) are not followed.
 pub fn classify_mysql(text: &str) -> SqlClass {
@@ -399,24 +428,35 @@ pub fn classify_mysql(text: &str) -> SqlClass {
             return SqlClass::Unknown(format!("the mysql client command {first} is not followed"));
         }
     }
-    classify_with(&MySqlDialect {}, text)
+    classify_with(Db::Mysql, text)
 }
 
 /// Classifies PostgreSQL SQL text (one or more statements).
 pub fn classify(sql: &str) -> SqlClass {
-    classify_with(&PostgreSqlDialect {}, sql)
+    classify_with(Db::Postgres, sql)
 }
 
-fn classify_with(dialect: &dyn Dialect, sql: &str) -> SqlClass {
+/// Which database the SQL is for: its dialect, and which functions are its built-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Db {
+    Postgres,
+    Mysql,
+}
+
+fn classify_with(db: Db, sql: &str) -> SqlClass {
     if sql.trim().is_empty() {
         return SqlClass::Read;
     }
+    let dialect: &dyn Dialect = match db {
+        Db::Postgres => &PostgreSqlDialect {},
+        Db::Mysql => &MySqlDialect {},
+    };
     let statements = match Parser::parse_sql(dialect, sql) {
         Ok(s) => s,
         Err(e) => return SqlClass::Unknown(format!("the SQL does not parse ({e})")),
     };
     for statement in &statements {
-        match statement_class(statement) {
+        match statement_class(statement, db) {
             SqlClass::Read => {}
             other => return other,
         }
@@ -424,9 +464,9 @@ fn classify_with(dialect: &dyn Dialect, sql: &str) -> SqlClass {
     SqlClass::Read
 }
 
-fn statement_class(statement: &Statement) -> SqlClass {
+fn statement_class(statement: &Statement, db: Db) -> SqlClass {
     match statement {
-        Statement::Query(_) => query_class(statement),
+        Statement::Query(_) => query_class(statement, db),
         // EXPLAIN only plans; EXPLAIN ANALYZE runs the statement.
         Statement::Explain { analyze, statement: inner, options, .. } => {
             let analyzes = *analyze
@@ -435,7 +475,7 @@ fn statement_class(statement: &Statement) -> SqlClass {
                         o.name.value.eq_ignore_ascii_case("analyze") || o.name.value.eq_ignore_ascii_case("analyse")
                     })
                 });
-            if analyzes { statement_class(inner) } else { SqlClass::Read }
+            if analyzes { statement_class(inner, db) } else { SqlClass::Read }
         }
         Statement::ShowVariable { .. }
         | Statement::ShowVariables { .. }
@@ -464,8 +504,8 @@ fn statement_class(statement: &Statement) -> SqlClass {
 /// A query reads unless something inside it writes or may: a data-modifying CTE, SELECT INTO
 /// (anywhere in a UNION), row locks, or a call to a function that is not a known read-only
 /// built-in, in an expression or in FROM.
-fn query_class(statement: &Statement) -> SqlClass {
-    struct Finder(Option<SqlClass>);
+fn query_class(statement: &Statement, db: Db) -> SqlClass {
+    struct Finder(Option<SqlClass>, Db);
     impl Finder {
         fn found(&mut self, class: SqlClass) -> ControlFlow<()> {
             self.0 = Some(class);
@@ -495,9 +535,18 @@ fn query_class(statement: &Statement) -> SqlClass {
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
             if let Expr::Function(f) = e
-                && let Some(why) = unknown_function(&f.name)
+                && let Some(why) = unknown_function(&f.name, self.1)
             {
                 return self.found(SqlClass::Unknown(why));
+            }
+            // `OPERATOR(schema.op)` and custom operators call functions of the database's own.
+            if let Expr::BinaryOp {
+                op:
+                    sqlparser::ast::BinaryOperator::PGCustomBinaryOperator(_) | sqlparser::ast::BinaryOperator::Custom(_),
+                ..
+            } = e
+            {
+                return self.found(SqlClass::Unknown("a user-defined operator (it calls a function)".into()));
             }
             ControlFlow::Continue(())
         }
@@ -508,13 +557,13 @@ fn query_class(statement: &Statement) -> SqlClass {
                 TableFactor::Function { name, .. } => Some(name),
                 _ => None,
             };
-            if let Some(why) = called.and_then(unknown_function) {
+            if let Some(why) = called.and_then(|name| unknown_function(name, self.1)) {
                 return self.found(SqlClass::Unknown(why));
             }
             ControlFlow::Continue(())
         }
     }
-    let mut finder = Finder(None);
+    let mut finder = Finder(None, db);
     let _ = statement.visit(&mut finder);
     finder.0.unwrap_or(SqlClass::Read)
 }
@@ -546,6 +595,9 @@ mod tests {
             ("select * from users into outfile '/tmp/x'", false),
             ("select load_file('/etc/passwd')", false),
             ("select sleep(10)", false),
+            ("select pg_size_pretty(1)", false),
+            ("select last_insert_id(5)", false),
+            ("select hour(now()), ifnull(x, 0) from t", true),
             ("select concat(name, '@'), ifnull(x, 0) from users", true),
             ("system rm -rf /", false),
             ("\\! rm -rf /", false),
@@ -617,7 +669,13 @@ mod tests {
             ("select set_config('default_transaction_read_only', 'off', false)", false),
             ("select pg_sleep(100)", false),
             ("select \"NOW\"()", false),
+            ("select 1;\nselect :LAST_ERROR_MESSAGE;", false),
+            ("select :\"HOST\"", false),
+            ("\\echo :x", false),
+            ("select now()::date, '12:30'::time", true),
             ("select \"now\"()", true),
+            ("select hour(now())", false),
+            ("select 1 operator(public.+) 2", false),
             ("select * into t2 from users union select * from orders", false),
             ("explain (analyse) delete from users", false),
             ("\\echo `rm -rf /`", false),

@@ -165,6 +165,16 @@ fn reads_reach_postgres_and_writes_never_do() {
         .env("CI", "true")
         .output()
         .status(77);
+    // psql pastes its own variables into piped input and reads them again: LAST_ERROR_MESSAGE
+    // holds server text the first statement chose (found in review, docs/bypasses.md#b22).
+    let error_text =
+        "select (chr(34) || '; drop table users; select ' || chr(34))::int;\nselect :LAST_ERROR_MESSAGE;\n";
+    t.command("sh")
+        .arg_os("-c")
+        .arg_os(format!("printf '%s' \"$INPUT\" | psql -h '{}' -U postgres postgres", db.socket()))
+        .env("INPUT", error_text)
+        .output()
+        .status(75);
     assert_eq!(db.sql("select count(*) from users"), "3", "a write reached the database");
 
     // ~/.psqlrc runs before -c for the real psql, and not when guardsh runs it.
