@@ -49,6 +49,11 @@ fn read_layer(layer: LayerKind, path: &Path) -> Result<Option<Source>, ConfigErr
 /// Reads and compiles every layer present. No policy at all is an error too: guardsh would
 /// otherwise deny every tool without saying why.
 pub fn load(locations: &Locations) -> Result<Policy, ConfigError> {
+    crate::rules::compile(&read_sources(locations)?)
+}
+
+/// Reads every layer present, in layer order.
+pub fn read_sources(locations: &Locations) -> Result<Vec<Source>, ConfigError> {
     let mut sources = Vec::new();
     for (layer, path) in [
         (LayerKind::System, Some(&locations.system)),
@@ -67,7 +72,7 @@ pub fn load(locations: &Locations) -> Result<Policy, ConfigError> {
             "no guardsh policy found; run install.sh, or copy rules.toml.example to this path".into(),
         ));
     }
-    crate::rules::compile(&sources)
+    Ok(sources)
 }
 
 #[cfg(test)]

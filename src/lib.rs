@@ -18,6 +18,7 @@ mod exit;
 mod matching;
 mod paths;
 mod pipeline;
+mod policy_cache;
 mod random;
 mod rules;
 mod shims;

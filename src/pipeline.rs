@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use crate::approval;
 use crate::audit::{self, Record};
-use crate::config::{self, Locations};
+use crate::config::Locations;
 use crate::decision::{self, Cause, Verdict};
 use crate::display;
 use crate::env::{self, EnvPlan, EnvPolicy};
@@ -230,7 +230,7 @@ fn reads_sql_from_stdin(policy: &Policy, inv: &Invocation) -> bool {
 /// Loads the policy for the invocation's working directory, then evaluates. When the tool would
 /// read SQL from a pipe, reads it first (see `Stdin::Captured`).
 pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Evaluation, ConfigError> {
-    let policy = config::load(&Locations::new(paths, &inv.cwd))?;
+    let policy = crate::policy_cache::load_for_tool(&Locations::new(paths, &inv.cwd), &paths.state_dir, &inv.tool)?;
     if inv.stdin == Stdin::Unknown && reads_sql_from_stdin(&policy, inv) {
         inv.stdin = capture_stdin();
     }

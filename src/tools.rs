@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The shipped tool files, embedded. Keep in sync with `shims/`; a unit test checks every one parses.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -35,7 +35,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
 ];
 
 /// How a tool spells its options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Syntax {
     /// getopt/pflag/clap: `-x` short options that cluster (`-it`) and glue values (`-nprod`),
@@ -90,7 +90,7 @@ pub struct RawToolSpec {
 }
 
 /// A database client whose SQL guardsh reads, and how it takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SqlClient {
     /// `-c/--command`, `-f/--file`, or stdin; PostgreSQL with psql meta-commands.
     Psql,
@@ -147,14 +147,14 @@ impl SqlClient {
 }
 
 /// One known flag after alias resolution.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlagSpec {
     pub canonical: String,
     pub takes_value: bool,
 }
 
 /// Tool knowledge ready for the normaliser.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ToolSpec {
     pub syntax: Syntax,
     pub abbrev: bool,

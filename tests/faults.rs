@@ -135,3 +135,64 @@ fn a_thousand_concurrent_shims_keep_the_audit_chain_intact() {
     assert_eq!(seqs, (1..=n as u64).collect::<Vec<_>>());
     t.guardsh(&["audit", "verify"]).output().status(0).stdout_has(&format!("ok: {n} records"));
 }
+
+/// The compiled-policy cache may make a call faster, never decide differently: a changed policy,
+/// a corrupt entry, an entry another user could have written, and an entry that is not a file
+/// all fall back to compiling the policy.
+#[test]
+fn the_policy_cache_never_changes_a_decision() {
+    let t = Test::new().tools(&["kubectl"]);
+    let allow = "[tools.kubectl]\ndefault = \"ask\"\n[[rule]]\nid = \"get\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"reads\"\nargs = [\"get\"]\n";
+    let t = t.rules(&format!("[settings]\nwait = false\n{allow}"));
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    let cache = t.state_dir().join("cache");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+    };
+    assert_eq!(entries().len(), 1, "the first call writes one entry for kubectl");
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+
+    // The policy changes: the old entry is not used, and is replaced.
+    let t = t.rules(&format!("[settings]\nwait = false\n{}", allow.replace("\"allow\"", "\"deny\"")));
+    t.run("kubectl", &["get", "pods"]).output().status(77);
+    assert_eq!(entries().len(), 1, "the stale entry was removed");
+
+    // A forged entry that allows everything, written over the current one: read back only when
+    // it is a regular file of this user that no one else can write, and then it is this user's
+    // own policy, which the user could equally have edited (see src/policy_cache.rs).
+    let entry = entries().remove(0);
+    let forged = std::fs::read_to_string(&entry)
+        .expect("entry")
+        .replace("\"Deny\"", "\"Allow\"")
+        .replace("\"deny\"", "\"allow\"");
+    for (what, prepare) in [
+        ("corrupt", Box::new(|p: &Path| std::fs::write(p, "{not json").expect("write")) as Box<dyn Fn(&Path)>),
+        (
+            "group-writable",
+            Box::new(|p: &Path| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::write(p, &forged).expect("write");
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o620)).expect("chmod");
+            }),
+        ),
+        (
+            "a symlink",
+            Box::new(|p: &Path| {
+                let target = p.with_extension("target");
+                std::fs::write(&target, &forged).expect("write");
+                std::os::unix::fs::symlink(&target, p).expect("symlink");
+            }),
+        ),
+    ] {
+        let _ = std::fs::remove_file(&entry);
+        prepare(&entry);
+        t.forget("kubectl");
+        t.run("kubectl", &["get", "pods"]).output().status(77);
+        assert!(!t.ran("kubectl"), "a {what} cache entry changed the decision");
+    }
+    // Control: the same forged entry as a plain 0600 file of this user is read, so the refusals
+    // above are the checks at work and not a forgery that failed to parse.
+    let _ = std::fs::remove_file(&entry);
+    std::fs::write(&entry, &forged).expect("write");
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+}

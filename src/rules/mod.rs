@@ -66,7 +66,7 @@ pub enum ApprovalMode {
 
 /// Where a policy source sits. The first layer present of system/user is the base; every layer
 /// after the base may only tighten it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LayerKind {
     System,
@@ -93,7 +93,7 @@ pub struct Source {
 }
 
 /// A test on one flag: set to a value matching `pattern` (or, when `negated`, not so set).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FlagTest {
     /// Canonical flag name.
     pub name: String,
@@ -101,7 +101,7 @@ pub struct FlagTest {
     pub negated: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rule {
     pub id: String,
     pub action: Action,
@@ -119,7 +119,7 @@ pub struct Rule {
 }
 
 /// Everything the policy says about one tool.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToolPolicy {
     pub default: Action,
     pub spec: ToolSpec,
@@ -130,7 +130,7 @@ pub struct ToolPolicy {
 pub const DEFAULT_APPROVAL_TIMEOUT: u64 = 300;
 
 /// The compiled policy of all layers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
     pub mode: Mode,
     pub strip: Vec<String>,

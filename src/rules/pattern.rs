@@ -9,10 +9,27 @@
 use std::cell::OnceCell;
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone)]
+/// Stored (in the policy cache) as its source text and parsed again when read back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Pattern {
+    source: String,
     kind: Kind,
+}
+
+impl TryFrom<String> for Pattern {
+    type Error = String;
+    fn try_from(source: String) -> Result<Self, String> {
+        Pattern::new(&source)
+    }
+}
+
+impl From<Pattern> for String {
+    fn from(p: Pattern) -> String {
+        p.source
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +63,7 @@ impl Pattern {
                 .map_err(|e| format!("invalid glob {source:?}: {}", e.kind()))?;
             Kind::Glob(glob, OnceCell::new())
         };
-        Ok(Self { kind })
+        Ok(Self { source: source.to_string(), kind })
     }
 
     pub fn is_match(&self, word: &str) -> bool {
