@@ -1,5 +1,6 @@
 //! The real AWS CLI through its shim against a local S3 (moto) on 127.0.0.1: listing works with
-//! the credentials the rules grant, and deleting a bucket or its objects never reaches it.
+//! the credentials the rules grant and no other tool's, and deleting a bucket or its objects never
+//! reaches it.
 //!
 //! `.ci/run` installs the AWS CLI and moto into a virtual environment and puts it first on PATH;
 //! elsewhere the test is skipped, with a message, when `python3` has no `aws` and `moto_server`
@@ -63,8 +64,10 @@ fn s3_deletes_never_reach_the_bucket_and_listing_works() {
         return;
     };
     let moto = Moto::start(&bin);
+    let whoenv = "\n[[rule]]\nid = \"test-whoenv\"\ntool = \"aws\"\naction = \"allow\"\nreason = \"test: show the environment\"\nargs = [\"whoenv\"]\ngrant = [\"AWS_ACCESS_KEY_ID\", \"AWS_SECRET_ACCESS_KEY\"]\n";
+    let policy = include_str!("../rules.toml.example").replacen("[settings]\n", "[settings]\nwait = false\n", 1);
     let t = Test::new()
-        .example_rules()
+        .rules(&format!("{policy}{whoenv}"))
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -102,11 +105,24 @@ fn s3_deletes_never_reach_the_bucket_and_listing_works() {
     let listing = direct(&["s3", "ls", "s3://prod-data", "--recursive"]);
     assert!(listing.contains("a.txt") && listing.contains("dir/b.txt"), "objects were deleted: {listing}");
 
+    // What the real aws process holds: its shell aliases run with aws's own environment. A
+    // test-only rule allows the alias and grants the AWS keys, as the shipped read rules do.
+    let alias_dir = t.home.join(".aws/cli");
+    std::fs::create_dir_all(&alias_dir).expect("mkdir");
+    std::fs::write(alias_dir.join("alias"), "[toplevel]\nwhoenv = !f() { env; }; f\n").expect("alias");
+    let seen = t.run("aws", &["whoenv"]).output().status(0).stdout();
+    assert!(seen.contains("AWS_SECRET_ACCESS_KEY=testing"), "the granted key did not reach aws: {seen}");
+    assert!(!seen.contains("railway-secret"), "another tool's token reached aws: {seen}");
+    assert!(direct(&["whoenv"]).contains("railway-secret"), "control: aws run directly does get the token");
+
     // What guardsh did with the environment of the allowed run, from its audit record: the AWS
     // credentials passed (the listing above needed them), the other tool's token was stripped,
     // and no value is recorded. (Fake-tool tests in gate.rs see the environment a tool gets.)
     let records = t.audit_records();
-    let ran = records.iter().find(|r| r["outcome"] == "exec").expect("an exec record");
+    let ran = records
+        .iter()
+        .find(|r| r["outcome"] == "exec" && r["rules"].to_string().contains("aws-"))
+        .expect("an exec record");
     let names = |k: &str| ran[k].as_array().expect("names").iter().filter_map(|v| v.as_str()).collect::<Vec<_>>();
     assert!(names("passed").contains(&"AWS_SECRET_ACCESS_KEY"), "{ran}");
     assert!(names("stripped").contains(&"RAILWAY_TOKEN"), "{ran}");
