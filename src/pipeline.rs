@@ -194,15 +194,14 @@ fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin)
     if given(client.file_flags()) || client.runs_scripts(&argv.positionals) {
         return SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into());
     }
-    let commands: Vec<Option<&str>> = client.command_flags().iter().flat_map(|f| argv.values(f)).collect();
-    for c in &commands {
+    for c in client.command_flags().iter().flat_map(|f| argv.values(f)) {
         match c.map(|c| client.classify(c)) {
             Some(SqlClass::Read) => {}
             Some(other) => return other,
             None => return SqlClass::Unknown("a command flag without a command".into()),
         }
     }
-    if given(client.stdin_off_flags()) {
+    if !reads_statements_from_stdin(client, argv) {
         return SqlClass::Read;
     }
     // No flag replaces stdin: the client reads statements from it as well.
@@ -223,7 +222,12 @@ fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin)
 fn reads_sql_from_stdin(policy: &Policy, inv: &Invocation) -> bool {
     let spec = spec_for(policy, &inv.tool);
     let Some(client) = spec.sql else { return false };
-    let argv = matching::normalize(&inv.args, &spec);
+    reads_statements_from_stdin(client, &matching::normalize(&inv.args, &spec))
+}
+
+/// Does the client take statements from stdin, besides any command flags? Not when a flag
+/// replaces stdin (`-c`, `-f`, `-l`, `--eval`) or it runs script files.
+fn reads_statements_from_stdin(client: crate::tools::SqlClient, argv: &NormalizedArgv) -> bool {
     client.stdin_off_flags().iter().all(|f| argv.values(f).next().is_none()) && !client.runs_scripts(&argv.positionals)
 }
 

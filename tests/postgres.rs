@@ -57,28 +57,19 @@ impl Server {
         let server = Server { dir, bin };
         let data = server.dir.path().join("data");
         let sock = server.dir.path().display().to_string();
-        server.admin(
-            &["initdb", "-D"],
-            &[
-                data.as_os_str().to_str().expect("utf-8"),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-locale",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
+        let data_dir = data.to_str().expect("utf-8");
+        let init = ["-U", "postgres", "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync"];
+        server.admin(&[&["initdb", "-D", data_dir][..], &init].concat());
         let options = format!("-c listen_addresses='' -k {sock} -c fsync=off");
         let log = server.dir.path().join("log").display().to_string();
-        server.admin(&["pg_ctl", "-D"], &[data.to_str().expect("utf-8"), "-o", &options, "-l", &log, "-w", "start"]);
+        server.admin(&["pg_ctl", "-D", data_dir, "-o", &options, "-l", &log, "-w", "start"]);
         Some(server)
     }
 
-    /// Runs a server program, as `nobody` when the tests run as root.
-    fn admin(&self, program: &[&str], args: &[&str]) {
-        let exe = self.bin.join(program[0]);
+    /// Runs a server program (`command[0]`, from the server's bin directory), as `nobody` when
+    /// the tests run as root.
+    fn admin(&self, command: &[&str]) {
+        let exe = self.bin.join(command[0]);
         let mut c = if nix::unistd::geteuid().is_root() {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&exe);
@@ -86,9 +77,9 @@ impl Server {
         } else {
             Command::new(&exe)
         };
-        c.args(&program[1..]).args(args).current_dir(self.dir.path()).env("LC_ALL", "C");
+        c.args(&command[1..]).current_dir(self.dir.path()).env("LC_ALL", "C");
         let out = c.output().expect("run a PostgreSQL server program");
-        assert!(out.status.success(), "{program:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     fn socket(&self) -> String {
@@ -116,7 +107,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
         let _ = std::panic::catch_unwind(|| {
-            self.admin(&["pg_ctl", "-D"], &[data.to_str().unwrap_or_default(), "-m", "immediate", "stop"]);
+            self.admin(&["pg_ctl", "-D", data.to_str().unwrap_or_default(), "-m", "immediate", "stop"]);
         });
     }
 }
