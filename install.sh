@@ -21,8 +21,17 @@ if [ -n "${GUARDSH_BINARY:-}" ]; then
 else
   command -v cargo >/dev/null 2>&1 || { say "install.sh: cargo not found; install a Rust toolchain (https://rustup.rs) and re-run" >&2; exit 1; }
   say "==> building guardsh (release)"
-  cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
-  built=$repo/target/release/guardsh
+  # Statically linked where the toolchain can (glibc on Linux): it starts faster, and an agent
+  # cannot load its own code into a shim with LD_PRELOAD (see BENCHMARKS.md and README).
+  if rustc -vV | grep -q '^host: .*-linux-gnu' &&
+    cargo rustc --release --locked --quiet --manifest-path "$repo/Cargo.toml" --bin guardsh \
+      --target-dir "$repo/target/static" -- -C target-feature=+crt-static; then
+    built=$repo/target/static/release/guardsh
+  else
+    say "install.sh: building a statically linked guardsh failed; building a dynamically linked one" >&2
+    cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
+    built=$repo/target/release/guardsh
+  fi
 fi
 
 say "==> installing $bindir/guardsh"

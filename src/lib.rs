@@ -23,12 +23,18 @@ mod random;
 mod rules;
 mod shims;
 mod sql;
+mod startup;
 mod timefmt;
 mod tools;
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
+
+/// Replaces what Rust's start-up would do for guardsh; `main.rs` calls it first.
+pub fn startup() {
+    startup::standard_fds();
+}
 
 /// The entry point: reads argv and the environment once and dispatches on argv[0].
 pub fn main() -> ExitCode {

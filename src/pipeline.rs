@@ -234,7 +234,12 @@ fn reads_statements_from_stdin(client: crate::tools::SqlClient, argv: &Normalize
 /// Loads the policy for the invocation's working directory, then evaluates. When the tool would
 /// read SQL from a pipe, reads it first (see `Stdin::Captured`).
 pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Evaluation, ConfigError> {
-    let policy = crate::policy_cache::load_for_tool(&Locations::new(paths, &inv.cwd), &paths.state_dir, &inv.tool)?;
+    let policy = crate::policy_cache::load_for_invocation(
+        &Locations::new(paths, &inv.cwd),
+        &paths.state_dir,
+        &inv.tool,
+        &inv.args,
+    )?;
     if inv.stdin == Stdin::Unknown && reads_sql_from_stdin(&policy, inv) {
         inv.stdin = capture_stdin();
     }

@@ -151,22 +151,23 @@ fn the_policy_cache_never_changes_a_decision() {
     };
     assert_eq!(entries().len(), 1, "the first call writes one entry for kubectl");
     t.run("kubectl", &["get", "pods"]).output().status(0);
+    let forged = std::fs::read(&entries()[0]).expect("entry");
 
     // The policy changes: the old entry is not used, and is replaced.
     let t = t.rules(&format!("[settings]\nwait = false\n{}", allow.replace("\"allow\"", "\"deny\"")));
     t.run("kubectl", &["get", "pods"]).output().status(77);
     assert_eq!(entries().len(), 1, "the stale entry was removed");
 
-    // A forged entry that allows everything, written over the current one: read back only when
-    // it is a regular file of this user that no one else can write, and then it is this user's
-    // own policy, which the user could equally have edited (see src/policy_cache.rs).
+    // A forged entry that allows the command (the allowing policy's own entry, saved earlier),
+    // written over the current one: read back only when it is a regular file of this user that
+    // no one else can write, and then it is this user's own policy, which the user could equally
+    // have edited (see src/policy_cache.rs).
     let entry = entries().remove(0);
-    let forged = std::fs::read_to_string(&entry)
-        .expect("entry")
-        .replace("\"Deny\"", "\"Allow\"")
-        .replace("\"deny\"", "\"allow\"");
     for (what, prepare) in [
-        ("corrupt", Box::new(|p: &Path| std::fs::write(p, "{not json").expect("write")) as Box<dyn Fn(&Path)>),
+        (
+            "corrupt",
+            Box::new(|p: &Path| std::fs::write(p, &forged[..forged.len() / 2]).expect("write")) as Box<dyn Fn(&Path)>,
+        ),
         (
             "group-writable",
             Box::new(|p: &Path| {

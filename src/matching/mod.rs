@@ -1,5 +1,6 @@
 //! Matches compiled rules against a normalised invocation and returns every rule that matched.
 
+pub mod index;
 pub mod normalize;
 
 use crate::rules::{Action, FlagTest, Rule};

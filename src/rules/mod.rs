@@ -3,6 +3,7 @@
 //! Pure: sources arrive as text (`config.rs` reads them from disk) and leave as values.
 
 mod compile;
+mod glob;
 mod pattern;
 mod schema;
 

@@ -3,13 +3,16 @@
 //!
 //! Every pattern is parsed by globset when the policy is compiled, so an invalid glob anywhere
 //! in the policy is a configuration error. Building globset's matcher compiles a regex, which
-//! costs far more than the comparison itself; most rule words are literals or short lists, so
-//! only real globs pay for it, and only the first time a rule of the invoked tool needs it.
+//! costs far more than the comparison itself: plain words and lists are compared directly, the
+//! usual globs are matched by `glob::FlatGlob` (globset's meaning, no regex), and only the rest
+//! build globset's matcher, the first time a rule of the invoked tool needs it.
 
 use std::cell::OnceCell;
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
+
+use super::glob::FlatGlob;
 
 /// Stored (in the policy cache) as its source text and parsed again when read back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +40,7 @@ enum Kind {
     Any,
     /// Lower-cased alternatives; a plain word is a list of one.
     OneOf(Vec<String>),
+    Flat(FlatGlob),
     Glob(Glob, OnceCell<GlobMatcher>),
 }
 
@@ -54,6 +58,10 @@ impl Pattern {
             && !inner.contains(META)
         {
             Kind::OneOf(inner.split(',').map(str::to_lowercase).collect())
+        } else if let Some(flat) = FlatGlob::new(source) {
+            // FlatGlob accepts only globs globset accepts (tested in `glob`), so this skips
+            // nothing but the cost of globset's parse on every shim call's rules.
+            Kind::Flat(flat)
         } else {
             let glob = GlobBuilder::new(source)
                 .case_insensitive(true)
@@ -66,6 +74,15 @@ impl Pattern {
         Ok(Self { source: source.to_string(), kind })
     }
 
+    /// The lower-cased words this pattern can match, when it is a plain word or a `{a,b}` list
+    /// (`None` for `*` and globs). See `matching::index`.
+    pub fn words(&self) -> Option<&[String]> {
+        match &self.kind {
+            Kind::OneOf(words) => Some(words),
+            _ => None,
+        }
+    }
+
     pub fn is_match(&self, word: &str) -> bool {
         match &self.kind {
             Kind::Any => true,
@@ -74,6 +91,7 @@ impl Pattern {
                 let lower = word.to_lowercase();
                 words.contains(&lower)
             }
+            Kind::Flat(flat) => flat.is_match(word),
             Kind::Glob(glob, matcher) => matcher.get_or_init(|| glob.compile_matcher()).is_match(word),
         }
     }
