@@ -55,12 +55,17 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
-    /// Run a command (your agent) with the shims first on PATH and a session marker set.
-    #[command(override_usage = "guardsh run [--dir DIR] -- <COMMAND>...")]
+    /// Run a command (your agent) with the shims first on PATH, holding the credentials in this
+    /// environment for the guarded commands their rules grant them to; the agent gets none.
+    #[command(override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... -- <COMMAND>...")]
     Run {
         /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// A shell command that prints credentials as NAME=VALUE lines (a password manager, say:
+        /// `op inject -i creds.env`), run before the agent starts; guardsh run holds them too.
+        #[arg(long, value_name = "CMD")]
+        credentials_from: Vec<String>,
         /// The command to start, after `--`: `guardsh run -- claude`.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -157,7 +162,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Install { dir, tools } => commands::shims::install(dir, tools),
         Command::Uninstall { dir } => commands::shims::uninstall(dir),
         Command::List { dir } => commands::shims::list(dir),
-        Command::Run { dir, command } => commands::session::run(dir, &command),
+        Command::Run { dir, credentials_from, command } => commands::session::run(dir, &credentials_from, &command),
         Command::Shellenv { dir } => commands::session::shellenv(dir),
         Command::Pending { json } => commands::approve::pending(json),
         Command::Approve { id, key } => commands::approve::approve(id, key),

@@ -184,6 +184,16 @@ impl NameSet {
     }
 }
 
+/// Whether a variable is a credential under `policy`, as `plan` decides it. A name that is not
+/// UTF-8 counts as one: it cannot be vouched for.
+pub fn is_credential<'a>(policy: &'a EnvPolicy<'a>) -> impl Fn(&OsStr) -> bool + 'a {
+    let set = NameSet::new(policy.credentials.iter().copied());
+    move |name| match name.to_str() {
+        Some(n) => set.contains(&n.to_ascii_uppercase()) && !policy.keep.iter().any(|k| k == n),
+        None => true,
+    }
+}
+
 /// Plans the child environment. `grants` are the credential names the verdict passes through.
 pub fn plan(parent: &[(OsString, OsString)], policy: &EnvPolicy<'_>, grants: &[String]) -> EnvPlan {
     let mut out = EnvPlan::default();

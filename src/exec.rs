@@ -118,3 +118,14 @@ pub fn restore_sigpipe() {
     // about to exec.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
+
+/// For `guardsh run` while it waits for the agent: SIGINT and SIGQUIT from the terminal are the
+/// agent's to act on (as a shell does for its foreground job).
+#[allow(unsafe_code)]
+pub fn ignore_terminal_signals() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+        // SAFETY: SIG_IGN runs no handler code in this process.
+        let _ = unsafe { signal(sig, SigHandler::SigIgn) };
+    }
+}

@@ -10,6 +10,7 @@ mod audit;
 mod cli;
 mod commands;
 mod config;
+mod custody;
 mod decision;
 mod display;
 mod env;

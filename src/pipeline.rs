@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use crate::approval;
 use crate::audit::{self, Record};
 use crate::config::Locations;
+use crate::custody;
 use crate::decision::{self, Cause, Verdict};
 use crate::display;
 use crate::env::{self, EnvPlan, EnvPolicy};
@@ -250,6 +251,19 @@ pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Ev
     Ok(evaluation)
 }
 
+/// Evaluates an invocation whose stdin is already known (`Captured`) or not to be read
+/// (`Unknown`): what `guardsh run` does for a shim asking for credentials, which must never read
+/// its own stdin.
+pub fn evaluate_captured(paths: &Paths, inv: &Invocation) -> Result<Evaluation, ConfigError> {
+    let policy = crate::policy_cache::load_for_invocation(
+        &Locations::new(paths, &inv.cwd),
+        &paths.state_dir,
+        &inv.tool,
+        &inv.args,
+    )?;
+    Ok(evaluate_with(&policy, inv, false, None))
+}
+
 /// Reads standard input when it is not a terminal, up to `STDIN_LIMIT` (beyond it, `Unknown`
 /// with nothing kept: the caller refuses, since the tool could no longer get all of it).
 fn capture_stdin() -> Stdin {
@@ -267,7 +281,7 @@ fn capture_stdin() -> Stdin {
     }
 }
 
-fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str, reason: &str) -> Record {
+pub(crate) fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str, reason: &str) -> Record {
     let mut words = vec![display::json_word(&inv.argv0)];
     words.extend(inv.args.iter().map(|a| display::json_word(a)));
     Record {
@@ -394,6 +408,25 @@ fn run_real(
 ) -> ExitCode {
     let mut rec = record(inv, Some(eval), "exec", &eval.verdict.reason);
     rec.request = approval.map(|r| r.id.clone());
+    // Inside `guardsh run`, the credentials this command is granted are held there, not in the
+    // environment: ask for them. No answer means the tool runs without them.
+    let mut env = env.to_vec();
+    if let Some(socket) = inv.var(custody::SOCKET_VAR).filter(|s| !s.is_empty()) {
+        let stdin = match &inv.stdin {
+            Stdin::Captured(bytes) => Some(bytes.as_slice()),
+            _ => None,
+        };
+        match custody::client::fetch(Path::new(socket), approval.map(|r| r.id.as_str()), stdin) {
+            Ok(values) => {
+                for (name, value) in values.into_iter().filter(|(k, _)| eval.verdict.grants.contains(k)) {
+                    env.retain(|(k, _)| *k != *name);
+                    env.push((name.clone().into(), value.as_str().into()));
+                    rec.passed.push(name);
+                }
+            }
+            Err(why) => eprintln!("guardsh: guardsh run released no credentials for this command: {why}"),
+        }
+    }
     // The record is written before exec because nothing runs after it; if it cannot be written,
     // the command does not run.
     if let Err(e) = write(&rec) {
@@ -410,7 +443,7 @@ fn run_real(
         eprintln!("guardsh: cannot pass the piped input on to {}: {e}; nothing was run", inv.tool);
         return ExitCode::from(exit::CANNOT_EXEC);
     }
-    let e = exec::exec(real, &inv.argv0, &inv.args, env);
+    let e = exec::exec(real, &inv.argv0, &inv.args, &env);
     rec.outcome = "exec_failed".into();
     rec.reason = e.to_string();
     let _ = write(&rec);

@@ -7,6 +7,7 @@ mod admin;
 mod approval;
 mod aws;
 mod corpus;
+mod custody;
 mod faults;
 mod gate;
 mod kubectl;

@@ -209,6 +209,11 @@ impl Store {
         self.publish_once(id, "consumed", by_pid.to_string().as_bytes(), false)
     }
 
+    /// The pid that used the approval, if one did.
+    pub fn consumer(&self, id: &str) -> Option<i32> {
+        fs::read_to_string(self.path(id, "consumed")).ok()?.trim().parse().ok()
+    }
+
     pub fn is_consumed(&self, id: &str) -> bool {
         self.path(id, "consumed").exists()
     }

@@ -129,8 +129,18 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         println!("  {}", present.join(" "));
         report.warning(
             "guardsh strips these before running a tool, but an agent started from this shell can read them itself; \
-             start agents from an environment without them",
+             start agents with `guardsh run -- AGENT`, which holds them and gives the agent none",
         );
+    }
+
+    println!("credential files an agent running as this user can read:");
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let files = crate::custody::exposure::scan(&home, &cwd);
+    if files.is_empty() {
+        println!("  none found");
+    }
+    for f in &files {
+        report.warning(&format!("{} ({}): {}", f.path.display(), f.what, f.advice));
     }
 
     let plural = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };

@@ -1,19 +1,22 @@
 //! `guardsh run` and `guardsh shellenv`: put the shim directory first on an agent's PATH and mark
-//! its process tree as a guardsh session. Both refuse when an agent started this way would not
+//! its process tree as a guardsh session; `run` also takes the credentials into custody. Both refuse when an agent started this way would not
 //! be guarded: an invalid policy, or a guarded tool without a shim.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::os::unix::process::CommandExt;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
 
 use super::{here, install_hint, load_policy, missing_shims, shim_dir};
+use crate::custody;
 use crate::display;
+use crate::env::{self, EnvPolicy};
 use crate::exit;
 use crate::pipeline::SESSION_VAR;
+use crate::rules::Policy;
 
 /// PATH with `dir` first (and nowhere else), and `tail` last unless PATH already has it.
 pub fn path_with_shims(dir: &Path, tail: Option<&Path>, path: Option<&OsStr>) -> anyhow::Result<OsString> {
@@ -32,8 +35,8 @@ fn session_id() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The shim directory, the agent's PATH and the session id.
-fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, String)> {
+/// The shim directory, the agent's PATH, the session id and the policy.
+fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, String, Policy)> {
     let (paths, cwd) = here()?;
     let policy = load_policy(&paths, &cwd).map_err(|e| {
         anyhow::anyhow!(
@@ -58,21 +61,148 @@ fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, Stri
         Ok(s) if !s.is_empty() => s,
         _ => session_id()?,
     };
-    Ok((dir, path, session))
+    Ok((dir, path, session, policy))
 }
 
-pub fn run(dir: Option<PathBuf>, command: &[OsString]) -> anyhow::Result<ExitCode> {
-    let (_, path, session) = prepare(dir)?;
+/// Starts the agent as a child, without the credentials in this environment, and stays as its
+/// parent holding them (see `custody`): non-dumpable, so no process of this user can read this
+/// one's memory or environment, and serving them on a private socket to shims that qualify.
+/// When the agent exits, so does this process, and the credentials are gone.
+pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> anyhow::Result<ExitCode> {
+    // Before anything else: from here on this process holds credentials.
+    nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
+    let (_, path, session, policy) = prepare(dir)?;
     let (program, args) = command.split_first().context("give the command to run after `--`")?;
-    let err = Command::new(program).args(args).env("PATH", &path).env(SESSION_VAR, &session).exec();
-    eprintln!("guardsh: cannot start {}: {err}", display::shell_quote(program));
-    // Shell conventions: 127 for a command that was not found, 126 for one that could not run.
-    let code = if err.kind() == std::io::ErrorKind::NotFound { exit::NOT_FOUND } else { exit::CANNOT_EXEC };
-    Ok(ExitCode::from(code))
+    let (paths, cwd) = here()?;
+
+    let credentials: Vec<&str> = env::DEFAULT_CREDENTIALS
+        .iter()
+        .copied()
+        .chain(policy.all_credentials.iter().map(String::as_str))
+        .chain(policy.strip.iter().map(String::as_str))
+        .collect();
+    let env_policy = EnvPolicy { credentials, keep: &policy.keep };
+    let is_credential = env::is_credential(&env_policy);
+    let (mut vault, agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
+    for source in sources {
+        credentials_from(source, &is_credential, &mut vault)?;
+    }
+    let held = vault.names().join(" ");
+    if vault.is_empty() {
+        eprintln!("guardsh run: no credentials in this environment to hold");
+    } else {
+        eprintln!(
+            "guardsh run: holding {held}; the agent gets none of them, guarded commands get what their rule grants"
+        );
+    }
+    if !dropped.is_empty() {
+        eprintln!("guardsh run: dropped (not UTF-8, cannot be handed on): {}", dropped.join(" "));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    for f in custody::exposure::scan(&home, &cwd) {
+        eprintln!("guardsh run: warning: the agent can read {} ({}): {}", f.path.display(), f.what, f.advice);
+    }
+
+    let private = private_dir()?;
+    let socket = private.path.join("socket");
+    let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let custodian = custody::server::Custodian::new(vault, paths, session.clone())
+        .context("cannot identify this guardsh binary (/proc/self/exe)")?;
+    let custodian = std::sync::Arc::new(custodian);
+    std::thread::spawn(move || custody::server::serve(listener, custodian));
+
+    let child = Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(agent_env)
+        .env("PATH", &path)
+        .env(SESSION_VAR, &session)
+        .env(custody::SOCKET_VAR, &socket)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("guardsh: cannot start {}: {err}", display::shell_quote(program));
+            // Shell conventions: 127 for a command that was not found, 126 for one that could not run.
+            let code = if err.kind() == std::io::ErrorKind::NotFound { exit::NOT_FOUND } else { exit::CANNOT_EXEC };
+            return Ok(ExitCode::from(code));
+        }
+    };
+    // A terminal's Ctrl-C reaches the agent too; it decides whether to end. This process stays
+    // until the agent has gone (set after spawning: an ignored signal would be inherited).
+    crate::exec::ignore_terminal_signals();
+    let status = child.wait().context("waiting for the agent")?;
+    drop(private);
+    let code =
+        status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Runs a credential source (`sh -c CMD`, its stderr and terminal left to it for prompts) and
+/// takes the NAME=VALUE lines it prints. Every name must be a credential as the policy sees it:
+/// anything else would be held and never handed to any tool, which is a mistake worth an error.
+fn credentials_from(
+    source: &str,
+    is_credential: impl Fn(&OsStr) -> bool,
+    vault: &mut custody::Vault,
+) -> anyhow::Result<()> {
+    let out = Command::new("/bin/sh")
+        .args(["-c", source])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run the credential source `{source}`"))?;
+    if !out.status.success() {
+        anyhow::bail!("the credential source `{source}` failed ({}); the agent was not started", out.status);
+    }
+    let text = zeroize::Zeroizing::new(
+        String::from_utf8(out.stdout)
+            .map_err(|_| anyhow::anyhow!("the credential source `{source}` printed something that is not UTF-8"))?,
+    );
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((name, value)) = line.split_once('=') else {
+            anyhow::bail!("line {} of the credential source `{source}`'s output is not NAME=VALUE", n + 1);
+        };
+        if !is_credential(OsStr::new(name)) {
+            anyhow::bail!(
+                "the credential source `{source}` gives {name}, which no tool's credentials include; add it to a tool's `credentials` (or [settings] strip) in the policy"
+            );
+        }
+        vault.insert(name.to_string(), zeroize::Zeroizing::new(value.to_string()));
+    }
+    Ok(())
+}
+
+/// A 0700 directory for the socket, removed when dropped. In the temporary directory, not the
+/// state directory: a Unix socket's path is limited to 107 bytes.
+struct PrivateDir {
+    path: PathBuf,
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn private_dir() -> anyhow::Result<PrivateDir> {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = std::env::temp_dir().join(format!("guardsh-run-{}", crate::random::token(8)?));
+    // `create`, not `recursive`: a name someone else made first is an error, never shared (the
+    // race: another user pre-creating the directory in /tmp to receive the socket).
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(PrivateDir { path })
 }
 
 pub fn shellenv(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let (_, path, session) = prepare(dir)?;
+    let (_, path, session, _) = prepare(dir)?;
     // The whole PATH, computed here, rather than "DIR:$PATH": evaluating the line twice then
     // leaves one copy of the shim directory, and it is always first.
     println!("export PATH={}", display::shell_quote(&path));

@@ -1,0 +1,56 @@
+//! The shim's side of custody: asks `guardsh run` for the credentials its command is granted,
+//! after making itself non-dumpable and checking that nobody traces it.
+
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::server::{read, send, tracer};
+use super::{Answer, Hello, Sealed, VERSION};
+
+/// The values `guardsh run` releases for this process's command, or why it released none.
+/// `request` is the approval this shim used; `stdin` the SQL it read and will hand on.
+pub fn fetch(
+    socket: &Path,
+    request: Option<&str>,
+    stdin: Option<&[u8]>,
+) -> Result<Vec<(String, Zeroizing<String>)>, String> {
+    let me = i32::try_from(std::process::id()).map_err(|e| e.to_string())?;
+    let untraced = || match tracer(me) {
+        Ok(0) => Ok(()),
+        Ok(pid) => Err(format!("this guardsh is being traced by process {pid}")),
+        Err(e) => Err(format!("cannot tell whether this guardsh is traced: {e}")),
+    };
+    untraced()?;
+    let conn =
+        UnixStream::connect(socket).map_err(|e| format!("cannot reach guardsh run at {}: {e}", socket.display()))?;
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(10)));
+    let io = |e: std::io::Error| format!("talking to guardsh run: {e}");
+    let hello = Hello {
+        version: VERSION,
+        request: request.map(str::to_string),
+        stdin_hex: stdin.map(crate::approval::request::hex),
+    };
+    send(&conn, &hello).map_err(io)?;
+    let mut reader = BufReader::new(&conn);
+    match read::<Answer>(&mut reader)? {
+        Answer::Seal => {}
+        Answer::Refuse { reason } => return Err(reason),
+        Answer::Release { .. } => return Err("guardsh run answered out of turn".into()),
+    }
+    // From here on no process of this user can read this one's memory or attach to it.
+    let sealed = nix::sys::prctl::set_dumpable(false).is_ok() && untraced().is_ok();
+    send(&conn, &Sealed { sealed }).map_err(io)?;
+    if !sealed {
+        return Err("this guardsh could not make itself unreadable, or is traced".into());
+    }
+    match read::<Answer>(&mut reader)? {
+        Answer::Release { values } => Ok(values.into_iter().map(|(k, v)| (k, Zeroizing::new(v))).collect()),
+        Answer::Refuse { reason } => Err(reason),
+        Answer::Seal => Err("guardsh run answered out of turn".into()),
+    }
+}

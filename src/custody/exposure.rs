@@ -1,0 +1,184 @@
+//! Finds credentials an agent running as this user could still read: well-known files of the
+//! CLIs guardsh guards, and `.env` files under the working directory. Names and paths only,
+//! never values. Used by `guardsh doctor` and at the start of `guardsh run`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// One readable credential store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub path: PathBuf,
+    pub what: &'static str,
+    pub advice: &'static str,
+}
+
+/// (path under HOME, what it holds, text that shows it holds a secret (`None`: any content), advice)
+const HOME_FILES: &[(&str, &str, Option<&str>, &str)] = &[
+    (
+        ".aws/credentials",
+        "AWS access keys",
+        None,
+        "use short-lived sessions (aws sso login), or hand the keys to `guardsh run` and delete the file",
+    ),
+    (
+        ".aws/config",
+        "AWS keys in the config file",
+        Some("aws_secret_access_key"),
+        "move the keys out of the config file",
+    ),
+    (
+        ".kube/config",
+        "a Kubernetes token or client key",
+        Some("token:"),
+        "use an exec credential plugin (short-lived tokens) instead of a static token",
+    ),
+    (
+        ".kube/config",
+        "a Kubernetes client key",
+        Some("client-key-data"),
+        "use an exec credential plugin instead of an embedded client key",
+    ),
+    (
+        ".pgpass",
+        "PostgreSQL passwords",
+        None,
+        "give the password to `guardsh run` as PGPASSWORD instead, and delete the file",
+    ),
+    (".my.cnf", "a MySQL password", Some("password"), "give the password to `guardsh run` as MYSQL_PWD instead"),
+    (
+        ".netrc",
+        "machine passwords (Heroku and others)",
+        None,
+        "remove the entries for services an agent must not reach",
+    ),
+    (
+        ".config/gh/hosts.yml",
+        "a GitHub token",
+        Some("oauth_token"),
+        "use `gh auth login` with the keyring, or give GH_TOKEN to `guardsh run`",
+    ),
+    (
+        ".docker/config.json",
+        "registry credentials",
+        Some("\"auth\""),
+        "use a credential helper (credsStore) instead of inline auths",
+    ),
+    (
+        ".config/gcloud/application_default_credentials.json",
+        "Google application default credentials",
+        None,
+        "revoke them (gcloud auth application-default revoke) when not in use",
+    ),
+    (
+        ".config/gcloud/credentials.db",
+        "gcloud login tokens",
+        None,
+        "log out (gcloud auth revoke) before starting an agent",
+    ),
+    (".azure/msal_token_cache.json", "Azure CLI tokens", None, "log out (az logout) before starting an agent"),
+    (
+        ".railway/config.json",
+        "a Railway login token",
+        Some("token"),
+        "log out (railway logout) and give RAILWAY_TOKEN to `guardsh run` instead",
+    ),
+    (
+        ".fly/config.yml",
+        "a Fly.io token",
+        Some("access_token"),
+        "log out (fly auth logout) and give FLY_API_TOKEN to `guardsh run` instead",
+    ),
+    (
+        ".config/doctl/config.yaml",
+        "a DigitalOcean token",
+        Some("access-token"),
+        "give DIGITALOCEAN_ACCESS_TOKEN to `guardsh run` instead",
+    ),
+    (".terraform.d/credentials.tfrc.json", "Terraform Cloud tokens", None, "give TF_TOKEN_* to `guardsh run` instead"),
+    (
+        ".supabase/access-token",
+        "a Supabase token",
+        None,
+        "log out (supabase logout) and give SUPABASE_ACCESS_TOKEN to `guardsh run` instead",
+    ),
+    (
+        ".local/share/com.vercel.cli/auth.json",
+        "a Vercel token",
+        Some("token"),
+        "log out (vercel logout) and give VERCEL_TOKEN to `guardsh run` instead",
+    ),
+];
+
+const ENV_ADVICE: &str = "an agent working here can read it: keep secrets out of the working tree, or make the file unreadable to the agent's user";
+
+/// How deep under the working directory `.env` files are looked for, and how many entries at most.
+const ENV_DEPTH: usize = 3;
+const ENV_BUDGET: usize = 5_000;
+
+pub fn scan(home: &Path, cwd: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (rel, what, marker, advice) in HOME_FILES {
+        let path = home.join(rel);
+        let Some(text) = readable(&path) else { continue };
+        let holds = match marker {
+            None => !text.trim().is_empty(),
+            Some(m) => text.contains(m),
+        };
+        // One finding per file, the first kind that applies.
+        if holds && !out.iter().any(|f: &Finding| f.path == path) {
+            out.push(Finding { path, what, advice });
+        }
+    }
+    let mut budget = ENV_BUDGET;
+    dotenv_files(cwd, ENV_DEPTH, &mut budget, &mut out);
+    out
+}
+
+/// The first 64 KiB of a file this process can read.
+fn readable(path: &Path) -> Option<String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).ok()?.take(64 << 10).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn dotenv_files(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<Finding>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
+            let skip = matches!(name.as_ref(), ".git" | "node_modules" | "target" | ".venv" | "venv" | "vendor");
+            if depth > 0 && !skip {
+                dotenv_files(&e.path(), depth - 1, budget, out);
+            }
+        } else if is_dotenv(&name) && readable(&e.path()).is_some_and(|t| t.contains('=')) {
+            out.push(Finding { path: e.path(), what: "an environment file", advice: ENV_ADVICE });
+        }
+    }
+}
+
+/// `.env`, `.env.local`, `.env.production`, ...; not the templates meant to be committed.
+fn is_dotenv(name: &str) -> bool {
+    (name == ".env" || name.starts_with(".env."))
+        && !matches!(name, ".env.example" | ".env.sample" | ".env.template" | ".env.dist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dotenv;
+
+    #[test]
+    fn dotenv_names() {
+        for (name, want) in
+            [(".env", true), (".env.local", true), (".env.example", false), ("env", false), (".envrc", false)]
+        {
+            assert_eq!(is_dotenv(name), want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Credential custody: `guardsh run` holds the credentials, and releases to a shim only those its
+//! own re-evaluation of that shim's command grants (`server`, `client`, `exposure`).
+//!
+//! This file is the pure part: which variables are taken into custody, and the messages of the
+//! socket protocol. One exchange per connection, one JSON line each way:
+//! 1. shim → `Hello` (its approval request, if an approval let it run; SQL it read from stdin);
+//! 2. guardsh run reads the shim's facts from /proc while the shim can still be read, then → `Seal`;
+//! 3. shim makes itself non-dumpable, checks nobody traces it → `Sealed`;
+//! 4. guardsh run checks the same process is untraced, re-evaluates, → `Release` or `Refuse`.
+
+pub mod client;
+pub mod exposure;
+pub mod server;
+
+use std::ffi::{OsStr, OsString};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Names the custody socket in the agent's environment.
+pub const SOCKET_VAR: &str = "GUARDSH_CUSTODY";
+
+/// Credentials held in memory, each wiped when dropped.
+#[derive(Default)]
+pub struct Vault {
+    values: Vec<(String, Zeroizing<String>)>,
+}
+
+impl Vault {
+    pub fn names(&self) -> Vec<&str> {
+        self.values.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn insert(&mut self, name: String, value: Zeroizing<String>) {
+        self.values.retain(|(k, _)| *k != name);
+        self.values.push((name, value));
+    }
+
+    /// The held values of `grants`, in that order; names not held are left out.
+    pub fn release(&self, grants: &[String]) -> Vec<(String, Zeroizing<String>)> {
+        grants.iter().filter_map(|g| self.values.iter().find(|(k, _)| k == g).cloned()).collect()
+    }
+}
+
+/// Splits the environment: credential variables (as `is_credential` says) go into the vault,
+/// everything else stays for the agent. A credential that is not UTF-8 cannot be handed on
+/// through the protocol, so it is dropped from both, and named in the second list.
+pub fn take(
+    vars: Vec<(OsString, OsString)>,
+    is_credential: impl Fn(&OsStr) -> bool,
+) -> (Vault, Vec<(OsString, OsString)>, Vec<String>) {
+    let mut vault = Vault::default();
+    let mut rest = Vec::new();
+    let mut dropped = Vec::new();
+    for (k, v) in vars {
+        if !is_credential(&k) {
+            rest.push((k, v));
+            continue;
+        }
+        match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => vault.insert(k, Zeroizing::new(v)),
+            (k, _) => dropped.push(k.unwrap_or_else(|k| k.to_string_lossy().into_owned())),
+        }
+    }
+    (vault, rest, dropped)
+}
+
+/// What a shim sends first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+    /// The approval request the shim consumed, when the command needed one.
+    pub request: Option<String>,
+    /// SQL the shim read from its stdin and will hand to the tool, hex.
+    pub stdin_hex: Option<String>,
+}
+
+pub const VERSION: u32 = 1;
+
+/// What guardsh run answers, one per step.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "lowercase")]
+pub enum Answer {
+    /// Make yourself unreadable and untraceable, then say so.
+    Seal,
+    Release {
+        values: Vec<(String, String)>,
+    },
+    Refuse {
+        reason: String,
+    },
+}
+
+/// The shim's confirmation that it sealed itself.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Sealed {
+    pub sealed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn credentials_go_to_the_vault_and_nothing_else_does() {
+        let vars: Vec<(OsString, OsString)> = vec![
+            ("AWS_SECRET_ACCESS_KEY".into(), "s3cret".into()),
+            ("PATH".into(), "/bin".into()),
+            ("GITHUB_TOKEN".into(), OsString::from_vec(vec![0xff])),
+            ("AWS_PROFILE".into(), "dev".into()),
+        ];
+        let (vault, rest, dropped) =
+            take(vars, |k| k.to_str().is_some_and(|k| k.contains("SECRET") || k.contains("TOKEN")));
+        assert_eq!(vault.names(), ["AWS_SECRET_ACCESS_KEY"]);
+        let names: Vec<_> = rest.iter().map(|(k, _)| k.to_str().unwrap_or("?")).collect();
+        assert_eq!(names, ["PATH", "AWS_PROFILE"]);
+        assert_eq!(dropped, ["GITHUB_TOKEN"]);
+        let released = vault.release(&["AWS_SECRET_ACCESS_KEY".into(), "NOT_HELD".into()]);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].1.as_str(), "s3cret");
+    }
+}

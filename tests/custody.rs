@@ -1,0 +1,231 @@
+//! Credential custody: inside `guardsh run` the agent holds no credentials, guarded commands get
+//! exactly what their rule grants, and nothing else gets anything. When the tests run as root
+//! (CI does), the session runs as `nobody`: root can read any process, and the point is what a
+//! process of the agent's own user can do.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::Test;
+
+const CREDENTIALS: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "AKIACUSTODYTEST"),
+    ("AWS_SECRET_ACCESS_KEY", "custody-secret-value"),
+    ("GITHUB_TOKEN", "ghp_custodytest"),
+    ("RAILWAY_TOKEN", "railway-custody-test"),
+];
+
+/// Runs `script` with sh inside `guardsh run`, as the agent, with the credentials above in
+/// `guardsh run`'s environment. Returns the session's exit code and stderr.
+fn session(t: &Test, script: &str) -> (Option<i32>, String) {
+    session_with(t, &[], script)
+}
+
+fn session_with(t: &Test, options: &[&str], script: &str) -> (Option<i32>, String) {
+    let as_root = nix::unistd::geteuid().is_root();
+    if as_root {
+        chown_tree(t.root.path(), 65534);
+    }
+    let args: Vec<&str> = ["run"].iter().chain(options).chain(&["--", "sh", "-c", script]).copied().collect();
+    let mut run = t.guardsh(&args);
+    for (k, v) in CREDENTIALS {
+        run = run.env(k, v);
+    }
+    if as_root {
+        use std::os::unix::process::CommandExt;
+        run.cmd.uid(65534).gid(65534);
+    }
+    let done = run.output();
+    (done.code(), done.stderr())
+}
+
+fn chown_tree(dir: &Path, id: u32) {
+    nix::unistd::chown(dir, Some(id.into()), Some(id.into())).expect("chown");
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            chown_tree(&p, id);
+        } else {
+            let _ = nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                &p,
+                Some(id.into()),
+                Some(id.into()),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            );
+        }
+    }
+}
+
+/// The shipped rules, fake aws and kubectl, and a shim for every tool (`guardsh run` refuses to
+/// start an agent while a guarded tool has none).
+fn world() -> Test {
+    let t = Test::new().tools(&["aws", "kubectl"]).example_rules();
+    t.guardsh(&["install"]).output().status(0);
+    t
+}
+
+fn python() -> Option<PathBuf> {
+    let found = ["/usr/bin/python3", "/usr/local/bin/python3"].iter().map(PathBuf::from).find(|p| p.exists());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide python3");
+        eprintln!("SKIPPED: a custody test needs python3 (as a foreign client or a tracer)");
+    }
+    found
+}
+
+#[test]
+fn the_agent_holds_nothing_and_an_allowed_command_gets_exactly_its_grant() {
+    let t = world();
+    let out = t.cwd.join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let script = format!(
+        "env -0 > {o}/agent.env; \
+         aws s3 ls; kubectl get pods; aws s3 rb s3://bucket --force; echo $? > {o}/rb.code; \
+         cat /proc/$PPID/environ > /dev/null 2>&1; echo $? > {o}/environ.code; \
+         head -c 1 /proc/$PPID/mem > /dev/null 2>&1; echo $? > {o}/mem.code",
+        o = out.display()
+    );
+    let (code, stderr) = session(&t, &script);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("holding"), "guardsh run says what it holds: {stderr}");
+
+    let agent = std::fs::read(out.join("agent.env")).expect("agent env");
+    let agent = String::from_utf8_lossy(&agent);
+    for (k, v) in CREDENTIALS {
+        assert!(!agent.contains(k) && !agent.contains(v), "the agent's environment has {k}");
+    }
+    assert!(agent.contains("GUARDSH_CUSTODY="), "the agent is told where the custody socket is");
+
+    // aws s3 ls: the AWS credentials, with their values, and no other tool's.
+    assert_eq!(t.saw_var("aws", "AWS_ACCESS_KEY_ID").as_deref(), Some("AKIACUSTODYTEST"));
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
+    assert_eq!(t.saw_var("aws", "GITHUB_TOKEN"), None);
+    assert_eq!(t.saw_var("aws", "RAILWAY_TOKEN"), None);
+    // kubectl get pods is allowed but granted nothing.
+    let kubectl = t.saw_env("kubectl").expect("kubectl ran");
+    for (k, _) in CREDENTIALS {
+        assert!(!kubectl.iter().any(|(n, _)| n == k), "kubectl got {k}");
+    }
+    // The refused `aws s3 rb` did not run, so nothing got anything for it.
+    assert_ne!(std::fs::read_to_string(out.join("rb.code")).expect("rb code").trim(), "0");
+    assert_eq!(t.saw_args("aws").expect("aws ran"), ["s3", "ls"]);
+
+    // guardsh run's environment and memory are out of the agent's reach.
+    for f in ["environ.code", "mem.code"] {
+        let code = std::fs::read_to_string(out.join(f)).expect("code");
+        assert_ne!(code.trim(), "0", "the agent could read guardsh run's {f}");
+    }
+
+    let released: Vec<_> = t.audit_records().into_iter().filter(|r| r["outcome"] == "custody_released").collect();
+    assert_eq!(released.len(), 2, "one release per allowed command");
+    assert_eq!(released[0]["passed"], serde_json::json!(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]));
+    assert_eq!(released[1]["passed"], serde_json::json!([]));
+    let log = std::fs::read_to_string(t.audit_log()).expect("audit log");
+    assert!(!log.contains("custody-secret-value"), "a value reached the audit log");
+}
+
+#[test]
+fn a_process_that_is_not_guardsh_gets_nothing_and_is_audited() {
+    let Some(python) = python() else { return };
+    let t = world();
+    let client = t.cwd.join("client.py");
+    std::fs::write(
+        &client,
+        "import os, socket\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         s.connect(os.environ['GUARDSH_CUSTODY'])\n\
+         s.sendall(b'{\"version\":1,\"request\":null,\"stdin_hex\":null}\\n')\n\
+         print(s.recv(65536).decode())\n",
+    )
+    .expect("client");
+    let answer = t.cwd.join("answer");
+    let (code, stderr) = session(&t, &format!("{} {} > {}", python.display(), client.display(), answer.display()));
+    assert_eq!(code, Some(0), "{stderr}");
+    let answer = std::fs::read_to_string(answer).expect("answer");
+    assert!(answer.contains("\"refuse\"") && answer.contains("not this guardsh binary"), "{answer}");
+    assert!(!answer.contains("custody-secret-value"));
+    let refused: Vec<_> = t.audit_records().into_iter().filter(|r| r["outcome"] == "custody_refused").collect();
+    assert_eq!(refused.len(), 1, "the attempt is audited");
+}
+
+#[test]
+fn a_traced_shim_gets_nothing() {
+    let Some(python) = python() else { return };
+    let t = world();
+    // A tracer: the child asks to be traced and execs the aws shim; the parent lets it run.
+    let tracer = t.cwd.join("tracer.py");
+    std::fs::write(
+        &tracer,
+        format!(
+            "import ctypes, os, sys\n\
+             libc = ctypes.CDLL(None, use_errno=True)\n\
+             pid = os.fork()\n\
+             if pid == 0:\n\
+             \x20   if libc.ptrace(0, 0, None, None) != 0:\n\
+             \x20       os._exit(99)\n\
+             \x20   os.execv('{shim}', ['aws', 's3', 'ls'])\n\
+             while True:\n\
+             \x20   _, status = os.waitpid(pid, 0)\n\
+             \x20   if os.WIFEXITED(status):\n\
+             \x20       sys.exit(os.WEXITSTATUS(status))\n\
+             \x20   if os.WIFSIGNALED(status):\n\
+             \x20       sys.exit(128 + os.WTERMSIG(status))\n\
+             \x20   sig = os.WSTOPSIG(status)\n\
+             \x20   libc.ptrace(7, pid, None, 0 if sig == 5 else sig)\n",
+            shim = t.shims.join("aws").display()
+        ),
+    )
+    .expect("tracer");
+    let (code, stderr) = session(&t, &format!("{} {}", python.display(), tracer.display()));
+    assert_eq!(code, Some(0), "the traced aws still runs, without credentials: {stderr}");
+    assert!(t.ran("aws"));
+    assert!(stderr.contains("is being traced by process"), "the shim says why it has no credentials: {stderr}");
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY"), None, "a traced shim received a credential");
+    assert_eq!(t.saw_var("aws", "AWS_ACCESS_KEY_ID"), None);
+    assert!(!t.audit_records().iter().any(|r| r["outcome"] == "custody_released"));
+}
+
+#[test]
+fn outside_guardsh_run_nothing_changes() {
+    let t = world().env("AWS_SECRET_ACCESS_KEY", "ambient");
+    t.run("aws", &["s3", "ls"]).output().status(0);
+    // As in the gate: the granted credential passes from the environment; no socket is involved.
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("ambient"));
+    assert!(!t.audit_records().iter().any(|r| r["outcome"].as_str().is_some_and(|o| o.starts_with("custody"))));
+}
+
+#[test]
+fn credentials_from_a_source_command_are_held_like_the_environment_s() {
+    let t = world();
+    let agent = t.cwd.join("agent.env");
+    let script = format!("env > {}; aws s3 ls", agent.display());
+    let source = "echo '# from a password manager'; echo AWS_SESSION_TOKEN=from-the-source";
+    let (code, stderr) = session_with(&t, &["--credentials-from", source], &script);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(t.saw_var("aws", "AWS_SESSION_TOKEN").as_deref(), Some("from-the-source"));
+    assert!(!std::fs::read_to_string(&agent).expect("agent env").contains("from-the-source"));
+
+    // A name that is no tool's credential is a mistake: the agent does not start.
+    let t = world();
+    let (code, stderr) = session_with(&t, &["--credentials-from", "echo EDITOR=vi"], &script);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("EDITOR, which no tool's credentials include"), "{stderr}");
+    assert!(!t.ran("aws"));
+}
+
+#[test]
+fn doctor_lists_credential_files_an_agent_could_read_without_their_values() {
+    let t = world();
+    std::fs::create_dir_all(t.home.join(".aws")).expect("mkdir");
+    std::fs::write(t.home.join(".aws/credentials"), "[default]\naws_secret_access_key = doctor-secret\n")
+        .expect("write");
+    std::fs::create_dir_all(t.cwd.join("app")).expect("mkdir");
+    std::fs::write(t.cwd.join("app/.env"), "DATABASE_URL=postgres://doctor-secret@prod/db\n").expect("write");
+    std::fs::write(t.cwd.join(".env.example"), "DATABASE_URL=\n").expect("write");
+    let out = t.guardsh(&["doctor"]).output();
+    let text = out.stdout();
+    assert!(text.contains(".aws/credentials (AWS access keys)"), "{text}");
+    assert!(text.contains("app/.env (an environment file)"), "{text}");
+    assert!(!text.contains(".env.example"), "a template is not a finding: {text}");
+    assert!(!text.contains("doctor-secret"), "a value was printed: {text}");
+}
