@@ -417,7 +417,15 @@ fn run_real(
             _ => None,
         };
         match custody::client::fetch(Path::new(socket), approval.map(|r| r.id.as_str()), stdin) {
-            Ok(values) => {
+            // The agent chooses this shim's PATH: credentials go only to the binary guardsh run
+            // found on its own.
+            Ok((_, for_real)) if for_real != real => eprintln!(
+                "guardsh: guardsh run released no credentials: it finds {} at {}, and this PATH gives {}",
+                inv.tool,
+                for_real.display(),
+                real.display()
+            ),
+            Ok((values, _)) => {
                 for (name, value) in values.into_iter().filter(|(k, _)| eval.verdict.grants.contains(k)) {
                     env.retain(|(k, _)| *k != *name);
                     env.push((name.clone().into(), value.as_str().into()));

@@ -229,3 +229,21 @@ fn doctor_lists_credential_files_an_agent_could_read_without_their_values() {
     assert!(!text.contains(".env.example"), "a template is not a finding: {text}");
     assert!(!text.contains("doctor-secret"), "a value was printed: {text}");
 }
+
+/// The agent controls the shim's PATH. A binary of its own named like the tool, found before the
+/// real one, must not receive what guardsh run holds: credentials go only to the binary
+/// guardsh run finds on its own PATH.
+#[test]
+fn credentials_never_go_to_a_binary_the_agent_put_on_path() {
+    let t = world();
+    let evil = t.cwd.join("evil");
+    std::fs::create_dir(&evil).expect("mkdir");
+    let seen = t.cwd.join("evil.env");
+    crate::support::write_executable(&evil.join("aws"), &format!("#!/bin/sh\nenv > {}\n", seen.display()));
+    let script = format!("PATH=\"${{PATH%%:*}}:{}:$PATH\" aws s3 ls", evil.display());
+    let (code, stderr) = session(&t, &script);
+    assert_eq!(code, Some(0), "{stderr}");
+    let seen = std::fs::read_to_string(&seen).expect("the agent's aws ran");
+    assert!(!seen.contains("custody-secret-value") && !seen.contains("AKIACUSTODYTEST"), "{seen}");
+    assert!(stderr.contains("released no credentials"), "{stderr}");
+}

@@ -11,13 +11,13 @@ use zeroize::Zeroizing;
 use super::server::{read, send, tracer};
 use super::{Answer, Hello, Sealed, VERSION};
 
-/// The values `guardsh run` releases for this process's command, or why it released none.
-/// `request` is the approval this shim used; `stdin` the SQL it read and will hand on.
-pub fn fetch(
-    socket: &Path,
-    request: Option<&str>,
-    stdin: Option<&[u8]>,
-) -> Result<Vec<(String, Zeroizing<String>)>, String> {
+/// Released credentials and the one binary they may be handed to.
+pub type Released = (Vec<(String, Zeroizing<String>)>, std::path::PathBuf);
+
+/// The values `guardsh run` releases for this process's command and the real binary it found
+/// for them, or why it released none. `request` is the approval this shim used; `stdin` the SQL
+/// it read and will hand on.
+pub fn fetch(socket: &Path, request: Option<&str>, stdin: Option<&[u8]>) -> Result<Released, String> {
     let me = i32::try_from(std::process::id()).map_err(|e| e.to_string())?;
     let untraced = || match tracer(me) {
         Ok(0) => Ok(()),
@@ -49,7 +49,9 @@ pub fn fetch(
         return Err("this guardsh could not make itself unreadable, or is traced".into());
     }
     match read::<Answer>(&mut reader)? {
-        Answer::Release { values } => Ok(values.into_iter().map(|(k, v)| (k, Zeroizing::new(v))).collect()),
+        Answer::Release { values, real } => {
+            Ok((values.into_iter().map(|(k, v)| (k, Zeroizing::new(v))).collect(), real.into()))
+        }
         Answer::Refuse { reason } => Err(reason),
         Answer::Seal => Err("guardsh run answered out of turn".into()),
     }

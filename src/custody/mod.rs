@@ -87,8 +87,11 @@ pub const VERSION: u32 = 1;
 pub enum Answer {
     /// Make yourself unreadable and untraceable, then say so.
     Seal,
+    /// The values, for `real`: the binary guardsh run found for the tool on its own PATH. The
+    /// shim hands them only to that binary (the agent controls the shim's PATH).
     Release {
         values: Vec<(String, String)>,
+        real: String,
     },
     Refuse {
         reason: String,

@@ -34,12 +34,22 @@ pub struct Custodian {
     /// Device and inode of this binary: a peer must be running the same file.
     exe: (u64, u64),
     uid: u32,
+    /// guardsh run's own PATH, the human's: where the real tools are looked up, never the
+    /// agent's.
+    path: Option<OsString>,
 }
 
 impl Custodian {
     pub fn new(vault: Vault, paths: Paths, session: String) -> std::io::Result<Self> {
         let m = std::fs::metadata("/proc/self/exe")?;
-        Ok(Self { vault, paths, session, exe: (m.dev(), m.ino()), uid: nix::unistd::geteuid().as_raw() })
+        Ok(Self {
+            vault,
+            paths,
+            session,
+            exe: (m.dev(), m.ino()),
+            uid: nix::unistd::geteuid().as_raw(),
+            path: std::env::var_os("PATH"),
+        })
     }
 }
 
@@ -53,8 +63,8 @@ pub fn serve(listener: UnixListener, custodian: Arc<Custodian>) {
     }
 }
 
-/// Credentials released to a peer.
-type Released = Vec<(String, zeroize::Zeroizing<String>)>;
+/// Credentials released to a peer, and the only binary they are for.
+type Released = (Vec<(String, zeroize::Zeroizing<String>)>, PathBuf);
 /// Why a peer gets nothing, and what was read about it by then.
 type Refusal = (String, Option<Box<Peer>>);
 
@@ -71,10 +81,10 @@ impl Custodian {
         let pid =
             nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials).map(|c| (c.pid(), c.uid()));
         let (outcome, peer, released) = match self.exchange(&conn, pid.ok()) {
-            Ok((peer, values)) => {
+            Ok((peer, (values, real))) => {
                 let names: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-                let answer =
-                    Answer::Release { values: values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect() };
+                let values = values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+                let answer = Answer::Release { values, real: real.display().to_string() };
                 // A release that cannot be audited is not made.
                 match self.audit(Some(&peer), pid.ok().map(|p| p.0), "custody_released", "", &names) {
                     Ok(()) => {
@@ -145,8 +155,16 @@ impl Custodian {
             }
             Action::Deny => return refuse_peer(format!("the policy denies it: {}", eval.verdict.reason), peer),
         }
+        let own = match crate::exec::FileId::current_exe() {
+            Ok(id) => id,
+            Err(e) => return refuse_peer(format!("cannot identify this guardsh binary: {e}"), peer),
+        };
+        let real = match crate::exec::resolve_real(&peer.inv.tool, self.path.as_deref(), own) {
+            Ok(r) => r,
+            Err(e) => return refuse_peer(format!("guardsh run cannot find the real {}: {e}", peer.inv.tool), peer),
+        };
         let values = self.vault.release(&eval.verdict.grants);
-        Ok((peer, values))
+        Ok((peer, (values, real)))
     }
 
     fn facts(&self, pid: i32, hello: &Hello) -> Result<Peer, String> {
