@@ -56,7 +56,7 @@ pub fn load_for_invocation(
     }
     let dir = state_dir.join("cache");
     let policy_key = key(&sources);
-    let file = dir.join(format!("{policy_key}-{}.bin", hex(&Sha256::digest(tool.as_bytes()))));
+    let file = entry(&dir, &policy_key, tool);
     if let Some(policy) = read(&file, tool, args) {
         return Ok(policy);
     }
@@ -64,6 +64,30 @@ pub fn load_for_invocation(
     // Best effort: a cache that cannot be written only costs the next call a compile.
     let _ = write(&dir, &policy_key, &file, &policy, tool);
     Ok(policy)
+}
+
+/// Compiles the policy and writes every tool's entry, so that no shim call has to compile it
+/// (`guardsh check-config` does this: after the usual edit-and-check, shims only read). Without a
+/// cache (a system policy is present), it only compiles.
+pub fn warm(locations: &Locations, state_dir: &Path) -> Result<Policy, ConfigError> {
+    let sources = config::read_sources(locations)?;
+    let policy = crate::rules::compile(&sources)?;
+    if sources.iter().any(|s| s.layer == LayerKind::System) {
+        return Ok(policy);
+    }
+    let dir = state_dir.join("cache");
+    let policy_key = key(&sources);
+    for tool in policy.tools.keys() {
+        let file = entry(&dir, &policy_key, tool);
+        // Best effort, as on a miss: a shim that finds no entry compiles.
+        let _ = write(&dir, &policy_key, &file, &policy, tool);
+    }
+    Ok(policy)
+}
+
+/// The entry for `tool` under the policy named `policy_key`.
+fn entry(dir: &Path, policy_key: &str, tool: &str) -> PathBuf {
+    dir.join(format!("{policy_key}-{}.bin", hex(&Sha256::digest(tool.as_bytes()))))
 }
 
 /// Names the compiled policy: the guardsh build (its version and the identity of this binary, so

@@ -197,3 +197,20 @@ fn the_policy_cache_never_changes_a_decision() {
     std::fs::write(&entry, &forged).expect("write");
     t.run("kubectl", &["get", "pods"]).output().status(0);
 }
+
+/// `guardsh check-config` writes every tool's compiled entry, so the next shim call reads it
+/// instead of compiling (a compile would replace the file: a new inode).
+#[test]
+fn check_config_fills_the_policy_cache_for_every_tool() {
+    use std::os::unix::fs::MetadataExt;
+    let t = Test::new().tools(&["kubectl"]).example_rules();
+    t.guardsh(&["check-config"]).output().status(0);
+    let cache = t.state_dir().join("cache");
+    let entries: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&cache).expect("cache").flatten().map(|e| e.path()).collect();
+    assert_eq!(entries.len(), 21, "one entry per tool of the shipped rules");
+    let inodes = || entries.iter().map(|p| std::fs::metadata(p).expect("entry").ino()).collect::<Vec<_>>();
+    let before = inodes();
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    assert_eq!(inodes(), before, "the shim read the entries check-config wrote");
+}

@@ -169,7 +169,8 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
 
 pub fn config() -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
-    match load_policy(&paths, &cwd) {
+    // Checking also fills the compiled-policy cache for every tool, so shims need not compile.
+    match crate::policy_cache::warm(&crate::config::Locations::new(&paths, &cwd), &paths.state_dir) {
         Ok(policy) => {
             for (layer, path) in &policy.sources {
                 println!("{:<8} {path}", layer.as_str());
