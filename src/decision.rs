@@ -83,7 +83,7 @@ pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
                     format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str())
                 }
             };
-            (action, Cause::Default, reason, vec![])
+            (action, Cause::Default, reason, policy.default_grant.clone())
         }
     };
     let mut ci_denied = false;
@@ -187,6 +187,19 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn the_default_grants_what_default_grant_names() {
+        let text = "[tools.aws]\ndefault = \"ask\"\ndefault_grant = [\"AWS_SECRET_ACCESS_KEY\"]\n[[rule]]\nid = \"ls\"\ntool = \"aws\"\naction = \"allow\"\nreason = \"r\"\nargs = [\"s3\", \"ls\"]\n";
+        let p = compile(&[Source { layer: LayerKind::User, path: "t.toml".into(), text: text.into() }]).expect("valid");
+        let v = verdict(&p, "aws ec2 terminate-instances", Mode::Interactive);
+        assert_eq!(
+            (v.action, v.cause, v.grants),
+            (Action::Ask, Cause::Default, vec!["AWS_SECRET_ACCESS_KEY".to_string()])
+        );
+        // A rule that decides grants only what it names.
+        assert!(verdict(&p, "aws s3 ls", Mode::Interactive).grants.is_empty());
     }
 
     #[test]

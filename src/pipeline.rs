@@ -426,7 +426,9 @@ fn run_real(
                 real.display()
             ),
             Ok((values, _)) => {
-                for (name, value) in values.into_iter().filter(|(k, _)| eval.verdict.grants.contains(k)) {
+                for (name, value) in
+                    values.into_iter().filter(|(k, _)| eval.verdict.grants.iter().any(|g| env::name_matches(g, k)))
+                {
                     env.retain(|(k, _)| *k != *name);
                     env.push((name.clone().into(), value.as_str().into()));
                     rec.passed.push(name);

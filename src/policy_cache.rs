@@ -166,7 +166,7 @@ fn encode(policy: &Policy, tool: &str) -> postcard::Result<Vec<u8>> {
     let buckets = buckets.iter().map(|b| put(b)).collect::<postcard::Result<Vec<_>>>()?;
     let mut part = settings_only(policy);
     if let Some(t) = policy.tools.get(tool) {
-        part.tools.insert(tool.to_string(), ToolPolicy { default: t.default, spec: t.spec.clone(), rules: vec![] });
+        part.tools.insert(tool.to_string(), ToolPolicy { rules: vec![], ..t.clone_without_rules() });
     }
     let header = postcard::to_stdvec(&Header { policy: part, always, buckets })?;
     let len = u32::try_from(header.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;

@@ -247,3 +247,56 @@ fn credentials_never_go_to_a_binary_the_agent_put_on_path() {
     assert!(!seen.contains("custody-secret-value") && !seen.contains("AKIACUSTODYTEST"), "{seen}");
     assert!(stderr.contains("released no credentials"), "{stderr}");
 }
+
+/// A rule that asks: the command gets its grant once a human has approved exactly it, and the
+/// first, unapproved attempt got nothing.
+#[test]
+fn an_approved_command_gets_its_grant() {
+    use expectrl::Expect;
+    let t = std::sync::Arc::new(world());
+    let flag = t.cwd.join("approved");
+    let codes = t.cwd.join("codes");
+    // No-wait mode (the test policy): the first run exits 75 with a request; after the human
+    // approves, the identical re-run uses the approval. setsid: the agent's commands have no
+    // terminal a human's could be confused with.
+    let script = format!(
+        "setsid aws ec2 terminate-instances --instance-ids i-1; echo $? > {c}; \
+         while [ ! -e {f} ]; do sleep 0.05; done; \
+         setsid aws ec2 terminate-instances --instance-ids i-1; echo $? >> {c}",
+        c = codes.display(),
+        f = flag.display()
+    );
+    let runner = std::thread::spawn({
+        let t = std::sync::Arc::clone(&t);
+        move || session(&t, &script)
+    });
+    // Only after the agent's first run: `guardsh pending` here runs as root, and must not be
+    // the one to create the state directories the agent's user writes.
+    let start = std::time::Instant::now();
+    while !codes.exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the first run never finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let id = t.wait_for_pending(1).remove(0);
+    assert!(!t.ran("aws"), "nothing ran before the approval");
+    // The human approves as the agent's user (root may not write into nobody's store for it).
+    let (program, mut args): (&str, Vec<&str>) = if nix::unistd::geteuid().is_root() {
+        ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", crate::support::GUARDSH])
+    } else {
+        (crate::support::GUARDSH, vec![])
+    };
+    args.extend(["approve", &id]);
+    let mut s = t.in_terminal(program, &args);
+    let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("the prompt");
+    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+    s.send_line(code).expect("type");
+    s.expect(format!("approved request {id}")).expect("approved");
+    std::fs::write(&flag, "").expect("flag");
+    let (code, stderr) = runner.join().expect("session");
+    assert_eq!(code, Some(0), "{stderr}");
+    let codes = std::fs::read_to_string(&codes).expect("codes");
+    assert_eq!(codes.split_whitespace().collect::<Vec<_>>(), ["75", "0"], "{stderr}");
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
+    let released: Vec<_> = t.audit_records().into_iter().filter(|r| r["outcome"] == "custody_released").collect();
+    assert_eq!(released.len(), 1, "{released:?}");
+}

@@ -40,9 +40,17 @@ impl Vault {
         self.values.push((name, value));
     }
 
-    /// The held values of `grants`, in that order; names not held are left out.
+    /// The held values whose names `grants` cover (a grant may be a pattern, `TF_TOKEN_*`, as
+    /// the tool's credentials are), sorted by name.
     pub fn release(&self, grants: &[String]) -> Vec<(String, Zeroizing<String>)> {
-        grants.iter().filter_map(|g| self.values.iter().find(|(k, _)| k == g).cloned()).collect()
+        let mut out: Vec<_> = self
+            .values
+            .iter()
+            .filter(|(k, _)| grants.iter().any(|g| crate::env::name_matches(g, k)))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 }
 
@@ -127,5 +135,17 @@ mod tests {
         let released = vault.release(&["AWS_SECRET_ACCESS_KEY".into(), "NOT_HELD".into()]);
         assert_eq!(released.len(), 1);
         assert_eq!(released[0].1.as_str(), "s3cret");
+    }
+
+    #[test]
+    fn a_grant_pattern_releases_every_name_it_covers() {
+        let vars: Vec<(OsString, OsString)> = vec![
+            ("TF_TOKEN_app_terraform_io".into(), "a".into()),
+            ("TF_TOKEN_example_com".into(), "b".into()),
+            ("TF_HTTP_PASSWORD".into(), "c".into()),
+        ];
+        let (vault, _, _) = take(vars, |_| true);
+        let names: Vec<String> = vault.release(&["TF_TOKEN_*".into()]).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["TF_TOKEN_app_terraform_io", "TF_TOKEN_example_com"]);
     }
 }

@@ -267,7 +267,8 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
         let default = tools.defaults.get(&name).copied().unwrap_or(settings_default);
         let default = default.max(floor).max(tools.floor.get(&name).copied().unwrap_or(Action::Allow));
         let rules = rules.remove(&name).unwrap_or_default();
-        policy.tools.insert(name, ToolPolicy { default, spec, rules });
+        let default_grant = tools.default_grants.remove(&name).unwrap_or_default();
+        policy.tools.insert(name, ToolPolicy { default, default_grant, spec, rules });
     }
     Ok(policy)
 }
@@ -294,6 +295,8 @@ struct ToolTables {
     defaults: HashMap<String, Action>,
     /// The strictest default any tighten-only layer asks for.
     floor: HashMap<String, Action>,
+    /// Base-layer `default_grant`s.
+    default_grants: HashMap<String, Vec<String>>,
 }
 
 impl ToolTables {
@@ -308,6 +311,9 @@ impl ToolTables {
                         tighten_hint(ctx.source.layer)
                     ),
                 );
+            }
+            for g in &t.default_grant {
+                ctx.error(g.span(), format!("default_grant is not allowed here: {}", tighten_hint(ctx.source.layer)));
             }
             if let Some(d) = &t.default
                 && *d.get_ref() == Action::Allow
@@ -328,6 +334,25 @@ impl ToolTables {
         }
         if let Some(entry) = self.knowledge.get_mut(name) {
             entry.extend(&t.knowledge());
+            // Checked against what is known of the tool so far: shipped, and earlier or this
+            // base layer's `credentials`.
+            let mut grants = Vec::new();
+            for g in &t.default_grant {
+                if entry.credentials.iter().any(|c| c == g.get_ref()) {
+                    grants.push(g.get_ref().clone());
+                } else {
+                    ctx.error(
+                        g.span(),
+                        format!(
+                            "{:?} is not one of {name}'s credentials; default_grant may only name the tool's own (add it under [tools.{name}] credentials)",
+                            g.get_ref()
+                        ),
+                    );
+                }
+            }
+            if !t.default_grant.is_empty() {
+                self.default_grants.insert(name.to_string(), grants);
+            }
         }
         if let Some(d) = &t.default {
             self.defaults.insert(name.to_string(), *d.get_ref());
@@ -507,6 +532,7 @@ args = ["get"]
                 "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\ngrant = [\"AWS_SECRET_ACCESS_KEY\"]\n",
                 "not one of kubectl's credentials",
             ),
+            ("[tools.kubectl]\ndefault_grant = [\"AWS_SECRET_ACCESS_KEY\"]\n", "not one of kubectl's credentials"),
             ("[settings]\nmode = \"lenient\"\n", "unknown variant `lenient`"),
             ("[[rule]]\nid = \"x\"\n", "missing field `tool`"),
             (
@@ -543,6 +569,10 @@ args = ["get"]
         let keep = "[settings]\nkeep = [\"AWS_SECRET_ACCESS_KEY\"]\n";
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, keep)]);
         assert!(got.iter().any(|e| e.contains("keep may only be set in the base policy")), "{got:?}");
+
+        let grant = "[tools.aws]\ndefault_grant = [\"AWS_SECRET_ACCESS_KEY\"]\n";
+        let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, grant)]);
+        assert!(got.iter().any(|e| e.contains("default_grant is not allowed here")), "{got:?}");
     }
 
     #[test]

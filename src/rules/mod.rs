@@ -123,8 +123,22 @@ pub struct Rule {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToolPolicy {
     pub default: Action,
+    /// What a command the default decides receives (`[tools.NAME] default_grant`).
+    pub default_grant: Vec<String>,
     pub spec: ToolSpec,
     pub rules: Vec<Rule>,
+}
+
+impl ToolPolicy {
+    /// Everything but the rules (the policy cache stores those apart).
+    pub fn clone_without_rules(&self) -> Self {
+        Self {
+            default: self.default,
+            default_grant: self.default_grant.clone(),
+            spec: self.spec.clone(),
+            rules: vec![],
+        }
+    }
 }
 
 /// How long a request waits for a human, and stays approvable, unless the policy says otherwise.

@@ -50,6 +50,10 @@ pub struct RawSettings {
 #[serde(deny_unknown_fields)]
 pub struct RawToolConfig {
     pub default: Option<Spanned<Action>>,
+    /// Credentials a command gets when no rule decides it and the default lets it run (for
+    /// `ask`, after approval). Base layers only, like a rule's `grant`.
+    #[serde(default)]
+    pub default_grant: Vec<Spanned<String>>,
     pub syntax: Option<crate::tools::Syntax>,
     pub abbrev: Option<bool>,
     pub verb_depth: Option<usize>,
