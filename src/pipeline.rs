@@ -89,6 +89,8 @@ pub struct Evaluation {
     pub approval_env: Option<EnvPlan>,
     /// The tool's selector variables (see `bound_environment`).
     pub selectors: Vec<String>,
+    /// `guardsh run` may release credentials to a real tool this user can replace.
+    pub trust_user_installed_tools: bool,
 }
 
 impl Evaluation {
@@ -184,6 +186,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         approval_file: policy.approval_file.as_ref().map(PathBuf::from),
         system_policy: policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System),
         selectors: spec.selectors.clone(),
+        trust_user_installed_tools: policy.trust_user_installed_tools,
     }
 }
 

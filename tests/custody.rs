@@ -23,7 +23,13 @@ fn session(t: &Test, script: &str) -> (Option<i32>, String) {
 fn session_with(t: &Test, options: &[&str], script: &str) -> (Option<i32>, String) {
     let as_root = nix::unistd::geteuid().is_root();
     if as_root {
-        chown_tree(t.root.path(), 65534);
+        // The agent's user owns its home, working directory and the fake tools' records; the
+        // temporary root and the real tools stay root's, as a system's would.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for dir in [&t.home, &t.cwd, &t.records] {
+            chown_tree(dir, 65534);
+        }
     }
     let args: Vec<&str> = ["run"].iter().chain(options).chain(&["--", "sh", "-c", script]).copied().collect();
     let mut run = t.guardsh(&args);
@@ -60,6 +66,13 @@ fn chown_tree(dir: &Path, id: u32) {
 /// start an agent while a guarded tool has none).
 fn world() -> Test {
     let t = Test::new().tools(&["aws", "kubectl"]).example_rules();
+    // Not root: the fake real tools are this user's own files, which guardsh run rightly will
+    // not hand credentials to unless told to trust them (see the test of that below).
+    if !nix::unistd::geteuid().is_root() {
+        let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+        let trusting = rules.replacen("[settings]\n", "[settings]\ntrust_user_installed_tools = true\n", 1);
+        std::fs::write(t.config_dir().join("rules.toml"), trusting).expect("rules");
+    }
     t.guardsh(&["install"]).output().status(0);
     t
 }
@@ -134,7 +147,7 @@ fn a_process_that_is_not_guardsh_gets_nothing_and_is_audited() {
         "import os, socket\n\
          s = socket.socket(socket.AF_UNIX)\n\
          s.connect(os.environ['GUARDSH_CUSTODY'])\n\
-         s.sendall(b'{\"version\":1,\"request\":null,\"stdin_hex\":null}\\n')\n\
+         s.sendall(b'{\"version\":2,\"request\":null,\"stdin_hex\":null}\\n')\n\
          print(s.recv(65536).decode())\n",
     )
     .expect("client");
@@ -299,4 +312,74 @@ fn an_approved_command_gets_its_grant() {
     assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
     let released: Vec<_> = t.audit_records().into_iter().filter(|r| r["outcome"] == "custody_released").collect();
     assert_eq!(released.len(), 1, "{released:?}");
+}
+
+/// A real tool the agent's user can replace (installed in ~/.local/bin, by pip --user, ...) could
+/// be the agent's own program: guardsh run does not hand it credentials unless the policy says
+/// to trust such tools.
+#[test]
+fn a_real_tool_the_agent_could_replace_gets_nothing() {
+    let t = Test::new().tools(&["aws", "kubectl"]).example_rules();
+    t.guardsh(&["install"]).output().status(0);
+    if nix::unistd::geteuid().is_root() {
+        chown_tree(&t.real, 65534);
+    }
+    let (code, stderr) = session(&t, "aws s3 ls");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(t.ran("aws"));
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY"), None, "a replaceable tool received a credential");
+    assert!(stderr.contains("is replaceable by this user"), "{stderr}");
+    assert_eq!(t.audited("custody_refused"), 1);
+}
+
+/// The reviewed attack on the first protocol: a process connects, forks, and execs guardsh as an
+/// allowed `aws s3 ls`; the custodian sees a genuine guardsh at the connection's pid, while the
+/// child, holding the same connection, does the talking and reads the answer. Values now travel
+/// only over a second connection that must come from the checked process itself.
+#[test]
+fn a_connection_handed_to_another_process_gets_nothing() {
+    let Some(python) = python() else { return };
+    let t = world();
+    let out = t.cwd.join("stolen");
+    let steal = t.cwd.join("steal.py");
+    std::fs::write(
+        &steal,
+        format!(
+            r#"import os, socket, signal
+G = {guardsh:?}
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
+s.set_inheritable(False)
+p = os.getpid()
+if os.fork() == 0:
+    while True:
+        try:
+            if os.stat(f"/proc/{{p}}/exe").st_ino == os.stat(G).st_ino: break
+        except OSError: pass
+    os.kill(p, signal.SIGSTOP)
+    got = []
+    f = s.makefile("rwb")
+    f.write(b'{{"version":2,"request":null,"stdin_hex":null}}\n'); f.flush()
+    got.append(f.readline().decode())
+    f.write(b'{{"sealed":true}}\n'); f.flush()
+    line = f.readline().decode(); got.append(line)
+    if '"connect"' in line:
+        import json
+        c = socket.socket(socket.AF_UNIX); c.connect(json.loads(line)["path"])
+        got.append(c.makefile("rb").readline().decode())
+    open({out:?}, "w").write("".join(got))
+    os.kill(p, signal.SIGKILL)
+    os._exit(0)
+env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
+os.execve(G, ["aws", "s3", "ls"], env)
+"#,
+            guardsh = crate::support::GUARDSH,
+            out = out.display().to_string()
+        ),
+    )
+    .expect("steal.py");
+    let (_, stderr) = session(&t, &format!("{} {}; sleep 0.5", python.display(), steal.display()));
+    let got = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(!got.contains("custody-secret-value") && !got.contains("AKIACUSTODYTEST"), "stolen: {got}\n{stderr}");
+    assert!(got.contains("refuse") || got.is_empty(), "{got}");
+    assert!(!t.audit_records().iter().any(|r| r["outcome"] == "custody_released"));
 }

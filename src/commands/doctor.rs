@@ -133,6 +133,9 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         );
     }
 
+    if let Some(w) = crate::custody::exposure::ptrace_warning() {
+        report.warning(&w);
+    }
     println!("credential files an agent running as this user can read:");
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let files = crate::custody::exposure::scan(&home, &cwd);

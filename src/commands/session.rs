@@ -84,6 +84,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let env_policy = EnvPolicy { credentials, keep: &policy.keep };
     let is_credential = env::is_credential(&env_policy);
     let (mut vault, agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
+    let from_environment = !vault.is_empty();
     for source in sources {
         credentials_from(source, &is_credential, &mut vault)?;
     }
@@ -98,6 +99,14 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     if !dropped.is_empty() {
         eprintln!("guardsh run: dropped (not UTF-8, cannot be handed on): {}", dropped.join(" "));
     }
+    if from_environment {
+        eprintln!(
+            "guardsh run: warning: the shell that started guardsh run still holds them; give them with --credentials-from instead, so they are never in a shell an agent could read"
+        );
+    }
+    if let Some(w) = custody::exposure::ptrace_warning() {
+        eprintln!("guardsh run: warning: {w}");
+    }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     for f in custody::exposure::scan(&home, &cwd) {
         eprintln!("guardsh run: warning: the agent can read {} ({}): {}", f.path.display(), f.what, f.advice);
@@ -106,7 +115,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let private = private_dir()?;
     let socket = private.path.join("socket");
     let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let custodian = custody::server::Custodian::new(vault, paths, session.clone())
+    let custodian = custody::server::Custodian::new(vault, paths, session.clone(), private.path.clone())
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
     let custodian = std::sync::Arc::new(custodian);
     std::thread::spawn(move || custody::server::serve(listener, custodian));

@@ -40,7 +40,7 @@ pub fn fetch(socket: &Path, request: Option<&str>, stdin: Option<&[u8]>) -> Resu
     match read::<Answer>(&mut reader)? {
         Answer::Seal => {}
         Answer::Refuse { reason } => return Err(reason),
-        Answer::Release { .. } => return Err("guardsh run answered out of turn".into()),
+        _ => return Err("guardsh run answered out of turn".into()),
     }
     // From here on no process of this user can read this one's memory or attach to it.
     let sealed = nix::sys::prctl::set_dumpable(false).is_ok() && untraced().is_ok();
@@ -48,11 +48,19 @@ pub fn fetch(socket: &Path, request: Option<&str>, stdin: Option<&[u8]>) -> Resu
     if !sealed {
         return Err("this guardsh could not make itself unreadable, or is traced".into());
     }
-    match read::<Answer>(&mut reader)? {
+    let path = match read::<Answer>(&mut reader)? {
+        Answer::Connect { path } => path,
+        Answer::Refuse { reason } => return Err(reason),
+        _ => return Err("guardsh run answered out of turn".into()),
+    };
+    // A connection of this process's own, made now: only it carries the values.
+    let fresh = UnixStream::connect(&path).map_err(|e| format!("cannot reach guardsh run at {path}: {e}"))?;
+    let _ = fresh.set_read_timeout(Some(Duration::from_secs(10)));
+    match read::<Answer>(&mut BufReader::new(&fresh))? {
         Answer::Release { values, real } => {
             Ok((values.into_iter().map(|(k, v)| (k, Zeroizing::new(v))).collect(), real.into()))
         }
         Answer::Refuse { reason } => Err(reason),
-        Answer::Seal => Err("guardsh run answered out of turn".into()),
+        _ => Err("guardsh run answered out of turn".into()),
     }
 }

@@ -135,6 +135,26 @@ pub fn scan(home: &Path, cwd: &Path) -> Vec<Finding> {
     out
 }
 
+/// `kernel.yama.ptrace_scope`, if Yama is present. Below 2, a process of the user can attach to
+/// (or, at 0, read the memory of) other processes of the user that are not sealed: a shim before
+/// it seals itself, and the shell that started `guardsh run`.
+pub fn ptrace_scope() -> Option<u8> {
+    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?.trim().parse().ok()
+}
+
+/// What to say about `ptrace_scope`, when it leaves a gap.
+pub fn ptrace_warning() -> Option<String> {
+    let scope = ptrace_scope();
+    if scope.is_some_and(|s| s >= 2) {
+        return None;
+    }
+    let now = scope.map_or("Yama is not enabled".to_string(), |s| format!("kernel.yama.ptrace_scope is {s}"));
+    Some(format!(
+        "{now}: an agent can attach to a shim before it seals itself, or read the memory of the shell that started guardsh run; \
+         `sysctl kernel.yama.ptrace_scope=2` (as root) closes that"
+    ))
+}
+
 /// The first 64 KiB of a file this process can read.
 fn readable(path: &Path) -> Option<String> {
     let mut bytes = Vec::new();

@@ -6,11 +6,42 @@
 //! 1. shim → `Hello` (its approval request, if an approval let it run; SQL it read from stdin);
 //! 2. guardsh run reads the shim's facts from /proc while the shim can still be read, then → `Seal`;
 //! 3. shim makes itself non-dumpable, checks nobody traces it → `Sealed`;
-//! 4. guardsh run checks the same process is untraced, re-evaluates, → `Release` or `Refuse`.
+//! 4. guardsh run checks the same process is sealed and untraced, re-evaluates, and →
+//!    `Connect` (a socket made for this exchange), or `Refuse`;
+//! 5. the shim connects there; if that connection is from the same process, → `Release` on it.
 
 pub mod client;
 pub mod exposure;
 pub mod server;
+
+/// Why the credentials must not go to `real`: the binary, or a directory on the way to it,
+/// could have been replaced by a process of `uid` (the agent), as could anything a symlink on
+/// the way points through. The binary guardsh run found is only worth trusting if the agent
+/// could not have put it there.
+pub fn replaceable(real: &std::path::Path, uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let canonical = real.canonicalize().map_err(|e| format!("{}: {e}", real.display()))?;
+    let mut checked: Vec<std::path::PathBuf> = Vec::new();
+    for path in [real, canonical.as_path()] {
+        for p in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+            if checked.iter().any(|c| c == p) {
+                continue;
+            }
+            checked.push(p.to_path_buf());
+            let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let sticky = m.mode() & 0o1000 != 0;
+            let writable = m.uid() == uid || (m.mode() & 0o022 != 0 && !(m.is_dir() && sticky));
+            if writable && uid != 0 {
+                return Err(format!(
+                    "the real binary {} is replaceable by this user ({} is writable by it), so an agent could have put its own there; install the tool where only root can write (a system package), or set trust_user_installed_tools (README \"Credential custody\")",
+                    real.display(),
+                    p.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 use std::ffi::{OsStr, OsString};
 
@@ -87,7 +118,7 @@ pub struct Hello {
     pub stdin_hex: Option<String>,
 }
 
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// What guardsh run answers, one per step.
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,6 +126,10 @@ pub const VERSION: u32 = 1;
 pub enum Answer {
     /// Make yourself unreadable and untraceable, then say so.
     Seal,
+    /// Connect to this new socket: the values come over that connection only.
+    Connect {
+        path: String,
+    },
     /// The values, for `real`: the binary guardsh run found for the tool on its own PATH. The
     /// shim hands them only to that binary (the agent controls the shim's PATH).
     Release {

@@ -31,6 +31,8 @@ pub struct Custodian {
     pub vault: Vault,
     pub paths: Paths,
     pub session: String,
+    /// The private 0700 directory of the custody socket; per-exchange sockets go in it too.
+    dir: PathBuf,
     /// Device and inode of this binary: a peer must be running the same file.
     exe: (u64, u64),
     uid: u32,
@@ -40,12 +42,13 @@ pub struct Custodian {
 }
 
 impl Custodian {
-    pub fn new(vault: Vault, paths: Paths, session: String) -> std::io::Result<Self> {
+    pub fn new(vault: Vault, paths: Paths, session: String, dir: PathBuf) -> std::io::Result<Self> {
         let m = std::fs::metadata("/proc/self/exe")?;
         Ok(Self {
             vault,
             paths,
             session,
+            dir,
             exe: (m.dev(), m.ino()),
             uid: nix::unistd::geteuid().as_raw(),
             path: std::env::var_os("PATH"),
@@ -53,13 +56,25 @@ impl Custodian {
     }
 }
 
+/// Peers handled at once; more wait. Bounds what a flood of connections can cost.
+const MAX_PEERS: usize = 32;
+
 /// Accepts peers until the listener fails; each is handled on its own thread, so a peer that
 /// stalls holds up nobody else.
 pub fn serve(listener: UnixListener, custodian: Arc<Custodian>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let busy = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        let custodian = Arc::clone(&custodian);
-        std::thread::spawn(move || custodian.handle(conn));
+        while busy.load(Ordering::SeqCst) >= MAX_PEERS {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        busy.fetch_add(1, Ordering::SeqCst);
+        let (custodian, busy) = (Arc::clone(&custodian), Arc::clone(&busy));
+        std::thread::spawn(move || {
+            custodian.handle(conn);
+            busy.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 }
 
@@ -81,14 +96,14 @@ impl Custodian {
         let pid =
             nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials).map(|c| (c.pid(), c.uid()));
         let (outcome, peer, released) = match self.exchange(&conn, pid.ok()) {
-            Ok((peer, (values, real))) => {
+            Ok((peer, (values, real), fresh)) => {
                 let names: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
                 let values = values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
                 let answer = Answer::Release { values, real: real.display().to_string() };
                 // A release that cannot be audited is not made.
                 match self.audit(Some(&peer), pid.ok().map(|p| p.0), "custody_released", "", &names) {
                     Ok(()) => {
-                        let _ = send(&conn, &answer);
+                        let _ = send(&fresh, &answer);
                         return;
                     }
                     Err(e) => (format!("the audit log cannot be written ({e})"), Some(Box::new(peer)), names),
@@ -102,8 +117,9 @@ impl Custodian {
         let _ = send(&conn, &Answer::Refuse { reason: outcome });
     }
 
-    /// The whole exchange with one peer: the credentials to release, or why not.
-    fn exchange(&self, conn: &UnixStream, cred: Option<(i32, u32)>) -> Result<(Peer, Released), Refusal> {
+    /// The whole exchange with one peer: the credentials to release and the fresh connection
+    /// to send them on, or why not.
+    fn exchange(&self, conn: &UnixStream, cred: Option<(i32, u32)>) -> Result<(Peer, Released, UnixStream), Refusal> {
         let refuse = |why: &str| (why.to_string(), None);
         let (pid, uid) = cred.ok_or_else(|| refuse("the peer's credentials (SO_PEERCRED) cannot be read"))?;
         if uid != self.uid {
@@ -131,15 +147,8 @@ impl Custodian {
         if !sealed.sealed {
             return refuse_peer("the shim could not seal itself".into(), peer);
         }
-        // The same process (not a reused pid), and nobody traces it now; sealed, nobody can start.
-        match procinfo::stat(pid) {
-            Ok(s) if s.start == peer.start => {}
-            _ => return refuse_peer(format!("process {pid} ended or was replaced"), peer),
-        }
-        match tracer(pid) {
-            Ok(0) => {}
-            Ok(t) => return refuse_peer(format!("process {pid} is being traced by process {t}"), peer),
-            Err(e) => return refuse_peer(format!("cannot read /proc/{pid}/status: {e}"), peer),
+        if let Err(why) = self.still_sealed(pid, peer.start) {
+            return refuse_peer(why, peer);
         }
 
         let eval = match pipeline::evaluate_captured(&self.paths, &peer.inv) {
@@ -163,8 +172,61 @@ impl Custodian {
             Ok(r) => r,
             Err(e) => return refuse_peer(format!("guardsh run cannot find the real {}: {e}", peer.inv.tool), peer),
         };
+        if !eval.trust_user_installed_tools
+            && let Err(why) = super::replaceable(&real, self.uid)
+        {
+            return refuse_peer(why, peer);
+        }
+        let fresh = match self.fresh_connection(conn, pid, peer.start) {
+            Ok(c) => c,
+            Err(why) => return refuse_peer(why, peer),
+        };
         let values = self.vault.release(&eval.verdict.grants);
-        Ok((peer, (values, real)))
+        Ok((peer, (values, real), fresh))
+    }
+
+    /// The peer is the same process (not a reused pid), nobody traces it, and it is sealed:
+    /// nobody can start tracing it or read its memory (checked by trying to read its working
+    /// directory, which a non-dumpable process's owner cannot; root can, so not for root).
+    fn still_sealed(&self, pid: i32, start: u64) -> Result<(), String> {
+        match procinfo::stat(pid) {
+            Ok(s) if s.start == start => {}
+            _ => return Err(format!("process {pid} ended or was replaced")),
+        }
+        match tracer(pid) {
+            Ok(0) => {}
+            Ok(t) => return Err(format!("process {pid} is being traced by process {t}")),
+            Err(e) => return Err(format!("cannot read /proc/{pid}/status: {e}")),
+        }
+        if self.uid != 0 && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok() {
+            return Err(format!("process {pid} says it sealed itself, and has not"));
+        }
+        Ok(())
+    }
+
+    /// The values go over a connection the peer opens now, to a socket that did not exist
+    /// before this exchange, and which must come from the peer's own pid. The first connection
+    /// cannot carry them: it may have been opened before the peer exec'd guardsh and shared
+    /// with another process (the race: connect, fork, exec guardsh; the child then holds the
+    /// same connection and reads the answer). A connection opened after the peer became sealed
+    /// guardsh can only be guardsh's.
+    fn fresh_connection(&self, conn: &UnixStream, pid: i32, start: u64) -> Result<UnixStream, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = self.dir.join(format!("x-{}", crate::random::token(8).map_err(|e| e.to_string())?));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let _remove = RemoveDir(dir.clone());
+        let path = dir.join("s");
+        let listener = UnixListener::bind(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        send(conn, &Answer::Connect { path: path.display().to_string() }).map_err(|e| e.to_string())?;
+        let fresh = accept_within(&listener, PEER_TIMEOUT)?;
+        let cred = nix::sys::socket::getsockopt(&fresh, nix::sys::socket::sockopt::PeerCredentials)
+            .map_err(|e| format!("SO_PEERCRED: {e}"))?;
+        if cred.pid() != pid || cred.uid() != self.uid {
+            return Err(format!("the second connection came from process {}, not {pid}", cred.pid()));
+        }
+        self.still_sealed(pid, start)?;
+        let _ = fresh.set_write_timeout(Some(PEER_TIMEOUT));
+        Ok(fresh)
     }
 
     fn facts(&self, pid: i32, hello: &Hello) -> Result<Peer, String> {
@@ -240,8 +302,39 @@ impl Custodian {
     }
 }
 
+/// NUL-terminated strings (argv, environ), empty ones included: `aws s3 "" ls` is not `aws s3 ls`.
 fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
-    bytes.split(|&b| b == 0).filter(|w| !w.is_empty()).map(|w| OsString::from_vec(w.to_vec())).collect()
+    let body = bytes.strip_suffix(&[0]).unwrap_or(&bytes);
+    if body.is_empty() {
+        return vec![];
+    }
+    body.split(|&b| b == 0).map(|w| OsString::from_vec(w.to_vec())).collect()
+}
+
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One connection within `limit`, or an error.
+fn accept_within(listener: &UnixListener, limit: Duration) -> Result<UnixStream, String> {
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((c, _)) => {
+                c.set_nonblocking(false).map_err(|e| e.to_string())?;
+                return Ok(c);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(format!("the peer did not connect again: {e}")),
+        }
+    }
 }
 
 /// The TracerPid of a process (0: not traced).
@@ -304,6 +397,14 @@ mod tests {
         }
     }
 
+    #[test]
+    fn empty_arguments_are_arguments() {
+        let words = |b: &[u8]| super::split_nul(b.to_vec());
+        assert_eq!(words(b"aws\0s3\0\0ls\0"), ["aws", "s3", "", "ls"]);
+        assert_eq!(words(b"aws\0\0"), ["aws", ""]);
+        assert!(words(b"").is_empty());
+    }
+
     /// For a rule that asks, credentials go only to the process that used an approval of exactly
     /// its command.
     #[test]
@@ -316,7 +417,7 @@ mod tests {
             data_dir: dir.path().join("data"),
         };
         let store = Store::open(&paths.requests_dir()).expect("store");
-        let custodian = Custodian::new(Vault::default(), paths, "s".into()).expect("custodian");
+        let custodian = Custodian::new(Vault::default(), paths, "s".into(), dir.path().into()).expect("custodian");
         let (approved, pending, denied) = (request("aaaa1111"), request("bbbb2222"), request("cccc3333"));
         for r in [&approved, &pending, &denied] {
             store.create(r).expect("create");

@@ -153,6 +153,7 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             ("shim_dir", s.shim_dir.as_ref().map(Spanned::span)),
             ("allowed_signers", s.allowed_signers.as_ref().map(Spanned::span)),
             ("approval_file", s.approval_file.as_ref().map(Spanned::span)),
+            ("trust_user_installed_tools", s.trust_user_installed_tools.as_ref().map(Spanned::span)),
         ] {
             if let (true, Some(span)) = (tight, span) {
                 ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
@@ -178,6 +179,9 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
                 s.allowed_signers.as_ref().map(|d| d.get_ref().clone()).or(policy.allowed_signers.take());
             policy.approval_file =
                 s.approval_file.as_ref().map(|d| d.get_ref().clone()).or(policy.approval_file.take());
+            if let Some(t) = &s.trust_user_installed_tools {
+                policy.trust_user_installed_tools = *t.get_ref();
+            }
         }
         for (name, table) in &raw.tools {
             tools.table(&mut ctx, tight, name, table);

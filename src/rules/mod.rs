@@ -157,6 +157,8 @@ pub struct Policy {
     pub approval: ApprovalMode,
     pub allowed_signers: Option<String>,
     pub approval_file: Option<String>,
+    /// `guardsh run` may release credentials to a real tool this user (so an agent) can replace.
+    pub trust_user_installed_tools: bool,
     pub tools: BTreeMap<String, ToolPolicy>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
@@ -175,6 +177,7 @@ impl Default for Policy {
             approval: ApprovalMode::default(),
             allowed_signers: None,
             approval_file: None,
+            trust_user_installed_tools: false,
             tools: BTreeMap::new(),
             all_credentials: vec![],
             sources: vec![],

@@ -43,6 +43,8 @@ pub struct RawSettings {
     pub allowed_signers: Option<Spanned<String>>,
     /// A signed approval token for CI (base layer only; GUARDSH_APPROVAL_FILE also names one).
     pub approval_file: Option<Spanned<String>>,
+    /// `guardsh run` may release credentials to a real tool this user can replace (base layer only).
+    pub trust_user_installed_tools: Option<Spanned<bool>>,
 }
 
 /// `[tools.NAME]`: the tool's default decision, and additions to what guardsh knows about it.
