@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 /// Environment variable counting how many guardsh hops led here.
 pub const DEPTH_VAR: &str = "GUARDSH_DEPTH";
@@ -128,4 +128,39 @@ pub fn ignore_terminal_signals() {
         // SAFETY: SIG_IGN runs no handler code in this process.
         let _ = unsafe { signal(sig, SigHandler::SigIgn) };
     }
+}
+
+/// For a tool `guardsh run` starts: the default disposition of the signals `guardsh run` ignores
+/// (an ignored disposition survives exec, and the tool must stop on Ctrl-C).
+#[allow(unsafe_code)]
+pub fn default_signals_in_child(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the child between fork and exec, and only calls signal(2), which is
+    // async-signal-safe; it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(|| {
+            use nix::sys::signal::{SigHandler, Signal, signal};
+            for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+                let _ = signal(sig, SigHandler::SigDfl);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Ends this process the way a tool it stood for ended: killed by `signal` (its default action,
+/// after unblocking it), as an agent waiting on the shim would have seen the tool end.
+#[allow(unsafe_code)]
+pub fn die_like(signal: i32) -> ExitCode {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, raise, signal as set};
+    if let Ok(sig) = Signal::try_from(signal) {
+        // SAFETY: SIG_DFL runs no handler code; the process ends on the raise below.
+        let _ = unsafe { set(sig, SigHandler::SigDfl) };
+        let mut one = SigSet::empty();
+        one.add(sig);
+        let _ = one.thread_swap_mask(SigmaskHow::SIG_UNBLOCK);
+        let _ = raise(sig);
+    }
+    // A signal that does not end a process by default (or none): the shell convention.
+    ExitCode::from(u8::try_from(128 + signal).unwrap_or(u8::MAX))
 }

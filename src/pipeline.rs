@@ -411,35 +411,6 @@ fn run_real(
 ) -> ExitCode {
     let mut rec = record(inv, Some(eval), "exec", &eval.verdict.reason);
     rec.request = approval.map(|r| r.id.clone());
-    // Inside `guardsh run`, the credentials this command is granted are held there, not in the
-    // environment: ask for them. No answer means the tool runs without them.
-    let mut env = env.to_vec();
-    if let Some(socket) = inv.var(custody::SOCKET_VAR).filter(|s| !s.is_empty()) {
-        let stdin = match &inv.stdin {
-            Stdin::Captured(bytes) => Some(bytes.as_slice()),
-            _ => None,
-        };
-        match custody::client::fetch(Path::new(socket), approval.map(|r| r.id.as_str()), stdin) {
-            // The agent chooses this shim's PATH: credentials go only to the binary guardsh run
-            // found on its own.
-            Ok((_, for_real)) if for_real != real => eprintln!(
-                "guardsh: guardsh run released no credentials: it finds {} at {}, and this PATH gives {}",
-                inv.tool,
-                for_real.display(),
-                real.display()
-            ),
-            Ok((values, _)) => {
-                for (name, value) in
-                    values.into_iter().filter(|(k, _)| eval.verdict.grants.iter().any(|g| env::name_matches(g, k)))
-                {
-                    env.retain(|(k, _)| *k != *name);
-                    env.push((name.clone().into(), value.as_str().into()));
-                    rec.passed.push(name);
-                }
-            }
-            Err(why) => eprintln!("guardsh: guardsh run released no credentials for this command: {why}"),
-        }
-    }
     // The record is written before exec because nothing runs after it; if it cannot be written,
     // the command does not run.
     if let Err(e) = write(&rec) {
@@ -456,7 +427,23 @@ fn run_real(
         eprintln!("guardsh: cannot pass the piped input on to {}: {e}; nothing was run", inv.tool);
         return ExitCode::from(exit::CANNOT_EXEC);
     }
-    let e = exec::exec(real, &inv.argv0, &inv.args, &env);
+    // Inside `guardsh run`, the credentials this command is granted are held there, not in the
+    // environment, and never handed to this process: guardsh run starts the real tool itself,
+    // on this process's descriptors, and this process stands in for it until it ends.
+    if let Some(socket) = inv.var(custody::SOCKET_VAR).filter(|s| !s.is_empty())
+        && !eval.verdict.grants.is_empty()
+    {
+        let captured = matches!(inv.stdin, Stdin::Captured(_));
+        match custody::client::run(Path::new(socket), approval.map(|r| r.id.as_str()), captured) {
+            Ok(custody::client::Custodied::Ran(custody::client::Ended::Code(code))) => {
+                return ExitCode::from(u8::try_from(code).unwrap_or(1));
+            }
+            Ok(custody::client::Custodied::Ran(custody::client::Ended::Signal(sig))) => return exec::die_like(sig),
+            Ok(custody::client::Custodied::Unneeded) => {}
+            Err(why) => eprintln!("guardsh: guardsh run released no credentials for this command: {why}"),
+        }
+    }
+    let e = exec::exec(real, &inv.argv0, &inv.args, env);
     rec.outcome = "exec_failed".into();
     rec.reason = e.to_string();
     let _ = write(&rec);

@@ -12,6 +12,7 @@ const CREDENTIALS: &[(&str, &str)] = &[
     ("AWS_SECRET_ACCESS_KEY", "custody-secret-value"),
     ("GITHUB_TOKEN", "ghp_custodytest"),
     ("RAILWAY_TOKEN", "railway-custody-test"),
+    ("PGPASSWORD", "pg-custody-test"),
 ];
 
 /// Runs `script` with sh inside `guardsh run`, as the agent, with the credentials above in
@@ -129,10 +130,11 @@ fn the_agent_holds_nothing_and_an_allowed_command_gets_exactly_its_grant() {
         assert_ne!(code.trim(), "0", "the agent could read guardsh run's {f}");
     }
 
+    // One release: kubectl was granted nothing, so guardsh run was not involved.
     let released: Vec<_> = t.audit_records().into_iter().filter(|r| r["outcome"] == "custody_released").collect();
-    assert_eq!(released.len(), 2, "one release per allowed command");
+    assert_eq!(released.len(), 1, "{released:?}");
     assert_eq!(released[0]["passed"], serde_json::json!(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]));
-    assert_eq!(released[1]["passed"], serde_json::json!([]));
+    assert_eq!(released[0]["argv"], serde_json::json!(["aws", "s3", "ls"]));
     let log = std::fs::read_to_string(t.audit_log()).expect("audit log");
     assert!(!log.contains("custody-secret-value"), "a value reached the audit log");
 }
@@ -147,7 +149,7 @@ fn a_process_that_is_not_guardsh_gets_nothing_and_is_audited() {
         "import os, socket\n\
          s = socket.socket(socket.AF_UNIX)\n\
          s.connect(os.environ['GUARDSH_CUSTODY'])\n\
-         s.sendall(b'{\"version\":2,\"request\":null,\"stdin_hex\":null}\\n')\n\
+         s.sendall(b'{\"version\":3,\"request\":null,\"stdin_captured\":false}\\n')\n\
          print(s.recv(65536).decode())\n",
     )
     .expect("client");
@@ -243,9 +245,9 @@ fn doctor_lists_credential_files_an_agent_could_read_without_their_values() {
     assert!(!text.contains("doctor-secret"), "a value was printed: {text}");
 }
 
-/// The agent controls the shim's PATH. A binary of its own named like the tool, found before the
-/// real one, must not receive what guardsh run holds: credentials go only to the binary
-/// guardsh run finds on its own PATH.
+/// The agent controls the shim's PATH. A program of its own named like the tool, found before
+/// the real one, must not receive what guardsh run holds: guardsh run starts the binary it finds
+/// on its own PATH.
 #[test]
 fn credentials_never_go_to_a_binary_the_agent_put_on_path() {
     let t = world();
@@ -256,9 +258,8 @@ fn credentials_never_go_to_a_binary_the_agent_put_on_path() {
     let script = format!("PATH=\"${{PATH%%:*}}:{}:$PATH\" aws s3 ls", evil.display());
     let (code, stderr) = session(&t, &script);
     assert_eq!(code, Some(0), "{stderr}");
-    let seen = std::fs::read_to_string(&seen).expect("the agent's aws ran");
-    assert!(!seen.contains("custody-secret-value") && !seen.contains("AKIACUSTODYTEST"), "{seen}");
-    assert!(stderr.contains("released no credentials"), "{stderr}");
+    assert!(!seen.exists(), "the agent's aws ran with: {}", std::fs::read_to_string(&seen).unwrap_or_default());
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
 }
 
 /// A rule that asks: the command gets its grant once a human has approved exactly it, and the
@@ -332,21 +333,27 @@ fn a_real_tool_the_agent_could_replace_gets_nothing() {
     assert_eq!(t.audited("custody_refused"), 1);
 }
 
-/// The reviewed attack on the first protocol: a process connects, forks, and execs guardsh as an
-/// allowed `aws s3 ls`; the custodian sees a genuine guardsh at the connection's pid, while the
-/// child, holding the same connection, does the talking and reads the answer. Values now travel
-/// only over a second connection that must come from the checked process itself.
+/// The reviewed attacks on the earlier protocols (c1, c6): a process connects, forks, and execs
+/// the aws shim for an allowed `aws s3 ls`, which, outside custody and with the agent's own
+/// `aws` first on its PATH, execs the agent's program with the same pid. The child, holding the
+/// first connection, speaks for it. guardsh run checks the genuine guardsh it finds at that pid,
+/// and then starts the real aws itself: nothing the agent runs ever holds the keys.
 #[test]
 fn a_connection_handed_to_another_process_gets_nothing() {
     let Some(python) = python() else { return };
     let t = world();
     let out = t.cwd.join("stolen");
+    let evil = t.cwd.join("evil");
+    std::fs::create_dir(&evil).expect("mkdir");
+    let evil_env = t.cwd.join("evil.env");
+    crate::support::write_executable(&evil.join("aws"), &format!("#!/bin/sh\nenv > {}\n", evil_env.display()));
     let steal = t.cwd.join("steal.py");
     std::fs::write(
         &steal,
         format!(
-            r#"import os, socket, signal
-G = {guardsh:?}
+            r#"import os, socket, signal, sys
+shim = {shim:?}
+G = os.path.realpath(shim)
 s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
 s.set_inheritable(False)
 p = os.getpid()
@@ -356,30 +363,87 @@ if os.fork() == 0:
             if os.stat(f"/proc/{{p}}/exe").st_ino == os.stat(G).st_ino: break
         except OSError: pass
     os.kill(p, signal.SIGSTOP)
-    got = []
-    f = s.makefile("rwb")
-    f.write(b'{{"version":2,"request":null,"stdin_hex":null}}\n'); f.flush()
-    got.append(f.readline().decode())
-    f.write(b'{{"sealed":true}}\n'); f.flush()
-    line = f.readline().decode(); got.append(line)
-    if '"connect"' in line:
-        import json
-        c = socket.socket(socket.AF_UNIX); c.connect(json.loads(line)["path"])
-        got.append(c.makefile("rb").readline().decode())
-    open({out:?}, "w").write("".join(got))
-    os.kill(p, signal.SIGKILL)
+    r, w = os.pipe()
+    hello = b'{{"version":3,"request":null,"stdin_captured":false}}\n'
+    socket.send_fds(s, [hello], [0, w, w])
+    os.close(w)
+    os.kill(p, signal.SIGCONT)
+    got = s.makefile("rb").read().decode() + os.read(r, 65536).decode()
+    open({out:?}, "w").write(got)
     os._exit(0)
 env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
-os.execve(G, ["aws", "s3", "ls"], env)
+env["PATH"] = os.path.dirname(shim) + ":" + {evil:?} + ":" + env["PATH"]
+os.execve(shim, ["aws", "s3", "ls"], env)
 "#,
-            guardsh = crate::support::GUARDSH,
-            out = out.display().to_string()
+            shim = t.shims.join("aws").display().to_string(),
+            out = out.display().to_string(),
+            evil = evil.display().to_string()
         ),
     )
     .expect("steal.py");
-    let (_, stderr) = session(&t, &format!("{} {}; sleep 0.5", python.display(), steal.display()));
+    let (_, stderr) = session(&t, &format!("{} {}; sleep 1", python.display(), steal.display()));
     let got = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(!got.contains("custody-secret-value") && !got.contains("AKIACUSTODYTEST"), "stolen: {got}\n{stderr}");
-    assert!(got.contains("refuse") || got.is_empty(), "{got}");
-    assert!(!t.audit_records().iter().any(|r| r["outcome"] == "custody_released"));
+    let evil_saw = std::fs::read_to_string(&evil_env).unwrap_or_default();
+    for secret in ["custody-secret-value", "AKIACUSTODYTEST"] {
+        assert!(!got.contains(secret), "the child got the keys: {got}\n{stderr}");
+        assert!(!evil_saw.contains(secret), "the agent's program got the keys: {evil_saw}");
+    }
+    // Both parts of the attack did run: the agent's program (as the same pid), and, for the
+    // child's request, the real aws, started by guardsh run with the keys.
+    assert!(evil_saw.contains("PATH="), "the agent's program ran");
+    assert!(got.contains("\"started\"") && got.contains("fake aws ran"), "{got}");
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
+}
+
+/// A tool guardsh run starts stands in for the one the shim would have exec'd: the agent sees its
+/// exit code, its death by a signal, and a signal sent to the shim reaches it.
+#[test]
+fn a_tool_guardsh_run_starts_ends_as_the_agent_sees_it() {
+    let t = world();
+    let marks = t.cwd.join("marks");
+    crate::support::write_executable(
+        &t.real.join("aws"),
+        &format!(
+            "#!/bin/sh\ncase \"$3\" in\n  exit7) exit 7 ;;\n  die) kill -TERM $$ ;;\n  wait) trap 'echo TERM >> {m}; exit 3' TERM; echo ready >> {m}; while :; do sleep 0.05; done ;;\nesac\n",
+            m = marks.display()
+        ),
+    );
+    let codes = t.cwd.join("codes");
+    let script = format!(
+        "aws s3 ls exit7; echo $? >> {c}; aws s3 ls die; echo $? >> {c}; \
+         aws s3 ls wait & n=0; while ! grep -q ready {m} 2>/dev/null && [ $n -lt 100 ]; do sleep 0.05; n=$((n+1)); done; \
+         kill -TERM $!; wait $!; echo $? >> {c}",
+        c = codes.display(),
+        m = marks.display()
+    );
+    let (code, stderr) = session(&t, &script);
+    assert_eq!(code, Some(0), "{stderr}");
+    let codes = std::fs::read_to_string(&codes).expect("codes");
+    assert_eq!(codes.split_whitespace().collect::<Vec<_>>(), ["7", "143", "3"], "{stderr}");
+    assert!(std::fs::read_to_string(&marks).expect("marks").contains("TERM"), "the tool got the signal");
+    assert_eq!(t.audited("custody_released"), 3);
+}
+
+/// Piped SQL: guardsh run reads the sealed copy the shim made, decides on those bytes, and the
+/// tool it starts gets exactly them, with the password; a write gets neither.
+#[test]
+fn piped_sql_is_decided_and_delivered_by_guardsh_run() {
+    let t = world();
+    let got = t.cwd.join("psql.stdin");
+    let pw = t.cwd.join("psql.pw");
+    crate::support::write_executable(
+        &t.real.join("psql"),
+        &format!("#!/bin/sh\ncat > {}\necho \"$PGPASSWORD\" > {}\n", got.display(), pw.display()),
+    );
+    let codes = t.cwd.join("codes");
+    let script = format!(
+        "printf 'select count(*) from users;\\n' | psql; echo $? >> {c}; printf 'drop table users;' | psql; echo $? >> {c}",
+        c = codes.display()
+    );
+    let (code, stderr) = session(&t, &script);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&codes).expect("codes").split_whitespace().collect::<Vec<_>>(), ["0", "75"]);
+    assert_eq!(std::fs::read_to_string(&got).expect("stdin"), "select count(*) from users;\n");
+    assert_eq!(std::fs::read_to_string(&pw).expect("password").trim(), "pg-custody-test");
+    assert_eq!(t.audited("custody_released"), 1, "the DROP asked, and nothing was released for it");
 }

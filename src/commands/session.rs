@@ -115,7 +115,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let private = private_dir()?;
     let socket = private.path.join("socket");
     let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let custodian = custody::server::Custodian::new(vault, paths, session.clone(), private.path.clone())
+    let custodian = custody::server::Custodian::new(vault, paths, session.clone())
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
     let custodian = std::sync::Arc::new(custodian);
     std::thread::spawn(move || custody::server::serve(listener, custodian));

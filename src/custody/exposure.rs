@@ -1,6 +1,7 @@
-//! Finds credentials an agent running as this user could still read: well-known files of the
-//! CLIs guardsh guards, and `.env` files under the working directory. Names and paths only,
-//! never values. Used by `guardsh doctor` and at the start of `guardsh run`.
+//! Finds what an agent running as this user could still reach: credentials in well-known files
+//! of the CLIs guardsh guards and in `.env` files under the working directory (names and paths,
+//! never values; `guardsh doctor` and `guardsh run`), and real binaries it could have replaced
+//! (the custodian does not start those with credentials).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,66 @@ pub struct Finding {
     pub path: PathBuf,
     pub what: &'static str,
     pub advice: &'static str,
+}
+
+/// Why the credentials must not go to `real`: the binary, a directory on the way to it, or a
+/// symlink on the way (followed through every link) could have been replaced by a process of
+/// `uid` (the agent). The binary guardsh run found is only worth trusting if the agent could not
+/// have put it there. A symlink's own mode bits mean nothing: it is replaceable when it is the
+/// user's own or its directory is.
+pub fn replaceable(real: &std::path::Path, uid: u32) -> Result<(), String> {
+    if uid == 0 {
+        return Ok(());
+    }
+    let mut seen = 0;
+    check_chain(real, uid, &mut seen).map_err(|p| {
+        format!(
+            "the real binary {} is replaceable by this user ({} is writable by it), so an agent could have put its own there; install the tool where only root can write (a system package), or set trust_user_installed_tools (README \"Credential custody\")",
+            real.display(),
+            p.display()
+        )
+    })
+}
+
+/// Checks every prefix of `path`, following each symlink met on the way; `Err` names the first
+/// replaceable one. `seen` bounds the number of links followed, as the kernel does.
+fn check_chain(path: &std::path::Path, uid: u32, seen: &mut usize) -> Result<(), std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Component, PathBuf};
+    let mut at = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir => continue,
+            Component::Prefix(_) => return Err(path.to_path_buf()),
+            Component::ParentDir => {
+                at.pop();
+                continue;
+            }
+            Component::Normal(name) => at.push(name),
+        }
+        let Ok(m) = std::fs::symlink_metadata(&at) else { return Err(at) };
+        if m.file_type().is_symlink() {
+            *seen += 1;
+            let Ok(target) = std::fs::read_link(&at) else { return Err(at) };
+            if m.uid() == uid || *seen > 40 {
+                return Err(at);
+            }
+            let parent = at.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+            let resolved = parent.join(target);
+            check_chain(&resolved, uid, seen)?;
+            // Continue from where the link leads.
+            at = match resolved.canonicalize() {
+                Ok(p) => p,
+                Err(_) => return Err(resolved),
+            };
+            continue;
+        }
+        let sticky_dir = m.is_dir() && m.mode() & 0o1000 != 0;
+        if m.uid() == uid || (m.mode() & 0o022 != 0 && !sticky_dir) {
+            return Err(at);
+        }
+    }
+    Ok(())
 }
 
 /// (path under HOME, what it holds, text that shows it holds a secret (`None`: any content), advice)
@@ -192,6 +253,45 @@ fn is_dotenv(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_dotenv;
+
+    /// A binary is trusted when nothing on the way to it, through every symlink, is the user's or
+    /// writable by others; a symlink's own mode bits (always 0777) do not count against it.
+    #[test]
+    fn replaceable_follows_symlinks_and_judges_their_owner() {
+        use super::replaceable;
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let agent = 4242; // a uid that owns nothing here
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let bin = root.join("bin");
+        std::fs::create_dir(&bin).expect("mkdir");
+        std::fs::write(bin.join("tool"), "").expect("tool");
+        symlink("bin", root.join("link")).expect("symlink");
+        symlink(bin.join("tool"), root.join("tool-link")).expect("symlink");
+        assert_eq!(replaceable(&bin.join("tool"), agent), Ok(()));
+        assert_eq!(replaceable(&root.join("link/tool"), agent), Ok(()), "a symlinked directory on the way");
+        assert_eq!(replaceable(&root.join("tool-link"), agent), Ok(()), "a symlink to the binary");
+
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert!(replaceable(&root.join("tool-link"), agent).is_err(), "a world-writable directory behind a link");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+        let mine = nix::unistd::geteuid().as_raw();
+        if mine != 0 {
+            assert!(replaceable(&bin.join("tool"), mine).is_err(), "the user's own files");
+        } else {
+            nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                &root.join("tool-link"),
+                Some(agent.into()),
+                None,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .expect("lchown");
+            assert!(replaceable(&root.join("tool-link"), agent).is_err(), "a symlink the user owns");
+        }
+    }
 
     #[test]
     fn dotenv_names() {

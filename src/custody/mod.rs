@@ -1,47 +1,24 @@
-//! Credential custody: `guardsh run` holds the credentials, and releases to a shim only those its
-//! own re-evaluation of that shim's command grants (`server`, `client`, `exposure`).
+//! Credential custody: `guardsh run` holds the credentials, and starts the real tool itself,
+//! with the credentials its own re-evaluation of a shim's command grants (`server`, `client`,
+//! `exposure`). The values never leave `guardsh run` except into that tool's environment.
+//!
+//! Why the custodian starts the tool rather than hand the values to the shim: any process that
+//! receives them can be replaced, with its pid and start time kept, by an exec of the agent's
+//! choosing (review findings c1 and c6 in docs/bypasses.md). A process the custodian starts
+//! itself, from a binary the agent cannot replace, is the one place they can safely go.
 //!
 //! This file is the pure part: which variables are taken into custody, and the messages of the
-//! socket protocol. One exchange per connection, one JSON line each way:
-//! 1. shim → `Hello` (its approval request, if an approval let it run; SQL it read from stdin);
-//! 2. guardsh run reads the shim's facts from /proc while the shim can still be read, then → `Seal`;
-//! 3. shim makes itself non-dumpable, checks nobody traces it → `Sealed`;
-//! 4. guardsh run checks the same process is sealed and untraced, re-evaluates, and →
-//!    `Connect` (a socket made for this exchange), or `Refuse`;
-//! 5. the shim connects there; if that connection is from the same process, → `Release` on it.
+//! socket protocol. One exchange per connection, JSON lines:
+//! 1. shim → `Hello`, carrying its stdin, stdout and stderr (SCM_RIGHTS);
+//! 2. guardsh run reads the shim's argv, cwd and environment from /proc, re-evaluates, and →
+//!    `Refuse`, `Unneeded` (it holds nothing this command is granted: the shim execs as usual),
+//!    or `Started` (it started the real tool on the shim's descriptors);
+//! 3. while the tool runs, shim → `Forward` for each signal it receives; the tool's end →
+//!    `Exited`, and the shim ends the same way.
 
 pub mod client;
 pub mod exposure;
 pub mod server;
-
-/// Why the credentials must not go to `real`: the binary, or a directory on the way to it,
-/// could have been replaced by a process of `uid` (the agent), as could anything a symlink on
-/// the way points through. The binary guardsh run found is only worth trusting if the agent
-/// could not have put it there.
-pub fn replaceable(real: &std::path::Path, uid: u32) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let canonical = real.canonicalize().map_err(|e| format!("{}: {e}", real.display()))?;
-    let mut checked: Vec<std::path::PathBuf> = Vec::new();
-    for path in [real, canonical.as_path()] {
-        for p in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
-            if checked.iter().any(|c| c == p) {
-                continue;
-            }
-            checked.push(p.to_path_buf());
-            let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let sticky = m.mode() & 0o1000 != 0;
-            let writable = m.uid() == uid || (m.mode() & 0o022 != 0 && !(m.is_dir() && sticky));
-            if writable && uid != 0 {
-                return Err(format!(
-                    "the real binary {} is replaceable by this user ({} is writable by it), so an agent could have put its own there; install the tool where only root can write (a system package), or set trust_user_installed_tools (README \"Credential custody\")",
-                    real.display(),
-                    p.display()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
 
 use std::ffi::{OsStr, OsString};
 
@@ -108,43 +85,41 @@ pub fn take(
     (vault, rest, dropped)
 }
 
-/// What a shim sends first.
+/// What a shim sends first, with its descriptors 0, 1 and 2 attached.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Hello {
     pub version: u32,
-    /// The approval request the shim consumed, when the command needed one.
+    /// The approval request the shim used, when the command needed one.
     pub request: Option<String>,
-    /// SQL the shim read from its stdin and will hand to the tool, hex.
-    pub stdin_hex: Option<String>,
+    /// Descriptor 0 is the sealed copy of SQL the shim read from its stdin (see
+    /// `pipeline::Stdin::Captured`), which the custodian reads for itself.
+    pub stdin_captured: bool,
 }
 
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
-/// What guardsh run answers, one per step.
+/// What guardsh run answers.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "lowercase")]
 pub enum Answer {
-    /// Make yourself unreadable and untraceable, then say so.
-    Seal,
-    /// Connect to this new socket: the values come over that connection only.
-    Connect {
-        path: String,
-    },
-    /// The values, for `real`: the binary guardsh run found for the tool on its own PATH. The
-    /// shim hands them only to that binary (the agent controls the shim's PATH).
-    Release {
-        values: Vec<(String, String)>,
-        real: String,
-    },
     Refuse {
         reason: String,
     },
+    /// Nothing held is granted to this command: the shim runs it as it would outside a session.
+    Unneeded,
+    /// The real tool runs, started by guardsh run on the shim's descriptors.
+    Started,
+    /// How it ended: an exit code, or the signal that killed it.
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
 }
 
-/// The shim's confirmation that it sealed itself.
+/// A signal the shim received while the tool runs, for the tool.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Sealed {
-    pub sealed: bool,
+pub struct Forward {
+    pub signal: i32,
 }
 
 #[cfg(test)]

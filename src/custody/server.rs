@@ -1,38 +1,42 @@
-//! The custodian side of `guardsh run`: serves the custody socket and decides, for each peer,
-//! from facts it reads itself, whether to release credentials.
+//! The custodian side of `guardsh run`: serves the custody socket, decides for each peer from
+//! facts it reads itself, and starts the real tool with the granted credentials.
 //!
 //! What the peer says is never evidence. The peer's uid comes from SO_PEERCRED; that it is
 //! guardsh, from /proc/PID/exe being the same file as this process's own; its argv, working
-//! directory and environment, from /proc while the peer is still readable; that nobody traces it,
-//! from /proc/PID/status after it sealed itself; and what it may have, from this process's own
-//! evaluation of the policy for those facts, with the approval store consulted when the rule asks.
-//! Every release and every refusal is audited, with names, never values.
+//! directory and environment, from /proc; that nobody traces it, from /proc/PID/status; what it
+//! may have, from this process's own evaluation of the policy for those facts, with the approval
+//! store (and, under `approval = "signature"`, the signature) consulted when the rule asks. The
+//! tool is then started from the binary this process finds on its own PATH, on exactly those
+//! facts: what was decided is what runs. Every release and refusal is audited, by name.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Answer, Hello, Sealed, VERSION, Vault};
-use crate::approval::{self, Outcome, procinfo};
+use super::{Answer, Forward, Hello, VERSION, Vault};
+use crate::approval::{self, Outcome};
 use crate::audit;
 use crate::paths::Paths;
-use crate::pipeline::{self, Invocation, Stdin};
-use crate::rules::Action;
+use crate::pipeline::{self, Evaluation, Invocation, Stdin};
+use crate::rules::{Action, ApprovalMode};
 
-/// How long one peer may take over its part of the exchange.
+/// How long a peer may take to say what it wants.
 const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Peers handled at once; more wait. Bounds what a flood of connections can cost.
+const MAX_PEERS: usize = 32;
 
 pub struct Custodian {
     pub vault: Vault,
     pub paths: Paths,
     pub session: String,
-    /// The private 0700 directory of the custody socket; per-exchange sockets go in it too.
-    dir: PathBuf,
     /// Device and inode of this binary: a peer must be running the same file.
     exe: (u64, u64),
     uid: u32,
@@ -42,22 +46,18 @@ pub struct Custodian {
 }
 
 impl Custodian {
-    pub fn new(vault: Vault, paths: Paths, session: String, dir: PathBuf) -> std::io::Result<Self> {
+    pub fn new(vault: Vault, paths: Paths, session: String) -> std::io::Result<Self> {
         let m = std::fs::metadata("/proc/self/exe")?;
         Ok(Self {
             vault,
             paths,
             session,
-            dir,
             exe: (m.dev(), m.ino()),
             uid: nix::unistd::geteuid().as_raw(),
             path: std::env::var_os("PATH"),
         })
     }
 }
-
-/// Peers handled at once; more wait. Bounds what a flood of connections can cost.
-const MAX_PEERS: usize = 32;
 
 /// Accepts peers until the listener fails; each is handled on its own thread, so a peer that
 /// stalls holds up nobody else.
@@ -78,77 +78,111 @@ pub fn serve(listener: UnixListener, custodian: Arc<Custodian>) {
     }
 }
 
-/// Credentials released to a peer, and the only binary they are for.
-type Released = (Vec<(String, zeroize::Zeroizing<String>)>, PathBuf);
-/// Why a peer gets nothing, and what was read about it by then.
-type Refusal = (String, Option<Box<Peer>>);
-
-/// What was read about the peer before it sealed itself.
+/// What was read about the peer.
 struct Peer {
-    start: u64,
+    pid: i32,
     inv: Invocation,
 }
+
+/// The tool to start: decided on, with the credentials to give it.
+struct Launch {
+    real: PathBuf,
+    env: Vec<(OsString, OsString)>,
+    released: Vec<String>,
+}
+
+/// Why a peer gets nothing, and what was read about it by then.
+type Refusal = (String, Option<Box<Peer>>);
 
 impl Custodian {
     fn handle(&self, conn: UnixStream) {
         let _ = conn.set_read_timeout(Some(PEER_TIMEOUT));
         let _ = conn.set_write_timeout(Some(PEER_TIMEOUT));
-        let pid =
+        let cred =
             nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials).map(|c| (c.pid(), c.uid()));
-        let (outcome, peer, released) = match self.exchange(&conn, pid.ok()) {
-            Ok((peer, (values, real), fresh)) => {
-                let names: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-                let values = values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-                let answer = Answer::Release { values, real: real.display().to_string() };
-                // A release that cannot be audited is not made.
-                match self.audit(Some(&peer), pid.ok().map(|p| p.0), "custody_released", "", &names) {
-                    Ok(()) => {
-                        let _ = send(&fresh, &answer);
-                        return;
-                    }
-                    Err(e) => (format!("the audit log cannot be written ({e})"), Some(Box::new(peer)), names),
-                }
-            }
-            Err((reason, peer)) => (reason, peer, vec![]),
+        let (hello, fds) = match receive_hello(&conn) {
+            Ok(h) => h,
+            Err(why) => return self.refuse(&conn, &why, None, cred.ok().map(|c| c.0)),
         };
-        // Audited before the answer: once the peer has it, this process may be gone (the agent
-        // exits, and guardsh run with it).
-        let _ = self.audit(peer.as_deref(), pid.ok().map(|p| p.0), "custody_refused", &outcome, &released);
-        let _ = send(&conn, &Answer::Refuse { reason: outcome });
+        let (peer, launch) = match self.decide(cred.ok(), &hello, &fds) {
+            Ok(Some(decided)) => decided,
+            Ok(None) => {
+                let _ = send(&conn, &Answer::Unneeded);
+                return;
+            }
+            Err((why, peer)) => return self.refuse(&conn, &why, peer.as_deref(), cred.ok().map(|c| c.0)),
+        };
+        let [stdin, stdout, stderr]: [OwnedFd; 3] = match fds.try_into() {
+            Ok(fds) => fds,
+            Err(_) => return self.refuse(&conn, "the shim did not pass its descriptors", Some(&peer), Some(peer.pid)),
+        };
+        // A release that cannot be audited is not made.
+        if let Err(e) = self.audit(Some(&peer), Some(peer.pid), "custody_released", "", &launch.released) {
+            return self.refuse(&conn, &format!("the audit log cannot be written ({e})"), Some(&peer), Some(peer.pid));
+        }
+        let mut command = std::process::Command::new(&launch.real);
+        command
+            .arg0(&peer.inv.argv0)
+            .args(&peer.inv.args)
+            .current_dir(&peer.inv.cwd)
+            .env_clear()
+            .envs(launch.env)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr);
+        crate::exec::default_signals_in_child(&mut command);
+        let child = match command.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let why = format!("cannot start {}: {e}", launch.real.display());
+                return self.refuse(&conn, &why, Some(&peer), Some(peer.pid));
+            }
+        };
+        if send(&conn, &Answer::Started).is_err() {
+            // The shim is gone: so is whoever waits for the tool.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM);
+        }
+        relay(conn, child);
     }
 
-    /// The whole exchange with one peer: the credentials to release and the fresh connection
-    /// to send them on, or why not.
-    fn exchange(&self, conn: &UnixStream, cred: Option<(i32, u32)>) -> Result<(Peer, Released, UnixStream), Refusal> {
+    fn refuse(&self, conn: &UnixStream, why: &str, peer: Option<&Peer>, pid: Option<i32>) {
+        // Audited before the answer: once the peer has it, this process may be gone (the agent
+        // exits, and guardsh run with it).
+        let _ = self.audit(peer, pid, "custody_refused", why, &[]);
+        let _ = send(conn, &Answer::Refuse { reason: why.to_string() });
+    }
+
+    /// What to start for this peer, `None` when nothing held is granted to its command, or why
+    /// it gets nothing.
+    fn decide(
+        &self,
+        cred: Option<(i32, u32)>,
+        hello: &Hello,
+        fds: &[OwnedFd],
+    ) -> Result<Option<(Peer, Launch)>, Refusal> {
         let refuse = |why: &str| (why.to_string(), None);
         let (pid, uid) = cred.ok_or_else(|| refuse("the peer's credentials (SO_PEERCRED) cannot be read"))?;
         if uid != self.uid {
             return Err(refuse(&format!("the peer runs as uid {uid}, not {}", self.uid)));
         }
-        let mut reader = BufReader::new(conn);
-        let hello: Hello = read(&mut reader).map_err(|e| refuse(&e))?;
         if hello.version != VERSION {
             return Err(refuse("the peer speaks another protocol version"));
         }
-        // Everything about the peer is read now, while it can still be read.
         let exe =
             std::fs::metadata(format!("/proc/{pid}/exe")).map_err(|e| refuse(&format!("/proc/{pid}/exe: {e}")))?;
         if (exe.dev(), exe.ino()) != self.exe {
             return Err(refuse(&format!("process {pid} is not this guardsh binary")));
         }
-        let peer = self.facts(pid, &hello).map_err(|e| refuse(&e))?;
-        let refuse_peer = |why: String, peer: Peer| Err((why, Some(Box::new(peer))));
-
-        send(conn, &Answer::Seal).map_err(|e| refuse(&e.to_string()))?;
-        let sealed: Sealed = match read(&mut reader) {
-            Ok(s) => s,
-            Err(e) => return refuse_peer(e, peer),
+        let stdin = match (hello.stdin_captured, fds.first()) {
+            (true, Some(fd)) => Stdin::Captured(read_captured(fd).map_err(|e| refuse(&e))?),
+            _ => Stdin::Unknown,
         };
-        if !sealed.sealed {
-            return refuse_peer("the shim could not seal itself".into(), peer);
-        }
-        if let Err(why) = self.still_sealed(pid, peer.start) {
-            return refuse_peer(why, peer);
+        let peer = self.facts(pid, stdin).map_err(|e| refuse(&e))?;
+        let refuse_peer = |why: String, peer: Peer| Err((why, Some(Box::new(peer))));
+        match tracer(pid) {
+            Ok(0) => {}
+            Ok(t) => return refuse_peer(format!("process {pid} is being traced by process {t}"), peer),
+            Err(e) => return refuse_peer(format!("cannot read /proc/{pid}/status: {e}"), peer),
         }
 
         let eval = match pipeline::evaluate_captured(&self.paths, &peer.inv) {
@@ -158,11 +192,18 @@ impl Custodian {
         match eval.verdict.action {
             Action::Allow => {}
             Action::Ask => {
-                if let Err(why) = self.approved(pid, &peer.inv, hello.request.as_deref()) {
+                let checked = self
+                    .approved(pid, &peer.inv, hello.request.as_deref())
+                    .and_then(|(req, decision)| self.signed(&eval, &req, &decision));
+                if let Err(why) = checked {
                     return refuse_peer(why, peer);
                 }
             }
             Action::Deny => return refuse_peer(format!("the policy denies it: {}", eval.verdict.reason), peer),
+        }
+        let values = self.vault.release(&eval.verdict.grants);
+        if values.is_empty() {
+            return Ok(None);
         }
         let own = match crate::exec::FileId::current_exe() {
             Ok(id) => id,
@@ -173,64 +214,18 @@ impl Custodian {
             Err(e) => return refuse_peer(format!("guardsh run cannot find the real {}: {e}", peer.inv.tool), peer),
         };
         if !eval.trust_user_installed_tools
-            && let Err(why) = super::replaceable(&real, self.uid)
+            && let Err(why) = super::exposure::replaceable(&real, self.uid)
         {
             return refuse_peer(why, peer);
         }
-        let fresh = match self.fresh_connection(conn, pid, peer.start) {
-            Ok(c) => c,
-            Err(why) => return refuse_peer(why, peer),
-        };
-        let values = self.vault.release(&eval.verdict.grants);
-        Ok((peer, (values, real), fresh))
+        let released: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
+        let mut env = eval.env.vars.clone();
+        env.retain(|(k, _)| !released.iter().any(|r| k == r.as_str()));
+        env.extend(values.iter().map(|(k, v)| (OsString::from(k), OsString::from(v.as_str()))));
+        Ok(Some((peer, Launch { real, env, released })))
     }
 
-    /// The peer is the same process (not a reused pid), nobody traces it, and it is sealed:
-    /// nobody can start tracing it or read its memory (checked by trying to read its working
-    /// directory, which a non-dumpable process's owner cannot; root can, so not for root).
-    fn still_sealed(&self, pid: i32, start: u64) -> Result<(), String> {
-        match procinfo::stat(pid) {
-            Ok(s) if s.start == start => {}
-            _ => return Err(format!("process {pid} ended or was replaced")),
-        }
-        match tracer(pid) {
-            Ok(0) => {}
-            Ok(t) => return Err(format!("process {pid} is being traced by process {t}")),
-            Err(e) => return Err(format!("cannot read /proc/{pid}/status: {e}")),
-        }
-        if self.uid != 0 && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok() {
-            return Err(format!("process {pid} says it sealed itself, and has not"));
-        }
-        Ok(())
-    }
-
-    /// The values go over a connection the peer opens now, to a socket that did not exist
-    /// before this exchange, and which must come from the peer's own pid. The first connection
-    /// cannot carry them: it may have been opened before the peer exec'd guardsh and shared
-    /// with another process (the race: connect, fork, exec guardsh; the child then holds the
-    /// same connection and reads the answer). A connection opened after the peer became sealed
-    /// guardsh can only be guardsh's.
-    fn fresh_connection(&self, conn: &UnixStream, pid: i32, start: u64) -> Result<UnixStream, String> {
-        use std::os::unix::fs::DirBuilderExt;
-        let dir = self.dir.join(format!("x-{}", crate::random::token(8).map_err(|e| e.to_string())?));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let _remove = RemoveDir(dir.clone());
-        let path = dir.join("s");
-        let listener = UnixListener::bind(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        send(conn, &Answer::Connect { path: path.display().to_string() }).map_err(|e| e.to_string())?;
-        let fresh = accept_within(&listener, PEER_TIMEOUT)?;
-        let cred = nix::sys::socket::getsockopt(&fresh, nix::sys::socket::sockopt::PeerCredentials)
-            .map_err(|e| format!("SO_PEERCRED: {e}"))?;
-        if cred.pid() != pid || cred.uid() != self.uid {
-            return Err(format!("the second connection came from process {}, not {pid}", cred.pid()));
-        }
-        self.still_sealed(pid, start)?;
-        let _ = fresh.set_write_timeout(Some(PEER_TIMEOUT));
-        Ok(fresh)
-    }
-
-    fn facts(&self, pid: i32, hello: &Hello) -> Result<Peer, String> {
-        let start = procinfo::stat(pid).map_err(|e| e.to_string())?.start;
+    fn facts(&self, pid: i32, stdin: Stdin) -> Result<Peer, String> {
         let read =
             |what: &str| std::fs::read(format!("/proc/{pid}/{what}")).map_err(|e| format!("/proc/{pid}/{what}: {e}"));
         let mut argv = split_nul(read("cmdline")?).into_iter();
@@ -244,21 +239,26 @@ impl Custodian {
                 Some((OsString::from_vec(bytes[..eq].to_vec()), OsString::from_vec(bytes[eq + 1..].to_vec())))
             })
             .collect();
-        let stdin = match &hello.stdin_hex {
-            Some(hex) => Stdin::Captured(approval::request::unhex(hex).ok_or("the peer's stdin is not hex")?),
-            None => Stdin::Unknown,
-        };
         let tool = PathBuf::from(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Peer { start, inv: Invocation { tool, argv0, args: argv.collect(), vars, cwd, stdin } })
+        Ok(Peer { pid, inv: Invocation { tool, argv0, args: argv.collect(), vars, cwd, stdin } })
     }
 
-    /// The rule asks: the peer must be the process that used an approval of exactly this command.
-    fn approved(&self, pid: i32, inv: &Invocation, request: Option<&str>) -> Result<(), String> {
+    /// The rule asks: the peer must be the process that used an approval of exactly this
+    /// command. Returns the request and its decision.
+    fn approved(
+        &self,
+        pid: i32,
+        inv: &Invocation,
+        request: Option<&str>,
+    ) -> Result<(approval::Request, approval::Decision), String> {
         let id = request.ok_or("the command needs an approval, and the shim holds none")?;
         let store = approval::Store::open(&self.paths.requests_dir()).map_err(|e| e.to_string())?;
         let req = store.load(id).map_err(|e| e.to_string())?;
         let decision = store.decision(id).map_err(|e| e.to_string())?;
-        if !decision.is_some_and(|d| d.outcome == Outcome::Approved && d.digest == req.digest) || !req.is_intact() {
+        let Some(decision) = decision.filter(|d| d.outcome == Outcome::Approved && d.digest == req.digest) else {
+            return Err(format!("request {id} is not approved"));
+        };
+        if !req.is_intact() {
             return Err(format!("request {id} is not approved"));
         }
         if store.consumer(id) != Some(pid) {
@@ -272,7 +272,21 @@ impl Custodian {
         if !same {
             return Err(format!("request {id} is for another command"));
         }
-        Ok(())
+        Ok((req, decision))
+    }
+
+    /// Under `approval = "signature"` a decision file proves nothing (anything running as the
+    /// user can write one): only a valid signature by an allowed signer does.
+    fn signed(&self, eval: &Evaluation, req: &approval::Request, decision: &approval::Decision) -> Result<(), String> {
+        if eval.approval != ApprovalMode::Signature {
+            return Ok(());
+        }
+        let path = approval::signers_path(&self.paths, eval.allowed_signers.as_deref(), eval.system_policy);
+        let signers = approval::load_signers(&path)?;
+        let sig = decision.signature.as_deref().ok_or(format!("the approval of {} is not signed", req.id))?;
+        approval::signature::verify(sig, &req.digest, &signers, now())
+            .map(|_| ())
+            .map_err(|e| format!("the approval of {} is not valid: {e}", req.id))
     }
 
     fn audit(
@@ -311,30 +325,107 @@ fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
     body.split(|&b| b == 0).map(|w| OsString::from_vec(w.to_vec())).collect()
 }
 
-struct RemoveDir(PathBuf);
-
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// One connection within `limit`, or an error.
-fn accept_within(listener: &UnixListener, limit: Duration) -> Result<UnixStream, String> {
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        match listener.accept() {
-            Ok((c, _)) => {
-                c.set_nonblocking(false).map_err(|e| e.to_string())?;
-                return Ok(c);
+/// The SQL on a sealed copy the shim passed as its stdin, read without moving its offset (the
+/// tool reads it from the start).
+fn read_captured(fd: &OwnedFd) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?);
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > pipeline::STDIN_LIMIT as u64 {
+        return Err("the piped input is larger than guardsh reads".into());
+    }
+    let mut bytes = vec![0; usize::try_from(len).map_err(|e| e.to_string())?];
+    file.read_exact_at(&mut bytes, 0).map_err(|e| format!("reading the piped input: {e}"))?;
+    Ok(bytes)
+}
+
+/// The first line, and the descriptors sent with it.
+#[allow(unsafe_code)]
+fn receive_hello(conn: &UnixStream) -> Result<(Hello, Vec<OwnedFd>), String> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut buf = vec![0u8; 4096];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
+    let mut fds = Vec::new();
+    let n = {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+            .map_err(|e| format!("reading from the peer: {e}"))?;
+        for c in msg.cmsgs().map_err(|e| format!("reading from the peer: {e}"))? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                for fd in raw {
+                    // SAFETY: the kernel just installed these descriptors in this process for
+                    // this message; nothing else owns them.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(format!("the peer did not connect again: {e}")),
+        }
+        msg.bytes
+    };
+    buf.truncate(n);
+    // The rest of the line, if it did not come in one piece.
+    let mut reader = BufReader::new(conn);
+    while !buf.contains(&b'\n') {
+        let mut more = Vec::new();
+        if reader.read_until(b'\n', &mut more).map_err(|e| format!("reading from the peer: {e}"))? == 0 {
+            break;
+        }
+        buf.extend(more);
+        if buf.len() > 64 << 10 {
+            return Err("the peer's message is too long".into());
         }
     }
+    let hello = serde_json::from_slice(&buf).map_err(|e| format!("the peer's message is not valid: {e}"))?;
+    Ok((hello, fds))
+}
+
+/// While the tool runs: signals the shim forwards go to the tool, and if the shim goes away (it
+/// was killed) the tool is ended too. Then the shim is told how the tool ended.
+fn relay(conn: UnixStream, mut child: std::process::Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(child.id() as i32);
+    // `None` once the tool is reaped: its pid may then be anyone's.
+    let running = Arc::new(Mutex::new(Some(pid)));
+    if let Ok(reader) = conn.try_clone() {
+        let running = Arc::clone(&running);
+        let _ = reader.set_read_timeout(None);
+        std::thread::spawn(move || {
+            let signal_tool = |sig: Signal| {
+                if let Ok(guard) = running.lock()
+                    && let Some(pid) = *guard
+                {
+                    let _ = kill(pid, sig);
+                }
+            };
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(f) = serde_json::from_str::<Forward>(&line)
+                    && let Ok(sig) = Signal::try_from(f.signal)
+                {
+                    signal_tool(sig);
+                }
+            }
+            signal_tool(Signal::SIGTERM);
+        });
+    }
+    // Wait without reaping, mark the pid as no longer ours to signal, then reap.
+    let _ = nix::sys::wait::waitid(
+        nix::sys::wait::Id::Pid(pid),
+        nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT,
+    );
+    if let Ok(mut guard) = running.lock() {
+        *guard = None;
+    }
+    let status = child.wait();
+    let (code, signal) = match status {
+        Ok(s) => (s.code(), s.signal()),
+        Err(_) => (None, Some(nix::libc::SIGKILL)),
+    };
+    let _ = conn.set_write_timeout(Some(PEER_TIMEOUT));
+    let _ = send(&conn, &Answer::Exited { code, signal });
 }
 
 /// The TracerPid of a process (0: not traced).
@@ -353,14 +444,13 @@ pub(super) fn send<T: serde::Serialize>(mut conn: &UnixStream, msg: &T) -> std::
     conn.write_all(&line)
 }
 
-/// One JSON line, at most 64 MiB (piped SQL, hex).
+/// One JSON line of at most 64 KiB.
 pub(super) fn read<T: serde::de::DeserializeOwned>(reader: &mut impl BufRead) -> Result<T, String> {
     let mut line = Vec::new();
-    let limit = (crate::pipeline::STDIN_LIMIT as u64) * 2 + 4096;
-    std::io::Read::take(&mut *reader, limit)
+    std::io::Read::take(&mut *reader, 64 << 10)
         .read_until(b'\n', &mut line)
-        .map_err(|e| format!("reading from the peer: {e}"))?;
-    serde_json::from_slice(&line).map_err(|e| format!("the peer's message is not valid: {e}"))
+        .map_err(|e| format!("reading from guardsh run: {e}"))?;
+    serde_json::from_slice(&line).map_err(|e| format!("guardsh run's message is not valid: {e}"))
 }
 
 #[cfg(test)]
@@ -417,7 +507,7 @@ mod tests {
             data_dir: dir.path().join("data"),
         };
         let store = Store::open(&paths.requests_dir()).expect("store");
-        let custodian = Custodian::new(Vault::default(), paths, "s".into(), dir.path().into()).expect("custodian");
+        let custodian = Custodian::new(Vault::default(), paths, "s".into()).expect("custodian");
         let (approved, pending, denied) = (request("aaaa1111"), request("bbbb2222"), request("cccc3333"));
         for r in [&approved, &pending, &denied] {
             store.create(r).expect("create");
@@ -436,7 +526,7 @@ mod tests {
         assert!(store.consume(&denied.id, 4242).expect("consume"));
 
         let this = inv(&["s3", "rb", "s3://b"], "/w");
-        assert_eq!(custodian.approved(4242, &this, Some("aaaa1111")), Ok(()));
+        assert!(custodian.approved(4242, &this, Some("aaaa1111")).is_ok());
         let refused = [
             (4243, this.clone(), Some("aaaa1111"), "another process"),
             (4242, inv(&["s3", "rb", "s3://other"], "/w"), Some("aaaa1111"), "another argv"),
@@ -449,5 +539,22 @@ mod tests {
         for (pid, inv, id, what) in refused {
             assert!(custodian.approved(pid, &inv, id).is_err(), "{what}");
         }
+
+        // Under signature approvals, the decision file alone proves nothing.
+        let (req, decision) = custodian.approved(4242, &this, Some("aaaa1111")).expect("approved");
+        let signers = dir.path().join("allowed_signers");
+        std::fs::write(&signers, "# nobody yet\n").expect("signers");
+        let eval_for = |mode: &str| {
+            let text = format!(
+                "[settings]\napproval = \"{mode}\"\nallowed_signers = {:?}\n[tools.aws]\ndefault = \"ask\"\n",
+                signers.display().to_string()
+            );
+            let source = crate::rules::Source { layer: crate::rules::LayerKind::User, path: "t.toml".into(), text };
+            let policy = crate::rules::compile(&[source]).expect("policy");
+            crate::pipeline::evaluate_with(&policy, &this, false, None)
+        };
+        assert!(custodian.signed(&eval_for("interactive"), &req, &decision).is_ok());
+        let unsigned = custodian.signed(&eval_for("signature"), &req, &decision);
+        assert!(unsigned.as_ref().is_err_and(|e| e.contains("is not signed")), "{unsigned:?}");
     }
 }
