@@ -133,7 +133,10 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         );
     }
 
-    if let Some(w) = crate::custody::exposure::ptrace_warning() {
+    for w in [crate::custody::exposure::ptrace_warning(), crate::custody::exposure::own_binary_warning()]
+        .into_iter()
+        .flatten()
+    {
         report.warning(&w);
     }
     println!("credential files an agent running as this user can read:");

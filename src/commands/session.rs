@@ -104,7 +104,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
             "guardsh run: warning: the shell that started guardsh run still holds them; give them with --credentials-from instead, so they are never in a shell an agent could read"
         );
     }
-    if let Some(w) = custody::exposure::ptrace_warning() {
+    for w in [custody::exposure::ptrace_warning(), custody::exposure::own_binary_warning()].into_iter().flatten() {
         eprintln!("guardsh run: warning: {w}");
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();

@@ -216,6 +216,21 @@ pub fn ptrace_warning() -> Option<String> {
     ))
 }
 
+/// What to say when this guardsh binary is one the user (so an agent) could replace: a later
+/// `guardsh run` would then be the agent's program, holding the credentials.
+pub fn own_binary_warning() -> Option<String> {
+    let exe = std::fs::read_link("/proc/self/exe").ok()?;
+    let uid = nix::unistd::geteuid().as_raw();
+    replaceable(&exe, uid).err().map(|_| {
+        format!(
+            "this guardsh ({}) can be replaced by this user, so an agent could swap in its own program for the next guardsh run; \
+             for credential custody install it where only root can write (sudo install -m 0755 {} /usr/local/bin/guardsh) and run that",
+            exe.display(),
+            exe.display()
+        )
+    })
+}
+
 /// The first 64 KiB of a file this process can read.
 fn readable(path: &Path) -> Option<String> {
     let mut bytes = Vec::new();
