@@ -130,16 +130,22 @@ pub fn ignore_terminal_signals() {
     }
 }
 
-/// For a tool `guardsh run` starts: the default disposition of the signals `guardsh run` ignores
-/// (an ignored disposition survives exec, and the tool must stop on Ctrl-C).
+/// For a tool `guardsh run` starts: it starts in the directory `cwd` (a descriptor, opened when
+/// the directory was decided on, so a path swapped in between does not move it), with the
+/// default disposition of the signals `guardsh run` ignores (an ignored disposition survives
+/// exec, and the tool must stop on Ctrl-C).
 #[allow(unsafe_code)]
-pub fn default_signals_in_child(command: &mut std::process::Command) {
+pub fn prepare_custodied_child(command: &mut std::process::Command, cwd: std::os::fd::RawFd) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: runs in the child between fork and exec, and only calls signal(2), which is
-    // async-signal-safe; it allocates nothing and takes no locks.
+    // SAFETY: runs in the child between fork and exec, and only calls fchdir(2) and signal(2),
+    // which are async-signal-safe; it allocates nothing and takes no locks. `cwd` stays open in
+    // the parent until the child has been spawned.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             use nix::sys::signal::{SigHandler, Signal, signal};
+            if nix::libc::fchdir(cwd) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             for sig in [Signal::SIGINT, Signal::SIGQUIT] {
                 let _ = signal(sig, SigHandler::SigDfl);
             }

@@ -91,6 +91,8 @@ pub struct Evaluation {
     pub selectors: Vec<String>,
     /// `guardsh run` may release credentials to a real tool this user can replace.
     pub trust_user_installed_tools: bool,
+    /// Variables the tool's knowledge sets for it (`set_env`).
+    pub set_env: Vec<(String, String)>,
 }
 
 impl Evaluation {
@@ -187,6 +189,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         system_policy: policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System),
         selectors: spec.selectors.clone(),
         trust_user_installed_tools: policy.trust_user_installed_tools,
+        set_env: spec.set_env.clone(),
     }
 }
 
@@ -493,12 +496,7 @@ fn ask_a_human(
     };
     let argv = argv_bytes(inv);
     let uid = nix::unistd::getuid().as_raw();
-    let mut bound = bound_environment(&eval.env, &eval.selectors);
-    // Approving SQL piped on stdin approves those bytes, and no others.
-    if let Stdin::Captured(bytes) = &inv.stdin {
-        use sha2::{Digest, Sha256};
-        bound.push(("(stdin)".into(), format!("sha256:{}", approval::request::hex(&Sha256::digest(bytes)))));
-    }
+    let bound = approval_binding(inv, eval);
     let cmd = command(inv, &argv, real, &real_sha256, uid, &bound);
     let now = now();
     store.cleanup(now, 86_400);
@@ -731,6 +729,26 @@ fn command<'a>(
         real_sha256: sha,
         env,
     }
+}
+
+/// Everything besides argv, directory and binary that an approval binds: the environment a human
+/// approves (see `bound_environment`) and, for SQL piped on stdin, those bytes and no others.
+fn approval_binding(inv: &Invocation, eval: &Evaluation) -> Vec<(String, String)> {
+    let mut bound = bound_environment(&eval.env, &eval.selectors);
+    if let Stdin::Captured(bytes) = &inv.stdin {
+        use sha2::{Digest, Sha256};
+        bound.push(("(stdin)".into(), format!("sha256:{}", approval::request::hex(&Sha256::digest(bytes)))));
+    }
+    bound
+}
+
+/// The command digest an approval of this invocation, run by `real`, carries: what
+/// `guardsh run` recomputes before it lets an approval release credentials.
+pub(crate) fn command_digest(inv: &Invocation, eval: &Evaluation, real: &Path, uid: u32) -> std::io::Result<String> {
+    let sha = approval::sha256_file(real)?;
+    let argv = argv_bytes(inv);
+    let bound = approval_binding(inv, eval);
+    Ok(command(inv, &argv, real, &sha, uid, &bound).digest())
 }
 
 /// The part of the environment a human approves along with the command: the tool's selectors,

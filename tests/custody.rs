@@ -214,18 +214,94 @@ fn credentials_from_a_source_command_are_held_like_the_environment_s() {
     let t = world();
     let agent = t.cwd.join("agent.env");
     let script = format!("env > {}; aws s3 ls", agent.display());
-    let source = "echo '# from a password manager'; echo AWS_SESSION_TOKEN=from-the-source";
+    // Such files mix secrets and settings: the settings go to the agent (and the tool) as usual.
+    let source = "echo '# from a password manager'; echo AWS_SESSION_TOKEN=from-the-source; echo AWS_REGION=eu-west-1";
     let (code, stderr) = session_with(&t, &["--credentials-from", source], &script);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(t.saw_var("aws", "AWS_SESSION_TOKEN").as_deref(), Some("from-the-source"));
-    assert!(!std::fs::read_to_string(&agent).expect("agent env").contains("from-the-source"));
+    assert_eq!(t.saw_var("aws", "AWS_REGION").as_deref(), Some("eu-west-1"));
+    let agent = std::fs::read_to_string(&agent).expect("agent env");
+    assert!(!agent.contains("from-the-source"), "the agent got the secret");
+    assert!(agent.contains("AWS_REGION=eu-west-1"), "the agent got the setting");
 
-    // A name that is no tool's credential is a mistake: the agent does not start.
+    // A source that fails stops everything: the agent does not start.
     let t = world();
-    let (code, stderr) = session_with(&t, &["--credentials-from", "echo EDITOR=vi"], &script);
+    let (code, stderr) = session_with(&t, &["--credentials-from", "exit 3"], &script);
     assert_ne!(code, Some(0));
-    assert!(stderr.contains("EDITOR, which no tool's credentials include"), "{stderr}");
+    assert!(stderr.contains("the agent was not started"), "{stderr}");
     assert!(!t.ran("aws"));
+}
+
+/// What the agent's environment may change about a tool guardsh run starts: what it acts on
+/// (the tool's selectors), not how it runs. The tool gets guardsh run's own PATH, so a
+/// `python3` or helper the agent put first on its PATH is never what the tool runs, and
+/// variables that load code (`PYTHONPLATLIBDIR`, `CLOUDSDK_PYTHON`, ...) do not reach it.
+#[test]
+fn the_agent_chooses_the_target_not_the_tools_environment() {
+    let t = world();
+    let evil = t.cwd.join("evil");
+    std::fs::create_dir(&evil).expect("mkdir");
+    let script = format!(
+        "PATH={}:$PATH PYTHONPLATLIBDIR=../evil CLOUDSDK_PYTHON={}/python3 AWS_PROFILE=staging HTTPS_PROXY=http://127.0.0.1:9 aws s3 ls",
+        evil.display(),
+        evil.display()
+    );
+    let (code, stderr) = session(&t, &script);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(t.saw_var("aws", "AWS_PROFILE").as_deref(), Some("staging"), "a selector is the agent's to choose");
+    assert_eq!(t.saw_var("aws", "PATH"), Some(t.path().to_string_lossy().into_owned()), "guardsh run's own PATH");
+    for name in ["PYTHONPLATLIBDIR", "CLOUDSDK_PYTHON", "HTTPS_PROXY"] {
+        assert_eq!(t.saw_var("aws", name), None, "{name} reached the tool");
+    }
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
+}
+
+/// Piped SQL must come as the sealed copy the shim makes: any other file could be rewritten
+/// between guardsh run's decision and the tool's read (review finding c9). A genuine guardsh
+/// at the connection's pid, with a plain file passed as its stdin, gets nothing.
+#[test]
+fn piped_sql_that_is_not_a_sealed_copy_gets_nothing() {
+    let Some(python) = python() else { return };
+    let t = world();
+    let out = t.cwd.join("answer");
+    let sql = t.cwd.join("sql");
+    std::fs::write(&sql, "select 1;").expect("sql");
+    let attack = t.cwd.join("swap.py");
+    std::fs::write(
+        &attack,
+        format!(
+            r#"import os, socket, signal
+shim = {shim:?}
+G = os.path.realpath(shim)
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
+s.set_inheritable(False)
+p = os.getpid()
+if os.fork() == 0:
+    while True:
+        try:
+            if os.stat(f"/proc/{{p}}/exe").st_ino == os.stat(G).st_ino: break
+        except OSError: pass
+    os.kill(p, signal.SIGSTOP)
+    f = os.open({sql:?}, os.O_RDWR)
+    socket.send_fds(s, [b'{{"version":3,"request":null,"stdin_captured":true}}\n'], [f, 1, 2])
+    answer = s.makefile("rb").readline().decode()
+    open({sql:?}, "w").write("drop table users;")
+    open({out:?}, "w").write(answer)
+    os.kill(p, signal.SIGKILL)
+    os._exit(0)
+env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
+os.execve(shim, ["psql", "-d", "app"], env)
+"#,
+            shim = t.shims.join("psql").display().to_string(),
+            sql = sql.display().to_string(),
+            out = out.display().to_string()
+        ),
+    )
+    .expect("swap.py");
+    let (_, stderr) = session(&t, &format!("{} {}; sleep 0.5", python.display(), attack.display()));
+    let answer = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(answer.contains("not a sealed copy"), "{answer}\n{stderr}");
+    assert_eq!(t.audited("custody_released"), 0);
 }
 
 #[test]

@@ -74,9 +74,16 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             let state = shims::state(&dir.join(tool), guardsh);
             let first = which::which_in(tool, Some(&effective_path), &cwd).ok();
             let guarded = first.as_ref().is_some_and(|f| FileId::of(f).is_ok_and(|id| id == guardsh));
-            let real = exec::resolve_real(tool, Some(&effective_path), guardsh)
-                .map_or_else(|_| "not installed".to_string(), |p| p.display().to_string());
+            let resolved = exec::resolve_real(tool, Some(&effective_path), guardsh).ok();
+            let real = resolved.as_ref().map_or_else(|| "not installed".to_string(), |p| p.display().to_string());
             println!("  {tool:<12} {}  real: {real}", if guarded { status_word } else { "NOT GUARDED" });
+            let uid = nix::unistd::geteuid().as_raw();
+            if let Some(p) = &resolved
+                && !policy.trust_user_installed_tools
+                && let Err(why) = crate::custody::exposure::replaceable(p, uid)
+            {
+                report.warning(&format!("inside guardsh run, {tool} gets no held credentials: {why}"));
+            }
             match state {
                 ShimState::Missing => report.problem(&format!("no shim for {tool}; run `{hint}`")),
                 ShimState::OtherGuardsh(t) => report

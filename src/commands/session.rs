@@ -83,10 +83,10 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
         .collect();
     let env_policy = EnvPolicy { credentials, keep: &policy.keep };
     let is_credential = env::is_credential(&env_policy);
-    let (mut vault, agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
+    let (mut vault, mut agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
     let from_environment = !vault.is_empty();
     for source in sources {
-        credentials_from(source, &is_credential, &mut vault)?;
+        agent_env.extend(credentials_from(source, &is_credential, &mut vault)?);
     }
     let held = vault.names().join(" ");
     if vault.is_empty() {
@@ -115,7 +115,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let private = private_dir()?;
     let socket = private.path.join("socket");
     let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let custodian = custody::server::Custodian::new(vault, paths, session.clone())
+    let custodian = custody::server::Custodian::new(vault, paths, session.clone(), agent_env.clone())
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
     let custodian = std::sync::Arc::new(custodian);
     std::thread::spawn(move || custody::server::serve(listener, custodian));
@@ -148,13 +148,14 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
 }
 
 /// Runs a credential source (`sh -c CMD`, its stderr and terminal left to it for prompts) and
-/// takes the NAME=VALUE lines it prints. Every name must be a credential as the policy sees it:
-/// anything else would be held and never handed to any tool, which is a mistake worth an error.
+/// takes the NAME=VALUE lines it prints: credentials (as the policy sees them) into the vault;
+/// anything else (`AWS_REGION=...`, which such files often hold too) is returned for the agent's
+/// environment.
 fn credentials_from(
     source: &str,
     is_credential: impl Fn(&OsStr) -> bool,
     vault: &mut custody::Vault,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(OsString, OsString)>> {
     let out = Command::new("/bin/sh")
         .args(["-c", source])
         .stderr(std::process::Stdio::inherit())
@@ -163,10 +164,12 @@ fn credentials_from(
     if !out.status.success() {
         anyhow::bail!("the credential source `{source}` failed ({}); the agent was not started", out.status);
     }
-    let text = zeroize::Zeroizing::new(
-        String::from_utf8(out.stdout)
-            .map_err(|_| anyhow::anyhow!("the credential source `{source}` printed something that is not UTF-8"))?,
-    );
+    let text = zeroize::Zeroizing::new(String::from_utf8(out.stdout).map_err(|_| {
+        anyhow::anyhow!(
+            "the credential source `{source}` printed something that is not UTF-8; the agent was not started"
+        )
+    })?);
+    let mut plain = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -174,16 +177,18 @@ fn credentials_from(
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((name, value)) = line.split_once('=') else {
-            anyhow::bail!("line {} of the credential source `{source}`'s output is not NAME=VALUE", n + 1);
-        };
-        if !is_credential(OsStr::new(name)) {
             anyhow::bail!(
-                "the credential source `{source}` gives {name}, which no tool's credentials include; add it to a tool's `credentials` (or [settings] strip) in the policy"
+                "line {} of the credential source `{source}`'s output is not NAME=VALUE; the agent was not started",
+                n + 1
             );
+        };
+        if is_credential(OsStr::new(name)) {
+            vault.insert(name.to_string(), zeroize::Zeroizing::new(value.to_string()));
+        } else {
+            plain.push((name.into(), value.into()));
         }
-        vault.insert(name.to_string(), zeroize::Zeroizing::new(value.to_string()));
     }
-    Ok(())
+    Ok(plain)
 }
 
 /// A 0700 directory for the socket, removed when dropped. In the temporary directory, not the

@@ -211,8 +211,8 @@ pub fn ptrace_warning() -> Option<String> {
     }
     let now = scope.map_or("Yama is not enabled".to_string(), |s| format!("kernel.yama.ptrace_scope is {s}"));
     Some(format!(
-        "{now}: an agent can attach to a shim before it seals itself, or read the memory of the shell that started guardsh run; \
-         `sysctl kernel.yama.ptrace_scope=2` (as root) closes that"
+        "{now}: an agent can debug (and so change) other processes of this user, such as the shell that started guardsh run, \
+         whose memory may still hold credentials; `sysctl kernel.yama.ptrace_scope=2` (as root) stops that"
     ))
 }
 

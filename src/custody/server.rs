@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Answer, Forward, Hello, VERSION, Vault};
-use crate::approval::{self, Outcome};
+use crate::approval::{self, Outcome, procinfo};
 use crate::audit;
 use crate::paths::Paths;
 use crate::pipeline::{self, Evaluation, Invocation, Stdin};
@@ -43,10 +43,21 @@ pub struct Custodian {
     /// guardsh run's own PATH, the human's: where the real tools are looked up, never the
     /// agent's.
     path: Option<OsString>,
+    /// guardsh run's own environment without credentials: the human's, which a tool it starts
+    /// gets as its base. From the agent's, only the tool's selectors are taken.
+    base_env: Vec<(OsString, OsString)>,
+    /// Approvals that have released credentials once; no second time (the store's "used"
+    /// markers are writable by the agent).
+    used: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Custodian {
-    pub fn new(vault: Vault, paths: Paths, session: String) -> std::io::Result<Self> {
+    pub fn new(
+        vault: Vault,
+        paths: Paths,
+        session: String,
+        base_env: Vec<(OsString, OsString)>,
+    ) -> std::io::Result<Self> {
         let m = std::fs::metadata("/proc/self/exe")?;
         Ok(Self {
             vault,
@@ -55,6 +66,8 @@ impl Custodian {
             exe: (m.dev(), m.ino()),
             uid: nix::unistd::geteuid().as_raw(),
             path: std::env::var_os("PATH"),
+            base_env,
+            used: Mutex::new(std::collections::HashSet::new()),
         })
     }
 }
@@ -81,7 +94,11 @@ pub fn serve(listener: UnixListener, custodian: Arc<Custodian>) {
 /// What was read about the peer.
 struct Peer {
     pid: i32,
+    start: u64,
     inv: Invocation,
+    /// Its working directory, opened when it was read: the tool starts in that directory even
+    /// if a path to it is changed in between.
+    cwd: OwnedFd,
 }
 
 /// The tool to start: decided on, with the credentials to give it.
@@ -124,13 +141,12 @@ impl Custodian {
         command
             .arg0(&peer.inv.argv0)
             .args(&peer.inv.args)
-            .current_dir(&peer.inv.cwd)
             .env_clear()
             .envs(launch.env)
             .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr);
-        crate::exec::default_signals_in_child(&mut command);
+        crate::exec::prepare_custodied_child(&mut command, peer.cwd.as_raw_fd());
         let child = match command.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -173,11 +189,12 @@ impl Custodian {
         if (exe.dev(), exe.ino()) != self.exe {
             return Err(refuse(&format!("process {pid} is not this guardsh binary")));
         }
+        let start = procinfo::stat(pid).map_err(|e| refuse(&e.to_string()))?.start;
         let stdin = match (hello.stdin_captured, fds.first()) {
             (true, Some(fd)) => Stdin::Captured(read_captured(fd).map_err(|e| refuse(&e))?),
             _ => Stdin::Unknown,
         };
-        let peer = self.facts(pid, stdin).map_err(|e| refuse(&e))?;
+        let peer = self.facts(pid, start, stdin).map_err(|e| refuse(&e))?;
         let refuse_peer = |why: String, peer: Peer| Err((why, Some(Box::new(peer))));
         match tracer(pid) {
             Ok(0) => {}
@@ -191,14 +208,7 @@ impl Custodian {
         };
         match eval.verdict.action {
             Action::Allow => {}
-            Action::Ask => {
-                let checked = self
-                    .approved(pid, &peer.inv, hello.request.as_deref())
-                    .and_then(|(req, decision)| self.signed(&eval, &req, &decision));
-                if let Err(why) = checked {
-                    return refuse_peer(why, peer);
-                }
-            }
+            Action::Ask => {}
             Action::Deny => return refuse_peer(format!("the policy denies it: {}", eval.verdict.reason), peer),
         }
         let values = self.vault.release(&eval.verdict.grants);
@@ -218,14 +228,25 @@ impl Custodian {
         {
             return refuse_peer(why, peer);
         }
+        if eval.verdict.action == Action::Ask {
+            let checked = self
+                .approved(pid, &peer.inv, hello.request.as_deref())
+                .and_then(|(req, decision)| self.approval_holds(&peer, &eval, &real, &req, &decision));
+            if let Err(why) = checked {
+                return refuse_peer(why, peer);
+            }
+        }
         let released: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-        let mut env = eval.env.vars.clone();
-        env.retain(|(k, _)| !released.iter().any(|r| k == r.as_str()));
-        env.extend(values.iter().map(|(k, v)| (OsString::from(k), OsString::from(v.as_str()))));
+        let env = self.tool_environment(&eval, &values);
         Ok(Some((peer, Launch { real, env, released })))
     }
 
-    fn facts(&self, pid: i32, stdin: Stdin) -> Result<Peer, String> {
+    fn facts(&self, pid: i32, start: u64, stdin: Stdin) -> Result<Peer, String> {
+        let cwd_fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY)
+            .open(format!("/proc/{pid}/cwd"))
+            .map_err(|e| format!("/proc/{pid}/cwd: {e}"))?;
         let read =
             |what: &str| std::fs::read(format!("/proc/{pid}/{what}")).map_err(|e| format!("/proc/{pid}/{what}: {e}"));
         let mut argv = split_nul(read("cmdline")?).into_iter();
@@ -240,7 +261,12 @@ impl Custodian {
             })
             .collect();
         let tool = PathBuf::from(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Peer { pid, inv: Invocation { tool, argv0, args: argv.collect(), vars, cwd, stdin } })
+        Ok(Peer {
+            pid,
+            start,
+            inv: Invocation { tool, argv0, args: argv.collect(), vars, cwd, stdin },
+            cwd: cwd_fd.into(),
+        })
     }
 
     /// The rule asks: the peer must be the process that used an approval of exactly this
@@ -275,8 +301,75 @@ impl Custodian {
         Ok((req, decision))
     }
 
-    /// Under `approval = "signature"` a decision file proves nothing (anything running as the
-    /// user can write one): only a valid signature by an allowed signer does.
+    /// The environment of a tool this process starts. The base is guardsh run's own (the
+    /// human's, without credentials or loader variables; so its PATH): the agent's environment
+    /// can make a tool run the agent's code in more ways than any list of variables to strip
+    /// could name (a PATH that finds its `python3`, `PYTHONPLATLIBDIR`, `CLOUDSDK_PYTHON`, ...).
+    /// From the agent's, only the tool's selectors (`KUBECONFIG`, `AWS_PROFILE`, ...: what the
+    /// command acts on, and what an approval binds) are taken. Then the tool's `set_env`,
+    /// guardsh's recursion counter, and the credentials.
+    fn tool_environment(
+        &self,
+        eval: &Evaluation,
+        values: &[(String, zeroize::Zeroizing<String>)],
+    ) -> Vec<(OsString, OsString)> {
+        let mut env = crate::env::plan(&self.base_env, &crate::env::EnvPolicy::default(), &[]).vars;
+        let mut set = |k: &OsString, v: &OsString| {
+            env.retain(|(n, _)| n != k);
+            env.push((k.clone(), v.clone()));
+        };
+        for (k, v) in &eval.env.vars {
+            let name = k.to_str().unwrap_or("");
+            let selector = eval.selectors.iter().any(|p| crate::env::name_matches(p, name));
+            if selector || name == crate::exec::DEPTH_VAR {
+                set(k, v);
+            }
+        }
+        for (k, v) in &eval.set_env {
+            set(&k.into(), &v.into());
+        }
+        for (k, v) in values {
+            set(&k.into(), &v.as_str().into());
+        }
+        env
+    }
+
+    /// Everything `guardsh approve` and the shim hold an approval to, held again here, where the
+    /// agent cannot reach: not expired; the command digest (argv, directory, the binary this
+    /// process will run and its hash, the bound environment, piped SQL) recomputed from what
+    /// this process read; used once; and under `approval = "signature"`, the waiting process
+    /// that asked and a valid signature by an allowed signer (a decision file proves nothing:
+    /// anything running as the user can write one).
+    fn approval_holds(
+        &self,
+        peer: &Peer,
+        eval: &Evaluation,
+        real: &std::path::Path,
+        req: &approval::Request,
+        decision: &approval::Decision,
+    ) -> Result<(), String> {
+        if req.is_expired(now()) {
+            return Err(format!("request {} has expired", req.id));
+        }
+        let digest = pipeline::command_digest(&peer.inv, eval, real, self.uid).map_err(|e| e.to_string())?;
+        if digest != req.command_digest {
+            return Err(format!("request {} is for another command, binary or environment", req.id));
+        }
+        if eval.approval == ApprovalMode::Signature {
+            let asker = &req.requester;
+            if asker.pid != peer.pid || asker.ancestry.first().map(|p| p.start) != Some(peer.start) {
+                return Err(format!("request {} was made by another process", req.id));
+            }
+            self.signed(eval, req, decision)?;
+        }
+        let mut used = self.used.lock().map_err(|_| "the record of used approvals is damaged".to_string())?;
+        if !used.insert(req.id.clone()) {
+            return Err(format!("the approval of {} was already used", req.id));
+        }
+        Ok(())
+    }
+
+    /// A valid signature by an allowed signer on the request.
     fn signed(&self, eval: &Evaluation, req: &approval::Request, decision: &approval::Decision) -> Result<(), String> {
         if eval.approval != ApprovalMode::Signature {
             return Ok(());
@@ -332,6 +425,14 @@ fn now() -> u64 {
 /// The SQL on a sealed copy the shim passed as its stdin, read without moving its offset (the
 /// tool reads it from the start).
 fn read_captured(fd: &OwnedFd) -> Result<Vec<u8>, String> {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    // Only a sealed copy cannot change between this read and the tool's: the agent could pass
+    // any file and rewrite it after the decision.
+    let all = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+    let seals = fcntl(fd, FcntlArg::F_GET_SEALS).map_err(|_| "the piped input is not a sealed copy".to_string())?;
+    if !SealFlag::from_bits_truncate(seals).contains(all) {
+        return Err("the piped input is not a sealed copy".into());
+    }
     let file = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?);
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if len > pipeline::STDIN_LIMIT as u64 {
@@ -487,6 +588,71 @@ mod tests {
         }
     }
 
+    /// An approval releases credentials once, for the command, binary and environment it was
+    /// made for, until it expires; under signature approvals, only to the process that asked.
+    #[test]
+    fn an_approval_holds_once_for_exactly_its_command() {
+        use super::Peer;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = Paths {
+            system_dir: dir.path().join("etc"),
+            config_dir: dir.path().join("config"),
+            state_dir: dir.path().join("state"),
+            data_dir: dir.path().join("data"),
+        };
+        let custodian = Custodian::new(Vault::default(), paths, "s".into(), vec![]).expect("custodian");
+        let real = std::path::Path::new("/bin/sh");
+        let peer = |args: &[&str], profile: &str| {
+            let mut i = inv(args, "/");
+            i.vars.push(("AWS_PROFILE".into(), profile.into()));
+            let cwd = std::fs::File::open("/").expect("/");
+            Peer { pid: 4242, start: 7, inv: i, cwd: cwd.into() }
+        };
+        let eval_for = |p: &Peer, mode: &str| {
+            let text = format!("[settings]\napproval = \"{mode}\"\n[tools.aws]\ndefault = \"ask\"\n");
+            let source = crate::rules::Source { layer: crate::rules::LayerKind::User, path: "t.toml".into(), text };
+            let policy = crate::rules::compile(&[source]).expect("policy");
+            crate::pipeline::evaluate_with(&policy, &p.inv, false, None)
+        };
+        let this = peer(&["s3", "rb", "s3://b"], "dev");
+        let eval = eval_for(&this, "interactive");
+        let mut req = request("eeee5555");
+        req.expires = u64::MAX;
+        req.command_digest = crate::pipeline::command_digest(&this.inv, &eval, real, custodian.uid).expect("digest");
+        let decision = Decision {
+            outcome: Outcome::Approved,
+            digest: req.digest.clone(),
+            reason: None,
+            by: DecidedBy::default(),
+            time: 1,
+            signature: None,
+        };
+        let other_profile = peer(&["s3", "rb", "s3://b"], "prod");
+        let other_eval = eval_for(&other_profile, "interactive");
+        assert!(
+            custodian.approval_holds(&other_profile, &other_eval, real, &req, &decision).is_err(),
+            "another AWS_PROFILE"
+        );
+        assert!(
+            custodian.approval_holds(&this, &eval, std::path::Path::new("/bin/true"), &req, &decision).is_err(),
+            "another binary"
+        );
+        let mut expired = req.clone();
+        expired.expires = 1;
+        assert!(custodian.approval_holds(&this, &eval, real, &expired, &decision).is_err(), "expired");
+        let signed_mode = eval_for(&this, "signature");
+        assert!(
+            custodian
+                .approval_holds(&this, &signed_mode, real, &req, &decision)
+                .is_err_and(|e| e.contains("another process")),
+            "under signatures, only the process that asked"
+        );
+        assert_eq!(custodian.approval_holds(&this, &eval, real, &req, &decision), Ok(()));
+        assert!(
+            custodian.approval_holds(&this, &eval, real, &req, &decision).is_err_and(|e| e.contains("already used"))
+        );
+    }
+
     #[test]
     fn empty_arguments_are_arguments() {
         let words = |b: &[u8]| super::split_nul(b.to_vec());
@@ -507,7 +673,7 @@ mod tests {
             data_dir: dir.path().join("data"),
         };
         let store = Store::open(&paths.requests_dir()).expect("store");
-        let custodian = Custodian::new(Vault::default(), paths, "s".into()).expect("custodian");
+        let custodian = Custodian::new(Vault::default(), paths, "s".into(), vec![]).expect("custodian");
         let (approved, pending, denied) = (request("aaaa1111"), request("bbbb2222"), request("cccc3333"));
         for r in [&approved, &pending, &denied] {
             store.create(r).expect("create");
