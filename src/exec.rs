@@ -91,6 +91,15 @@ pub fn exec(real: &Path, argv0: &OsStr, args: &[OsString], env: &[(OsString, OsS
 /// Makes `bytes` this process's standard input, as a sealed in-memory file: what the tool reads
 /// is exactly what guardsh read and decided on, and nothing can change it afterwards.
 pub fn stdin_from(bytes: &[u8]) -> io::Result<()> {
+    let file = sealed_copy(bytes)?;
+    // dup2 onto fd 0 clears close-on-exec for the copy, so the tool inherits it.
+    nix::unistd::dup2_stdin(&file)?;
+    Ok(())
+}
+
+/// `bytes` in a new in-memory file (close-on-exec), sealed against every change, positioned at
+/// its start.
+pub fn sealed_copy(bytes: &[u8]) -> io::Result<fs::File> {
     use std::io::{Seek, SeekFrom, Write};
 
     use nix::fcntl::{FcntlArg, SealFlag, fcntl};
@@ -102,9 +111,7 @@ pub fn stdin_from(bytes: &[u8]) -> io::Result<()> {
     let seals = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
     fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
     file.seek(SeekFrom::Start(0))?;
-    // dup2 onto fd 0 clears close-on-exec for the copy, so the tool inherits it.
-    nix::unistd::dup2_stdin(&file)?;
-    Ok(())
+    Ok(file)
 }
 
 /// Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec. The real tool must
@@ -130,21 +137,61 @@ pub fn ignore_terminal_signals() {
     }
 }
 
+/// Resource limits as `guardsh run` started with them: a process of the agent's user can change
+/// a running `guardsh run`'s limits (prlimit needs only the same uid), and a tool it starts
+/// must not inherit those (an approved `terraform apply` cut short by `RLIMIT_FSIZE`).
+#[derive(Debug, Clone)]
+pub struct Limits(Vec<(nix::sys::resource::Resource, u64, u64)>);
+
+impl Limits {
+    /// This process's limits now (core dumps aside: see `no_core_dumps`).
+    pub fn current() -> Self {
+        use nix::sys::resource::{Resource, getrlimit};
+        let all = [
+            Resource::RLIMIT_AS,
+            Resource::RLIMIT_CPU,
+            Resource::RLIMIT_DATA,
+            Resource::RLIMIT_FSIZE,
+            Resource::RLIMIT_LOCKS,
+            Resource::RLIMIT_MEMLOCK,
+            Resource::RLIMIT_MSGQUEUE,
+            Resource::RLIMIT_NICE,
+            Resource::RLIMIT_NOFILE,
+            Resource::RLIMIT_NPROC,
+            Resource::RLIMIT_RTPRIO,
+            Resource::RLIMIT_SIGPENDING,
+            Resource::RLIMIT_STACK,
+        ];
+        Self(all.into_iter().filter_map(|r| getrlimit(r).ok().map(|(soft, hard)| (r, soft, hard))).collect())
+    }
+}
+
+/// For `guardsh run` at start: no core dump can ever hold what it keeps in memory (a hard limit
+/// of 0 cannot be raised again without privilege).
+pub fn no_core_dumps() {
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+}
+
 /// For a tool `guardsh run` starts: it starts in the directory `cwd` (a descriptor, opened when
 /// the directory was decided on, so a path swapped in between does not move it), with the
-/// default disposition of the signals `guardsh run` ignores (an ignored disposition survives
-/// exec, and the tool must stop on Ctrl-C).
+/// limits `guardsh run` started with (`limits`; if they cannot be restored, because the agent
+/// lowered a hard limit, the tool does not start), and with the default disposition of the
+/// signals `guardsh run` ignores (an ignored disposition survives exec; Ctrl-C must stop it).
 #[allow(unsafe_code)]
-pub fn prepare_custodied_child(command: &mut std::process::Command, cwd: std::os::fd::RawFd) {
+pub fn prepare_custodied_child(command: &mut std::process::Command, cwd: std::os::fd::RawFd, limits: Limits) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: runs in the child between fork and exec, and only calls fchdir(2) and signal(2),
-    // which are async-signal-safe; it allocates nothing and takes no locks. `cwd` stays open in
-    // the parent until the child has been spawned.
+    // SAFETY: runs in the child between fork and exec, and only calls fchdir(2), setrlimit(2)
+    // and signal(2), which are async-signal-safe; it reads the limits allocated before the fork,
+    // allocates nothing and takes no locks. `cwd` stays open in the parent until the child has
+    // been spawned.
     unsafe {
         command.pre_exec(move || {
             use nix::sys::signal::{SigHandler, Signal, signal};
             if nix::libc::fchdir(cwd) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            for &(r, soft, hard) in &limits.0 {
+                nix::sys::resource::setrlimit(r, soft, hard)?;
             }
             for sig in [Signal::SIGINT, Signal::SIGQUIT] {
                 let _ = signal(sig, SigHandler::SigDfl);

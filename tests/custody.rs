@@ -523,3 +523,93 @@ fn piped_sql_is_decided_and_delivered_by_guardsh_run() {
     assert_eq!(std::fs::read_to_string(&pw).expect("password").trim(), "pg-custody-test");
     assert_eq!(t.audited("custody_released"), 1, "the DROP asked, and nothing was released for it");
 }
+
+/// The sealed copy's read position is shared by everything holding it: an agent that takes a
+/// copy of the shim's descriptor (pidfd_getfd, allowed on its own children) and moves it must
+/// not make the tool read less than was decided on (review finding c14). The tool reads a copy
+/// of its own.
+#[test]
+fn the_tool_reads_all_of_the_piped_sql_that_was_decided_on() {
+    let Some(python) = python() else { return };
+    let t = world();
+    let got = t.cwd.join("psql.stdin");
+    crate::support::write_executable(&t.real.join("psql"), &format!("#!/bin/sh\nsleep 0.3; cat > {}\n", got.display()));
+    let seek = t.cwd.join("seek.py");
+    std::fs::write(
+        &seek,
+        r#"import os, subprocess, ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+p = subprocess.Popen(["psql"], stdin=subprocess.PIPE)
+p.stdin.write(b"select ';drop table users;--'\n"); p.stdin.close()
+pidfd = os.pidfd_open(p.pid)
+end = time.time() + 5
+while time.time() < end and p.poll() is None:
+    fd = libc.syscall(438, pidfd, 0, 0)
+    if fd < 0: continue
+    try:
+        if "memfd:guardsh-stdin" in os.readlink(f"/proc/self/fd/{fd}"):
+            os.lseek(fd, 8, os.SEEK_SET)
+    except OSError: pass
+    os.close(fd)
+p.wait()
+"#,
+    )
+    .expect("seek.py");
+    let (code, stderr) = session(&t, &format!("{} {}", python.display(), seek.display()));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&got).expect("stdin"), "select ';drop table users;--'\n", "{stderr}");
+    assert_eq!(t.audited("custody_released"), 1);
+}
+
+/// A peer that never finishes its first line, or sends a huge one, holds a place for at most a
+/// few seconds and costs bounded memory; the custody socket keeps working.
+#[test]
+fn a_peer_that_floods_or_stalls_is_cut_off() {
+    let Some(python) = python() else { return };
+    let t = world();
+    let out = t.cwd.join("answer");
+    let flood = t.cwd.join("flood.py");
+    std::fs::write(
+        &flood,
+        format!(
+            r#"import os, socket
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
+try:
+    s.sendall(b"x" * (4 << 20))
+except OSError:
+    pass
+open({out:?}, "w").write(s.makefile("rb").read().decode(errors="replace"))
+"#,
+            out = out.display().to_string()
+        ),
+    )
+    .expect("flood.py");
+    let (code, stderr) = session(&t, &format!("{} {}; aws s3 ls", python.display(), flood.display()));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(std::fs::read_to_string(&out).expect("answer").contains("too long or too slow"));
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"), "still working");
+}
+
+/// The agent can lower a running guardsh run's limits (prlimit needs only the same uid); a
+/// tool guardsh run starts gets the limits guardsh run started with.
+#[test]
+fn a_tool_gets_the_limits_guardsh_run_started_with() {
+    let Some(python) = python() else { return };
+    let t = world();
+    let limit = t.cwd.join("nofile");
+    crate::support::write_executable(&t.real.join("aws"), &format!("#!/bin/sh\nulimit -n > {}\n", limit.display()));
+    // (Lowering its file-size limit instead would only kill guardsh run, which the agent can do
+    // anyway: the credentials die with it.)
+    let lower = format!(
+        "{} -c 'import resource, sys; h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; resource.prlimit(int(sys.argv[1]), resource.RLIMIT_NOFILE, (64, h))' $PPID",
+        python.display()
+    );
+    let before = std::process::Command::new("sh").args(["-c", "ulimit -n"]).output().expect("sh");
+    let (code, stderr) = session(&t, &format!("{lower}; aws s3 ls"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&limit).expect("limit").trim(),
+        String::from_utf8_lossy(&before.stdout).trim(),
+        "{stderr}"
+    );
+}

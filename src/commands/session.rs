@@ -71,6 +71,7 @@ fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, Stri
 pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> anyhow::Result<ExitCode> {
     // Before anything else: from here on this process holds credentials.
     nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
+    crate::exec::no_core_dumps();
     let (_, path, session, policy) = prepare(dir)?;
     let (program, args) = command.split_first().context("give the command to run after `--`")?;
     let (paths, cwd) = here()?;

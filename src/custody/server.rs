@@ -49,6 +49,8 @@ pub struct Custodian {
     /// Approvals that have released credentials once; no second time (the store's "used"
     /// markers are writable by the agent).
     used: Mutex<std::collections::HashSet<String>>,
+    /// guardsh run's resource limits at its start, for the tools it starts.
+    limits: crate::exec::Limits,
 }
 
 impl Custodian {
@@ -68,6 +70,7 @@ impl Custodian {
             path: std::env::var_os("PATH"),
             base_env,
             used: Mutex::new(std::collections::HashSet::new()),
+            limits: crate::exec::Limits::current(),
         })
     }
 }
@@ -78,7 +81,11 @@ pub fn serve(listener: UnixListener, custodian: Arc<Custodian>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let busy = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
+        let Ok(conn) = conn else {
+            // Out of descriptors, say (the agent can lower this process's limits): do not spin.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         while busy.load(Ordering::SeqCst) >= MAX_PEERS {
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -133,6 +140,19 @@ impl Custodian {
             Ok(fds) => fds,
             Err(_) => return self.refuse(&conn, "the shim did not pass its descriptors", Some(&peer), Some(peer.pid)),
         };
+        // Piped SQL goes to the tool as a copy of its own of the bytes decided on: the shim's
+        // sealed file cannot change, but its read position is shared with anything holding it
+        // (an agent that takes a copy of the descriptor could skip the tool past `select`).
+        let stdin = match &peer.inv.stdin {
+            Stdin::Captured(bytes) => match crate::exec::sealed_copy(bytes) {
+                Ok(f) => OwnedFd::from(f),
+                Err(e) => {
+                    let why = format!("cannot copy the piped input: {e}");
+                    return self.refuse(&conn, &why, Some(&peer), Some(peer.pid));
+                }
+            },
+            _ => stdin,
+        };
         // A release that cannot be audited is not made.
         if let Err(e) = self.audit(Some(&peer), Some(peer.pid), "custody_released", "", &launch.released) {
             return self.refuse(&conn, &format!("the audit log cannot be written ({e})"), Some(&peer), Some(peer.pid));
@@ -146,7 +166,7 @@ impl Custodian {
             .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr);
-        crate::exec::prepare_custodied_child(&mut command, peer.cwd.as_raw_fd());
+        crate::exec::prepare_custodied_child(&mut command, peer.cwd.as_raw_fd(), self.limits.clone());
         let child = match command.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -466,17 +486,21 @@ fn receive_hello(conn: &UnixStream) -> Result<(Hello, Vec<OwnedFd>), String> {
         msg.bytes
     };
     buf.truncate(n);
-    // The rest of the line, if it did not come in one piece.
-    let mut reader = BufReader::new(conn);
+    // The rest of the line, if it did not come in one piece: at most 64 KiB, all of it within
+    // PEER_TIMEOUT (a peer sending a byte at a time must not hold a place for ever).
+    let deadline = std::time::Instant::now() + PEER_TIMEOUT;
+    let mut chunk = [0u8; 4096];
     while !buf.contains(&b'\n') {
-        let mut more = Vec::new();
-        if reader.read_until(b'\n', &mut more).map_err(|e| format!("reading from the peer: {e}"))? == 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || buf.len() > 64 << 10 {
+            return Err("the peer's message is too long or too slow".into());
+        }
+        conn.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+        let n = std::io::Read::read(&mut &*conn, &mut chunk).map_err(|e| format!("reading from the peer: {e}"))?;
+        if n == 0 {
             break;
         }
-        buf.extend(more);
-        if buf.len() > 64 << 10 {
-            return Err("the peer's message is too long".into());
-        }
+        buf.extend_from_slice(&chunk[..n]);
     }
     let hello = serde_json::from_slice(&buf).map_err(|e| format!("the peer's message is not valid: {e}"))?;
     Ok((hello, fds))
@@ -501,9 +525,16 @@ fn relay(conn: UnixStream, mut child: std::process::Child) {
                     let _ = kill(pid, sig);
                 }
             };
-            for line in BufReader::new(reader).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(f) = serde_json::from_str::<Forward>(&line)
+            let mut reader = BufReader::new(reader);
+            loop {
+                // Lines of at most 256 bytes: a shim forwards small messages, nothing else.
+                let mut line = Vec::new();
+                match std::io::Read::take(&mut reader, 256).read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if !line.ends_with(b"\n") => break,
+                    Ok(_) => {}
+                }
+                if let Ok(f) = serde_json::from_slice::<Forward>(&line)
                     && let Ok(sig) = Signal::try_from(f.signal)
                 {
                     signal_tool(sig);
