@@ -23,7 +23,9 @@ else
   say "==> building guardsh (release)"
   # Statically linked where the toolchain can (glibc on Linux): it starts faster, and an agent
   # cannot load its own code into a shim with LD_PRELOAD (see BENCHMARKS.md and README).
-  if rustc -vV | grep -q '^host: .*-linux-gnu' &&
+  # (Read whole, not piped into `grep -q`: under pipefail, rustc's SIGPIPE would fail the test.)
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  if [[ $host == *-linux-gnu ]] &&
     cargo rustc --release --locked --quiet --manifest-path "$repo/Cargo.toml" --bin guardsh \
       --target-dir "$repo/target/static" -- -C target-feature=+crt-static; then
     built=$repo/target/static/release/guardsh
