@@ -20,7 +20,7 @@ if [ -n "${GUARDSH_BINARY:-}" ]; then
   built=$GUARDSH_BINARY
 else
   command -v cargo >/dev/null 2>&1 || { say "install.sh: cargo not found; install a Rust toolchain (https://rustup.rs) and re-run" >&2; exit 1; }
-  say "==> building guardsh (release)"
+  say "==> building guardsh (release; the first build takes a few minutes)"
   # Statically linked where the toolchain can (glibc on Linux): it starts faster, and an agent
   # cannot load its own code into a shim with LD_PRELOAD (see BENCHMARKS.md and README).
   # (Read whole, not piped into `grep -q`: under pipefail, rustc's SIGPIPE would fail the test.)

@@ -539,7 +539,7 @@ fn ask_a_human(
                 id,
                 rule,
                 reason: eval.verdict.reason.clone(),
-                grants: eval.env.passed.clone(),
+                grants: shown_grants(inv, eval),
                 requester,
                 created: now,
                 expires: now + eval.approval_timeout,
@@ -729,6 +729,16 @@ fn command<'a>(
         real_sha256: sha,
         env,
     }
+}
+
+/// The credentials an approved run receives, for the human approving it: those passed from the
+/// environment, and inside `guardsh run` those the rule grants from what it holds.
+pub(crate) fn shown_grants(inv: &Invocation, eval: &Evaluation) -> Vec<String> {
+    let mut out = eval.env.passed.clone();
+    if inv.var(custody::SOCKET_VAR).is_some_and(|s| !s.is_empty()) {
+        out.extend(eval.verdict.grants.iter().map(|g| format!("{g} (from guardsh run)")));
+    }
+    out
 }
 
 /// Everything besides argv, directory and binary that an approval binds: the environment a human

@@ -135,6 +135,8 @@ fn the_agent_holds_nothing_and_an_allowed_command_gets_exactly_its_grant() {
     assert_eq!(released.len(), 1, "{released:?}");
     assert_eq!(released[0]["passed"], serde_json::json!(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]));
     assert_eq!(released[0]["argv"], serde_json::json!(["aws", "s3", "ls"]));
+    assert_eq!(released[0]["rules"], serde_json::json!(["aws-s3-read"]));
+    assert!(released[0]["real"].as_str().is_some_and(|r| r.ends_with("real-bin/aws")), "{}", released[0]);
     let log = std::fs::read_to_string(t.audit_log()).expect("audit log");
     assert!(!log.contains("custody-secret-value"), "a value reached the audit log");
 }
@@ -215,7 +217,7 @@ fn credentials_from_a_source_command_are_held_like_the_environment_s() {
     let agent = t.cwd.join("agent.env");
     let script = format!("env > {}; aws s3 ls", agent.display());
     // Such files mix secrets and settings: the settings go to the agent (and the tool) as usual.
-    let source = "echo '# from a password manager'; echo AWS_SESSION_TOKEN=from-the-source; echo AWS_REGION=eu-west-1";
+    let source = "echo '# from a password manager'; echo 'export AWS_SESSION_TOKEN=\"from-the-source\"'; echo AWS_REGION=eu-west-1";
     let (code, stderr) = session_with(&t, &["--credentials-from", source], &script);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(t.saw_var("aws", "AWS_SESSION_TOKEN").as_deref(), Some("from-the-source"));
@@ -249,7 +251,15 @@ fn the_agent_chooses_the_target_not_the_tools_environment() {
     let (code, stderr) = session(&t, &script);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(t.saw_var("aws", "AWS_PROFILE").as_deref(), Some("staging"), "a selector is the agent's to choose");
-    assert_eq!(t.saw_var("aws", "PATH"), Some(t.path().to_string_lossy().into_owned()), "guardsh run's own PATH");
+    // guardsh run's own PATH, less what the agent's user can write (here, the shim directory in
+    // its home; everything is the user's own when the tests do not run as root, and then the
+    // test policy trusts it).
+    let want = if nix::unistd::geteuid().is_root() {
+        std::env::join_paths([&t.real, &t.sysbin]).expect("PATH")
+    } else {
+        t.path()
+    };
+    assert_eq!(t.saw_var("aws", "PATH"), Some(want.to_string_lossy().into_owned()));
     for name in ["PYTHONPLATLIBDIR", "CLOUDSDK_PYTHON", "HTTPS_PROXY"] {
         assert_eq!(t.saw_var("aws", name), None, "{name} reached the tool");
     }
@@ -378,6 +388,11 @@ fn an_approved_command_gets_its_grant() {
     args.extend(["approve", &id]);
     let mut s = t.in_terminal(program, &args);
     let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("the prompt");
+    let screen = String::from_utf8_lossy(found.before()).into_owned();
+    assert!(
+        screen.contains("AWS_SECRET_ACCESS_KEY (from guardsh run)"),
+        "the human sees what it will receive: {screen}"
+    );
     let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
     s.send_line(code).expect("type");
     s.expect(format!("approved request {id}")).expect("approved");
@@ -443,8 +458,9 @@ if os.fork() == 0:
     hello = b'{{"version":3,"request":null,"stdin_captured":false}}\n'
     socket.send_fds(s, [hello], [0, w, w])
     os.close(w)
-    os.kill(p, signal.SIGCONT)
+    # P stays stopped until guardsh run has answered: its /proc entries must still be there.
     got = s.makefile("rb").read().decode() + os.read(r, 65536).decode()
+    os.kill(p, signal.SIGCONT)
     open({out:?}, "w").write(got)
     os._exit(0)
 env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
@@ -612,4 +628,16 @@ fn a_tool_gets_the_limits_guardsh_run_started_with() {
         String::from_utf8_lossy(&before.stdout).trim(),
         "{stderr}"
     );
+}
+
+/// What runs is what an approval would bind: a selector the agent unsets stays unset (the
+/// human's value does not come back), and HOME is the agent's, as the approval shows it.
+#[test]
+fn an_unset_selector_stays_unset() {
+    let t = world().env("AWS_PROFILE", "prod-admin");
+    let home = t.cwd.join("h");
+    let (code, stderr) = session(&t, &format!("env -u AWS_PROFILE HOME={} aws s3 ls", home.display()));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(t.saw_var("aws", "AWS_PROFILE"), None, "the human's profile came back");
+    assert_eq!(t.saw_var("aws", "HOME"), Some(home.display().to_string()));
 }

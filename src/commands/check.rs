@@ -156,7 +156,7 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
     let _ = writeln!(s, "exit:        {}", eval.refusal_code().map_or("runs the real tool".into(), |c| c.to_string()));
     let list = |l: &[String]| if l.is_empty() { "(none)".to_string() } else { l.join(" ") };
     let _ = writeln!(s, "env strips:  {}", list(&eval.env.stripped));
-    let _ = writeln!(s, "env passes:  {}", list(&eval.env.passed));
+    let _ = writeln!(s, "env passes:  {}", list(&pipeline::shown_grants(inv, eval)));
     if let Some(real) = &eval.real {
         let _ = writeln!(
             s,

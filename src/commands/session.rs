@@ -46,6 +46,19 @@ fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, Stri
     let hint = install_hint(dir_flag.as_deref());
     let dir = shim_dir(dir_flag, &paths, Some(&policy));
     let missing = missing_shims(&policy, &dir)?;
+    let guardsh = crate::exec::FileId::current_exe().context("cannot find the guardsh binary")?;
+    let other = missing.iter().find_map(|t| match crate::shims::state(&dir.join(t), guardsh) {
+        crate::shims::ShimState::OtherGuardsh(target) => Some(target),
+        _ => None,
+    });
+    if let Some(other) = other {
+        let me = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "guardsh".into());
+        anyhow::bail!(
+            "the shims in {} belong to another guardsh ({}), not this one ({me}); start agents with that one, or run `{me} install` to point the shims at this one",
+            dir.display(),
+            other.display()
+        );
+    }
     if !missing.is_empty() {
         anyhow::bail!(
             "no guardsh shim for {} in {}: an agent started now would reach the real tool unguarded; run `{hint}` first",
@@ -177,7 +190,7 @@ fn credentials_from(
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((name, value)) = line.split_once('=') else {
+        let Some((name, value)) = line.split_once('=').map(|(n, v)| (n.trim(), unquote(v.trim()))) else {
             anyhow::bail!(
                 "line {} of the credential source `{source}`'s output is not NAME=VALUE; the agent was not started",
                 n + 1
@@ -190,6 +203,17 @@ fn credentials_from(
         }
     }
     Ok(plain)
+}
+
+/// A value as .env files write it: surrounding single or double quotes are removed (nothing
+/// inside them is interpreted).
+fn unquote(value: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    value
 }
 
 /// A 0700 directory for the socket, removed when dropped. In the temporary directory, not the

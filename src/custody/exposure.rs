@@ -224,7 +224,8 @@ pub fn own_binary_warning() -> Option<String> {
     replaceable(&exe, uid).err().map(|_| {
         format!(
             "this guardsh ({}) can be replaced by this user, so an agent could swap in its own program for the next guardsh run; \
-             for credential custody install it where only root can write (sudo install -m 0755 {} /usr/local/bin/guardsh) and run that",
+             for credential custody move it where only root can write: sudo install -m 0755 {} /usr/local/bin/guardsh && rm {} && /usr/local/bin/guardsh install",
+            exe.display(),
             exe.display(),
             exe.display()
         )

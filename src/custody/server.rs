@@ -30,6 +30,11 @@ use crate::rules::{Action, ApprovalMode};
 /// How long a peer may take to say what it wants.
 const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long deciding may take before the tool would start. The shim gives up after 30 s and
+/// runs the command itself without credentials; starting it here after that would run it twice
+/// (the agent can make the audit append wait, by holding the log's lock).
+const DECIDE_DEADLINE: Duration = Duration::from_secs(20);
+
 /// Peers handled at once; more wait. Bounds what a flood of connections can cost.
 const MAX_PEERS: usize = 32;
 
@@ -113,6 +118,9 @@ struct Launch {
     real: PathBuf,
     env: Vec<(OsString, OsString)>,
     released: Vec<String>,
+    /// For the audit record: the rules that decided, and the mode.
+    rules: Vec<String>,
+    mode: String,
 }
 
 /// Why a peer gets nothing, and what was read about it by then.
@@ -120,6 +128,7 @@ type Refusal = (String, Option<Box<Peer>>);
 
 impl Custodian {
     fn handle(&self, conn: UnixStream) {
+        let began = std::time::Instant::now();
         let _ = conn.set_read_timeout(Some(PEER_TIMEOUT));
         let _ = conn.set_write_timeout(Some(PEER_TIMEOUT));
         let cred =
@@ -154,8 +163,13 @@ impl Custodian {
             _ => stdin,
         };
         // A release that cannot be audited is not made.
-        if let Err(e) = self.audit(Some(&peer), Some(peer.pid), "custody_released", "", &launch.released) {
+        if let Err(e) = self.audit(Some(&peer), Some(peer.pid), "custody_released", "", &launch.released, Some(&launch))
+        {
             return self.refuse(&conn, &format!("the audit log cannot be written ({e})"), Some(&peer), Some(peer.pid));
+        }
+        if began.elapsed() > DECIDE_DEADLINE {
+            let why = "deciding took too long (the audit log was locked?); the shim runs it without credentials";
+            return self.refuse(&conn, why, Some(&peer), Some(peer.pid));
         }
         let mut command = std::process::Command::new(&launch.real);
         command
@@ -184,7 +198,7 @@ impl Custodian {
     fn refuse(&self, conn: &UnixStream, why: &str, peer: Option<&Peer>, pid: Option<i32>) {
         // Audited before the answer: once the peer has it, this process may be gone (the agent
         // exits, and guardsh run with it).
-        let _ = self.audit(peer, pid, "custody_refused", why, &[]);
+        let _ = self.audit(peer, pid, "custody_refused", why, &[], None);
         let _ = send(conn, &Answer::Refuse { reason: why.to_string() });
     }
 
@@ -258,7 +272,8 @@ impl Custodian {
         }
         let released: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
         let env = self.tool_environment(&eval, &values);
-        Ok(Some((peer, Launch { real, env, released })))
+        let (rules, mode) = (eval.verdict.matched.clone(), eval.mode.as_str().to_string());
+        Ok(Some((peer, Launch { real, env, released, rules, mode })))
     }
 
     fn facts(&self, pid: i32, start: u64, stdin: Stdin) -> Result<Peer, String> {
@@ -333,15 +348,24 @@ impl Custodian {
         eval: &Evaluation,
         values: &[(String, zeroize::Zeroizing<String>)],
     ) -> Vec<(OsString, OsString)> {
+        // What an approval binds from the agent's environment (see `pipeline::bound_environment`)
+        // is what the tool gets: the selectors, HOME and XDG_CONFIG_HOME, each as the agent has it,
+        // unset included (the human's value of an unset selector must not come back).
+        let bound = |name: &str| {
+            ["HOME", "XDG_CONFIG_HOME"].contains(&name)
+                || eval.selectors.iter().any(|p| crate::env::name_matches(p, name))
+        };
         let mut env = crate::env::plan(&self.base_env, &crate::env::EnvPolicy::default(), &[]).vars;
+        env.retain(|(k, _)| !bound(k.to_str().unwrap_or("")));
+        env.retain(|(k, _)| k != "PATH");
+        env.push(("PATH".into(), self.tool_path(eval.trust_user_installed_tools)));
         let mut set = |k: &OsString, v: &OsString| {
             env.retain(|(n, _)| n != k);
             env.push((k.clone(), v.clone()));
         };
         for (k, v) in &eval.env.vars {
             let name = k.to_str().unwrap_or("");
-            let selector = eval.selectors.iter().any(|p| crate::env::name_matches(p, name));
-            if selector || name == crate::exec::DEPTH_VAR {
+            if bound(name) || name == crate::exec::DEPTH_VAR {
                 set(k, v);
             }
         }
@@ -352,6 +376,22 @@ impl Custodian {
             set(&k.into(), &v.as_str().into());
         }
         env
+    }
+
+    /// The tool's PATH: guardsh run's own, without the entries the agent could put a program in
+    /// (relative or empty entries, which mean the directory the tool runs in, and directories this
+    /// user can change: `~/.local/bin`, `~/bin`, ...). Anything the tool runs by name (a
+    /// `#!/usr/bin/env` interpreter, `git`, a pager) is found there.
+    fn tool_path(&self, trust_user_installed: bool) -> OsString {
+        let given = self.path.clone().unwrap_or_default();
+        let kept: Vec<PathBuf> = std::env::split_paths(&given)
+            .filter(|d| d.is_absolute())
+            .filter(|d| trust_user_installed || super::exposure::replaceable(d, self.uid).is_ok())
+            .collect();
+        if kept.is_empty() {
+            return "/usr/bin:/bin".into();
+        }
+        std::env::join_paths(kept).unwrap_or_else(|_| "/usr/bin:/bin".into())
     }
 
     /// Everything `guardsh approve` and the shim hold an approval to, held again here, where the
@@ -409,6 +449,7 @@ impl Custodian {
         outcome: &str,
         reason: &str,
         names: &[String],
+        launch: Option<&Launch>,
     ) -> Result<(), audit::AuditError> {
         let unknown = Invocation {
             tool: "?".into(),
@@ -425,6 +466,12 @@ impl Custodian {
         rec.session = Some(self.session.clone());
         rec.decision = if outcome == "custody_released" { "allow" } else { "deny" }.into();
         rec.passed = names.to_vec();
+        if let Some(l) = launch {
+            rec.rules = l.rules.clone();
+            rec.mode = l.mode.clone();
+            rec.real = Some(l.real.display().to_string());
+            rec.reason = format!("started by guardsh run with {}", names.join(" "));
+        }
         audit::append(&self.paths.audit_log(), &rec)
     }
 }
@@ -558,6 +605,9 @@ fn relay(conn: UnixStream, mut child: std::process::Child) {
     };
     let _ = conn.set_write_timeout(Some(PEER_TIMEOUT));
     let _ = send(&conn, &Answer::Exited { code, signal });
+    // The forwarding thread holds a copy of the connection: shutting it down ends that thread,
+    // and tells the peer there is nothing more.
+    let _ = conn.shutdown(std::net::Shutdown::Both);
 }
 
 /// The TracerPid of a process (0: not traced).
