@@ -641,3 +641,16 @@ fn an_unset_selector_stays_unset() {
     assert_eq!(t.saw_var("aws", "AWS_PROFILE"), None, "the human's profile came back");
     assert_eq!(t.saw_var("aws", "HOME"), Some(home.display().to_string()));
 }
+
+/// `[settings] credentials_from` runs at every `guardsh run`, like `--credentials-from`.
+#[test]
+fn credential_sources_can_be_configured_in_the_policy() {
+    let t = world();
+    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+    let configured =
+        rules.replacen("[settings]\n", "[settings]\ncredentials_from = [\"echo AWS_SESSION_TOKEN=configured\"]\n", 1);
+    std::fs::write(t.config_dir().join("rules.toml"), configured).expect("rules");
+    let (code, stderr) = session(&t, "aws s3 ls");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(t.saw_var("aws", "AWS_SESSION_TOKEN").as_deref(), Some("configured"));
+}

@@ -99,7 +99,8 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let is_credential = env::is_credential(&env_policy);
     let (mut vault, mut agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
     let from_environment = !vault.is_empty();
-    for source in sources {
+    // The policy's sources first, then the command line's: a later value of a name wins.
+    for source in policy.credentials_from.iter().chain(sources) {
         agent_env.extend(credentials_from(source, &is_credential, &mut vault)?);
     }
     let held = vault.names().join(" ");

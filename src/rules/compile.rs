@@ -154,6 +154,7 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             ("allowed_signers", s.allowed_signers.as_ref().map(Spanned::span)),
             ("approval_file", s.approval_file.as_ref().map(Spanned::span)),
             ("trust_user_installed_tools", s.trust_user_installed_tools.as_ref().map(Spanned::span)),
+            ("credentials_from", s.credentials_from.first().map(Spanned::span)),
         ] {
             if let (true, Some(span)) = (tight, span) {
                 ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
@@ -182,6 +183,7 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             if let Some(t) = &s.trust_user_installed_tools {
                 policy.trust_user_installed_tools = *t.get_ref();
             }
+            policy.credentials_from.extend(s.credentials_from.iter().map(|c| c.get_ref().clone()));
         }
         for (name, table) in &raw.tools {
             tools.table(&mut ctx, tight, name, table);
@@ -573,6 +575,10 @@ args = ["get"]
         let keep = "[settings]\nkeep = [\"AWS_SECRET_ACCESS_KEY\"]\n";
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, keep)]);
         assert!(got.iter().any(|e| e.contains("keep may only be set in the base policy")), "{got:?}");
+
+        let source = "[settings]\ncredentials_from = [\"cat ~/.env\"]\n";
+        let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, source)]);
+        assert!(got.iter().any(|e| e.contains("credentials_from may only be set in the base policy")), "{got:?}");
 
         let grant = "[tools.aws]\ndefault_grant = [\"AWS_SECRET_ACCESS_KEY\"]\n";
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, grant)]);

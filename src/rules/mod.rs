@@ -159,6 +159,8 @@ pub struct Policy {
     pub approval_file: Option<String>,
     /// `guardsh run` may release credentials to a real tool this user (so an agent) can replace.
     pub trust_user_installed_tools: bool,
+    /// Commands `guardsh run` runs at start for credentials to hold (see `--credentials-from`).
+    pub credentials_from: Vec<String>,
     pub tools: BTreeMap<String, ToolPolicy>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
@@ -178,6 +180,7 @@ impl Default for Policy {
             allowed_signers: None,
             approval_file: None,
             trust_user_installed_tools: false,
+            credentials_from: vec![],
             tools: BTreeMap::new(),
             all_credentials: vec![],
             sources: vec![],

@@ -45,6 +45,9 @@ pub struct RawSettings {
     pub approval_file: Option<Spanned<String>>,
     /// `guardsh run` may release credentials to a real tool this user can replace (base layer only).
     pub trust_user_installed_tools: Option<Spanned<bool>>,
+    /// Commands `guardsh run` runs at start for credentials to hold (base layer only).
+    #[serde(default)]
+    pub credentials_from: Vec<Spanned<String>>,
 }
 
 /// `[tools.NAME]`: the tool's default decision, and additions to what guardsh knows about it.
