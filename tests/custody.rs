@@ -654,3 +654,38 @@ fn credential_sources_can_be_configured_in_the_policy() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(t.saw_var("aws", "AWS_SESSION_TOKEN").as_deref(), Some("configured"));
 }
+
+/// What a tool started with credentials runs next must not be the agent's either (review
+/// findings c21, c22): a link in a root-owned PATH directory that leads somewhere the user can
+/// write takes that directory off the tool's PATH, and a script whose interpreter the user can
+/// replace gets nothing. Needs files of different owners, so only as root (as CI runs).
+#[test]
+fn what_the_tool_runs_next_cannot_be_the_agents() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: needs root, to give the agent's files and the system's different owners");
+        return;
+    }
+    let t = world();
+    // The agent's program, reachable through a root-owned link in the tools' directory.
+    let helper = t.cwd.join("helper");
+    let leak = t.cwd.join("leak");
+    crate::support::write_executable(&helper, &format!("#!/bin/sh\nenv > {}\n", leak.display()));
+    std::os::unix::fs::symlink(&helper, t.real.join("helper")).expect("symlink");
+    crate::support::write_executable(&t.real.join("aws"), "#!/bin/sh\nhelper\n");
+    let (code, stderr) = session(&t, "aws s3 ls; true");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("do not search this PATH entry"), "{stderr}");
+    let leaked = std::fs::read_to_string(&leak).unwrap_or_default();
+    assert!(!leaked.contains("custody-secret-value"), "the agent's helper got the key");
+    assert_eq!(t.audited("custody_released"), 1, "aws itself was started, without its helper");
+
+    // A root-owned script whose interpreter the agent can replace.
+    let t = world();
+    let interp = t.cwd.join("interp");
+    crate::support::write_executable(&interp, &format!("#!/bin/sh\nenv > {}\n", leak.display()));
+    crate::support::write_executable(&t.real.join("aws"), &format!("#!{}\n", interp.display()));
+    let (code, stderr) = session(&t, "aws s3 ls; true");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("is replaceable by this user"), "{stderr}");
+    assert_eq!(t.audited("custody_released"), 0);
+}

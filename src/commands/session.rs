@@ -132,6 +132,9 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
     let custodian = custody::server::Custodian::new(vault, paths, session.clone(), agent_env.clone())
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
+    for why in &custodian.untrusted_path {
+        eprintln!("guardsh run: tools started with credentials do not search this PATH entry: {why}");
+    }
     let custodian = std::sync::Arc::new(custodian);
     std::thread::spawn(move || custody::server::serve(listener, custodian));
 

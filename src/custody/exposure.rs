@@ -33,6 +33,72 @@ pub fn replaceable(real: &std::path::Path, uid: u32) -> Result<(), String> {
     })
 }
 
+/// Whether a directory may be on the PATH of a tool `guardsh run` starts: nothing on the way to
+/// it replaceable by `uid`, not writable by anyone but its owner (a sticky `/tmp` still takes new
+/// names from anyone), and nothing in it that `uid` could change: a file of the user's own, or a
+/// symlink leading somewhere the user can write (`/usr/local/bin/node -> ~/.nvm/...`). `Err`
+/// says why not.
+pub fn trusted_path_dir(dir: &std::path::Path, uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if uid == 0 {
+        return Ok(());
+    }
+    let mut seen = 0;
+    check_chain(dir, uid, &mut seen).map_err(|p| format!("{} is writable by this user", p.display()))?;
+    let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if m.mode() & 0o022 != 0 {
+        return Err(format!("{} is writable by others", dir.display()));
+    }
+    for e in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
+        let p = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+        let bad = if m.file_type().is_symlink() {
+            let mut seen = 0;
+            m.uid() == uid || check_chain(&p, uid, &mut seen).is_err()
+        } else {
+            m.uid() == uid || m.mode() & 0o022 != 0
+        };
+        if bad {
+            return Err(format!("{} can be changed by this user", p.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Why the interpreter a script names (`#!/path/interp`, or `#!/usr/bin/env NAME` found on
+/// `path`) could be the agent's program; scripts whose interpreter is itself a script are
+/// followed a few levels.
+pub fn interpreter_replaceable(real: &std::path::Path, path: &std::ffi::OsStr, uid: u32) -> Result<(), String> {
+    use std::io::BufRead;
+    let mut script = real.to_path_buf();
+    for _ in 0..4 {
+        let Ok(f) = std::fs::File::open(&script) else { return Ok(()) };
+        let mut first = Vec::new();
+        let _ = std::io::BufReader::new(f).take(256).read_until(b'\n', &mut first);
+        let Some(rest) = first.strip_prefix(b"#!") else { return Ok(()) };
+        let line = String::from_utf8_lossy(rest).into_owned();
+        let mut words = line.split_whitespace();
+        let Some(interp) = words.next().map(std::path::PathBuf::from) else { return Ok(()) };
+        replaceable(&interp, uid)?;
+        let next = if interp.file_name().is_some_and(|n| n == "env") {
+            // `env [-S] NAME`: NAME is looked up on the tool's PATH.
+            let Some(name) = words.find(|w| !w.starts_with('-')) else { return Ok(()) };
+            let found = std::env::split_paths(path).map(|d| d.join(name)).find(|p| p.is_file());
+            match found {
+                Some(p) => {
+                    replaceable(&p, uid)?;
+                    p
+                }
+                None => return Ok(()),
+            }
+        } else {
+            interp
+        };
+        script = next;
+    }
+    Ok(())
+}
+
 /// Checks every prefix of `path`, following each symlink met on the way; `Err` names the first
 /// replaceable one. `seen` bounds the number of links followed, as the kernel does.
 fn check_chain(path: &std::path::Path, uid: u32, seen: &mut usize) -> Result<(), std::path::PathBuf> {

@@ -54,6 +54,13 @@ pub struct Custodian {
     /// Approvals that have released credentials once; no second time (the store's "used"
     /// markers are writable by the agent).
     used: Mutex<std::collections::HashSet<String>>,
+    /// guardsh run's PATH without the directories the agent could put a program in (see
+    /// `exposure::trusted_path_dir`), worked out once at start: the agent cannot add names to a
+    /// directory it cannot write, and a link that leads somewhere writable is judged by where
+    /// it leads.
+    trusted_path: OsString,
+    /// The PATH directories left out of `trusted_path`, and why, for `guardsh run` to say.
+    pub untrusted_path: Vec<String>,
     /// guardsh run's resource limits at its start, for the tools it starts.
     limits: crate::exec::Limits,
 }
@@ -66,15 +73,35 @@ impl Custodian {
         base_env: Vec<(OsString, OsString)>,
     ) -> std::io::Result<Self> {
         let m = std::fs::metadata("/proc/self/exe")?;
+        let uid = nix::unistd::geteuid().as_raw();
+        let given = std::env::var_os("PATH").unwrap_or_default();
+        let (mut kept, mut untrusted_path) = (Vec::new(), Vec::new());
+        for d in std::env::split_paths(&given) {
+            if !d.is_absolute() {
+                untrusted_path.push(format!("{:?} is not an absolute directory", d.display().to_string()));
+                continue;
+            }
+            match super::exposure::trusted_path_dir(&d, uid) {
+                Ok(()) => kept.push(d),
+                Err(why) => untrusted_path.push(why),
+            }
+        }
+        let trusted_path = if kept.is_empty() {
+            "/usr/bin:/bin".into()
+        } else {
+            std::env::join_paths(kept).unwrap_or_else(|_| "/usr/bin:/bin".into())
+        };
         Ok(Self {
             vault,
             paths,
             session,
             exe: (m.dev(), m.ino()),
-            uid: nix::unistd::geteuid().as_raw(),
+            uid,
             path: std::env::var_os("PATH"),
             base_env,
             used: Mutex::new(std::collections::HashSet::new()),
+            trusted_path,
+            untrusted_path,
             limits: crate::exec::Limits::current(),
         })
     }
@@ -173,7 +200,8 @@ impl Custodian {
         }
         let mut command = std::process::Command::new(&launch.real);
         command
-            .arg0(&peer.inv.argv0)
+            // The tool's name, not the agent's argv[0]: some binaries find their files from it.
+            .arg0(&peer.inv.tool)
             .args(&peer.inv.args)
             .env_clear()
             .envs(launch.env)
@@ -257,10 +285,12 @@ impl Custodian {
             Ok(r) => r,
             Err(e) => return refuse_peer(format!("guardsh run cannot find the real {}: {e}", peer.inv.tool), peer),
         };
-        if !eval.trust_user_installed_tools
-            && let Err(why) = super::exposure::replaceable(&real, self.uid)
-        {
-            return refuse_peer(why, peer);
+        if !eval.trust_user_installed_tools {
+            let checked = super::exposure::replaceable(&real, self.uid)
+                .and_then(|()| super::exposure::interpreter_replaceable(&real, &self.tool_path(false), self.uid));
+            if let Err(why) = checked {
+                return refuse_peer(why, peer);
+            }
         }
         if eval.verdict.action == Action::Ask {
             let checked = self
@@ -383,15 +413,12 @@ impl Custodian {
     /// user can change: `~/.local/bin`, `~/bin`, ...). Anything the tool runs by name (a
     /// `#!/usr/bin/env` interpreter, `git`, a pager) is found there.
     fn tool_path(&self, trust_user_installed: bool) -> OsString {
-        let given = self.path.clone().unwrap_or_default();
-        let kept: Vec<PathBuf> = std::env::split_paths(&given)
-            .filter(|d| d.is_absolute())
-            .filter(|d| trust_user_installed || super::exposure::replaceable(d, self.uid).is_ok())
-            .collect();
-        if kept.is_empty() {
-            return "/usr/bin:/bin".into();
+        if trust_user_installed {
+            let given = self.path.clone().unwrap_or_default();
+            let kept: Vec<PathBuf> = std::env::split_paths(&given).filter(|d| d.is_absolute()).collect();
+            return std::env::join_paths(kept).unwrap_or_else(|_| "/usr/bin:/bin".into());
         }
-        std::env::join_paths(kept).unwrap_or_else(|_| "/usr/bin:/bin".into())
+        self.trusted_path.clone()
     }
 
     /// Everything `guardsh approve` and the shim hold an approval to, held again here, where the
