@@ -264,6 +264,10 @@ fn the_agent_chooses_the_target_not_the_tools_environment() {
         assert_eq!(t.saw_var("aws", name), None, "{name} reached the tool");
     }
     assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
+    // Python must not import the agent's code from ~/.local/lib/pythonX.Y/site-packages.
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(t.saw_var("aws", "PYTHONNOUSERSITE").as_deref(), Some("1"));
+    }
 }
 
 /// Piped SQL must come as the sealed copy the shim makes: any other file could be rewritten
@@ -688,4 +692,17 @@ fn what_the_tool_runs_next_cannot_be_the_agents() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("is replaceable by this user"), "{stderr}");
     assert_eq!(t.audited("custody_released"), 0);
+
+    // A root-owned helper script the tool runs by name, whose interpreter the agent can replace
+    // (review finding c25): its directory is left off the tool's PATH.
+    let t = world();
+    let interp = t.cwd.join("interp2");
+    crate::support::write_executable(&interp, &format!("#!/bin/sh\nenv > {}\n", leak.display()));
+    crate::support::write_executable(&t.real.join("awshelper"), &format!("#!{}\n", interp.display()));
+    crate::support::write_executable(&t.real.join("aws"), "#!/bin/sh\nawshelper\n");
+    let _ = std::fs::remove_file(&leak);
+    let (code, stderr) = session(&t, "aws s3 ls; true");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("runs an interpreter this user can change"), "{stderr}");
+    assert!(!std::fs::read_to_string(&leak).unwrap_or_default().contains("custody-secret-value"));
 }

@@ -39,6 +39,13 @@ pub fn replaceable(real: &std::path::Path, uid: u32) -> Result<(), String> {
 /// symlink leading somewhere the user can write (`/usr/local/bin/node -> ~/.nvm/...`). `Err`
 /// says why not.
 pub fn trusted_path_dir(dir: &std::path::Path, uid: u32) -> Result<(), String> {
+    trusted_path_dir_with(dir, uid, None)
+}
+
+/// `trusted_path_dir`, and with `path` (the PATH the tool will have), also every script in the
+/// directory whose interpreter (`#!`, or `#!/usr/bin/env NAME` looked up on `path`) this user
+/// could replace: a tool runs such scripts by name.
+pub fn trusted_path_dir_with(dir: &std::path::Path, uid: u32, path: Option<&std::ffi::OsStr>) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     if uid == 0 {
         return Ok(());
@@ -61,6 +68,11 @@ pub fn trusted_path_dir(dir: &std::path::Path, uid: u32) -> Result<(), String> {
         if bad {
             return Err(format!("{} can be changed by this user", p.display()));
         }
+        if let Some(path) = path
+            && let Err(why) = interpreter_replaceable(&p, path, uid)
+        {
+            return Err(format!("{} runs an interpreter this user can change ({why})", p.display()));
+        }
     }
     Ok(())
 }
@@ -72,6 +84,10 @@ pub fn interpreter_replaceable(real: &std::path::Path, path: &std::ffi::OsStr, u
     use std::io::BufRead;
     let mut script = real.to_path_buf();
     for _ in 0..4 {
+        // Only regular files are read (a FIFO or device in a PATH directory must not block).
+        if !std::fs::metadata(&script).is_ok_and(|m| m.is_file()) {
+            return Ok(());
+        }
         let Ok(f) = std::fs::File::open(&script) else { return Ok(()) };
         let mut first = Vec::new();
         let _ = std::io::BufReader::new(f).take(256).read_until(b'\n', &mut first);
@@ -104,6 +120,10 @@ pub fn interpreter_replaceable(real: &std::path::Path, path: &std::ffi::OsStr, u
 fn check_chain(path: &std::path::Path, uid: u32, seen: &mut usize) -> Result<(), std::path::PathBuf> {
     use std::os::unix::fs::MetadataExt;
     use std::path::{Component, PathBuf};
+    // A relative path is resolved against a directory the agent may choose (the tool's).
+    if !path.is_absolute() {
+        return Err(path.to_path_buf());
+    }
     let mut at = PathBuf::from("/");
     for c in path.components() {
         match c {

@@ -86,11 +86,20 @@ impl Custodian {
                 Err(why) => untrusted_path.push(why),
             }
         }
-        let trusted_path = if kept.is_empty() {
-            "/usr/bin:/bin".into()
-        } else {
-            std::env::join_paths(kept).unwrap_or_else(|_| "/usr/bin:/bin".into())
-        };
+        // Then the scripts in what is left, their interpreters looked up on what is left (a
+        // second pass: `#!/usr/bin/env NAME` finds NAME on the tool's PATH, not the human's).
+        let candidates = std::env::join_paths(&kept).unwrap_or_default();
+        kept.retain(|d| match super::exposure::trusted_path_dir_with(d, uid, Some(&candidates)) {
+            Ok(()) => true,
+            Err(why) => {
+                untrusted_path.push(why);
+                false
+            }
+        });
+        // Nothing left: a PATH that finds nothing (an unset PATH would mean glibc's default).
+        let nothing = || OsString::from("/nonexistent");
+        let trusted_path =
+            if kept.is_empty() { nothing() } else { std::env::join_paths(kept).unwrap_or_else(|_| nothing()) };
         Ok(Self {
             vault,
             paths,
@@ -387,8 +396,13 @@ impl Custodian {
         };
         let mut env = crate::env::plan(&self.base_env, &crate::env::EnvPolicy::default(), &[]).vars;
         env.retain(|(k, _)| !bound(k.to_str().unwrap_or("")));
-        env.retain(|(k, _)| k != "PATH");
+        env.retain(|(k, _)| k != "PATH" && k != "PYTHONNOUSERSITE");
         env.push(("PATH".into(), self.tool_path(eval.trust_user_installed_tools)));
+        if !eval.trust_user_installed_tools {
+            // Python imports from ~/.local/lib/pythonX.Y/site-packages (usercustomize, .pth)
+            // unless told not to: the agent's code, in any Python tool.
+            env.push(("PYTHONNOUSERSITE".into(), "1".into()));
+        }
         let mut set = |k: &OsString, v: &OsString| {
             env.retain(|(n, _)| n != k);
             env.push((k.clone(), v.clone()));
