@@ -11,7 +11,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use super::server::{read, send, tracer};
+use super::wire::{read, send, tracer};
 use super::{Answer, Forward, Hello, VERSION};
 
 /// How the tool guardsh run started ended.

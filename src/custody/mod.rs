@@ -19,6 +19,7 @@
 pub mod client;
 pub mod exposure;
 pub mod server;
+pub mod wire;
 
 use std::ffi::{OsStr, OsString};
 

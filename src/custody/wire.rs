@@ -1,0 +1,163 @@
+//! The custody socket's wire, for both sides: a peer's first line with the descriptors sent
+//! along, JSON lines, the sealed SQL copy, a process's tracer, and relaying a started tool's
+//! signals and exit status.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{Answer, Forward, Hello};
+use crate::pipeline;
+
+/// How long a peer may take to say what it wants.
+pub(super) const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQL on a sealed copy the shim passed as its stdin, read without moving its offset (the
+/// tool reads it from the start).
+pub(super) fn read_captured(fd: &OwnedFd) -> Result<Vec<u8>, String> {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    // Only a sealed copy cannot change between this read and the tool's: the agent could pass
+    // any file and rewrite it after the decision.
+    let all = SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+    let seals = fcntl(fd, FcntlArg::F_GET_SEALS).map_err(|_| "the piped input is not a sealed copy".to_string())?;
+    if !SealFlag::from_bits_truncate(seals).contains(all) {
+        return Err("the piped input is not a sealed copy".into());
+    }
+    let file = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?);
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > pipeline::STDIN_LIMIT as u64 {
+        return Err("the piped input is larger than guardsh reads".into());
+    }
+    let mut bytes = vec![0; usize::try_from(len).map_err(|e| e.to_string())?];
+    file.read_exact_at(&mut bytes, 0).map_err(|e| format!("reading the piped input: {e}"))?;
+    Ok(bytes)
+}
+
+/// The first line, and the descriptors sent with it.
+#[allow(unsafe_code)]
+pub(super) fn receive_hello(conn: &UnixStream) -> Result<(Hello, Vec<OwnedFd>), String> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut buf = vec![0u8; 4096];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
+    let mut fds = Vec::new();
+    let n = {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+            .map_err(|e| format!("reading from the peer: {e}"))?;
+        for c in msg.cmsgs().map_err(|e| format!("reading from the peer: {e}"))? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                for fd in raw {
+                    // SAFETY: the kernel just installed these descriptors in this process for
+                    // this message; nothing else owns them.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        msg.bytes
+    };
+    buf.truncate(n);
+    // The rest of the line, if it did not come in one piece: at most 64 KiB, all of it within
+    // PEER_TIMEOUT (a peer sending a byte at a time must not hold a place for ever).
+    let deadline = std::time::Instant::now() + PEER_TIMEOUT;
+    let mut chunk = [0u8; 4096];
+    while !buf.contains(&b'\n') {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || buf.len() > 64 << 10 {
+            return Err("the peer's message is too long or too slow".into());
+        }
+        conn.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+        let n = std::io::Read::read(&mut &*conn, &mut chunk).map_err(|e| format!("reading from the peer: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let hello = serde_json::from_slice(&buf).map_err(|e| format!("the peer's message is not valid: {e}"))?;
+    Ok((hello, fds))
+}
+
+/// While the tool runs: signals the shim forwards go to the tool, and if the shim goes away (it
+/// was killed) the tool is ended too. Then the shim is told how the tool ended.
+pub(super) fn relay(conn: UnixStream, mut child: std::process::Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(child.id() as i32);
+    // `None` once the tool is reaped: its pid may then be anyone's.
+    let running = Arc::new(Mutex::new(Some(pid)));
+    if let Ok(reader) = conn.try_clone() {
+        let running = Arc::clone(&running);
+        let _ = reader.set_read_timeout(None);
+        std::thread::spawn(move || {
+            let signal_tool = |sig: Signal| {
+                if let Ok(guard) = running.lock()
+                    && let Some(pid) = *guard
+                {
+                    let _ = kill(pid, sig);
+                }
+            };
+            let mut reader = BufReader::new(reader);
+            loop {
+                // Lines of at most 256 bytes: a shim forwards small messages, nothing else.
+                let mut line = Vec::new();
+                match std::io::Read::take(&mut reader, 256).read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if !line.ends_with(b"\n") => break,
+                    Ok(_) => {}
+                }
+                if let Ok(f) = serde_json::from_slice::<Forward>(&line)
+                    && let Ok(sig) = Signal::try_from(f.signal)
+                {
+                    signal_tool(sig);
+                }
+            }
+            signal_tool(Signal::SIGTERM);
+        });
+    }
+    // Wait without reaping, mark the pid as no longer ours to signal, then reap.
+    let _ = nix::sys::wait::waitid(
+        nix::sys::wait::Id::Pid(pid),
+        nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT,
+    );
+    if let Ok(mut guard) = running.lock() {
+        *guard = None;
+    }
+    let status = child.wait();
+    let (code, signal) = match status {
+        Ok(s) => (s.code(), s.signal()),
+        Err(_) => (None, Some(nix::libc::SIGKILL)),
+    };
+    let _ = conn.set_write_timeout(Some(PEER_TIMEOUT));
+    let _ = send(&conn, &Answer::Exited { code, signal });
+    // The forwarding thread holds a copy of the connection: shutting it down ends that thread,
+    // and tells the peer there is nothing more.
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+}
+
+/// The TracerPid of a process (0: not traced).
+pub fn tracer(pid: i32) -> std::io::Result<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other("no TracerPid line"))
+}
+
+pub(super) fn send<T: serde::Serialize>(mut conn: &UnixStream, msg: &T) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    conn.write_all(&line)
+}
+
+/// One JSON line of at most 64 KiB.
+pub(super) fn read<T: serde::de::DeserializeOwned>(reader: &mut impl BufRead) -> Result<T, String> {
+    let mut line = Vec::new();
+    std::io::Read::take(&mut *reader, 64 << 10)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("reading from guardsh run: {e}"))?;
+    serde_json::from_slice(&line).map_err(|e| format!("guardsh run's message is not valid: {e}"))
+}
