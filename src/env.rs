@@ -105,6 +105,21 @@ pub struct EnvPolicy<'a> {
     pub keep: &'a [String],
 }
 
+impl<'a> EnvPolicy<'a> {
+    /// What `policy` treats as credentials: the built-in patterns, every tool's declared
+    /// credentials and `[settings] strip`, less `keep`. The shim, `guardsh run` and `doctor` all
+    /// read the environment through this one list.
+    pub fn of(policy: &'a crate::rules::Policy) -> Self {
+        let credentials = DEFAULT_CREDENTIALS
+            .iter()
+            .copied()
+            .chain(policy.all_credentials.iter().map(String::as_str))
+            .chain(policy.strip.iter().map(String::as_str))
+            .collect();
+        Self { credentials, keep: &policy.keep }
+    }
+}
+
 /// The child environment and what was done to get it.
 #[must_use]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -150,13 +150,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         .map(|t| t.rules.iter().filter(|r| verdict.matched.contains(&r.id)).cloned().collect())
         .unwrap_or_default();
 
-    let credentials: Vec<&str> = env::DEFAULT_CREDENTIALS
-        .iter()
-        .copied()
-        .chain(policy.all_credentials.iter().map(String::as_str))
-        .chain(policy.strip.iter().map(String::as_str))
-        .collect();
-    let env_policy = EnvPolicy { credentials, keep: &policy.keep };
+    let env_policy = EnvPolicy::of(policy);
     let grants: &[String] = if verdict.action == Action::Deny { &[] } else { &verdict.grants };
     let mut env = env::plan(&inv.vars, &env_policy, grants);
     // What a signed approval token would release for an ask that CI mode denied.
@@ -241,12 +235,7 @@ fn reads_statements_from_stdin(client: crate::tools::SqlClient, argv: &Normalize
 /// Loads the policy for the invocation's working directory, then evaluates. When the tool would
 /// read SQL from a pipe, reads it first (see `Stdin::Captured`).
 pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Evaluation, ConfigError> {
-    let policy = crate::policy_cache::load_for_invocation(
-        &Locations::new(paths, &inv.cwd),
-        &paths.state_dir,
-        &inv.tool,
-        &inv.args,
-    )?;
+    let policy = load_policy(paths, inv)?;
     if inv.stdin == Stdin::Unknown && reads_sql_from_stdin(&policy, inv) {
         inv.stdin = capture_stdin();
     }
@@ -261,13 +250,12 @@ pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Ev
 /// (`Unknown`): what `guardsh run` does for a shim asking for credentials, which must never read
 /// its own stdin.
 pub fn evaluate_captured(paths: &Paths, inv: &Invocation) -> Result<Evaluation, ConfigError> {
-    let policy = crate::policy_cache::load_for_invocation(
-        &Locations::new(paths, &inv.cwd),
-        &paths.state_dir,
-        &inv.tool,
-        &inv.args,
-    )?;
-    Ok(evaluate_with(&policy, inv, false, None))
+    Ok(evaluate_with(&load_policy(paths, inv)?, inv, false, None))
+}
+
+/// The policy that applies where the invocation runs, as far as its command line needs it.
+fn load_policy(paths: &Paths, inv: &Invocation) -> Result<Policy, ConfigError> {
+    crate::policy_cache::load_for_invocation(&Locations::new(paths, &inv.cwd), &paths.state_dir, &inv.tool, &inv.args)
 }
 
 /// Reads standard input when it is not a terminal, up to `STDIN_LIMIT` (beyond it, `Unknown`
@@ -454,9 +442,7 @@ fn run_real(
     ExitCode::from(exit::CANNOT_EXEC)
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use crate::timefmt::now_secs as now;
 
 /// `4m56s`, `56s`.
 fn duration(secs: u64) -> String {
@@ -675,23 +661,15 @@ fn use_approval(
     // as the user can write one); only a signature by an allowed signer does.
     if eval.approval == ApprovalMode::Signature {
         let path = approval::signers_path(paths, eval.allowed_signers.as_deref(), eval.system_policy);
-        let signers = match approval::load_signers(&path) {
-            Ok(s) => s,
-            Err(e) => {
+        match approval::check_signed(&path, req, decision, now()) {
+            Ok(()) => {}
+            Err(approval::NotSigned::Setup(e)) => {
                 let mut rec = record(inv, Some(eval), "refused", &e);
                 rec.request = Some(req.id.clone());
                 let _ = write(&rec);
                 return refuse("signature approvals are not set up here (see `guardsh doctor`)".into());
             }
-        };
-        let Some(sig) = decision.signature.as_deref() else {
-            return refuse(format!(
-                "the approval of request {} is not signed, and this policy requires a signature by an allowed signer",
-                req.id
-            ));
-        };
-        if let Err(e) = approval::signature::verify(sig, &req.digest, &signers, now()) {
-            return refuse(format!("the approval of request {} is not valid: {e}", req.id));
+            Err(approval::NotSigned::Invalid(why)) => return refuse(why),
         }
     }
     match approval::sha256_file(real) {

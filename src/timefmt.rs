@@ -1,6 +1,12 @@
-//! RFC 3339 UTC timestamps for audit records, without a date-time dependency.
+//! Time as guardsh writes and compares it: RFC 3339 UTC timestamps for audit records, and
+//! seconds since the epoch for expiry; without a date-time dependency.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the epoch, now (0 before it).
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
 
 /// `2026-11-21T10:09:05.123Z`. Times before 1970 (a broken clock) print as the epoch.
 pub fn rfc3339(t: SystemTime) -> String {

@@ -64,6 +64,38 @@ fn chown_tree(dir: &Path, id: u32) {
 }
 
 /// The shipped rules, fake aws and kubectl, and a shim for every tool (`guardsh run` refuses to
+/// A Python script for the reviewed hand-off attacks: it connects to the custody socket, forks,
+/// and execs `shim` with `argv` (outside custody; `path_first`, if given, first on its PATH after
+/// the shim's directory). The child waits until the parent is guardsh, stops it, and runs
+/// `child` (Python, indented by four spaces; `s` is the connection, `p` the parent's pid).
+fn hand_off_script(shim: &Path, argv: &[&str], path_first: Option<&Path>, child: &str) -> String {
+    let path = path_first.map_or(String::new(), |d| {
+        format!(
+            "env[\"PATH\"] = os.path.dirname(shim) + \":\" + {:?} + \":\" + env[\"PATH\"]\n",
+            d.display().to_string()
+        )
+    });
+    format!(
+        r#"import json, os, signal, socket
+shim = {shim:?}
+G = os.path.realpath(shim)
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
+s.set_inheritable(False)
+p = os.getpid()
+if os.fork() == 0:
+    while True:
+        try:
+            if os.stat(f"/proc/{{p}}/exe").st_ino == os.stat(G).st_ino: break
+        except OSError: pass
+    os.kill(p, signal.SIGSTOP)
+{child}    os._exit(0)
+env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
+{path}os.execve(shim, {argv:?}, env)
+"#,
+        shim = shim.display().to_string(),
+    )
+}
+
 /// start an agent while a guarded tool has none).
 fn world() -> Test {
     let t = Test::new().tools(&["aws", "kubectl"]).example_rules();
@@ -281,37 +313,19 @@ fn piped_sql_that_is_not_a_sealed_copy_gets_nothing() {
     let sql = t.cwd.join("sql");
     std::fs::write(&sql, "select 1;").expect("sql");
     let attack = t.cwd.join("swap.py");
-    std::fs::write(
-        &attack,
-        format!(
-            r#"import os, socket, signal
-shim = {shim:?}
-G = os.path.realpath(shim)
-s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
-s.set_inheritable(False)
-p = os.getpid()
-if os.fork() == 0:
-    while True:
-        try:
-            if os.stat(f"/proc/{{p}}/exe").st_ino == os.stat(G).st_ino: break
-        except OSError: pass
-    os.kill(p, signal.SIGSTOP)
-    f = os.open({sql:?}, os.O_RDWR)
+    let child = format!(
+        r#"    f = os.open({sql:?}, os.O_RDWR)
     socket.send_fds(s, [b'{{"version":3,"request":null,"stdin_captured":true}}\n'], [f, 1, 2])
     answer = s.makefile("rb").readline().decode()
     open({sql:?}, "w").write("drop table users;")
     open({out:?}, "w").write(answer)
     os.kill(p, signal.SIGKILL)
-    os._exit(0)
-env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
-os.execve(shim, ["psql", "-d", "app"], env)
 "#,
-            shim = t.shims.join("psql").display().to_string(),
-            sql = sql.display().to_string(),
-            out = out.display().to_string()
-        ),
-    )
-    .expect("swap.py");
+        sql = sql.display().to_string(),
+        out = out.display().to_string()
+    );
+    std::fs::write(&attack, hand_off_script(&t.shims.join("psql"), &["psql", "-d", "app"], None, &child))
+        .expect("swap.py");
     let (_, stderr) = session(&t, &format!("{} {}; sleep 0.5", python.display(), attack.display()));
     let answer = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(answer.contains("not a sealed copy"), "{answer}\n{stderr}");
@@ -443,22 +457,8 @@ fn a_connection_handed_to_another_process_gets_nothing() {
     let evil_env = t.cwd.join("evil.env");
     crate::support::write_executable(&evil.join("aws"), &format!("#!/bin/sh\nenv > {}\n", evil_env.display()));
     let steal = t.cwd.join("steal.py");
-    std::fs::write(
-        &steal,
-        format!(
-            r#"import os, socket, signal, sys
-shim = {shim:?}
-G = os.path.realpath(shim)
-s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
-s.set_inheritable(False)
-p = os.getpid()
-if os.fork() == 0:
-    while True:
-        try:
-            if os.stat(f"/proc/{{p}}/exe").st_ino == os.stat(G).st_ino: break
-        except OSError: pass
-    os.kill(p, signal.SIGSTOP)
-    r, w = os.pipe()
+    let child = format!(
+        r#"    r, w = os.pipe()
     hello = b'{{"version":3,"request":null,"stdin_captured":false}}\n'
     socket.send_fds(s, [hello], [0, w, w])
     os.close(w)
@@ -466,17 +466,11 @@ if os.fork() == 0:
     got = s.makefile("rb").read().decode() + os.read(r, 65536).decode()
     os.kill(p, signal.SIGCONT)
     open({out:?}, "w").write(got)
-    os._exit(0)
-env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
-env["PATH"] = os.path.dirname(shim) + ":" + {evil:?} + ":" + env["PATH"]
-os.execve(shim, ["aws", "s3", "ls"], env)
 "#,
-            shim = t.shims.join("aws").display().to_string(),
-            out = out.display().to_string(),
-            evil = evil.display().to_string()
-        ),
-    )
-    .expect("steal.py");
+        out = out.display().to_string()
+    );
+    std::fs::write(&steal, hand_off_script(&t.shims.join("aws"), &["aws", "s3", "ls"], Some(&evil), &child))
+        .expect("steal.py");
     let (_, stderr) = session(&t, &format!("{} {}; sleep 1", python.display(), steal.display()));
     let got = std::fs::read_to_string(&out).unwrap_or_default();
     let evil_saw = std::fs::read_to_string(&evil_env).unwrap_or_default();

@@ -40,6 +40,36 @@ pub fn signers_path(
     }
 }
 
+/// Why a decision is not a signed approval of its request.
+#[derive(Debug)]
+pub enum NotSigned {
+    /// The allowed signers cannot be read: signature approvals are not set up (the detail).
+    Setup(String),
+    /// No signature, or one that does not verify (what to tell the user).
+    Invalid(String),
+}
+
+/// Under `approval = "signature"` a decision file proves nothing by itself (anything running as
+/// the user can write one): only a signature on the request by a key in `signers_file` does.
+/// The shim checks this before running, and `guardsh run` again before releasing credentials.
+pub fn check_signed(
+    signers_file: &std::path::Path,
+    req: &Request,
+    decision: &Decision,
+    now: u64,
+) -> Result<(), NotSigned> {
+    let signers = load_signers(signers_file).map_err(NotSigned::Setup)?;
+    let Some(sig) = decision.signature.as_deref() else {
+        return Err(NotSigned::Invalid(format!(
+            "the approval of request {} is not signed, and this policy requires a signature by an allowed signer",
+            req.id
+        )));
+    };
+    signature::verify(sig, &req.digest, &signers, now)
+        .map(|_| ())
+        .map_err(|e| NotSigned::Invalid(format!("the approval of request {} is not valid: {e}", req.id)))
+}
+
 /// Reads the allowed signers. A file in the system directory must be root-owned and not writable
 /// by others, like the system policy itself.
 pub fn load_signers(path: &std::path::Path) -> Result<Vec<signature::Signer>, String> {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use serde_json::json;
@@ -17,9 +17,7 @@ use crate::exit;
 use crate::paths::Paths;
 use crate::rules::ApprovalMode;
 
-pub(crate) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::timefmt::now_secs as now;
 
 pub(crate) fn store(paths: &Paths) -> anyhow::Result<Store> {
     Ok(Store::open(&paths.requests_dir())?)

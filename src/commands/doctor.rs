@@ -114,19 +114,13 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let credentials: Vec<String> = env::DEFAULT_CREDENTIALS
-        .iter()
-        .map(|s| (*s).to_string())
-        .chain(
-            policy
-                .as_ref()
-                .map(|p| p.all_credentials.iter().chain(&p.strip).cloned().collect::<Vec<_>>())
-                .unwrap_or_default(),
-        )
-        .collect();
+    // With an invalid policy, the built-in patterns alone.
+    let fallback = crate::rules::Policy::default();
+    let env_policy = env::EnvPolicy::of(policy.as_ref().unwrap_or(&fallback));
+    let is_credential = env::is_credential(&env_policy);
     let mut present: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| credentials.iter().any(|p| env::name_matches(p, k)))
+        .filter(|k| is_credential(std::ffi::OsStr::new(k)))
         .collect();
     present.sort();
     println!("credentials in this environment (names only):");

@@ -89,13 +89,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let (program, args) = command.split_first().context("give the command to run after `--`")?;
     let (paths, cwd) = here()?;
 
-    let credentials: Vec<&str> = env::DEFAULT_CREDENTIALS
-        .iter()
-        .copied()
-        .chain(policy.all_credentials.iter().map(String::as_str))
-        .chain(policy.strip.iter().map(String::as_str))
-        .collect();
-    let env_policy = EnvPolicy { credentials, keep: &policy.keep };
+    let env_policy = EnvPolicy::of(&policy);
     let is_credential = env::is_credential(&env_policy);
     let (mut vault, mut agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
     let from_environment = !vault.is_empty();

@@ -473,11 +473,9 @@ impl Custodian {
             return Ok(());
         }
         let path = approval::signers_path(&self.paths, eval.allowed_signers.as_deref(), eval.system_policy);
-        let signers = approval::load_signers(&path)?;
-        let sig = decision.signature.as_deref().ok_or(format!("the approval of {} is not signed", req.id))?;
-        approval::signature::verify(sig, &req.digest, &signers, now())
-            .map(|_| ())
-            .map_err(|e| format!("the approval of {} is not valid: {e}", req.id))
+        approval::check_signed(&path, req, decision, now()).map_err(|e| match e {
+            approval::NotSigned::Setup(why) | approval::NotSigned::Invalid(why) => why,
+        })
     }
 
     fn audit(
@@ -523,9 +521,7 @@ fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {
     body.split(|&b| b == 0).map(|w| OsString::from_vec(w.to_vec())).collect()
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use crate::timefmt::now_secs as now;
 
 #[cfg(test)]
 mod tests {
@@ -550,6 +546,24 @@ mod tests {
         Request::new(cmd, ctx)
     }
 
+    /// guardsh's directories, all inside `dir`.
+    fn paths_in(dir: &std::path::Path) -> Paths {
+        Paths {
+            system_dir: dir.join("etc"),
+            config_dir: dir.join("config"),
+            state_dir: dir.join("state"),
+            data_dir: dir.join("data"),
+        }
+    }
+
+    /// `inv` evaluated against a user policy with these `[settings]` lines and aws asking.
+    fn evaluate(settings: &str, inv: &Invocation) -> crate::pipeline::Evaluation {
+        let text = format!("[settings]\n{settings}\n[tools.aws]\ndefault = \"ask\"\n");
+        let source = crate::rules::Source { layer: crate::rules::LayerKind::User, path: "t.toml".into(), text };
+        let policy = crate::rules::compile(&[source]).expect("policy");
+        crate::pipeline::evaluate_with(&policy, inv, false, None)
+    }
+
     fn inv(args: &[&str], cwd: &str) -> Invocation {
         Invocation {
             tool: "aws".into(),
@@ -567,12 +581,7 @@ mod tests {
     fn an_approval_holds_once_for_exactly_its_command() {
         use super::Peer;
         let dir = tempfile::tempdir().expect("tempdir");
-        let paths = Paths {
-            system_dir: dir.path().join("etc"),
-            config_dir: dir.path().join("config"),
-            state_dir: dir.path().join("state"),
-            data_dir: dir.path().join("data"),
-        };
+        let paths = paths_in(dir.path());
         let custodian = Custodian::new(Vault::default(), paths, "s".into(), vec![]).expect("custodian");
         let real = std::path::Path::new("/bin/sh");
         let peer = |args: &[&str], profile: &str| {
@@ -581,12 +590,7 @@ mod tests {
             let cwd = std::fs::File::open("/").expect("/");
             Peer { pid: 4242, start: 7, inv: i, cwd: cwd.into() }
         };
-        let eval_for = |p: &Peer, mode: &str| {
-            let text = format!("[settings]\napproval = \"{mode}\"\n[tools.aws]\ndefault = \"ask\"\n");
-            let source = crate::rules::Source { layer: crate::rules::LayerKind::User, path: "t.toml".into(), text };
-            let policy = crate::rules::compile(&[source]).expect("policy");
-            crate::pipeline::evaluate_with(&policy, &p.inv, false, None)
-        };
+        let eval_for = |p: &Peer, mode: &str| evaluate(&format!("approval = \"{mode}\""), &p.inv);
         let this = peer(&["s3", "rb", "s3://b"], "dev");
         let eval = eval_for(&this, "interactive");
         let mut req = request("eeee5555");
@@ -639,12 +643,7 @@ mod tests {
     #[test]
     fn an_approval_counts_only_for_its_command_and_the_process_that_used_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let paths = Paths {
-            system_dir: dir.path().join("etc"),
-            config_dir: dir.path().join("config"),
-            state_dir: dir.path().join("state"),
-            data_dir: dir.path().join("data"),
-        };
+        let paths = paths_in(dir.path());
         let store = Store::open(&paths.requests_dir()).expect("store");
         let custodian = Custodian::new(Vault::default(), paths, "s".into(), vec![]).expect("custodian");
         let (approved, pending, denied) = (request("aaaa1111"), request("bbbb2222"), request("cccc3333"));
@@ -684,13 +683,7 @@ mod tests {
         let signers = dir.path().join("allowed_signers");
         std::fs::write(&signers, "# nobody yet\n").expect("signers");
         let eval_for = |mode: &str| {
-            let text = format!(
-                "[settings]\napproval = \"{mode}\"\nallowed_signers = {:?}\n[tools.aws]\ndefault = \"ask\"\n",
-                signers.display().to_string()
-            );
-            let source = crate::rules::Source { layer: crate::rules::LayerKind::User, path: "t.toml".into(), text };
-            let policy = crate::rules::compile(&[source]).expect("policy");
-            crate::pipeline::evaluate_with(&policy, &this, false, None)
+            evaluate(&format!("approval = \"{mode}\"\nallowed_signers = {:?}", signers.display().to_string()), &this)
         };
         assert!(custodian.signed(&eval_for("interactive"), &req, &decision).is_ok());
         let unsigned = custodian.signed(&eval_for("signature"), &req, &decision);
