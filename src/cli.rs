@@ -57,7 +57,7 @@ enum Command {
     },
     /// Run a command (your agent) with the shims first on PATH, holding the credentials in this
     /// environment for the guarded commands their rules grant them to; the agent gets none.
-    #[command(override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... -- <COMMAND>...")]
+    #[command(override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... [--no-sandbox] -- <COMMAND>...")]
     Run {
         /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
@@ -66,10 +66,23 @@ enum Command {
         /// `op inject -i creds.env`), run before the agent starts; guardsh run holds them too.
         #[arg(long, value_name = "CMD")]
         credentials_from: Vec<String>,
+        /// Start the agent without the sandbox: it then runs beside your files, processes and
+        /// terminals, and guardsh is a gate in front of the tools, not a boundary (README).
+        #[arg(long)]
+        no_sandbox: bool,
         /// The command to start, after `--`: `guardsh run -- claude`.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
+    /// Internal: carries out `guardsh run`'s sandbox plan and starts the agent in it.
+    #[command(hide = true, name = "sandbox-exec")]
+    SandboxExec {
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
+    /// Internal: prints what this kernel offers the sandbox, as JSON.
+    #[command(hide = true, name = "sandbox-probe")]
+    SandboxProbe,
     /// Print the `export` lines that `guardsh run` would apply, for launching agents yourself.
     Shellenv {
         /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
@@ -162,8 +175,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Install { dir, tools } => commands::shims::install(dir, tools),
         Command::Uninstall { dir } => commands::shims::uninstall(dir),
         Command::List { dir } => commands::shims::list(dir),
-        Command::Run { dir, credentials_from, command } => commands::session::run(dir, &credentials_from, &command),
+        Command::Run { dir, credentials_from, no_sandbox, command } => {
+            commands::session::run(dir, &credentials_from, &command, !no_sandbox)
+        }
         Command::Shellenv { dir } => commands::session::shellenv(dir),
+        Command::SandboxExec { command } => Ok(crate::sandbox::init::run(&command)),
+        Command::SandboxProbe => Ok(crate::sandbox::probe::run_probe()),
         Command::Pending { json } => commands::approve::pending(json),
         Command::Approve { id, key } => commands::approve::approve(id, key),
         Command::Deny { id, reason } => commands::approve::deny(&id, reason),

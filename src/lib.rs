@@ -22,6 +22,7 @@ mod pipeline;
 mod policy_cache;
 mod random;
 mod rules;
+mod sandbox;
 mod shims;
 mod sql;
 mod startup;
@@ -44,6 +45,15 @@ pub fn main() -> ExitCode {
     let name = Path::new(&argv0).file_name().unwrap_or(argv0.as_os_str()).to_string_lossy().into_owned();
     if name.starts_with("guardsh") {
         return cli::main(std::iter::once(argv0).chain(args));
+    }
+    // Inside the sandbox a shim only proposes its command to guardsh run, which decides and runs
+    // it outside. (An agent that unsets this reaches the policy-less, tool-less inside of the
+    // sandbox instead, where every guarded command is refused.)
+    if let Some(socket) = std::env::var_os(sandbox::BROKER_VAR).filter(|s| !s.is_empty()) {
+        return match custody::client::propose(Path::new(&socket)) {
+            custody::client::Ended::Code(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            custody::client::Ended::Signal(sig) => exec::die_like(sig),
+        };
     }
     let rest: Vec<OsString> = args.collect();
     let Ok(cwd) = std::env::current_dir() else {

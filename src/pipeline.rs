@@ -253,6 +253,22 @@ pub fn evaluate_captured(paths: &Paths, inv: &Invocation) -> Result<Evaluation, 
     Ok(evaluate_with(&load_policy(paths, inv)?, inv, false, None))
 }
 
+/// The broker's evaluation of a proposed command: the policy loaded once, SQL the tool would read
+/// from its stdin taken from `stdin` (the shim's descriptor 0) first, the real binary resolved on
+/// the invocation's PATH (which the broker sets to its own).
+pub fn evaluate_proposed(
+    paths: &Paths,
+    inv: &mut Invocation,
+    stdin: &std::fs::File,
+    guardsh: FileId,
+) -> Result<Evaluation, ConfigError> {
+    let policy = load_policy(paths, inv)?;
+    if reads_sql_from_stdin(&policy, inv) {
+        inv.stdin = capture(stdin);
+    }
+    Ok(evaluate_with(&policy, inv, false, Some(guardsh)))
+}
+
 /// The policy that applies where the invocation runs, as far as its command line needs it.
 fn load_policy(paths: &Paths, inv: &Invocation) -> Result<Policy, ConfigError> {
     crate::policy_cache::load_for_invocation(&Locations::new(paths, &inv.cwd), &paths.state_dir, &inv.tool, &inv.args)
@@ -261,13 +277,20 @@ fn load_policy(paths: &Paths, inv: &Invocation) -> Result<Policy, ConfigError> {
 /// Reads standard input when it is not a terminal, up to `STDIN_LIMIT` (beyond it, `Unknown`
 /// with nothing kept: the caller refuses, since the tool could no longer get all of it).
 fn capture_stdin() -> Stdin {
-    use std::io::{IsTerminal, Read};
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
+    capture(&std::io::stdin())
+}
+
+/// `capture_stdin` for any readable descriptor.
+fn capture<R: std::io::IsTerminal>(input: &R) -> Stdin
+where
+    for<'a> &'a R: std::io::Read,
+{
+    use std::io::Read;
+    if input.is_terminal() {
         return Stdin::Terminal;
     }
     let mut bytes = Vec::new();
-    match stdin.lock().take(STDIN_LIMIT as u64 + 1).read_to_end(&mut bytes) {
+    match input.take(STDIN_LIMIT as u64 + 1).read_to_end(&mut bytes) {
         Ok(n) if n <= STDIN_LIMIT => Stdin::Captured(bytes),
         Ok(_) => Stdin::TooLarge,
         // Closed or unreadable: nothing was taken from it, and nothing counts as a read.
@@ -299,7 +322,7 @@ pub(crate) fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str,
     }
 }
 
-fn command_line(inv: &Invocation) -> String {
+pub(crate) fn command_line(inv: &Invocation) -> String {
     display::shell_join(std::iter::once(OsStr::new(&inv.tool)).chain(inv.args.iter().map(OsString::as_os_str)))
 }
 
@@ -445,7 +468,7 @@ fn run_real(
 use crate::timefmt::now_secs as now;
 
 /// `4m56s`, `56s`.
-fn duration(secs: u64) -> String {
+pub(crate) fn duration(secs: u64) -> String {
     match (secs / 60, secs % 60) {
         (0, s) => format!("{s}s"),
         (m, 0) => format!("{m}m"),
@@ -586,6 +609,12 @@ fn ask_a_human(
             }
             Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
         },
+        // Only the broker watches a peer; this process is the one that waits.
+        approval::Waited::PeerGone => {
+            let _ = finish(approval::Outcome::Withdrawn);
+            let _ = audit_req(&req, "withdrawn", "the requester went away", None);
+            return ExitCode::from(exit::APPROVAL);
+        }
         approval::Waited::Interrupted(sig) => {
             let _ = finish(approval::Outcome::Withdrawn);
             let _ = audit_req(&req, "withdrawn", &format!("interrupted by {sig}"), None);
@@ -686,11 +715,11 @@ fn use_approval(
 }
 
 /// The exact argv bytes, argv[0] first.
-fn argv_bytes(inv: &Invocation) -> Vec<&[u8]> {
+pub(crate) fn argv_bytes(inv: &Invocation) -> Vec<&[u8]> {
     std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect()
 }
 
-fn command<'a>(
+pub(crate) fn command<'a>(
     inv: &'a Invocation,
     argv: &'a [&'a [u8]],
     real: &'a Path,
@@ -721,7 +750,7 @@ pub(crate) fn shown_grants(inv: &Invocation, eval: &Evaluation) -> Vec<String> {
 
 /// Everything besides argv, directory and binary that an approval binds: the environment a human
 /// approves (see `bound_environment`) and, for SQL piped on stdin, those bytes and no others.
-fn approval_binding(inv: &Invocation, eval: &Evaluation) -> Vec<(String, String)> {
+pub(crate) fn approval_binding(inv: &Invocation, eval: &Evaluation) -> Vec<(String, String)> {
     let mut bound = bound_environment(&eval.env, &eval.selectors);
     if let Stdin::Captured(bytes) = &inv.stdin {
         use sha2::{Digest, Sha256};

@@ -77,16 +77,13 @@ pub fn started_with_var(pid: i32, name: &str) -> bool {
 
 /// This process as a requester.
 pub fn requester(session: Option<String>) -> io::Result<Requester> {
-    let me = std::process::id() as i32;
-    let s = stat(me)?;
-    Ok(Requester {
-        uid: nix::unistd::getuid().as_raw(),
-        pid: me,
-        sid: s.sid,
-        tty: tty_name(s.tty_nr),
-        session,
-        ancestry: ancestry(me),
-    })
+    requester_of(std::process::id() as i32, nix::unistd::getuid().as_raw(), session)
+}
+
+/// Process `pid` (of user `uid`) as a requester: the broker describes the shim that asked.
+pub fn requester_of(pid: i32, uid: u32, session: Option<String>) -> io::Result<Requester> {
+    let s = stat(pid)?;
+    Ok(Requester { uid, pid, sid: s.sid, tty: tty_name(s.tty_nr), session, ancestry: ancestry(pid) })
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! Blocks until a request is decided, times out, or the requester is interrupted, and wakes
-//! within milliseconds of the decision: inotify on the store directory and a signalfd for
-//! SIGINT/SIGTERM/SIGHUP, in one poll(2).
+//! Blocks until a request is decided, times out, or the requester is interrupted (or, for the
+//! broker, the shim that asked has gone), and wakes within milliseconds of the decision: inotify
+//! on the store directory and a signalfd for SIGINT/SIGTERM/SIGHUP or the shim's connection, in
+//! one poll(2).
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -17,6 +18,8 @@ pub enum Waited {
     Decided(Decision),
     TimedOut,
     Interrupted(Signal),
+    /// The broker's shim closed its connection: nobody waits any more.
+    PeerGone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,23 @@ pub fn wait(store: &Store, id: &str, deadline: Instant) -> Result<Waited, WaitEr
     // can withdraw its request before exiting.
     let _restore = MaskGuard(signals.thread_swap_mask(SigmaskHow::SIG_BLOCK)?);
     let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    wait_on(store, id, deadline, Ended::Signals(&sfd))
+}
+
+/// Waits for a decision on `id` until `deadline`, or until `peer` (the connection of the shim
+/// that asked, which sends nothing while it waits) is closed: the broker's wait, in a thread
+/// that must not touch the process's signals.
+pub fn wait_for_peer(store: &Store, id: &str, deadline: Instant, peer: BorrowedFd<'_>) -> Result<Waited, WaitError> {
+    wait_on(store, id, deadline, Ended::Peer(peer))
+}
+
+/// What else ends a wait besides a decision and the deadline.
+enum Ended<'a> {
+    Signals(&'a SignalFd),
+    Peer(BorrowedFd<'a>),
+}
+
+fn wait_on(store: &Store, id: &str, deadline: Instant, other: Ended<'_>) -> Result<Waited, WaitError> {
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
     // IN_CLOSE_WRITE as well as creation: guardsh publishes decisions complete (link(2)), but a
     // file written in place by anything else is only readable once it is closed.
@@ -74,15 +94,30 @@ pub fn wait(store: &Store, id: &str, deadline: Instant) -> Result<Waited, WaitEr
             return Ok(Waited::TimedOut);
         }
         let timeout = PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let second = match &other {
+            Ended::Signals(sfd) => sfd.as_fd(),
+            Ended::Peer(fd) => *fd,
+        };
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN), PollFd::new(second, PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Some(info) = sfd.read_signal()?
-            && let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0))
-        {
-            return Ok(Waited::Interrupted(sig));
+        match &other {
+            Ended::Signals(sfd) => {
+                if let Some(info) = sfd.read_signal()?
+                    && let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0))
+                {
+                    return Ok(Waited::Interrupted(sig));
+                }
+            }
+            // The shim sends nothing while it waits: anything readable is its end (or a peer
+            // breaking the protocol, which ends the wait the same way).
+            Ended::Peer(_) => {
+                if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+                    return Ok(Waited::PeerGone);
+                }
+            }
         }
         // Drain the events; the loop re-reads the store either way.
         let _ = inotify.read_events();

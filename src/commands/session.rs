@@ -1,11 +1,14 @@
 //! `guardsh run` and `guardsh shellenv`: put the shim directory first on an agent's PATH and mark
-//! its process tree as a guardsh session; `run` also takes the credentials into custody. Both refuse when an agent started this way would not
-//! be guarded: an invalid policy, or a guarded tool without a shim.
+//! its process tree as a guardsh session; `run` also takes the credentials into custody and, by
+//! default, starts the agent in a sandbox for which it is the broker of every guarded command.
+//! Both refuse when an agent started this way would not be guarded: an invalid policy, a guarded
+//! tool without a shim, or (for the sandbox) a kernel below the sandbox's floor.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
@@ -81,11 +84,11 @@ fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, Stri
 /// parent holding them (see `custody`): non-dumpable, so no process of this user can read this
 /// one's memory or environment, and serving them on a private socket to shims that qualify.
 /// When the agent exits, so does this process, and the credentials are gone.
-pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> anyhow::Result<ExitCode> {
+pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString], sandboxed: bool) -> anyhow::Result<ExitCode> {
     // Before anything else: from here on this process holds credentials.
     nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
     crate::exec::no_core_dumps();
-    let (_, path, session, policy) = prepare(dir)?;
+    let (shim_dir, path, session, policy) = prepare(dir)?;
     let (program, args) = command.split_first().context("give the command to run after `--`")?;
     let (paths, cwd) = here()?;
 
@@ -107,6 +110,10 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     }
     if !dropped.is_empty() {
         eprintln!("guardsh run: dropped (not UTF-8, cannot be handed on): {}", dropped.join(" "));
+    }
+    if sandboxed {
+        drop(is_credential);
+        return run_sandboxed(Sandboxed { shim_dir, path, session, policy, paths, cwd, vault, agent_env }, program, args);
     }
     if from_environment {
         eprintln!(
@@ -151,6 +158,128 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     };
     // A terminal's Ctrl-C reaches the agent too; it decides whether to end. This process stays
     // until the agent has gone (set after spawning: an ignored signal would be inherited).
+    crate::exec::ignore_terminal_signals();
+    let status = child.wait().context("waiting for the agent")?;
+    drop(private);
+    let code =
+        status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// What `run` hands to the sandboxed start.
+struct Sandboxed {
+    shim_dir: PathBuf,
+    path: OsString,
+    session: String,
+    policy: Policy,
+    paths: crate::paths::Paths,
+    cwd: PathBuf,
+    vault: custody::Vault,
+    agent_env: Vec<(OsString, OsString)>,
+}
+
+/// The default start: the agent in a sandbox (see `crate::sandbox`), this process outside it as
+/// the broker of every guarded command the agent proposes (`custody::broker`).
+fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow::Result<ExitCode> {
+    use crate::sandbox::{self, Floor, Plan, probe, scan};
+    let guardsh = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .context("cannot find this guardsh binary (/proc/self/exe)")?;
+    let simulate = std::env::var(sandbox::SIMULATE_VAR).ok();
+    let support = sandbox::simulate(probe::support(&guardsh), simulate.as_deref());
+    let gaps = match sandbox::floor(support) {
+        Floor::Refuse(why) => anyhow::bail!(
+            "the agent was not started: {why}.\nguardsh run --no-sandbox -- ... starts it without a sandbox, where it can read your files and credentials (README: threat model)"
+        ),
+        Floor::Run { gaps } => gaps,
+    };
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .and_then(|h| h.canonicalize().ok())
+        .context("HOME is not set to an existing directory; the sandbox hides it from the agent, so it must be known")?;
+    let cwd = s.cwd.canonicalize().with_context(|| format!("cannot resolve {}", s.cwd.display()))?;
+    let path_dirs: Vec<PathBuf> = std::env::split_paths(&s.path).filter(|d| d.is_absolute()).collect();
+    let own = crate::exec::FileId::current_exe().context("cannot identify the guardsh binary")?;
+    let tools: Vec<String> = s.policy.tools.keys().cloned().collect();
+    let real_tools = scan::real_tools(&tools, &path_dirs, own);
+    let (secrets, partly) = scan::secrets(&cwd);
+    let git_protected = scan::git_protected(&cwd);
+
+    let private = private_dir()?;
+    let socket = private.path.join("socket");
+    let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let exists = |p: &Path| p.exists();
+    let plan = Plan::build(&sandbox::Inputs {
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        home: &home,
+        cwd: &cwd,
+        path_dirs: &path_dirs,
+        shim_dir: &s.shim_dir,
+        guardsh: &guardsh,
+        broker_dir: &private.path,
+        existing: &exists,
+        real_tools: &real_tools,
+        secrets: &secrets,
+        git_protected: &git_protected,
+        settings: &s.policy.sandbox,
+        landlock_abi: support.landlock_abi,
+    })?;
+
+    eprintln!(
+        "guardsh run: sandbox on (Landlock ABI {}, user/mount/PID/IPC namespaces, seccomp): the agent sees {}, its own state and caches, and system files; guardsh decides and runs every guarded command outside it",
+        support.landlock_abi,
+        cwd.display()
+    );
+    if !secrets.is_empty() {
+        let names: Vec<String> = secrets
+            .iter()
+            .map(|p| p.strip_prefix(&cwd).unwrap_or(p).display().to_string())
+            .take(8)
+            .collect();
+        let more = secrets.len().saturating_sub(names.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        eprintln!("guardsh run: hidden from the agent (empty inside the sandbox): {}{more}", names.join(", "));
+    }
+    if partly {
+        eprintln!(
+            "guardsh run: warning: the project is too large to search whole for secret files; only the first levels were searched"
+        );
+    }
+    for gap in &gaps {
+        eprintln!("guardsh run: not enforced on this kernel: {gap} (guardsh doctor)");
+    }
+
+    let mut custodian = custody::server::Custodian::new(s.vault, s.paths, s.session.clone(), s.agent_env.clone())
+        .context("cannot identify this guardsh binary (/proc/self/exe)")?;
+    let mut agent_writable: Vec<PathBuf> = plan
+        .landlock_write
+        .iter()
+        .filter(|p| !p.starts_with("/dev") && **p != home)
+        .cloned()
+        .collect();
+    agent_writable.extend(["/tmp", "/var/tmp", "/dev/shm"].iter().map(PathBuf::from));
+    custodian.broker = Some(custody::broker::Sandboxed { agent_writable });
+    let custodian = std::sync::Arc::new(custodian);
+
+    let plan_json = serde_json::to_string(&plan).context("cannot write the sandbox plan")?;
+    let inside_socket = Path::new(sandbox::BROKER_DIR).join("socket");
+    let child = Command::new(&guardsh)
+        .arg0("guardsh")
+        .args(["sandbox-exec", "--"])
+        .arg(program)
+        .args(args)
+        .env_clear()
+        .envs(s.agent_env.into_iter().filter(|(k, _)| k != "XDG_RUNTIME_DIR" && k != "TMPDIR"))
+        .env("PATH", &s.path)
+        .env(SESSION_VAR, &s.session)
+        .env(sandbox::BROKER_VAR, &inside_socket)
+        .env(sandbox::PLAN_VAR, &plan_json)
+        .env("TMPDIR", "/tmp")
+        .spawn();
+    let mut child = child.with_context(|| format!("cannot start {}", guardsh.display()))?;
+    // Served from here on: the agent can propose commands as soon as it runs.
+    std::thread::spawn(move || custody::server::serve(listener, custodian));
     crate::exec::ignore_terminal_signals();
     let status = child.wait().context("waiting for the agent")?;
     drop(private);

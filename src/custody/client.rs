@@ -1,5 +1,7 @@
 //! The shim's side of custody: hands its command to `guardsh run`, which starts the real tool
 //! with the credentials it holds for it, then relays signals to the tool and ends as it ends.
+//! Inside the sandbox (`propose`) the shim is only this: it hands over the whole command and
+//! never runs a tool itself.
 
 use std::io::BufReader;
 use std::os::fd::{AsFd, AsRawFd};
@@ -44,8 +46,8 @@ pub fn run(socket: &Path, request: Option<&str>, stdin_captured: bool) -> Result
         UnixStream::connect(socket).map_err(|e| format!("cannot reach guardsh run at {}: {e}", socket.display()))?;
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(10)));
-    let hello = Hello { version: VERSION, request: request.map(str::to_string), stdin_captured };
-    send_with_stdio(&conn, &hello).map_err(|e| format!("talking to guardsh run: {e}"))?;
+    let hello = Hello { version: VERSION, request: request.map(str::to_string), stdin_captured, proposal: None };
+    send_with_stdio(&conn, &hello, None).map_err(|e| format!("talking to guardsh run: {e}"))?;
     let mut reader = BufReader::new(&conn);
     match read::<Answer>(&mut reader)? {
         Answer::Started => {}
@@ -59,12 +61,62 @@ pub fn run(socket: &Path, request: Option<&str>, stdin_captured: bool) -> Result
     Ok(Custodied::Ran(relay(&conn, &mut reader)))
 }
 
-/// The Hello line, with descriptors 0, 1 and 2 attached.
-fn send_with_stdio(conn: &UnixStream, hello: &Hello) -> std::io::Result<()> {
+/// Inside the sandbox: proposes this process's command (argv, working directory, environment,
+/// descriptors 0-2) to guardsh run at `socket`, which decides, records, asks a human if the
+/// policy says so, and runs the real tool outside the sandbox on these descriptors. Returns how
+/// that ended (or guardsh run's refusal, already explained on stderr by guardsh run).
+pub fn propose(socket: &Path) -> Ended {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let unreachable = |why: String| {
+        eprintln!(
+            "guardsh: {}; the command was not run. guardsh run, which decides for this sandbox, may have ended: the human needs to restart the session",
+            crate::display::escape_text(&why)
+        );
+        Ended::Code(i32::from(crate::exit::CANNOT_EXEC))
+    };
+    let cwd = std::env::current_dir().map(|d| d.into_os_string().into_vec()).unwrap_or_default();
+    let proposal = super::Proposal {
+        argv: std::env::args_os().map(OsStringExt::into_vec).collect(),
+        cwd,
+        env: std::env::vars_os().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect(),
+    };
+    // The directory itself, not its name: guardsh run starts the tool in exactly this one.
+    let dir = match std::fs::File::open(".") {
+        Ok(d) => d,
+        Err(e) => return unreachable(format!("cannot open the working directory: {e}")),
+    };
+    let conn = match UnixStream::connect(socket) {
+        Ok(c) => c,
+        Err(e) => return unreachable(format!("cannot reach guardsh run at {}: {e}", socket.display())),
+    };
+    let hello = Hello { version: VERSION, request: None, stdin_captured: false, proposal: Some(proposal) };
+    if let Err(e) = send_with_stdio(&conn, &hello, Some(dir.as_raw_fd())) {
+        return unreachable(format!("talking to guardsh run: {e}"));
+    }
+    drop(dir);
+    // No time limit: guardsh run may be waiting for a human. Until the tool starts, a signal
+    // ends this process as usual, and guardsh run withdraws what it was waiting for.
+    let mut reader = BufReader::new(&conn);
+    match read::<Answer>(&mut reader) {
+        Ok(Answer::Started) => relay(&conn, &mut reader),
+        Ok(Answer::Exited { code: Some(code), .. }) => Ended::Code(code),
+        Ok(Answer::Exited { signal: Some(sig), .. }) => Ended::Signal(sig),
+        Ok(Answer::Refuse { reason }) => {
+            eprintln!("guardsh: {}", crate::display::escape_text(&reason));
+            Ended::Code(i32::from(crate::exit::DENIED))
+        }
+        Ok(_) => unreachable("guardsh run answered out of turn".into()),
+        Err(e) => unreachable(e),
+    }
+}
+
+/// The Hello line, with descriptors 0, 1 and 2 (and the working directory) attached.
+fn send_with_stdio(conn: &UnixStream, hello: &Hello, cwd: Option<std::os::fd::RawFd>) -> std::io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let mut line = serde_json::to_vec(hello).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let fds = [0, 1, 2];
+    let mut fds = vec![0, 1, 2];
+    fds.extend(cwd);
     let iov = [std::io::IoSlice::new(&line)];
     let sent = sendmsg::<()>(conn.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)?;
     if sent != line.len() {

@@ -16,6 +16,7 @@
 //! 3. while the tool runs, shim → `Forward` for each signal it receives; the tool's end →
 //!    `Exited`, and the shim ends the same way.
 
+pub mod broker;
 pub mod client;
 pub mod exposure;
 pub mod server;
@@ -95,6 +96,23 @@ pub struct Hello {
     /// Descriptor 0 is the sealed copy of SQL the shim read from its stdin (see
     /// `pipeline::Stdin::Captured`), which the custodian reads for itself.
     pub stdin_captured: bool,
+    /// Inside the sandbox: the command itself, for guardsh run to decide, record, ask about and
+    /// run. Descriptor 3 is the shim's working directory, opened.
+    #[serde(default)]
+    pub proposal: Option<Proposal>,
+}
+
+/// A command a shim inside the sandbox proposes. Nothing in it is evidence of anything: the
+/// agent can send whatever it likes, exactly as it can run a shim with any argv. guardsh run
+/// decides on these words and runs exactly these words, so a lie only changes what is decided.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Proposal {
+    /// argv, argv[0] first, as bytes.
+    pub argv: Vec<Vec<u8>>,
+    /// The working directory as the shim names it.
+    pub cwd: Vec<u8>,
+    /// The shim's environment (selectors, CI mode); guardsh run takes only what it decides to.
+    pub env: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 pub const VERSION: u32 = 3;

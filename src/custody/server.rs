@@ -40,26 +40,29 @@ pub struct Custodian {
     pub paths: Paths,
     pub session: String,
     /// Device and inode of this binary: a peer must be running the same file.
-    exe: (u64, u64),
-    uid: u32,
+    pub(super) exe: (u64, u64),
+    pub(super) uid: u32,
     /// guardsh run's own PATH, the human's: where the real tools are looked up, never the
     /// agent's.
-    path: Option<OsString>,
+    pub(super) path: Option<OsString>,
     /// guardsh run's own environment without credentials: the human's, which a tool it starts
     /// gets as its base. From the agent's, only the tool's selectors are taken.
-    base_env: Vec<(OsString, OsString)>,
+    pub(super) base_env: Vec<(OsString, OsString)>,
     /// Approvals that have released credentials once; no second time (the store's "used"
     /// markers are writable by the agent).
-    used: Mutex<std::collections::HashSet<String>>,
+    pub(super) used: Mutex<std::collections::HashSet<String>>,
     /// guardsh run's PATH without the directories the agent could put a program in (see
     /// `exposure::trusted_path_dir`), worked out once at start: the agent cannot add names to a
     /// directory it cannot write, and a link that leads somewhere writable is judged by where
     /// it leads.
-    trusted_path: OsString,
+    pub(super) trusted_path: OsString,
     /// The PATH directories left out of `trusted_path`, and why, for `guardsh run` to say.
     pub untrusted_path: Vec<String>,
     /// guardsh run's resource limits at its start, for the tools it starts.
-    limits: crate::exec::Limits,
+    pub(super) limits: crate::exec::Limits,
+    /// Set when the agent runs in the sandbox: guardsh run is then the broker for every guarded
+    /// command (`broker.rs`), and refuses the custody exchange of a shim outside it.
+    pub broker: Option<super::broker::Sandboxed>,
 }
 
 impl Custodian {
@@ -109,6 +112,7 @@ impl Custodian {
             trusted_path,
             untrusted_path,
             limits: crate::exec::Limits::current(),
+            broker: None,
         })
     }
 }
@@ -166,10 +170,22 @@ impl Custodian {
         let _ = conn.set_write_timeout(Some(PEER_TIMEOUT));
         let cred =
             nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials).map(|c| (c.pid(), c.uid()));
-        let (hello, fds) = match receive_hello(&conn) {
+        let (mut hello, fds) = match receive_hello(&conn) {
             Ok(h) => h,
             Err(why) => return self.refuse(&conn, &why, None, cred.ok().map(|c| c.0)),
         };
+        match (self.broker.is_some(), hello.proposal.take()) {
+            (true, Some(proposal)) => return self.broker(conn, cred.ok(), proposal, fds),
+            (false, None) => {}
+            // Inside the sandbox every command is proposed whole; the custody exchange would
+            // start a tool with facts read from the agent's process (its HOME, say).
+            (true, None) => {
+                return self.refuse(&conn, "inside the sandbox, commands are proposed whole", None, cred.ok().map(|c| c.0));
+            }
+            (false, Some(_)) => {
+                return self.refuse(&conn, "this guardsh run has no sandbox to broker for", None, cred.ok().map(|c| c.0));
+            }
+        }
         let (peer, launch) = match self.decide(cred.ok(), &hello, &fds) {
             Ok(Some(decided)) => decided,
             Ok(None) => {
@@ -379,16 +395,19 @@ impl Custodian {
     /// From the agent's, only the tool's selectors (`KUBECONFIG`, `AWS_PROFILE`, ...: what the
     /// command acts on, and what an approval binds) are taken. Then the tool's `set_env`,
     /// guardsh's recursion counter, and the credentials.
-    fn tool_environment(
+    pub(super) fn tool_environment(
         &self,
         eval: &Evaluation,
         values: &[(String, zeroize::Zeroizing<String>)],
     ) -> Vec<(OsString, OsString)> {
         // What an approval binds from the agent's environment (see `pipeline::bound_environment`)
         // is what the tool gets: the selectors, HOME and XDG_CONFIG_HOME, each as the agent has it,
-        // unset included (the human's value of an unset selector must not come back).
+        // unset included (the human's value of an unset selector must not come back). For a
+        // sandboxed agent, HOME and XDG_CONFIG_HOME stay the human's: a tool outside the sandbox
+        // reads its configuration from the human's files, never from a place the agent wrote.
+        let brokered = self.broker.is_some();
         let bound = |name: &str| {
-            ["HOME", "XDG_CONFIG_HOME"].contains(&name)
+            (!brokered && ["HOME", "XDG_CONFIG_HOME"].contains(&name))
                 || eval.selectors.iter().any(|p| crate::env::name_matches(p, name))
         };
         let mut env = crate::env::plan(&self.base_env, &crate::env::EnvPolicy::default(), &[]).vars;
@@ -423,7 +442,7 @@ impl Custodian {
     /// (relative or empty entries, which mean the directory the tool runs in, and directories this
     /// user can change: `~/.local/bin`, `~/bin`, ...). Anything the tool runs by name (a
     /// `#!/usr/bin/env` interpreter, `git`, a pager) is found there.
-    fn tool_path(&self, trust_user_installed: bool) -> OsString {
+    pub(super) fn tool_path(&self, trust_user_installed: bool) -> OsString {
         if trust_user_installed {
             let given = self.path.clone().unwrap_or_default();
             let kept: Vec<PathBuf> = std::env::split_paths(&given).filter(|d| d.is_absolute()).collect();
@@ -468,7 +487,7 @@ impl Custodian {
     }
 
     /// A valid signature by an allowed signer on the request.
-    fn signed(&self, eval: &Evaluation, req: &approval::Request, decision: &approval::Decision) -> Result<(), String> {
+    pub(super) fn signed(&self, eval: &Evaluation, req: &approval::Request, decision: &approval::Decision) -> Result<(), String> {
         if eval.approval != ApprovalMode::Signature {
             return Ok(());
         }

@@ -42,7 +42,7 @@ pub(super) fn read_captured(fd: &OwnedFd) -> Result<Vec<u8>, String> {
 pub(super) fn receive_hello(conn: &UnixStream) -> Result<(Hello, Vec<OwnedFd>), String> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut buf = vec![0u8; 4096];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
     let mut fds = Vec::new();
     let n = {
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
@@ -60,13 +60,14 @@ pub(super) fn receive_hello(conn: &UnixStream) -> Result<(Hello, Vec<OwnedFd>), 
         msg.bytes
     };
     buf.truncate(n);
-    // The rest of the line, if it did not come in one piece: at most 64 KiB, all of it within
+    // The rest of the line, if it did not come in one piece: at most 8 MiB (a proposal carries
+    // argv and environment, which Linux bounds near 2 MiB of bytes), all of it within
     // PEER_TIMEOUT (a peer sending a byte at a time must not hold a place for ever).
     let deadline = std::time::Instant::now() + PEER_TIMEOUT;
-    let mut chunk = [0u8; 4096];
+    let mut chunk = vec![0u8; 64 << 10];
     while !buf.contains(&b'\n') {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() || buf.len() > 64 << 10 {
+        if left.is_zero() || buf.len() > 8 << 20 {
             return Err("the peer's message is too long or too slow".into());
         }
         conn.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;

@@ -185,6 +185,20 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             }
             policy.credentials_from.extend(s.credentials_from.iter().map(|c| c.get_ref().clone()));
         }
+        if let Some(sb) = &raw.sandbox {
+            // Only the human's own policy says what the agent may reach: a project file is
+            // written by whoever controls the repository, the agent included.
+            if tight {
+                ctx.error(sb.span(), format!("[sandbox] may only be set in the base policy; {}", tighten_hint(source.layer)));
+            } else {
+                let sb = sb.get_ref();
+                policy.sandbox.readable.extend(sb.readable.iter().cloned());
+                policy.sandbox.writable.extend(sb.writable.iter().cloned());
+                if let Some(n) = sb.nested_user_namespaces {
+                    policy.sandbox.nested_user_namespaces = n;
+                }
+            }
+        }
         for (name, table) in &raw.tools {
             tools.table(&mut ctx, tight, name, table);
         }

@@ -161,6 +161,8 @@ pub struct Policy {
     pub trust_user_installed_tools: bool,
     /// Commands `guardsh run` runs at start for credentials to hold (see `--credentials-from`).
     pub credentials_from: Vec<String>,
+    /// `[sandbox]`: more for the agent to read or write, nested user namespaces.
+    pub sandbox: crate::sandbox::Settings,
     pub tools: BTreeMap<String, ToolPolicy>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
@@ -181,6 +183,7 @@ impl Default for Policy {
             approval_file: None,
             trust_user_installed_tools: false,
             credentials_from: vec![],
+            sandbox: crate::sandbox::Settings::default(),
             tools: BTreeMap::new(),
             all_credentials: vec![],
             sources: vec![],

@@ -17,6 +17,18 @@ pub struct RawPolicy {
     pub tools: BTreeMap<String, Spanned<RawToolConfig>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RawRule>>,
+    /// `[sandbox]`: what `guardsh run`'s sandbox lets the agent reach (base layers only).
+    pub sandbox: Option<Spanned<RawSandbox>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    #[serde(default)]
+    pub readable: Vec<String>,
+    #[serde(default)]
+    pub writable: Vec<String>,
+    pub nested_user_namespaces: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,470 @@
+//! The broker: for an agent in the sandbox, `guardsh run` is where every guarded command is
+//! decided, recorded, asked about and run. A shim inside proposes the command whole
+//! (`client::propose`); this file takes it through the same steps as the shim's pipeline
+//! outside, but where the agent cannot reach: the policy, the audit log, the approval store and
+//! the compiled-policy cache are outside the sandbox, and the real tool starts here, outside it,
+//! with the human's files and configuration and only the credentials its rule grants.
+//!
+//! The proposal is never evidence: the agent can send any words it likes, exactly as it can run
+//! a shim with any argv. What is decided is exactly what runs, in the directory the shim passed
+//! as a descriptor, so a lie only changes what is decided.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use super::server::Custodian;
+use super::wire::{relay, send};
+use super::{Answer, Proposal};
+use crate::approval::{self, Outcome};
+use crate::audit::Record;
+use crate::decision::Cause;
+use crate::display;
+use crate::exit;
+use crate::pipeline::{self, Evaluation, Invocation, Stdin};
+use crate::rules::{Action, ApprovalMode};
+
+/// What the broker knows of the sandbox it serves.
+#[derive(Debug, Clone, Default)]
+pub struct Sandboxed {
+    /// Places (in the human's view) the agent can write: the project, its writable state and
+    /// caches, and the world-writable temporary directories. A selector naming a file in one of
+    /// them would let the agent choose what a tool outside reads.
+    pub agent_writable: Vec<PathBuf>,
+}
+
+/// How a proposal ends when the tool does not run: an exit status for the shim, and whether
+/// the refusal has been recorded.
+struct Stop {
+    code: u8,
+}
+
+/// The shim's descriptors: stdin, stdout, stderr and its working directory.
+struct Stdio {
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    cwd: OwnedFd,
+}
+
+impl Stdio {
+    /// Tells the agent something, on the shim's stderr. Best effort: a closed stderr must not
+    /// change what happens.
+    fn say(&self, text: &str) {
+        let mut line = text.as_bytes().to_vec();
+        line.push(b'\n');
+        let _ = (&std::fs::File::from(match self.stderr.try_clone() {
+            Ok(fd) => fd,
+            Err(_) => return,
+        }))
+            .write_all(&line);
+    }
+}
+
+impl Custodian {
+    /// Takes one proposal from start to end. Every way out answers the shim with an exit status
+    /// (after the tool ended, or instead of it); nothing runs without a decision recorded first.
+    pub(super) fn broker(&self, conn: UnixStream, cred: Option<(i32, u32)>, proposal: Proposal, fds: Vec<OwnedFd>) {
+        let exited = |code: u8| Answer::Exited { code: Some(i32::from(code)), signal: None };
+        let Ok([stdin, stdout, stderr, cwd]) = <[OwnedFd; 4]>::try_from(fds) else {
+            let _ = send(&conn, &Answer::Refuse { reason: "the shim did not pass its descriptors".into() });
+            return;
+        };
+        let io = Stdio { stdin, stdout, stderr, cwd };
+        let Some((pid, uid)) = cred.filter(|(_, uid)| *uid == self.uid) else {
+            let _ = send(&conn, &Answer::Refuse { reason: "the peer runs as another user".into() });
+            return;
+        };
+        let mut inv = match invocation(&proposal, self.path.as_ref()) {
+            Ok(inv) => inv,
+            Err(why) => {
+                io.say(&format!("guardsh: {why}; nothing was run"));
+                let _ = send(&conn, &exited(exit::USAGE));
+                return;
+            }
+        };
+        let _ = uid; // checked above: the same user as guardsh run
+        match self.decide_and_start(&conn, pid, &mut inv, &io) {
+            Ok(child) => {
+                if send(&conn, &Answer::Started).is_err() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(child.id() as i32),
+                        nix::sys::signal::SIGTERM,
+                    );
+                }
+                relay(conn, child);
+            }
+            Err(Stop { code }) => {
+                let _ = send(&conn, &exited(code));
+            }
+        }
+    }
+
+    /// The pipeline for one proposal, up to the started tool.
+    fn decide_and_start(
+        &self,
+        conn: &UnixStream,
+        pid: i32,
+        inv: &mut Invocation,
+        io: &Stdio,
+    ) -> Result<std::process::Child, Stop> {
+        let say_stop = |code: u8, message: &str| {
+            io.say(&format!("guardsh: {}", display::escape_lines(message)));
+            Stop { code }
+        };
+        let dir = std::fs::metadata(format!("/proc/self/fd/{}", io.cwd.as_raw_fd()));
+        if !dir.is_ok_and(|m| m.is_dir()) {
+            return Err(say_stop(exit::USAGE, "the working directory the shim passed is not a directory; nothing was run"));
+        }
+        let own = crate::exec::FileId::current_exe()
+            .map_err(|e| say_stop(exit::CANNOT_EXEC, &format!("cannot identify this guardsh binary: {e}")))?;
+        let stdin = std::fs::File::from(io.stdin.try_clone().map_err(|e| say_stop(exit::CANNOT_EXEC, &e.to_string()))?);
+        let evaluated = pipeline::evaluate_proposed(&self.paths, inv, &stdin, own);
+        let inv: &Invocation = inv;
+        let write = |rec: &Record| crate::audit::append(&self.paths.audit_log(), rec);
+        let record = |eval: Option<&Evaluation>, outcome: &str, reason: &str| {
+            let mut rec = pipeline::record(inv, eval, outcome, reason);
+            rec.pid = u32::try_from(pid).unwrap_or(0);
+            rec.ppid = std::process::id();
+            rec.session = Some(self.session.clone());
+            rec
+        };
+        let stop = say_stop;
+        let eval = match evaluated {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = write(&record(None, "config_error", &e.to_string()));
+                // The agent is told that a human must act, not how: the policy is not its to fix.
+                return Err(stop(
+                    exit::CONFIG,
+                    &format!(
+                        "the guardsh policy is invalid, so {} was not run; the human who started this session must fix it",
+                        inv.tool
+                    ),
+                ));
+            }
+        };
+        if inv.stdin == Stdin::TooLarge {
+            let why = format!(
+                "more than {} MiB was piped to {}: guardsh cannot read it all, and would not pass on the part it read; nothing was run",
+                pipeline::STDIN_LIMIT >> 20,
+                inv.tool
+            );
+            let _ = write(&record(Some(&eval), "denied", &why));
+            return Err(stop(exit::DENIED, &why));
+        }
+        if eval.verdict.action == Action::Deny {
+            io.say(&pipeline::refusal_message(inv, &eval.verdict));
+            // A signed CI token names a file the agent chose inside its sandbox; the broker does
+            // not read files on the agent's word, so inside the sandbox CI mode simply denies.
+            let _ = write(&record(Some(&eval), "denied", &eval.verdict.reason));
+            return Err(Stop { code: exit::DENIED });
+        }
+        let real = match eval.real.as_ref() {
+            Some(Ok(r)) => r.clone(),
+            Some(Err(e)) => {
+                let _ = write(&record(Some(&eval), "not_found", &e.to_string()));
+                return Err(stop(exit::NOT_FOUND, &e.to_string()));
+            }
+            None => return Err(stop(exit::NOT_FOUND, "internal error: no resolved binary; nothing was run")),
+        };
+        let refuse = |why: String| {
+            let _ = write(&record(Some(&eval), "refused", &why));
+            stop(exit::DENIED, &format!("{why}; nothing was run"))
+        };
+        if !eval.trust_user_installed_tools {
+            super::exposure::replaceable(&real, self.uid)
+                .and_then(|()| super::exposure::interpreter_replaceable(&real, &self.tool_path(false), self.uid))
+                .map_err(refuse)?;
+        }
+        self.selectors_outside_the_agents_reach(inv, &eval).map_err(refuse)?;
+
+        let request = if eval.verdict.action == Action::Ask {
+            Some(self.ask(conn, pid, inv, &eval, &real, io, &write, &record)?)
+        } else {
+            None
+        };
+
+        let values = self.vault.release(&eval.verdict.grants);
+        let released: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
+        let env = self.tool_environment(&eval, &values);
+        let tool_stdin = match &inv.stdin {
+            // The tool reads its own sealed copy of exactly the bytes decided on.
+            Stdin::Captured(bytes) => OwnedFd::from(
+                crate::exec::sealed_copy(bytes)
+                    .map_err(|e| stop(exit::CANNOT_EXEC, &format!("cannot copy the piped input: {e}")))?,
+            ),
+            _ => io.stdin.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?,
+        };
+        let mut rec = record(Some(&eval), "exec", &eval.verdict.reason);
+        rec.request = request.clone();
+        rec.passed = released;
+        rec.real = Some(real.display().to_string());
+        // Recorded before it starts; if it cannot be recorded, it does not start.
+        if let Err(e) = write(&rec) {
+            return Err(stop(exit::AUDIT, &format!("{e}; nothing was run")));
+        }
+        let mut command = std::process::Command::new(&real);
+        command
+            .arg0(&inv.tool)
+            .args(&inv.args)
+            .env_clear()
+            .envs(env)
+            .stdin(tool_stdin)
+            .stdout(io.stdout.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?)
+            .stderr(io.stderr.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?);
+        crate::exec::prepare_custodied_child(&mut command, io.cwd.as_raw_fd(), self.limits.clone());
+        command.spawn().map_err(|e| {
+            let why = format!("cannot start {}: {e}", real.display());
+            let mut failed = rec.clone();
+            failed.outcome = "exec_failed".into();
+            failed.reason = why.clone();
+            let _ = write(&failed);
+            stop(exit::CANNOT_EXEC, &why)
+        })
+    }
+
+    /// A selector whose value names a file the agent can write (a `KUBECONFIG` in the project, an
+    /// `AWS_CONFIG_FILE` in a cache) would let the agent choose what a tool outside reads: its
+    /// exec plugins, aliases, credential processes. Each path in such a value (a `:`-separated
+    /// list counts piece by piece) must lie outside every place the agent can write.
+    fn selectors_outside_the_agents_reach(&self, inv: &Invocation, eval: &Evaluation) -> Result<(), String> {
+        let Some(sandbox) = &self.broker else { return Ok(()) };
+        for (k, v) in &inv.vars {
+            let Some(name) = k.to_str() else { continue };
+            if !eval.selectors.iter().any(|p| crate::env::name_matches(p, name)) {
+                continue;
+            }
+            for piece in std::env::split_paths(v) {
+                if !piece.as_os_str().as_encoded_bytes().contains(&b'/') {
+                    continue;
+                }
+                let full = if piece.is_absolute() { piece.clone() } else { inv.cwd.join(&piece) };
+                // Where it really is: a link out of the project is judged by its target, a link
+                // into it by where it leads; a missing file by its nearest existing parent.
+                let real = full
+                    .ancestors()
+                    .find_map(|a| a.canonicalize().ok().map(|c| c.join(full.strip_prefix(a).unwrap_or(Path::new("")))))
+                    .unwrap_or(full.clone());
+                if let Some(w) = sandbox.agent_writable.iter().find(|w| real.starts_with(w) || full.starts_with(w)) {
+                    return Err(format!(
+                        "{name}={} names a file in {}, which the agent can write; a tool outside the sandbox only reads configuration from the human's own files",
+                        display::escape_text(&v.to_string_lossy()),
+                        w.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `ask` path, in the broker: use an approval this exact command already has, or file a
+    /// request and wait for a human while the shim waits. Returns the request id to run under.
+    #[allow(clippy::too_many_arguments)]
+    fn ask(
+        &self,
+        conn: &UnixStream,
+        pid: i32,
+        inv: &Invocation,
+        eval: &Evaluation,
+        real: &Path,
+        io: &Stdio,
+        write: &dyn Fn(&Record) -> Result<(), crate::audit::AuditError>,
+        record: &dyn Fn(Option<&Evaluation>, &str, &str) -> Record,
+    ) -> Result<String, Stop> {
+        let stop = |code: u8, message: &str| {
+            io.say(&format!("guardsh: {}", display::escape_lines(message)));
+            Stop { code }
+        };
+        let audit_req = |req: &approval::Request, outcome: &str, reason: &str, by: Option<serde_json::Value>| {
+            let mut rec = record(Some(eval), outcome, reason);
+            rec.request = Some(req.id.clone());
+            rec.by = by;
+            write(&rec)
+        };
+        let store = approval::Store::open(&self.paths.requests_dir())
+            .map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
+        let sha = approval::sha256_file(real)
+            .map_err(|e| stop(exit::CANNOT_EXEC, &format!("cannot read {}: {e}; nothing was run", real.display())))?;
+        let argv = pipeline::argv_bytes(inv);
+        let bound = pipeline::approval_binding(inv, eval);
+        let cmd = pipeline::command(inv, &argv, real, &sha, self.uid, &bound);
+        let now = crate::timefmt::now_secs();
+        store.cleanup(now, 86_400);
+        let signed = eval.approval == ApprovalMode::Signature;
+        let existing = if signed { Ok(None) } else { store.find_command(&cmd.digest(), now) };
+        let existing = existing.map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
+        let req = match existing {
+            Some((req, Some(d))) if d.outcome == Outcome::Approved => {
+                self.use_approval(pid, eval, real, &store, &req, &d).map_err(|why| {
+                    let _ = audit_req(&req, "refused", &why, None);
+                    stop(exit::APPROVAL, &format!("{why}; nothing was run"))
+                })?;
+                io.say(&format!("guardsh: a human approved request {}; running it", req.id));
+                return Ok(req.id);
+            }
+            Some((req, _)) => req,
+            None => {
+                let requester = approval::procinfo::requester_of(pid, self.uid, Some(self.session.clone()))
+                    .map_err(|e| stop(exit::AUDIT, &format!("cannot describe the process that asked: {e}; nothing was run")))?;
+                let id = crate::random::token(12)
+                    .map_err(|e| stop(exit::AUDIT, &format!("cannot make a request id: {e}; nothing was run")))?;
+                let rule = match &eval.verdict.cause {
+                    Cause::Rule(id) => Some(id.clone()),
+                    Cause::Default | Cause::UnknownTool => None,
+                };
+                let grants = eval.verdict.grants.iter().map(|g| format!("{g} (from guardsh run)")).collect();
+                let ctx = approval::Context {
+                    id,
+                    rule,
+                    reason: eval.verdict.reason.clone(),
+                    grants,
+                    requester,
+                    created: now,
+                    expires: now + eval.approval_timeout,
+                };
+                let req = approval::Request::new(cmd, ctx);
+                store.create(&req).map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
+                audit_req(&req, "requested", &eval.verdict.reason, None).map_err(|e| stop(exit::AUDIT, &e.to_string()))?;
+                req
+            }
+        };
+        let left = req.expires.saturating_sub(now);
+        io.say(&pipeline::refusal_message(inv, &eval.verdict));
+        if !eval.wait {
+            io.say(&format!(
+                "guardsh: request {} is waiting for a human to approve it from their own terminal; nothing was run. Once they have, run exactly the same command again (within {}).",
+                req.id,
+                pipeline::duration(left)
+            ));
+            return Err(Stop { code: exit::APPROVAL });
+        }
+        io.say(&format!(
+            "guardsh: request {} is waiting for a human to approve it from their own terminal; it has not run, and runs only if they approve (waiting up to {}).",
+            req.id,
+            pipeline::duration(left)
+        ));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(left);
+        let waited = approval::wait::wait_for_peer(&store, &req.id, deadline, conn.as_fd())
+            .map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
+        let finish = |outcome: Outcome| {
+            let d = approval::Decision {
+                outcome,
+                digest: req.digest.clone(),
+                reason: None,
+                by: approval::DecidedBy { uid: self.uid, pid: std::process::id() as i32, ..Default::default() },
+                time: crate::timefmt::now_secs(),
+                signature: None,
+            };
+            store.decide(&req.id, &d)
+        };
+        let decision = match waited {
+            approval::Waited::Decided(d) => d,
+            approval::Waited::TimedOut => {
+                finish(Outcome::Expired).map_err(|e| stop(exit::APPROVAL, &format!("{e}; nothing was run")))?
+            }
+            // The shim went away (the agent gave up on it, or was stopped): nobody waits, so the
+            // request can never be approved any more; an approval landing now would otherwise
+            // pre-approve an identical command later.
+            approval::Waited::PeerGone | approval::Waited::Interrupted(_) => {
+                let _ = finish(Outcome::Withdrawn);
+                let _ = audit_req(&req, "withdrawn", "the command that asked is gone", None);
+                return Err(Stop { code: exit::APPROVAL });
+            }
+        };
+        match decision.outcome {
+            Outcome::Approved => {
+                self.use_approval(pid, eval, real, &store, &req, &decision).map_err(|why| {
+                    let _ = audit_req(&req, "refused", &why, None);
+                    stop(exit::APPROVAL, &format!("{why}; nothing was run"))
+                })?;
+                io.say(&format!("guardsh: a human approved request {}; running it", req.id));
+                Ok(req.id)
+            }
+            Outcome::Denied => {
+                let why = decision.reason.as_deref().map(display::escape_text).unwrap_or_else(|| "no reason given".into());
+                let _ = audit_req(&req, "denied", &why, serde_json::to_value(&decision.by).ok());
+                Err(stop(
+                    exit::DENIED,
+                    &format!("a human denied request {}: {why}. Do not try to reach the same result another way.", req.id),
+                ))
+            }
+            Outcome::Expired => {
+                let _ = audit_req(&req, "expired", "no decision in time", None);
+                Err(stop(exit::APPROVAL, &format!("nobody approved request {} in time; it has expired and nothing was run", req.id)))
+            }
+            Outcome::Withdrawn => Err(stop(exit::APPROVAL, &format!("request {} was withdrawn; nothing was run", req.id))),
+        }
+    }
+
+    /// An approval counts once, for exactly the request it decides, before it expires, for the
+    /// binary it was made for; under `approval = "signature"`, with a valid signature, and only
+    /// for the shim the request was made for.
+    fn use_approval(
+        &self,
+        pid: i32,
+        eval: &Evaluation,
+        real: &Path,
+        store: &approval::Store,
+        req: &approval::Request,
+        decision: &approval::Decision,
+    ) -> Result<(), String> {
+        if decision.digest != req.digest || !req.is_intact() {
+            return Err(format!("the approval for request {} does not match the request", req.id));
+        }
+        if req.is_expired(crate::timefmt::now_secs()) {
+            return Err(format!("request {} has expired", req.id));
+        }
+        if eval.approval == ApprovalMode::Signature {
+            if req.requester.pid != pid {
+                return Err(format!("request {} was made for another command", req.id));
+            }
+            self.signed(eval, req, decision)?;
+        }
+        match approval::sha256_file(real) {
+            Ok(h) if h == req.real_sha256 => {}
+            _ => return Err(format!("{} changed since request {} was made", real.display(), req.id)),
+        }
+        // Once in this process's memory (the agent cannot reach it), and once in the store (so
+        // a shim outside the sandbox cannot use it a second time either).
+        let mut used = self.used.lock().map_err(|_| "the record of used approvals is damaged".to_string())?;
+        if !used.insert(req.id.clone()) {
+            return Err(format!("the approval of request {} was already used", req.id));
+        }
+        match store.consume(&req.id, std::process::id()) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("the approval of request {} was already used", req.id)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The invocation a proposal describes, with PATH set to guardsh run's own (the real tool is
+/// looked up there, never on the agent's PATH).
+fn invocation(p: &Proposal, path: Option<&OsString>) -> Result<Invocation, String> {
+    let mut argv = p.argv.iter().map(|a| OsString::from_vec(a.clone()));
+    let argv0 = argv.next().ok_or("the proposal has no argv")?;
+    let tool = Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if tool.is_empty() || tool.starts_with("guardsh") {
+        return Err(format!("{:?} is not a guarded tool", display::escape_text(&argv0.to_string_lossy())));
+    }
+    let mut vars: Vec<(OsString, OsString)> = p
+        .env
+        .iter()
+        .filter(|(k, _)| k.as_slice() != b"PATH")
+        .map(|(k, v)| (OsString::from_vec(k.clone()), OsString::from_vec(v.clone())))
+        .collect();
+    vars.push(("PATH".into(), path.cloned().unwrap_or_default()));
+    Ok(Invocation {
+        tool,
+        argv0,
+        args: argv.collect(),
+        vars,
+        cwd: PathBuf::from(OsString::from_vec(p.cwd.clone())),
+        stdin: Stdin::Unknown,
+    })
+}

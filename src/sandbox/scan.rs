@@ -1,0 +1,143 @@
+//! What `guardsh run` looks for before it plans the sandbox: files in the project that hold
+//! secrets (each gets `/dev/null` over it), the project's `.git/hooks` and `.git/config`, and
+//! every real binary of a guarded tool on the agent's PATH (each gets guardsh over it).
+
+use std::path::{Path, PathBuf};
+
+/// File names that hold secrets by convention. A name matches exactly, or (entries ending in
+/// `*`) by prefix, or (entries starting with `*`) by suffix.
+const SECRET_NAMES: &[&str] = &[
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.kubeconfig",
+    "kubeconfig",
+    "kubeconfig.*",
+    ".pgpass",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".my.cnf",
+    "credentials",
+    "credentials.json",
+    "service-account*.json",
+    "*.tfvars",
+    "terraform.tfstate",
+    "terraform.tfstate.backup",
+    "id_rsa",
+    "id_ecdsa",
+    "id_ed25519",
+    ".git-credentials",
+];
+
+/// Directories not walked into: large, and generated (or, for `.git`, handled apart).
+const SKIP_DIRS: &[&str] = &[".git", "node_modules", "target", "vendor", ".venv", "venv", "__pycache__", "dist", "build"];
+
+/// How deep and how far the walk goes: a project with more than this is scanned partly, and
+/// `guardsh run` says so.
+const MAX_DEPTH: usize = 6;
+const MAX_ENTRIES: usize = 50_000;
+
+/// Does this file name hold secrets by convention?
+pub fn is_secret_name(name: &str) -> bool {
+    let template = [".example", ".sample", ".template", ".dist"].iter().any(|t| name.ends_with(t));
+    !template && SECRET_NAMES.iter().any(|pattern| wildcard(pattern, name))
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    let pieces: Vec<&str> = pieces.collect();
+    let Some((last, middle)) = pieces.split_last() else { return rest.is_empty() };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// Secret files in `dir`, and whether the walk was cut short.
+pub fn secrets(dir: &Path) -> (Vec<PathBuf>, bool) {
+    let mut out = Vec::new();
+    let mut budget = MAX_ENTRIES;
+    let complete = walk(dir, MAX_DEPTH, &mut budget, &mut out);
+    (out, !complete)
+}
+
+fn walk(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return true };
+    let mut complete = true;
+    for e in entries.flatten() {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        // The entry itself, not what a link points to: a link is masked where it stands.
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
+            if SKIP_DIRS.contains(&name.as_ref()) {
+                continue;
+            }
+            if depth == 0 {
+                complete = false;
+                continue;
+            }
+            complete &= walk(&e.path(), depth - 1, budget, out);
+        } else if (kind.is_file() || kind.is_symlink()) && is_secret_name(&name) {
+            // A link is masked only if it leads to a file: a mount over a link lands on its target.
+            if std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()) {
+                out.push(e.path());
+            }
+        }
+    }
+    complete
+}
+
+/// The project's `.git/hooks` and `.git/config`, where they exist: git runs what they name.
+pub fn git_protected(cwd: &Path) -> Vec<PathBuf> {
+    let Some(top) = cwd.ancestors().find(|d| d.join(".git").is_dir()) else { return vec![] };
+    ["hooks", "config"].iter().map(|p| top.join(".git").join(p)).filter(|p| p.exists()).collect()
+}
+
+/// Every file named after a guarded tool in the agent's PATH directories, that is not guardsh
+/// itself: each gets guardsh bound over it.
+pub fn real_tools(tools: &[String], path_dirs: &[PathBuf], guardsh: crate::exec::FileId) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in path_dirs.iter().filter(|d| d.is_absolute()) {
+        for tool in tools {
+            let candidate = dir.join(tool);
+            let Ok(m) = std::fs::metadata(&candidate) else { continue };
+            if !m.is_file() || crate::exec::FileId::of(&candidate).is_ok_and(|id| id == guardsh) {
+                continue;
+            }
+            // The file itself: a mount over a link lands on what it points to, which is the
+            // binary to cover anyway; the canonical path keeps one entry per binary.
+            out.push(candidate.canonicalize().unwrap_or(candidate));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_names() {
+        for yes in [".env", ".env.local", "prod.pem", "tls.key", ".pgpass", "kubeconfig", "x.kubeconfig", "credentials", "service-account-ci.json", "prod.tfvars", "terraform.tfstate"] {
+            assert!(super::is_secret_name(yes), "{yes}");
+        }
+        for no in ["env.rs", ".env.example", "README.md", "keys.rs", "main.go", ".envrc", "pem", "key"] {
+            assert!(!super::is_secret_name(no), "{no}");
+        }
+    }
+}
