@@ -47,7 +47,7 @@ fn session_with(t: &Test, options: &[&str], script: &str) -> (Option<i32>, Strin
     (done.code(), done.stderr())
 }
 
-fn chown_tree(dir: &Path, id: u32) {
+pub(crate) fn chown_tree(dir: &Path, id: u32) {
     nix::unistd::chown(dir, Some(id.into()), Some(id.into())).expect("chown");
     for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
         let p = e.path();
@@ -112,7 +112,7 @@ fn world() -> Test {
     t
 }
 
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let found = ["/usr/bin/python3", "/usr/local/bin/python3"].iter().map(PathBuf::from).find(|p| p.exists());
     if found.is_none() {
         assert!(std::env::var_os("CI").is_none(), "CI must provide python3");

@@ -8,6 +8,7 @@ mod approval;
 mod aws;
 mod corpus;
 mod custody;
+mod escapes;
 mod faults;
 mod gate;
 mod kubectl;

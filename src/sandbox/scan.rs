@@ -108,11 +108,17 @@ pub fn git_protected(cwd: &Path) -> Vec<PathBuf> {
     ["hooks", "config"].iter().map(|p| top.join(".git").join(p)).filter(|p| p.exists()).collect()
 }
 
-/// Every file named after a guarded tool in the agent's PATH directories, that is not guardsh
-/// itself: each gets guardsh bound over it.
+/// Where a shell that resets PATH (a login shell's /etc/profile, `sudo`'s secure_path, `env -i`)
+/// looks, besides the PATH the agent was given.
+const SYSTEM_BIN: &[&str] =
+    &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/snap/bin", "/usr/games"];
+
+/// Every file named after a guarded tool in the agent's PATH directories and the system's binary
+/// directories, that is not guardsh itself: each gets guardsh bound over it.
 pub fn real_tools(tools: &[String], path_dirs: &[PathBuf], guardsh: crate::exec::FileId) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for dir in path_dirs.iter().filter(|d| d.is_absolute()) {
+    let system = SYSTEM_BIN.iter().map(PathBuf::from);
+    for dir in path_dirs.iter().cloned().chain(system).filter(|d| d.is_absolute()) {
         for tool in tools {
             let candidate = dir.join(tool);
             let Ok(m) = std::fs::metadata(&candidate) else { continue };

@@ -1,0 +1,554 @@
+//! The sandbox as a boundary. Every attack that broke `guardsh run` before it had one is run here
+//! as the agent, as an unprivileged uid when the tests run as root (CI does): asserted to fail
+//! inside the sandbox and, where the attack worked before, asserted to succeed with
+//! `--no-sandbox`, so the suite shows what the sandbox closes. Then what must keep working
+//! inside it.
+
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+
+use crate::custody::{chown_tree, python};
+use crate::support::Test;
+
+const AGENT: u32 = 65534;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Sandbox,
+    NoSandbox,
+}
+
+/// The shipped rules, fake tools, a shim for every guarded tool, and credential files in the
+/// human's home and the project.
+fn world() -> Test {
+    let t = Test::new().tools(&["aws", "kubectl", "railway", "psql"]).example_rules();
+    if !nix::unistd::geteuid().is_root() {
+        // The fake real tools are this user's own files: trusted explicitly (see custody.rs).
+        let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+        let trusting = rules.replacen("[settings]\n", "[settings]\ntrust_user_installed_tools = true\n", 1);
+        std::fs::write(t.config_dir().join("rules.toml"), trusting).expect("rules");
+    }
+    t.guardsh(&["install"]).output().status(0);
+    for (rel, text) in [
+        (".aws/credentials", "[default]\naws_secret_access_key = aws-file-secret\n"),
+        (".railway/config.json", "{\"token\": \"railway-file-secret\"}\n"),
+    ] {
+        let p = t.home.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+    std::fs::write(t.cwd.join(".env"), "DOTENV=dotenv-file-secret\n").expect(".env");
+    t
+}
+
+/// Can this machine run the sandbox for the agent's user? Where it cannot, a test says so and
+/// passes (CI must be able to: there it fails instead).
+fn sandbox_works(t: &Test) -> bool {
+    let mut probe = t.command(crate::support::GUARDSH);
+    probe.cmd.arg("sandbox-probe");
+    if nix::unistd::geteuid().is_root() {
+        use std::os::unix::process::CommandExt;
+        probe.cmd.uid(AGENT).gid(AGENT);
+    }
+    let out = probe.output().json();
+    let ok = out["user_namespaces"] == true && out["landlock_abi"].as_i64().unwrap_or(0) >= 1;
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI must be able to run the sandbox: {out}");
+        eprintln!("SKIPPED: this machine cannot run guardsh's sandbox for the agent's user ({out})");
+    }
+    ok
+}
+
+/// Runs `script` with sh inside `guardsh run` as the agent. Returns (exit code, stdout, stderr).
+fn agent(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String, String) {
+    agent_with(t, mode, &[], script)
+}
+
+fn agent_with(t: &Test, mode: Mode, env: &[(&str, &str)], script: &str) -> (Option<i32>, String, String) {
+    let as_root = nix::unistd::geteuid().is_root();
+    if as_root {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for dir in [&t.home, &t.cwd, &t.records] {
+            chown_tree(dir, AGENT);
+        }
+    }
+    let mut args = vec!["run"];
+    if mode == Mode::NoSandbox {
+        args.push("--no-sandbox");
+    }
+    args.extend(["--", "sh", "-c", script]);
+    let mut run = t.guardsh(&args);
+    for (k, v) in [("AWS_ACCESS_KEY_ID", "AKIAESCAPETEST"), ("AWS_SECRET_ACCESS_KEY", "held-aws-secret"), ("RAILWAY_TOKEN", "held-railway-token")]
+        .iter()
+        .chain(env)
+    {
+        run = run.env(k, v);
+    }
+    if as_root {
+        use std::os::unix::process::CommandExt;
+        run.cmd.uid(AGENT).gid(AGENT);
+    }
+    let done = run.output();
+    (done.code(), done.stdout(), done.stderr())
+}
+
+/// Issue 11 "Why" 2 and the quality bar: the agent reads credential files in the human's home
+/// and the project's `.env`.
+#[test]
+fn credential_files_and_the_projects_env_are_out_of_reach() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let script = "cat ~/.aws/credentials ~/.railway/config.json .env 2>/dev/null; true";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    for secret in ["aws-file-secret", "railway-file-secret", "dotenv-file-secret"] {
+        assert!(!out.contains(secret), "{secret} read inside the sandbox: {out}");
+    }
+    assert!(err.contains("hidden from the agent") && err.contains(".env"), "guardsh run says what it hid: {err}");
+    // The file is still there for the human.
+    assert!(std::fs::read_to_string(t.cwd.join(".env")).expect(".env").contains("dotenv-file-secret"));
+
+    let (_, out, _) = agent(&t, Mode::NoSandbox, script);
+    for secret in ["aws-file-secret", "railway-file-secret", "dotenv-file-secret"] {
+        assert!(out.contains(secret), "without the sandbox the agent reads {secret}: {out}");
+    }
+}
+
+/// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
+/// agent reads `/proc/<tool>/environ`.
+#[test]
+fn a_granted_tools_environment_cannot_be_read_while_it_runs() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    crate::support::write_executable(&t.real.join("aws"), "#!/bin/sh\nsleep 2\n");
+    let script = "aws s3 ls & sleep 1; \
+                  for p in /proc/[0-9]*; do grep -a -q held-aws-secret $p/environ 2>/dev/null && echo FOUND; done; wait";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.contains("FOUND"), "the granted tool's environment was read: {out}");
+    let (_, out, _) = agent(&t, Mode::NoSandbox, script);
+    assert!(out.contains("FOUND"), "without the sandbox the tool's environ is readable: {out}");
+}
+
+/// Issue 11 "Why" 3 and the quality bar: the agent writes the request store, the policy, the
+/// audit log, the cache and the shim directory.
+#[test]
+fn guardshs_policy_state_and_shims_cannot_be_written() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let rules_before = std::fs::read(t.config_dir().join("rules.toml")).expect("rules");
+    // One guarded call first, so that the state directory, audit log and cache exist.
+    let script = "kubectl get pods >/dev/null; \
+                  echo '[settings]' >> ~/.config/guardsh/rules.toml; \
+                  echo forged >> ~/.local/state/guardsh/audit.jsonl; \
+                  mkdir -p ~/.local/state/guardsh/requests && echo forged > ~/.local/state/guardsh/requests/forged.decision; \
+                  touch ~/.local/state/guardsh/cache/forged; \
+                  ln -sf /bin/true ~/.local/share/guardsh/shims/kubectl; \
+                  kubectl get pods; true";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(std::fs::read(t.config_dir().join("rules.toml")).expect("rules"), rules_before, "policy unchanged");
+    let audit = std::fs::read_to_string(t.audit_log()).expect("audit log");
+    assert!(!audit.contains("forged"), "audit log untouched");
+    assert!(!t.state_dir().join("requests/forged.decision").exists());
+    assert!(!t.state_dir().join("cache/forged").exists());
+    let shim = std::fs::read_link(t.shims.join("kubectl")).expect("shim");
+    assert_eq!(shim, Path::new(crate::support::GUARDSH), "shim untouched");
+    assert_eq!(out.matches("fake kubectl ran").count(), 1, "the last call still went through the broker: {out}");
+    t.guardsh(&["audit", "verify"]).output().status(0);
+
+    let (_, _, _) = agent(&t, Mode::NoSandbox, script);
+    assert_ne!(std::fs::read(t.config_dir().join("rules.toml")).expect("rules"), rules_before, "without the sandbox the agent edits the policy");
+}
+
+/// Issue 11 "Why" 3: the human's tmux (or screen, ssh-agent, D-Bus) socket in /tmp, which would
+/// let the agent type into the human's `guardsh watch`.
+#[test]
+fn the_humans_sockets_in_tmp_are_out_of_reach() {
+    let Some(python) = python() else { return };
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("guardsh-escape-tmux-").tempdir_in("/tmp").expect("tmpdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let socket = dir.path().join("default");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let script = format!(
+        "{py} -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"CONNECTED\")' {sock} 2>/dev/null; true",
+        py = python.display(),
+        sock = socket.display()
+    );
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.contains("CONNECTED"), "the agent reached the human's socket: {out}");
+    assert!(listener.accept().is_err(), "nothing connected");
+    let (_, out, _) = agent(&t, Mode::NoSandbox, &script);
+    assert!(out.contains("CONNECTED"), "without the sandbox it does: {out}");
+}
+
+/// Issue 11 "Why" 5 and the quality bar: ptrace or signal `guardsh run`, or read the memory of
+/// the human's shell that started it.
+#[test]
+fn guardsh_run_and_the_humans_processes_are_out_of_reach() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let script = "for p in /proc/[0-9]*; do \
+                    if sed 's/\\x00/ /g' $p/cmdline 2>/dev/null | grep -q '^[^ ]*guardsh run'; then \
+                      echo VISIBLE; kill -0 ${p#/proc/} 2>/dev/null && echo SIGNALLED; \
+                      head -c1 $p/mem >/dev/null 2>&1 && echo MEMORY; \
+                    fi; done; \
+                  kill -0 1 2>/dev/null && echo INIT_SIGNALLED; true";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    for what in ["VISIBLE", "SIGNALLED", "MEMORY", "INIT_SIGNALLED"] {
+        assert!(!out.contains(what), "{what}: {out}");
+    }
+    let (_, out, _) = agent(&t, Mode::NoSandbox, script);
+    assert!(out.contains("VISIBLE") && out.contains("SIGNALLED"), "without the sandbox guardsh run is in reach: {out}");
+}
+
+/// Issue 11 quality bar: TIOCSTI, typing into a terminal as if the human had.
+#[test]
+fn typing_into_a_terminal_is_refused() {
+    let Some(python) = python() else { return };
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let probe = r#"
+import os, fcntl, termios
+m, s = os.openpty(); name = os.ttyname(s)
+pid = os.fork()
+if pid == 0:
+    os.setsid(); fd = os.open(name, os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSTI, b'x'); print("TIOCSTI_OK", flush=True)
+    except OSError as e:
+        print("TIOCSTI_ERR", e.errno, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"#;
+    std::fs::write(t.cwd.join("tiocsti.py"), probe).expect("write");
+    let script = format!("{} tiocsti.py", python.display());
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("TIOCSTI_ERR 1"), "seccomp refuses TIOCSTI with EPERM: {out}\n{err}");
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "1");
+    if legacy {
+        let (_, out, _) = agent(&t, Mode::NoSandbox, &script);
+        assert!(out.contains("TIOCSTI_OK"), "without the sandbox TIOCSTI works on this kernel: {out}");
+    }
+}
+
+/// Issue 11 quality bar: the real binary by its absolute path, and a shell that resets PATH.
+#[test]
+fn a_guarded_tool_by_absolute_path_or_a_reset_path_reaches_guardsh() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let script = format!(
+        "{real}/kubectl delete namespace prod; echo code=$?; PATH=/usr/bin:/bin:{real} kubectl delete namespace prod; echo code=$?",
+        real = t.real.display()
+    );
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.matches("code=77").count(), 2, "both denied: {out}\n{err}");
+    assert!(!t.ran("kubectl"), "the real kubectl never ran");
+    assert!(err.contains("deleting a namespace"), "the agent hears the rule's reason: {err}");
+    let (_, out, _) = agent(&t, Mode::NoSandbox, &script);
+    assert!(out.contains("code=0") && t.ran("kubectl"), "without the sandbox the absolute path runs it: {out}");
+}
+
+/// Issue 11 "Why" 2 and the quality bar: a token from a file, sent with an HTTP client straight
+/// to (a local stand-in of) the provider's API.
+#[test]
+fn a_token_from_a_file_never_reaches_the_providers_api() {
+    let Some(python) = python() else { return };
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let seen = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for conn in server.incoming().flatten() {
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut reader = std::io::BufReader::new(&conn);
+                let mut head = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    head.push_str(&line);
+                    line.clear();
+                }
+                let mut body = [0u8; 64];
+                let _ = reader.read(&mut body);
+                seen.lock().expect("lock").push(head);
+                let _ = (&conn).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+            }
+        });
+    }
+    let script = format!(
+        "T=$(cat ~/.railway/config.json 2>/dev/null); {py} -c 'import urllib.request,sys; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b\"mutation{{volumeDelete}}\", headers={{\"Authorization\": \"Bearer \" + sys.argv[2]}}), timeout=5); print(\"SENT\")' http://127.0.0.1:{port}/graphql \"$T\"",
+        py = python.display()
+    );
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("SENT"), "the network stays open (the agent needs its model): {out}{err}");
+    let heads = seen.lock().expect("lock").clone();
+    assert!(!heads.iter().any(|h| h.contains("railway-file-secret")), "the token reached the API: {heads:?}");
+    let (_, _, _) = agent(&t, Mode::NoSandbox, &script);
+    let heads = seen.lock().expect("lock").clone();
+    assert!(heads.iter().any(|h| h.contains("railway-file-secret")), "without the sandbox it does: {heads:?}");
+}
+
+/// Issue 11 "Why" 4: a tool started outside with the agent's HOME reads configuration the agent
+/// wrote (an aws CLI alias that prints the keys). Outside, tools get the human's HOME.
+#[test]
+fn a_tool_outside_reads_the_humans_configuration_not_the_agents() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let script = "/bin/mkdir -p fakehome/.aws/cli && HOME=$PWD/fakehome aws s3 ls >/dev/null; true";
+    let (code, _, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    let home = t.home.display().to_string();
+    assert_eq!(t.saw_var("aws", "HOME").as_deref(), Some(home.as_str()), "the human's HOME: {err}");
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("held-aws-secret"), "and its grant");
+    t.forget("aws");
+    std::fs::remove_file(t.records.join("aws.env")).expect("the record");
+    let _ = agent(&t, Mode::NoSandbox, script);
+    let fake = t.cwd.join("fakehome").display().to_string();
+    assert_eq!(t.saw_var("aws", "HOME").as_deref(), Some(fake.as_str()), "without the sandbox: the agent's HOME");
+}
+
+/// A selector that names a file the agent can write would let it choose what a tool outside
+/// reads (a kubeconfig's exec plugin): refused.
+#[test]
+fn a_selector_naming_a_file_the_agent_wrote_is_refused() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let script = "echo 'users: [{user: {exec: {command: /bin/sh}}}]' > kc; KUBECONFIG=$PWD/kc kubectl get pods; echo code=$?";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("code=77"), "{out}\n{err}");
+    assert!(err.contains("which the agent can write"), "{err}");
+    assert!(!t.ran("kubectl"));
+}
+
+/// Issue 11 "Why" 3: the agent forges a decision in the request store. Inside the sandbox the
+/// store is not there to write.
+#[test]
+fn the_request_store_cannot_be_forged() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let script = "kubectl delete pod web-1; echo code=$?; \
+                  ls ~/.local/state/guardsh/requests 2>/dev/null | grep -c request > /dev/null && echo STORE_VISIBLE; \
+                  kubectl delete pod web-1; echo code=$?";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.matches("code=75").count(), 2, "asked twice, never ran: {out}\n{err}");
+    assert!(!out.contains("STORE_VISIBLE"), "{out}");
+    assert!(!t.ran("kubectl"));
+    assert_eq!(pending_as_agent_user(&t, 1).len(), 1, "one request, joined by the identical second call");
+}
+
+/// What must keep working: an allowed read runs and prints; exit codes and signals pass through.
+#[test]
+fn an_allowed_read_runs_and_its_exit_status_and_signal_pass_through() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    crate::support::write_executable(&t.real.join("railway"), "#!/bin/sh\necho railway says hi\nkill -TERM $$\n");
+    let script = "kubectl get pods; echo code=$?; railway status; echo code=$?";
+    let (code, out, err) = agent_with(&t, Mode::Sandbox, &[("FAKE_EXIT", "7")], script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("fake kubectl ran"), "{out}");
+    assert!(out.contains("code=7"), "the tool's exit status (FAKE_EXIT comes from the human's environment): {out}");
+    assert!(out.contains("railway says hi") && out.contains("code=143"), "killed by SIGTERM: {out}\n{err}");
+    assert_eq!(t.saw_args("kubectl").expect("ran"), ["get", "pods"]);
+    let exec = t.audit_records().into_iter().filter(|r| r["outcome"] == "exec").count();
+    assert_eq!(exec, 2, "each run recorded outside the sandbox");
+}
+
+/// What must keep working: piped SQL reaches psql byte for byte, decided on by the broker.
+#[test]
+fn piped_sql_reaches_psql_byte_for_byte() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let got = t.records.join("psql.stdin");
+    crate::support::write_executable(&t.real.join("psql"), &format!("#!/bin/sh\ncat > {}\n", got.display()));
+    let script = "printf 'select count(*) from users;\\n' | psql; echo code=$?; printf 'drop table users;' | psql; echo code=$?";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("code=0") && out.contains("code=75"), "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&got).expect("stdin"), "select count(*) from users;\n");
+}
+
+/// What must keep working: an ask approved by the human outside runs once, while the agent's
+/// command waits (the default), although the shim that asked lives in another PID namespace.
+#[test]
+fn an_ask_approved_outside_runs_once() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+    std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1)).expect("rules");
+    let t = std::sync::Arc::new(t);
+    let codes = t.cwd.join("codes");
+    // setsid: the agent's command is not in the session of the test process, which is also
+    // the approving terminal's parent here (a human's terminals share no such ancestor).
+    let script = format!("setsid aws ec2 terminate-instances --instance-ids i-1; echo $? > {c}", c = codes.display());
+    let runner = std::thread::spawn({
+        let t = std::sync::Arc::clone(&t);
+        move || agent(&t, Mode::Sandbox, &script)
+    });
+    let id = pending_as_agent_user(&t, 1).remove(0);
+    assert!(!t.ran("aws"), "nothing ran before the approval");
+    approve_as_agent_user(&t, &id);
+    let (code, _, err) = runner.join().expect("agent");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(std::fs::read_to_string(&codes).expect("codes").trim(), "0", "{err}");
+    assert_eq!(t.saw_args("aws").expect("ran"), ["ec2", "terminate-instances", "--instance-ids", "i-1"]);
+    assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("held-aws-secret"), "its grant");
+    let runs = t.audit_records().into_iter().filter(|r| r["outcome"] == "exec" && r["tool"] == "aws").count();
+    assert_eq!(runs, 1, "ran once");
+    assert!(err.contains("a human approved request"), "{err}");
+}
+
+/// A request whose shim is gone is withdrawn: never approvable afterwards.
+#[test]
+fn a_request_whose_shim_is_gone_is_withdrawn() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+    std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1)).expect("rules");
+    let script = "aws ec2 terminate-instances --instance-ids i-1 & sleep 1.5; kill $!; wait; sleep 0.5";
+    let (code, _, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    let withdrawn = t.audit_records().into_iter().filter(|r| r["outcome"] == "withdrawn").count();
+    assert_eq!(withdrawn, 1, "{err}");
+    assert!(pending_as_agent_user(&t, 0).is_empty(), "nothing pending");
+}
+
+/// `guardsh pending` as the agent's user (the human of these tests), until `n` requests are
+/// there: run as root, it would create the state directory the broker must write.
+fn pending_as_agent_user(t: &Test, n: usize) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let mut r = t.guardsh(&["pending", "--json"]);
+        if nix::unistd::geteuid().is_root() {
+            use std::os::unix::process::CommandExt;
+            r.cmd.uid(AGENT).gid(AGENT);
+        }
+        let j = r.output().status(0).json();
+        let ids: Vec<String> =
+            j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
+        if ids.len() >= n {
+            return ids;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "only {} of {n} requests appeared", ids.len());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The human approves as the agent's user, from a terminal of their own outside the sandbox.
+fn approve_as_agent_user(t: &Test, id: &str) {
+    use expectrl::Expect;
+    let (program, mut args): (&str, Vec<&str>) = if nix::unistd::geteuid().is_root() {
+        ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", crate::support::GUARDSH])
+    } else {
+        (crate::support::GUARDSH, vec![])
+    };
+    args.extend(["approve", id]);
+    let mut s = t.in_terminal(program, &args);
+    let found = match s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")) {
+        Ok(found) => found,
+        Err(e) => {
+            let mut rest = String::new();
+            let _ = s.read_to_string(&mut rest);
+            panic!("no approval prompt ({e}): {rest}");
+        }
+    };
+    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+    s.send_line(code).expect("type");
+    s.expect(format!("approved request {id}")).expect("approved");
+}
+
+/// Below the floor guardsh run refuses and names `--no-sandbox`; above it, it says what this
+/// kernel leaves out, and the sandbox still holds.
+#[test]
+fn a_kernel_below_the_floor_is_refused_and_one_above_it_is_reported() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    for knob in ["no-userns", "landlock-abi=0"] {
+        let (code, _, err) = agent_with(&t, Mode::Sandbox, &[("GUARDSH_SANDBOX_SIMULATE", knob)], "touch started");
+        assert_eq!(code, Some(1), "{knob}: {err}");
+        assert!(err.contains("--no-sandbox") && err.contains("the agent was not started"), "{knob}: {err}");
+        assert!(!t.cwd.join("started").exists(), "{knob}: the agent never started");
+    }
+    let (code, out, err) =
+        agent_with(&t, Mode::Sandbox, &[("GUARDSH_SANDBOX_SIMULATE", "landlock-abi=4")], "cat ~/.aws/credentials; true");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("not enforced on this kernel") && err.contains("abstract Unix sockets"), "{err}");
+    assert!(!out.contains("aws-file-secret"), "{out}");
+}
+
+/// What must keep working: building a small Rust crate and a small Node project, offline,
+/// inside the sandbox.
+#[test]
+fn a_small_rust_crate_and_node_project_build_inside() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let (cargo, npm) = (Path::new("/usr/bin/cargo"), Path::new("/usr/bin/npm"));
+    if !cargo.exists() || !npm.exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI installs cargo and npm in /usr/bin");
+        eprintln!("SKIPPED: building inside the sandbox needs /usr/bin/cargo and /usr/bin/npm");
+        return;
+    }
+    let krate = t.cwd.join("hello");
+    std::fs::create_dir_all(krate.join("src")).expect("mkdir");
+    std::fs::write(krate.join("Cargo.toml"), "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").expect("toml");
+    std::fs::write(krate.join("src/main.rs"), "fn main() { println!(\"hello from the sandbox\"); }\n").expect("main");
+    let node = t.cwd.join("web");
+    std::fs::create_dir_all(&node).expect("mkdir");
+    std::fs::write(node.join("package.json"), r#"{"name":"web","version":"1.0.0","scripts":{"build":"node build.js"}}"#).expect("pkg");
+    std::fs::write(node.join("build.js"), "require('fs').writeFileSync('out.txt', 'built ' + (1 + 1));\n").expect("js");
+    let script = "export PATH=/usr/bin:/bin:$PATH; cd hello && CARGO_HOME=$PWD/.cargo-home /usr/bin/cargo build --offline -q && ./target/debug/hello; \
+                  cd ../web && /usr/bin/npm run build --offline --silent && cat out.txt";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("hello from the sandbox"), "{out}\n{err}");
+    assert!(out.contains("built 2"), "{out}\n{err}");
+}
