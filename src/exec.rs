@@ -166,6 +166,17 @@ impl Limits {
     }
 }
 
+/// For `guardsh run` at start: every descriptor above 2 that whatever started it left open (a
+/// credential file opened earlier, a socket) is closed at every exec from here on, so it reaches
+/// neither the agent nor a tool: guardsh run passes exactly the descriptors it means to.
+#[allow(unsafe_code)]
+pub fn close_inherited_on_exec() -> io::Result<()> {
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on this process's own
+    // descriptors; it reads and writes no memory of ours.
+    let r = unsafe { nix::libc::close_range(3, u32::MAX, nix::libc::CLOSE_RANGE_CLOEXEC as nix::libc::c_int) };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
 /// For `guardsh run` at start: no core dump can ever hold what it keeps in memory (a hard limit
 /// of 0 cannot be raised again without privilege).
 pub fn no_core_dumps() {

@@ -93,6 +93,8 @@ pub struct Evaluation {
     pub trust_user_installed_tools: bool,
     /// Variables the tool's knowledge sets for it (`set_env`).
     pub set_env: Vec<(String, String)>,
+    /// Inside guardsh run's sandbox the tool runs there, not outside (`runs_inside`).
+    pub runs_inside: bool,
 }
 
 impl Evaluation {
@@ -184,6 +186,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         selectors: spec.selectors.clone(),
         trust_user_installed_tools: policy.trust_user_installed_tools,
         set_env: spec.set_env.clone(),
+        runs_inside: spec.runs_inside,
     }
 }
 

@@ -87,6 +87,11 @@ pub struct RawToolSpec {
     /// keeps a start-up file (which an agent can write) from running statements nobody approved.
     #[serde(default)]
     pub set_env: BTreeMap<String, String>,
+    /// For an agent in guardsh run's sandbox: the tool needs nothing from outside it (no
+    /// credential, no configuration of the human's), so it runs inside, where what the agent
+    /// wrote (git hooks, `core.fsmonitor`, a `.git` it renamed) runs with the agent's reach only.
+    /// The broker still decides and records every call.
+    pub runs_inside: Option<bool>,
 }
 
 /// A database client whose SQL guardsh reads, and how it takes it.
@@ -172,6 +177,7 @@ pub struct ToolSpec {
     /// guardsh reads the SQL this tool runs.
     pub sql: Option<SqlClient>,
     pub set_env: Vec<(String, String)>,
+    pub runs_inside: bool,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -198,6 +204,7 @@ impl RawToolSpec {
         self.selectors.extend(other.selectors.iter().cloned());
         self.sql = other.sql.clone().or(self.sql.take());
         self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.runs_inside = other.runs_inside.or(self.runs_inside);
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -253,6 +260,7 @@ impl RawToolSpec {
             selectors: self.selectors.clone(),
             sql,
             set_env: self.set_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            runs_inside: self.runs_inside.unwrap_or(false),
         })
     }
 }

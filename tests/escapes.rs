@@ -117,6 +117,90 @@ fn credential_files_and_the_projects_env_are_out_of_reach() {
     }
 }
 
+/// Issue 20 class 3: a descriptor whatever started `guardsh run` left open (a credential file
+/// opened earlier) passes every mount mask and Landlock rule. guardsh run passes on only the
+/// descriptors it means to.
+#[test]
+fn a_descriptor_inherited_by_guardsh_run_reaches_neither_agent_nor_tool() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    crate::support::write_executable(&t.real.join("kubectl"), "#!/bin/sh
+cat <&7 2>/dev/null | grep -q aws-file-secret && echo TOOL_READ_FD
+");
+    let creds = t.home.join(".aws/credentials");
+    let script = "cat <&7 2>/dev/null | grep -q aws-file-secret && echo AGENT_READ_FD; kubectl get pods; true";
+    for mode in [Mode::Sandbox, Mode::NoSandbox] {
+        let as_root = nix::unistd::geteuid().is_root();
+        if as_root {
+            for dir in [&t.home, &t.cwd, &t.records] {
+                chown_tree(dir, AGENT);
+            }
+        }
+        // `exec 7<file` in the shell that starts guardsh run: open, and not closed on exec.
+        let mut args = vec!["run"];
+        if mode == Mode::NoSandbox {
+            args.push("--no-sandbox");
+        }
+        let mut r = t.command("/bin/sh");
+        r.cmd.arg("-c").arg("exec 7<\"$1\"; shift; exec \"$@\"").arg("sh").arg(&creds).arg(crate::support::GUARDSH);
+        r.cmd.args(&args).args(["--", "sh", "-c", script]);
+        if as_root {
+            use std::os::unix::process::CommandExt;
+            r.cmd.uid(AGENT).gid(AGENT);
+        }
+        let done = r.output();
+        assert_eq!(done.code(), Some(0), "{mode:?}: {}", done.stderr());
+        let out = done.stdout();
+        assert!(!out.contains("AGENT_READ_FD"), "{mode:?}: the agent read the inherited descriptor: {out}");
+        assert!(!out.contains("TOOL_READ_FD"), "{mode:?}: the tool read the inherited descriptor: {out}");
+    }
+}
+
+/// Issue 20 class 2: a tool outside the sandbox that runs what the agent wrote. The agent moves
+/// the read-only `.git` aside, makes a `.git` of its own whose `core.fsmonitor` is its script,
+/// and runs `git status`. git runs inside the sandbox (decided and recorded by the broker), so
+/// the script runs with the agent's reach, not the human's.
+#[test]
+fn git_runs_inside_so_repository_configuration_runs_with_the_agents_reach() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let git = Path::new("/usr/bin/git");
+    if !git.exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI has git");
+        eprintln!("SKIPPED: needs /usr/bin/git");
+        return;
+    }
+    std::os::unix::fs::symlink(git, t.real.join("git")).expect("symlink");
+    let init = std::process::Command::new(git).args(["init", "-q"]).current_dir(&t.cwd).status().expect("git init");
+    assert!(init.success());
+    let script = r#"export PATH="$PATH:/usr/bin:/bin"
+        mv .git .git-real && cp -r .git-real .git
+        printf '#!/bin/sh
+cat "$HOME/.aws/credentials" > "%s/leak" 2>/dev/null
+exit 1
+' "$PWD" > hook.sh; chmod +x hook.sh
+        printf '[core]
+	fsmonitor = %s/hook.sh
+' "$PWD" >> .git/config
+        git status >/dev/null 2>&1; echo code=$?"#;
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("code=0"), "git status works inside: {out}
+{err}");
+    let leak = std::fs::read_to_string(t.cwd.join("leak")).unwrap_or_default();
+    assert!(!leak.contains("aws-file-secret"), "the agent's hook read the human's files: {leak}");
+    assert!(t.audited("exec_inside") >= 1, "the broker decided and recorded it");
+    let (_, _, _) = agent(&t, Mode::NoSandbox, "rm -rf .git; mv .git-real .git; true");
+    let (_, _, err) = agent(&t, Mode::NoSandbox, script);
+    let leak = std::fs::read_to_string(t.cwd.join("leak")).unwrap_or_default();
+    assert!(leak.contains("aws-file-secret"), "without the sandbox the hook reads them: {leak}
+{err}");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]

@@ -88,6 +88,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString], sandb
     // Before anything else: from here on this process holds credentials.
     nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
     crate::exec::no_core_dumps();
+    crate::exec::close_inherited_on_exec().context("cannot keep inherited descriptors from the agent")?;
     let (shim_dir, path, session, policy) = prepare(dir)?;
     let (program, args) = command.split_first().context("give the command to run after `--`")?;
     let (paths, cwd) = here()?;

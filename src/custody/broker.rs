@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,13 @@ pub struct Sandboxed {
 /// the refusal has been recorded.
 struct Stop {
     code: u8,
+}
+
+/// What was decided to run: a tool started here, outside the sandbox, or the real binary the
+/// shim runs inside it.
+enum Run {
+    Outside(std::process::Child),
+    Inside(OwnedFd),
 }
 
 /// The shim's descriptors: stdin, stdout, stderr and its working directory.
@@ -89,7 +97,10 @@ impl Custodian {
         };
         let _ = uid; // checked above: the same user as guardsh run
         match self.decide_and_start(&conn, pid, &mut inv, &io) {
-            Ok(child) => {
+            Ok(Run::Inside(real)) => {
+                let _ = super::wire::send_with_fd(&conn, &Answer::RunInside, real.as_raw_fd());
+            }
+            Ok(Run::Outside(child)) => {
                 if send(&conn, &Answer::Started).is_err() {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -104,14 +115,8 @@ impl Custodian {
         }
     }
 
-    /// The pipeline for one proposal, up to the started tool.
-    fn decide_and_start(
-        &self,
-        conn: &UnixStream,
-        pid: i32,
-        inv: &mut Invocation,
-        io: &Stdio,
-    ) -> Result<std::process::Child, Stop> {
+    /// The pipeline for one proposal, up to the started tool (or the binary the shim runs).
+    fn decide_and_start(&self, conn: &UnixStream, pid: i32, inv: &mut Invocation, io: &Stdio) -> Result<Run, Stop> {
         let say_stop = |code: u8, message: &str| {
             io.say(&format!("guardsh: {}", display::escape_lines(message)));
             Stop { code }
@@ -181,13 +186,30 @@ impl Custodian {
                 .and_then(|()| super::exposure::interpreter_replaceable(&real, &self.tool_path(false), self.uid))
                 .map_err(refuse)?;
         }
-        self.selectors_outside_the_agents_reach(inv, &eval).map_err(refuse)?;
+        // A tool that needs nothing from outside runs inside, with the agent's reach; what it
+        // reads there (its configuration, hooks) is then the agent's to choose, harmlessly.
+        let inside = eval.runs_inside && self.vault.release(&eval.verdict.grants).is_empty();
+        if !inside {
+            self.selectors_outside_the_agents_reach(inv, &eval).map_err(refuse)?;
+        }
 
         let request = if eval.verdict.action == Action::Ask {
             Some(self.ask(conn, pid, inv, &eval, &real, io, &write, &record)?)
         } else {
             None
         };
+        if inside {
+            let binary = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_PATH)
+                .open(&real)
+                .map_err(|e| stop(exit::CANNOT_EXEC, &format!("cannot open {}: {e}", real.display())))?;
+            let mut rec = record(Some(&eval), "exec_inside", &eval.verdict.reason);
+            rec.request = request;
+            rec.real = Some(real.display().to_string());
+            write(&rec).map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
+            return Ok(Run::Inside(OwnedFd::from(binary)));
+        }
 
         let values = self.vault.release(&eval.verdict.grants);
         let released: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
@@ -218,7 +240,7 @@ impl Custodian {
             .stdout(io.stdout.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?)
             .stderr(io.stderr.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?);
         crate::exec::prepare_custodied_child(&mut command, io.cwd.as_raw_fd(), self.limits.clone());
-        command.spawn().map_err(|e| {
+        command.spawn().map(Run::Outside).map_err(|e| {
             let why = format!("cannot start {}: {e}", real.display());
             let mut failed = rec.clone();
             failed.outcome = "exec_failed".into();

@@ -3,7 +3,6 @@
 //! Inside the sandbox (`propose`) the shim is only this: it hands over the whole command and
 //! never runs a tool itself.
 
-use std::io::BufReader;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -13,7 +12,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use super::wire::{read, send, tracer};
+use super::wire::{receive_answer, send, tracer};
 use super::{Answer, Forward, Hello, VERSION};
 
 /// How the tool guardsh run started ended.
@@ -48,17 +47,17 @@ pub fn run(socket: &Path, request: Option<&str>, stdin_captured: bool) -> Result
     let _ = conn.set_write_timeout(Some(Duration::from_secs(10)));
     let hello = Hello { version: VERSION, request: request.map(str::to_string), stdin_captured, proposal: None };
     send_with_stdio(&conn, &hello, None).map_err(|e| format!("talking to guardsh run: {e}"))?;
-    let mut reader = BufReader::new(&conn);
-    match read::<Answer>(&mut reader)? {
+    let (answer, _, rest) = receive_answer(&conn)?;
+    match answer {
         Answer::Started => {}
         Answer::Unneeded => return Ok(Custodied::Unneeded),
         Answer::Refuse { reason } => return Err(reason),
-        Answer::Exited { .. } => return Err("guardsh run answered out of turn".into()),
+        Answer::Exited { .. } | Answer::RunInside => return Err("guardsh run answered out of turn".into()),
     }
     // The tool runs. From here on every way out reports how it ended, never an error that would
     // let the caller run the command a second time.
     let _ = conn.set_read_timeout(None);
-    Ok(Custodied::Ran(relay(&conn, &mut reader)))
+    Ok(Custodied::Ran(relay(&conn, rest)))
 }
 
 /// Inside the sandbox: proposes this process's command (argv, working directory, environment,
@@ -96,17 +95,53 @@ pub fn propose(socket: &Path) -> Ended {
     drop(dir);
     // No time limit: guardsh run may be waiting for a human. Until the tool starts, a signal
     // ends this process as usual, and guardsh run withdraws what it was waiting for.
-    let mut reader = BufReader::new(&conn);
-    match read::<Answer>(&mut reader) {
-        Ok(Answer::Started) => relay(&conn, &mut reader),
-        Ok(Answer::Exited { code: Some(code), .. }) => Ended::Code(code),
-        Ok(Answer::Exited { signal: Some(sig), .. }) => Ended::Signal(sig),
-        Ok(Answer::Refuse { reason }) => {
+    match receive_answer(&conn) {
+        Ok((Answer::Started, _, rest)) => relay(&conn, rest),
+        Ok((Answer::RunInside, fds, _)) => match fds.into_iter().next() {
+            Some(real) => unreachable(run_inside(&real)),
+            None => unreachable("guardsh run sent no binary to run".into()),
+        },
+        Ok((Answer::Exited { code: Some(code), .. }, _, _)) => Ended::Code(code),
+        Ok((Answer::Exited { signal: Some(sig), .. }, _, _)) => Ended::Signal(sig),
+        Ok((Answer::Refuse { reason }, _, _)) => {
             eprintln!("guardsh: {}", crate::display::escape_text(&reason));
             Ended::Code(i32::from(crate::exit::DENIED))
         }
         Ok(_) => unreachable("guardsh run answered out of turn".into()),
         Err(e) => unreachable(e),
+    }
+}
+
+/// Becomes the tool guardsh run decided on, inside the sandbox: the real binary it sent (a
+/// descriptor: the binary's path is covered by guardsh here), this process's own argv and
+/// environment, argv[0] the tool's name. Returns only why it could not.
+fn run_inside(real: &std::os::fd::OwnedFd) -> String {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let tool = std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n.as_bytes().to_vec()))
+        .unwrap_or_default();
+    let argv: Result<Vec<CString>, _> = std::iter::once(tool)
+        .chain(std::env::args_os().skip(1).map(|a| a.as_bytes().to_vec()))
+        .map(CString::new)
+        .collect();
+    let env: Result<Vec<CString>, _> = std::env::vars_os()
+        .filter(|(k, _)| k != crate::sandbox::BROKER_VAR)
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv)
+        })
+        .collect();
+    let (Ok(argv), Ok(env)) = (argv, env) else { return "an argument holds a NUL byte".into() };
+    // A script's interpreter opens it as /dev/fd/N: the descriptor must survive the exec.
+    let _ = nix::fcntl::fcntl(real, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+    crate::exec::restore_sigpipe();
+    match nix::unistd::fexecve(real, &argv, &env) {
+        Ok(never) => match never {},
+        Err(e) => format!("cannot run the real tool inside the sandbox: {e}"),
     }
 }
 
@@ -128,8 +163,9 @@ fn send_with_stdio(conn: &UnixStream, hello: &Hello, cwd: Option<std::os::fd::Ra
 }
 
 /// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the tool until guardsh run says it ended. If
-/// guardsh run goes away first, the tool ended with it (it ends the tools it started).
-fn relay(conn: &UnixStream, reader: &mut BufReader<&UnixStream>) -> Ended {
+/// guardsh run goes away first, the tool ended with it (it ends the tools it started). `buf`
+/// holds what already arrived after the answer that started the tool.
+fn relay(conn: &UnixStream, mut buf: Vec<u8>) -> Ended {
     let mut signals = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
         signals.add(s);
@@ -138,28 +174,33 @@ fn relay(conn: &UnixStream, reader: &mut BufReader<&UnixStream>) -> Ended {
     let Ok(old) = signals.thread_swap_mask(SigmaskHow::SIG_BLOCK) else { return gone };
     let _restore = Restore(old);
     let Ok(sfd) = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else { return gone };
+    let mut chunk = [0u8; 4096];
     loop {
-        // A whole line may already be buffered; poll only when nothing is.
-        if reader.buffer().is_empty() {
-            let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) | Err(nix::Error::EINTR) => {}
-                Err(_) => return gone,
-            }
-            if let Ok(Some(info)) = sfd.read_signal() {
-                let _ = send(conn, &Forward { signal: i32::try_from(info.ssi_signo).unwrap_or(0) });
-                continue;
-            }
-            let readable = fds[0].revents().is_some_and(|r| !r.is_empty());
-            if !readable {
-                continue;
+        if let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            return match serde_json::from_slice::<Answer>(&buf[..end]) {
+                Ok(Answer::Exited { code: Some(code), .. }) => Ended::Code(code),
+                Ok(Answer::Exited { signal: Some(sig), .. }) => Ended::Signal(sig),
+                _ => gone,
+            };
+        }
+        if buf.len() > 64 << 10 {
+            return gone;
+        }
+        let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(_) => return gone,
+        }
+        if let Ok(Some(info)) = sfd.read_signal() {
+            let _ = send(conn, &Forward { signal: i32::try_from(info.ssi_signo).unwrap_or(0) });
+            continue;
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            match std::io::Read::read(&mut &*conn, &mut chunk) {
+                Ok(0) | Err(_) => return gone,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        return match read::<Answer>(reader) {
-            Ok(Answer::Exited { code: Some(code), .. }) => Ended::Code(code),
-            Ok(Answer::Exited { signal: Some(sig), .. }) => Ended::Signal(sig),
-            _ => gone,
-        };
     }
 }
 

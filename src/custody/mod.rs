@@ -128,6 +128,9 @@ pub enum Answer {
     Unneeded,
     /// The real tool runs, started by guardsh run on the shim's descriptors.
     Started,
+    /// Decided and recorded: the shim runs the tool itself, inside the sandbox, from the real
+    /// binary sent along with this answer (its descriptor), with its own environment.
+    RunInside,
     /// How it ended: an exit code, or the signal that killed it.
     Exited {
         code: Option<i32>,

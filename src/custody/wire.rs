@@ -38,14 +38,47 @@ pub(super) fn read_captured(fd: &OwnedFd) -> Result<Vec<u8>, String> {
 }
 
 /// The first line, and the descriptors sent with it.
-#[allow(unsafe_code)]
 pub(super) fn receive_hello(conn: &UnixStream) -> Result<(Hello, Vec<OwnedFd>), String> {
+    let (line, fds, _) = receive_line(conn, 8 << 20, Some(PEER_TIMEOUT))?;
+    let hello = serde_json::from_slice(&line).map_err(|e| format!("the peer's message is not valid: {e}"))?;
+    Ok((hello, fds))
+}
+
+/// The shim's side: guardsh run's first answer, the descriptors sent with it (the real binary,
+/// for `RunInside`), and whatever arrived after it (the tool may have ended already).
+pub(super) fn receive_answer(conn: &UnixStream) -> Result<(Answer, Vec<OwnedFd>, Vec<u8>), String> {
+    let (line, fds, rest) = receive_line(conn, 64 << 10, None)?;
+    let answer = serde_json::from_slice(&line).map_err(|e| format!("guardsh run's message is not valid: {e}"))?;
+    Ok((answer, fds, rest))
+}
+
+/// One line (without its newline) read with recvmsg, so that descriptors sent with it arrive;
+/// at most `limit` bytes, all of it within `timeout` if given (a peer sending a byte at a time
+/// must not hold a place for ever). Bytes after the line are returned apart.
+#[allow(unsafe_code)]
+fn receive_line(
+    conn: &UnixStream,
+    limit: usize,
+    timeout: Option<Duration>,
+) -> Result<(Vec<u8>, Vec<OwnedFd>, Vec<u8>), String> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let mut buf = vec![0u8; 4096];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut buf = Vec::new();
     let mut fds = Vec::new();
-    let n = {
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut chunk = vec![0u8; 64 << 10];
+    while !buf.contains(&b'\n') {
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err("the peer's message is too slow".into());
+            }
+            conn.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+        }
+        if buf.len() > limit {
+            return Err("the peer's message is too long".into());
+        }
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+        let mut iov = [std::io::IoSliceMut::new(&mut chunk)];
         let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
             .map_err(|e| format!("reading from the peer: {e}"))?;
         for c in msg.cmsgs().map_err(|e| format!("reading from the peer: {e}"))? {
@@ -57,28 +90,29 @@ pub(super) fn receive_hello(conn: &UnixStream) -> Result<(Hello, Vec<OwnedFd>), 
                 }
             }
         }
-        msg.bytes
-    };
-    buf.truncate(n);
-    // The rest of the line, if it did not come in one piece: at most 8 MiB (a proposal carries
-    // argv and environment, which Linux bounds near 2 MiB of bytes), all of it within
-    // PEER_TIMEOUT (a peer sending a byte at a time must not hold a place for ever).
-    let deadline = std::time::Instant::now() + PEER_TIMEOUT;
-    let mut chunk = vec![0u8; 64 << 10];
-    while !buf.contains(&b'\n') {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() || buf.len() > 8 << 20 {
-            return Err("the peer's message is too long or too slow".into());
-        }
-        conn.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-        let n = std::io::Read::read(&mut &*conn, &mut chunk).map_err(|e| format!("reading from the peer: {e}"))?;
+        let n = msg.bytes;
         if n == 0 {
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let hello = serde_json::from_slice(&buf).map_err(|e| format!("the peer's message is not valid: {e}"))?;
-    Ok((hello, fds))
+    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let rest = buf.get(end + 1..).map(<[u8]>::to_vec).unwrap_or_default();
+    buf.truncate(end);
+    Ok((buf, fds, rest))
+}
+
+/// A JSON line with one descriptor attached.
+pub(super) fn send_with_fd<T: serde::Serialize>(conn: &UnixStream, msg: &T, fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let iov = [std::io::IoSlice::new(&line)];
+    let sent = sendmsg::<()>(conn.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&[fd])], MsgFlags::empty(), None)?;
+    if sent != line.len() {
+        (&*conn).write_all(&line[sent..])?;
+    }
+    Ok(())
 }
 
 /// While the tool runs: signals the shim forwards go to the tool, and if the shim goes away (it
@@ -152,13 +186,4 @@ pub(super) fn send<T: serde::Serialize>(mut conn: &UnixStream, msg: &T) -> std::
     let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
     line.push(b'\n');
     conn.write_all(&line)
-}
-
-/// One JSON line of at most 64 KiB.
-pub(super) fn read<T: serde::de::DeserializeOwned>(reader: &mut impl BufRead) -> Result<T, String> {
-    let mut line = Vec::new();
-    std::io::Read::take(&mut *reader, 64 << 10)
-        .read_until(b'\n', &mut line)
-        .map_err(|e| format!("reading from guardsh run: {e}"))?;
-    serde_json::from_slice(&line).map_err(|e| format!("guardsh run's message is not valid: {e}"))
 }

@@ -123,6 +123,8 @@ impl RawToolConfig {
             selectors: self.selectors.clone(),
             sql: self.sql.clone(),
             set_env: self.set_env.clone(),
+            // Where a tool runs is guardsh's knowledge of what it needs, not a policy setting.
+            runs_inside: None,
         }
     }
 }
