@@ -79,9 +79,13 @@ fn agent_with(t: &Test, mode: Mode, env: &[(&str, &str)], script: &str) -> (Opti
     }
     args.extend(["--", "sh", "-c", script]);
     let mut run = t.guardsh(&args);
-    for (k, v) in [("AWS_ACCESS_KEY_ID", "AKIAESCAPETEST"), ("AWS_SECRET_ACCESS_KEY", "held-aws-secret"), ("RAILWAY_TOKEN", "held-railway-token")]
-        .iter()
-        .chain(env)
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "AKIAESCAPETEST"),
+        ("AWS_SECRET_ACCESS_KEY", "held-aws-secret"),
+        ("RAILWAY_TOKEN", "held-railway-token"),
+    ]
+    .iter()
+    .chain(env)
     {
         run = run.env(k, v);
     }
@@ -126,9 +130,12 @@ fn a_descriptor_inherited_by_guardsh_run_reaches_neither_agent_nor_tool() {
     if !sandbox_works(&t) {
         return;
     }
-    crate::support::write_executable(&t.real.join("kubectl"), "#!/bin/sh
+    crate::support::write_executable(
+        &t.real.join("kubectl"),
+        "#!/bin/sh
 cat <&7 2>/dev/null | grep -q aws-file-secret && echo TOOL_READ_FD
-");
+",
+    );
     let creds = t.home.join(".aws/credentials");
     let script = "cat <&7 2>/dev/null | grep -q aws-file-secret && echo AGENT_READ_FD; kubectl get pods; true";
     for mode in [Mode::Sandbox, Mode::NoSandbox] {
@@ -189,16 +196,22 @@ exit 1
         git status >/dev/null 2>&1; echo code=$?"#;
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("code=0"), "git status works inside: {out}
-{err}");
+    assert!(
+        out.contains("code=0"),
+        "git status works inside: {out}
+{err}"
+    );
     let leak = std::fs::read_to_string(t.cwd.join("leak")).unwrap_or_default();
     assert!(!leak.contains("aws-file-secret"), "the agent's hook read the human's files: {leak}");
     assert!(t.audited("exec_inside") >= 1, "the broker decided and recorded it");
     let (_, _, _) = agent(&t, Mode::NoSandbox, "rm -rf .git; mv .git-real .git; true");
     let (_, _, err) = agent(&t, Mode::NoSandbox, script);
     let leak = std::fs::read_to_string(t.cwd.join("leak")).unwrap_or_default();
-    assert!(leak.contains("aws-file-secret"), "without the sandbox the hook reads them: {leak}
-{err}");
+    assert!(
+        leak.contains("aws-file-secret"),
+        "without the sandbox the hook reads them: {leak}
+{err}"
+    );
 }
 
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
@@ -249,7 +262,11 @@ fn guardshs_policy_state_and_shims_cannot_be_written() {
     t.guardsh(&["audit", "verify"]).output().status(0);
 
     let (_, _, _) = agent(&t, Mode::NoSandbox, script);
-    assert_ne!(std::fs::read(t.config_dir().join("rules.toml")).expect("rules"), rules_before, "without the sandbox the agent edits the policy");
+    assert_ne!(
+        std::fs::read(t.config_dir().join("rules.toml")).expect("rules"),
+        rules_before,
+        "without the sandbox the agent edits the policy"
+    );
 }
 
 /// Issue 11 "Why" 3: the human's tmux (or screen, ssh-agent, D-Bus) socket in /tmp, which would
@@ -431,7 +448,8 @@ fn a_selector_naming_a_file_the_agent_wrote_is_refused() {
     if !sandbox_works(&t) {
         return;
     }
-    let script = "echo 'users: [{user: {exec: {command: /bin/sh}}}]' > kc; KUBECONFIG=$PWD/kc kubectl get pods; echo code=$?";
+    let script =
+        "echo 'users: [{user: {exec: {command: /bin/sh}}}]' > kc; KUBECONFIG=$PWD/kc kubectl get pods; echo code=$?";
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("code=77"), "{out}\n{err}");
@@ -486,7 +504,8 @@ fn piped_sql_reaches_psql_byte_for_byte() {
     }
     let got = t.records.join("psql.stdin");
     crate::support::write_executable(&t.real.join("psql"), &format!("#!/bin/sh\ncat > {}\n", got.display()));
-    let script = "printf 'select count(*) from users;\\n' | psql; echo code=$?; printf 'drop table users;' | psql; echo code=$?";
+    let script =
+        "printf 'select count(*) from users;\\n' | psql; echo code=$?; printf 'drop table users;' | psql; echo code=$?";
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("code=0") && out.contains("code=75"), "{out}\n{err}");
@@ -502,7 +521,8 @@ fn an_ask_approved_outside_runs_once() {
         return;
     }
     let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
-    std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1)).expect("rules");
+    std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1))
+        .expect("rules");
     let t = std::sync::Arc::new(t);
     let codes = t.cwd.join("codes");
     // setsid: the agent's command is not in the session of the test process, which is also
@@ -533,7 +553,8 @@ fn a_request_whose_shim_is_gone_is_withdrawn() {
         return;
     }
     let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
-    std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1)).expect("rules");
+    std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1))
+        .expect("rules");
     let script = "aws ec2 terminate-instances --instance-ids i-1 & sleep 1.5; kill $!; wait; sleep 0.5";
     let (code, _, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
@@ -600,8 +621,12 @@ fn a_kernel_below_the_floor_is_refused_and_one_above_it_is_reported() {
         assert!(err.contains("--no-sandbox") && err.contains("the agent was not started"), "{knob}: {err}");
         assert!(!t.cwd.join("started").exists(), "{knob}: the agent never started");
     }
-    let (code, out, err) =
-        agent_with(&t, Mode::Sandbox, &[("GUARDSH_SANDBOX_SIMULATE", "landlock-abi=4")], "cat ~/.aws/credentials; true");
+    let (code, out, err) = agent_with(
+        &t,
+        Mode::Sandbox,
+        &[("GUARDSH_SANDBOX_SIMULATE", "landlock-abi=4")],
+        "cat ~/.aws/credentials; true",
+    );
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("not enforced on this kernel") && err.contains("abstract Unix sockets"), "{err}");
     assert!(!out.contains("aws-file-secret"), "{out}");
@@ -623,11 +648,16 @@ fn a_small_rust_crate_and_node_project_build_inside() {
     }
     let krate = t.cwd.join("hello");
     std::fs::create_dir_all(krate.join("src")).expect("mkdir");
-    std::fs::write(krate.join("Cargo.toml"), "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").expect("toml");
+    std::fs::write(krate.join("Cargo.toml"), "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+        .expect("toml");
     std::fs::write(krate.join("src/main.rs"), "fn main() { println!(\"hello from the sandbox\"); }\n").expect("main");
     let node = t.cwd.join("web");
     std::fs::create_dir_all(&node).expect("mkdir");
-    std::fs::write(node.join("package.json"), r#"{"name":"web","version":"1.0.0","scripts":{"build":"node build.js"}}"#).expect("pkg");
+    std::fs::write(
+        node.join("package.json"),
+        r#"{"name":"web","version":"1.0.0","scripts":{"build":"node build.js"}}"#,
+    )
+    .expect("pkg");
     std::fs::write(node.join("build.js"), "require('fs').writeFileSync('out.txt', 'built ' + (1 + 1));\n").expect("js");
     let script = "export PATH=/usr/bin:/bin:$PATH; cd hello && CARGO_HOME=$PWD/.cargo-home /usr/bin/cargo build --offline -q && ./target/debug/hello; \
                   cd ../web && /usr/bin/npm run build --offline --silent && cat out.txt";

@@ -7,8 +7,8 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
@@ -84,7 +84,12 @@ fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, Stri
 /// parent holding them (see `custody`): non-dumpable, so no process of this user can read this
 /// one's memory or environment, and serving them on a private socket to shims that qualify.
 /// When the agent exits, so does this process, and the credentials are gone.
-pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString], sandboxed: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    dir: Option<PathBuf>,
+    sources: &[String],
+    command: &[OsString],
+    sandboxed: bool,
+) -> anyhow::Result<ExitCode> {
     // Before anything else: from here on this process holds credentials.
     nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
     crate::exec::no_core_dumps();
@@ -114,7 +119,11 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString], sandb
     }
     if sandboxed {
         drop(is_credential);
-        return run_sandboxed(Sandboxed { shim_dir, path, session, policy, paths, cwd, vault, agent_env }, program, args);
+        return run_sandboxed(
+            Sandboxed { shim_dir, path, session, policy, paths, cwd, vault, agent_env },
+            program,
+            args,
+        );
     }
     if from_environment {
         eprintln!(
@@ -194,10 +203,9 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         ),
         Floor::Run { gaps } => gaps,
     };
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .and_then(|h| h.canonicalize().ok())
-        .context("HOME is not set to an existing directory; the sandbox hides it from the agent, so it must be known")?;
+    let home = std::env::var_os("HOME").map(PathBuf::from).and_then(|h| h.canonicalize().ok()).context(
+        "HOME is not set to an existing directory; the sandbox hides it from the agent, so it must be known",
+    )?;
     let cwd = s.cwd.canonicalize().with_context(|| format!("cannot resolve {}", s.cwd.display()))?;
     let path_dirs: Vec<PathBuf> = std::env::split_paths(&s.path).filter(|d| d.is_absolute()).collect();
     let own = crate::exec::FileId::current_exe().context("cannot identify the guardsh binary")?;
@@ -233,11 +241,8 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         cwd.display()
     );
     if !secrets.is_empty() {
-        let names: Vec<String> = secrets
-            .iter()
-            .map(|p| p.strip_prefix(&cwd).unwrap_or(p).display().to_string())
-            .take(8)
-            .collect();
+        let names: Vec<String> =
+            secrets.iter().map(|p| p.strip_prefix(&cwd).unwrap_or(p).display().to_string()).take(8).collect();
         let more = secrets.len().saturating_sub(names.len());
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         eprintln!("guardsh run: hidden from the agent (empty inside the sandbox): {}{more}", names.join(", "));
@@ -253,12 +258,8 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
 
     let mut custodian = custody::server::Custodian::new(s.vault, s.paths, s.session.clone(), s.agent_env.clone())
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
-    let mut agent_writable: Vec<PathBuf> = plan
-        .landlock_write
-        .iter()
-        .filter(|p| !p.starts_with("/dev") && **p != home)
-        .cloned()
-        .collect();
+    let mut agent_writable: Vec<PathBuf> =
+        plan.landlock_write.iter().filter(|p| !p.starts_with("/dev") && **p != home).cloned().collect();
     agent_writable.extend(["/tmp", "/var/tmp", "/dev/shm"].iter().map(PathBuf::from));
     custodian.broker = Some(custody::broker::Sandboxed { agent_writable });
     let custodian = std::sync::Arc::new(custodian);

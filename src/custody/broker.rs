@@ -123,7 +123,10 @@ impl Custodian {
         };
         let dir = std::fs::metadata(format!("/proc/self/fd/{}", io.cwd.as_raw_fd()));
         if !dir.is_ok_and(|m| m.is_dir()) {
-            return Err(say_stop(exit::USAGE, "the working directory the shim passed is not a directory; nothing was run"));
+            return Err(say_stop(
+                exit::USAGE,
+                "the working directory the shim passed is not a directory; nothing was run",
+            ));
         }
         let own = crate::exec::FileId::current_exe()
             .map_err(|e| say_stop(exit::CANNOT_EXEC, &format!("cannot identify this guardsh binary: {e}")))?;
@@ -331,8 +334,10 @@ impl Custodian {
             }
             Some((req, _)) => req,
             None => {
-                let requester = approval::procinfo::requester_of(pid, self.uid, Some(self.session.clone()))
-                    .map_err(|e| stop(exit::AUDIT, &format!("cannot describe the process that asked: {e}; nothing was run")))?;
+                let requester =
+                    approval::procinfo::requester_of(pid, self.uid, Some(self.session.clone())).map_err(|e| {
+                        stop(exit::AUDIT, &format!("cannot describe the process that asked: {e}; nothing was run"))
+                    })?;
                 let id = crate::random::token(12)
                     .map_err(|e| stop(exit::AUDIT, &format!("cannot make a request id: {e}; nothing was run")))?;
                 let rule = match &eval.verdict.cause {
@@ -351,7 +356,8 @@ impl Custodian {
                 };
                 let req = approval::Request::new(cmd, ctx);
                 store.create(&req).map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
-                audit_req(&req, "requested", &eval.verdict.reason, None).map_err(|e| stop(exit::AUDIT, &e.to_string()))?;
+                audit_req(&req, "requested", &eval.verdict.reason, None)
+                    .map_err(|e| stop(exit::AUDIT, &e.to_string()))?;
                 req
             }
         };
@@ -408,18 +414,27 @@ impl Custodian {
                 Ok(req.id)
             }
             Outcome::Denied => {
-                let why = decision.reason.as_deref().map(display::escape_text).unwrap_or_else(|| "no reason given".into());
+                let why =
+                    decision.reason.as_deref().map(display::escape_text).unwrap_or_else(|| "no reason given".into());
                 let _ = audit_req(&req, "denied", &why, serde_json::to_value(&decision.by).ok());
                 Err(stop(
                     exit::DENIED,
-                    &format!("a human denied request {}: {why}. Do not try to reach the same result another way.", req.id),
+                    &format!(
+                        "a human denied request {}: {why}. Do not try to reach the same result another way.",
+                        req.id
+                    ),
                 ))
             }
             Outcome::Expired => {
                 let _ = audit_req(&req, "expired", "no decision in time", None);
-                Err(stop(exit::APPROVAL, &format!("nobody approved request {} in time; it has expired and nothing was run", req.id)))
+                Err(stop(
+                    exit::APPROVAL,
+                    &format!("nobody approved request {} in time; it has expired and nothing was run", req.id),
+                ))
             }
-            Outcome::Withdrawn => Err(stop(exit::APPROVAL, &format!("request {} was withdrawn; nothing was run", req.id))),
+            Outcome::Withdrawn => {
+                Err(stop(exit::APPROVAL, &format!("request {} was withdrawn; nothing was run", req.id)))
+            }
         }
     }
 

@@ -180,10 +180,20 @@ impl Custodian {
             // Inside the sandbox every command is proposed whole; the custody exchange would
             // start a tool with facts read from the agent's process (its HOME, say).
             (true, None) => {
-                return self.refuse(&conn, "inside the sandbox, commands are proposed whole", None, cred.ok().map(|c| c.0));
+                return self.refuse(
+                    &conn,
+                    "inside the sandbox, commands are proposed whole",
+                    None,
+                    cred.ok().map(|c| c.0),
+                );
             }
             (false, Some(_)) => {
-                return self.refuse(&conn, "this guardsh run has no sandbox to broker for", None, cred.ok().map(|c| c.0));
+                return self.refuse(
+                    &conn,
+                    "this guardsh run has no sandbox to broker for",
+                    None,
+                    cred.ok().map(|c| c.0),
+                );
             }
         }
         let (peer, launch) = match self.decide(cred.ok(), &hello, &fds) {
@@ -487,7 +497,12 @@ impl Custodian {
     }
 
     /// A valid signature by an allowed signer on the request.
-    pub(super) fn signed(&self, eval: &Evaluation, req: &approval::Request, decision: &approval::Decision) -> Result<(), String> {
+    pub(super) fn signed(
+        &self,
+        eval: &Evaluation,
+        req: &approval::Request,
+        decision: &approval::Decision,
+    ) -> Result<(), String> {
         if eval.approval != ApprovalMode::Signature {
             return Ok(());
         }

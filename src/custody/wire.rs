@@ -52,15 +52,14 @@ pub(super) fn receive_answer(conn: &UnixStream) -> Result<(Answer, Vec<OwnedFd>,
     Ok((answer, fds, rest))
 }
 
+/// A line, the descriptors that came with it, and the bytes after it.
+type Line = (Vec<u8>, Vec<OwnedFd>, Vec<u8>);
+
 /// One line (without its newline) read with recvmsg, so that descriptors sent with it arrive;
 /// at most `limit` bytes, all of it within `timeout` if given (a peer sending a byte at a time
 /// must not hold a place for ever). Bytes after the line are returned apart.
 #[allow(unsafe_code)]
-fn receive_line(
-    conn: &UnixStream,
-    limit: usize,
-    timeout: Option<Duration>,
-) -> Result<(Vec<u8>, Vec<OwnedFd>, Vec<u8>), String> {
+fn receive_line(conn: &UnixStream, limit: usize, timeout: Option<Duration>) -> Result<Line, String> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     let mut buf = Vec::new();
@@ -70,12 +69,12 @@ fn receive_line(
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                return Err("the peer's message is too slow".into());
+                return Err("the peer's message is too long or too slow".into());
             }
             conn.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
         }
         if buf.len() > limit {
-            return Err("the peer's message is too long".into());
+            return Err("the peer's message is too long or too slow".into());
         }
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
         let mut iov = [std::io::IoSliceMut::new(&mut chunk)];
@@ -103,7 +102,11 @@ fn receive_line(
 }
 
 /// A JSON line with one descriptor attached.
-pub(super) fn send_with_fd<T: serde::Serialize>(conn: &UnixStream, msg: &T, fd: std::os::fd::RawFd) -> std::io::Result<()> {
+pub(super) fn send_with_fd<T: serde::Serialize>(
+    conn: &UnixStream,
+    msg: &T,
+    fd: std::os::fd::RawFd,
+) -> std::io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let mut line = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
     line.push(b'\n');

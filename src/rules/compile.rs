@@ -189,7 +189,10 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             // Only the human's own policy says what the agent may reach: a project file is
             // written by whoever controls the repository, the agent included.
             if tight {
-                ctx.error(sb.span(), format!("[sandbox] may only be set in the base policy; {}", tighten_hint(source.layer)));
+                ctx.error(
+                    sb.span(),
+                    format!("[sandbox] may only be set in the base policy; {}", tighten_hint(source.layer)),
+                );
             } else {
                 let sb = sb.get_ref();
                 policy.sandbox.readable.extend(sb.readable.iter().cloned());

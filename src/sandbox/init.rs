@@ -55,7 +55,8 @@ pub fn run(command: &[OsString]) -> ExitCode {
 }
 
 fn enter_namespaces(plan: &Plan) -> Result<(), String> {
-    let flags = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC;
+    let flags =
+        CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC;
     unshare(flags).map_err(|e| format!("cannot create user, mount, PID and IPC namespaces: {e}"))?;
     // The uid and gid stay what they are (files keep their owners); supplementary groups cannot
     // be changed (setgroups must be denied before an unprivileged gid_map is written).
@@ -263,7 +264,8 @@ fn init(plan: &Plan, program: &OsString, args: &[OsString]) -> u8 {
 /// status that says so (127 and 126 as a shell has them for a missing or unrunnable command).
 fn start_agent(plan: &Plan, program: &OsString, args: &[OsString]) -> (String, u8) {
     use std::os::unix::process::CommandExt;
-    let setup = |e: String| (format!("the sandbox could not be set up, so the agent was not started: {e}"), SETUP_FAILED);
+    let setup =
+        |e: String| (format!("the sandbox could not be set up, so the agent was not started: {e}"), SETUP_FAILED);
     if let Err(e) = std::env::set_current_dir(&plan.cwd) {
         return setup(format!("cannot enter {}: {e}", plan.cwd.display()));
     }

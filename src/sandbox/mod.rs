@@ -56,24 +56,14 @@ pub const HOME_WRITABLE: &[&str] = &[
 
 /// Directories under the human's home that agents and their toolchains run from, made readable
 /// (never writable) when they exist.
-pub const HOME_READABLE: &[&str] = &[
-    ".rustup",
-    ".cargo/bin",
-    ".nvm",
-    ".npm-global",
-    ".volta",
-    ".bun",
-    ".deno",
-    ".pyenv",
-    ".local/lib",
-    "go/bin",
-];
+pub const HOME_READABLE: &[&str] =
+    &[".rustup", ".cargo/bin", ".nvm", ".npm-global", ".volta", ".bun", ".deno", ".pyenv", ".local/lib", "go/bin"];
 
 /// System directories the agent may read and run programs from. Anything else (other homes,
 /// `/root`, `/srv`, `/mnt`, ...) is unreadable unless the plan names it.
 pub const SYSTEM_READABLE: &[&str] = &[
-    "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/etc", "/opt", "/var", "/snap", "/nix",
-    "/proc", "/sys", "/dev",
+    "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/etc", "/opt", "/var", "/snap", "/nix", "/proc",
+    "/sys", "/dev",
 ];
 
 /// Devices the agent may open for writing (the terminal, pseudo-terminals, the usual sinks).
@@ -372,8 +362,8 @@ mod tests {
         let all = |_: &Path| true;
         let dirs = [PathBuf::from("/usr/bin"), PathBuf::from("/home/u/.local/bin")];
         let s = Settings { writable: vec!["~/scratch".into()], ..Settings::default() };
-        let plan = Plan::build(&inputs(Path::new("/home/u"), Path::new("/home/u/src/app"), &dirs, &all, &s))
-            .expect("plan");
+        let plan =
+            Plan::build(&inputs(Path::new("/home/u"), Path::new("/home/u/src/app"), &dirs, &all, &s)).expect("plan");
         assert!(plan.tmpfs.contains(&PathBuf::from("/home/u")));
         assert!(plan.tmpfs.contains(&PathBuf::from("/tmp")));
         let bind = |p: &str| plan.binds.iter().find(|b| b.dst == Path::new(p)).map(|b| b.writable);
@@ -386,7 +376,14 @@ mod tests {
         for secret in [".aws", ".ssh", ".kube", ".railway", ".config/gh", ".bash_history", ".gitconfig"] {
             let p = Path::new("/home/u").join(secret);
             assert!(!plan.binds.iter().any(|b| p.starts_with(&b.dst)), "{secret} must stay hidden");
-            assert!(!plan.landlock_read.iter().chain(&plan.landlock_write).any(|l| p.starts_with(l) && l != Path::new("/home/u")), "{secret}");
+            assert!(
+                !plan
+                    .landlock_read
+                    .iter()
+                    .chain(&plan.landlock_write)
+                    .any(|l| p.starts_with(l) && l != Path::new("/home/u")),
+                "{secret}"
+            );
         }
         // Binds go shallowest first, so a bind inside another one lands on top of it.
         let depths: Vec<usize> = plan.binds.iter().map(|b| b.dst.components().count()).collect();

@@ -11,9 +11,8 @@ pub fn landlock_abi() -> i32 {
     const VERSION: nix::libc::c_long = 1;
     // SAFETY: landlock_create_ruleset with a null pointer, size 0 and the VERSION flag reads no
     // memory and creates nothing; it returns a number or -1.
-    let abi = unsafe {
-        nix::libc::syscall(nix::libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, VERSION)
-    };
+    let abi =
+        unsafe { nix::libc::syscall(nix::libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, VERSION) };
     i32::try_from(abi).unwrap_or(0).max(0)
 }
 

@@ -34,7 +34,8 @@ const SECRET_NAMES: &[&str] = &[
 ];
 
 /// Directories not walked into: large, and generated (or, for `.git`, handled apart).
-const SKIP_DIRS: &[&str] = &[".git", "node_modules", "target", "vendor", ".venv", "venv", "__pycache__", "dist", "build"];
+const SKIP_DIRS: &[&str] =
+    &[".git", "node_modules", "target", "vendor", ".venv", "venv", "__pycache__", "dist", "build"];
 
 /// How deep and how far the walk goes: a project with more than this is scanned partly, and
 /// `guardsh run` says so.
@@ -139,7 +140,19 @@ pub fn real_tools(tools: &[String], path_dirs: &[PathBuf], guardsh: crate::exec:
 mod tests {
     #[test]
     fn secret_names() {
-        for yes in [".env", ".env.local", "prod.pem", "tls.key", ".pgpass", "kubeconfig", "x.kubeconfig", "credentials", "service-account-ci.json", "prod.tfvars", "terraform.tfstate"] {
+        for yes in [
+            ".env",
+            ".env.local",
+            "prod.pem",
+            "tls.key",
+            ".pgpass",
+            "kubeconfig",
+            "x.kubeconfig",
+            "credentials",
+            "service-account-ci.json",
+            "prod.tfvars",
+            "terraform.tfstate",
+        ] {
             assert!(super::is_secret_name(yes), "{yes}");
         }
         for no in ["env.rs", ".env.example", "README.md", "keys.rs", "main.go", ".envrc", "pem", "key"] {
