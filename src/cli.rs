@@ -74,6 +74,13 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
+    /// Trust the project's .guardsh.toml as it is now; guardsh ignores a project file until you
+    /// do, and again after it changes.
+    Trust {
+        /// Stop trusting it.
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Internal: carries out `guardsh run`'s sandbox plan and starts the agent in it.
     #[command(hide = true, name = "sandbox-exec")]
     SandboxExec {
@@ -180,6 +187,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
         Command::Shellenv { dir } => commands::session::shellenv(dir),
         Command::SandboxExec { command } => Ok(crate::sandbox::init::run(&command)),
+        Command::Trust { revoke } => commands::trust::run(revoke),
         Command::SandboxProbe => Ok(crate::sandbox::probe::run_probe()),
         Command::Pending { json } => commands::approve::pending(json),
         Command::Approve { id, key } => commands::approve::approve(id, key),

@@ -13,12 +13,36 @@ pub struct Locations {
     pub system: PathBuf,
     pub user: PathBuf,
     pub project: Option<PathBuf>,
+    /// The human's list of trusted project files (`guardsh trust`).
+    pub trust: PathBuf,
 }
 
 impl Locations {
     pub fn new(paths: &Paths, cwd: &Path) -> Self {
-        Self { system: paths.system_policy(), user: paths.user_policy(), project: paths::find_project_policy(cwd) }
+        Self {
+            system: paths.system_policy(),
+            user: paths.user_policy(),
+            project: paths::find_project_policy(cwd),
+            trust: paths.trust_file(),
+        }
     }
+}
+
+/// A project file is used only when the human trusted exactly this content at exactly this
+/// path (`guardsh trust`, as `direnv allow` and `mise trust` do): whoever controls the
+/// repository, an agent included, writes it. Untrusted, changed or invalid, it is ignored (and
+/// never stops the human's next session from starting).
+pub fn is_trusted(trust_file: &Path, project: &Path, text: &str) -> bool {
+    let Ok(list) = std::fs::read_to_string(trust_file) else { return false };
+    let line = trust_line(project, text);
+    list.lines().any(|l| l == line)
+}
+
+/// The trust file's line for `project` with content `text`: its SHA-256, a tab, its path.
+pub fn trust_line(project: &Path, text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = crate::approval::request::hex(&Sha256::digest(text.as_bytes()));
+    format!("{hash}\t{}", project.display())
 }
 
 fn problem(path: &Path, message: String) -> ConfigError {
@@ -60,11 +84,18 @@ pub fn read_sources(locations: &Locations) -> Result<Vec<Source>, ConfigError> {
         (LayerKind::User, Some(&locations.user)),
         (LayerKind::Project, locations.project.as_ref()),
     ] {
-        if let Some(path) = path
-            && let Some(source) = read_layer(layer, path)?
-        {
-            sources.push(source);
-        }
+        // An untrusted project file is left out before it is even parsed.
+        let source = match (layer, path) {
+            (LayerKind::Project, Some(path)) => match read_layer(layer, path) {
+                Ok(Some(s)) if is_trusted(&locations.trust, &path.canonicalize().unwrap_or(path.clone()), &s.text) => {
+                    Some(s)
+                }
+                _ => None,
+            },
+            (_, Some(path)) => read_layer(layer, path)?,
+            (_, None) => None,
+        };
+        sources.extend(source);
     }
     if !sources.iter().any(|s| s.layer != LayerKind::Project) {
         return Err(problem(

@@ -48,6 +48,11 @@ impl Paths {
         self.config_dir.join(POLICY_FILE)
     }
 
+    /// Project policy files the human trusted (`guardsh trust`), by path and content hash.
+    pub fn trust_file(&self) -> PathBuf {
+        self.config_dir.join("trusted-projects")
+    }
+
     pub fn audit_log(&self) -> PathBuf {
         self.state_dir.join("audit.jsonl")
     }

@@ -214,6 +214,32 @@ exit 1
     );
 }
 
+/// Issue 20 class 7: the agent writes the project's `.guardsh.toml`. An invalid one used to stop
+/// the human's next session from starting; a project file now counts only once the human trusted
+/// exactly its content (`guardsh trust`), and only until it changes.
+#[test]
+fn a_project_policy_counts_only_as_the_human_trusted_it() {
+    let t = world();
+    std::fs::write(t.cwd.join(".guardsh.toml"), "this is [[[ not a policy").expect("write");
+    let (code, out, err) = agent(&t, Mode::NoSandbox, "kubectl get pods");
+    assert_eq!(code, Some(0), "an invalid, untrusted project file stops nothing: {err}");
+    assert!(
+        out.contains("fake kubectl ran") && err.contains("is not trusted"),
+        "{out}
+{err}"
+    );
+
+    let tighter =
+        "[[rule]]\nid = \"no-get\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"not here\"\nargs = [\"get\"]\n";
+    std::fs::write(t.cwd.join(".guardsh.toml"), tighter).expect("write");
+    t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().stdout_has("allow");
+    t.guardsh(&["trust"]).output().status(0).stdout_has("trusted");
+    t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().stdout_has("deny");
+    // The agent changes the trusted file: it is ignored again until the human looks.
+    std::fs::write(t.cwd.join(".guardsh.toml"), format!("{tighter}# changed\n")).expect("write");
+    t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().stdout_lacks("deny");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]

@@ -140,14 +140,48 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     {
         report.warning(&w);
     }
-    println!("credential files an agent running as this user can read:");
+    // The sandbox guardsh run starts agents in: what this kernel offers it.
+    use crate::sandbox::{self, Floor};
+    let exe = std::env::current_exe().unwrap_or_default();
+    let simulate = std::env::var(sandbox::SIMULATE_VAR).ok();
+    let support = sandbox::simulate(sandbox::probe::support(&exe), simulate.as_deref());
+    println!("sandbox (guardsh run's default):");
+    println!(
+        "  Landlock ABI {}, unprivileged user namespaces {}",
+        support.landlock_abi,
+        if support.user_namespaces { "available" } else { "not available" }
+    );
+    let sandboxed = match sandbox::floor(support) {
+        Floor::Refuse(why) => {
+            report.problem(&format!("{why}; guardsh run will not start an agent here without --no-sandbox"));
+            false
+        }
+        Floor::Run { gaps } => {
+            println!(
+                "  ok: agents started with `guardsh run` cannot reach your files, credentials, processes or terminals"
+            );
+            for g in gaps {
+                report.warning(&format!("not enforced on this kernel: {g}"));
+            }
+            true
+        }
+    };
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let files = crate::custody::exposure::scan(&home, &cwd);
+    if sandboxed {
+        println!("credential files hidden from sandboxed agents, readable with --no-sandbox or shellenv:");
+    } else {
+        println!("credential files an agent running as this user can read:");
+    }
     if files.is_empty() {
         println!("  none found");
     }
     for f in &files {
-        report.warning(&format!("{} ({}): {}", f.path.display(), f.what, f.advice));
+        if sandboxed {
+            println!("  {} ({})", f.path.display(), f.what);
+        } else {
+            report.warning(&format!("{} ({}): {}", f.path.display(), f.what, f.advice));
+        }
     }
 
     let plural = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod session;
 pub mod shims;
 pub mod tokens;
+pub mod trust;
 
 use std::path::PathBuf;
 

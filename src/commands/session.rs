@@ -46,6 +46,16 @@ fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, Stri
             "{e}\nthe policy is invalid, so every guarded command would be refused; fix it first (guardsh check-config)"
         )
     })?;
+    if let Some(project) = crate::paths::find_project_policy(&cwd) {
+        let text = std::fs::read_to_string(&project).unwrap_or_default();
+        let path = project.canonicalize().unwrap_or(project);
+        if !crate::config::is_trusted(&paths.trust_file(), &path, &text) {
+            eprintln!(
+                "guardsh: {} is not trusted (new, or changed since you trusted it), so guardsh ignores it; read it, then `guardsh trust` to use it",
+                path.display()
+            );
+        }
+    }
     let hint = install_hint(dir_flag.as_deref());
     let dir = shim_dir(dir_flag, &paths, Some(&policy));
     let missing = missing_shims(&policy, &dir)?;

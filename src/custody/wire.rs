@@ -78,11 +78,12 @@ fn receive_line(conn: &UnixStream, limit: usize, timeout: Option<Duration>) -> R
         }
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
         let mut iov = [std::io::IoSliceMut::new(&mut chunk)];
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(|e| match e {
+        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(
+            |e| match e {
                 nix::Error::EAGAIN => "the peer's message is too long or too slow".to_string(),
                 e => format!("reading from the peer: {e}"),
-            })?;
+            },
+        )?;
         for c in msg.cmsgs().map_err(|e| format!("reading from the peer: {e}"))? {
             if let ControlMessageOwned::ScmRights(raw) = c {
                 for fd in raw {

@@ -113,9 +113,11 @@ impl Test {
         self.rules(&no_wait)
     }
 
-    /// Writes a project `.guardsh.toml` in the working directory.
+    /// Writes a project `.guardsh.toml` in the working directory, and trusts it as the human
+    /// would (`guardsh trust`).
     pub fn project_rules(self, text: &str) -> Self {
         std::fs::write(self.cwd.join(".guardsh.toml"), text).expect("write project rules");
+        self.guardsh(&["trust"]).output().status(0);
         self
     }
 
