@@ -16,6 +16,7 @@ mod display;
 mod env;
 mod exec;
 mod exit;
+mod git_config;
 mod matching;
 mod paths;
 mod pipeline;

@@ -466,6 +466,23 @@ fn compile_rule(
             format!("guardsh does not read {}'s SQL, so `sql` cannot be tested here", raw.tool.get_ref()),
         );
     }
+    let mut config = Vec::new();
+    for c in &raw.config {
+        if spec.config.is_none() {
+            ctx.error(
+                c.span(),
+                format!(
+                    "guardsh does not read {}'s configuration options, so `config` cannot be tested here",
+                    raw.tool.get_ref()
+                ),
+            );
+        } else if let Some(class) = crate::git_config::ConfigClass::parse(c.get_ref()) {
+            config.push(class);
+        } else {
+            let names: Vec<&str> = crate::git_config::ConfigClass::ALL.iter().map(|c| c.as_str()).collect();
+            ctx.error(c.span(), format!("{:?} is not a class of setting; one of {}", c.get_ref(), names.join(", ")));
+        }
+    }
     if ctx.diagnostics.len() > errors_before {
         return None;
     }
@@ -480,6 +497,7 @@ fn compile_rule(
         grant,
         wait: raw.wait,
         sql_read: raw.sql.is_some(),
+        config,
     })
 }
 
@@ -643,6 +661,18 @@ args = ["get"]
         let text = "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nflags = { \"-n\" = \"prod\" }\n";
         let p = compile(&[src(LayerKind::User, text)]).expect("valid");
         assert_eq!(p.tools["kubectl"].rules[0].flags[0].name, "--namespace");
+    }
+
+    #[test]
+    fn config_classes_are_checked_and_only_for_tools_guardsh_reads_them_for() {
+        let rule = |tool: &str, classes: &str| {
+            format!("[[rule]]\nid = \"x\"\ntool = \"{tool}\"\naction = \"ask\"\nreason = \"r\"\nconfig = [{classes}]\n")
+        };
+        let e = errors(&[src(LayerKind::User, &rule("kubectl", "\"command\""))]);
+        assert!(e[0].contains("does not read kubectl's configuration options"), "{e:?}");
+        let e = errors(&[src(LayerKind::User, &rule("git", "\"comand\""))]);
+        assert!(e[0].contains("not a class of setting"), "{e:?}");
+        assert!(compile(&[src(LayerKind::User, &rule("git", "\"command\", \"unknown\""))]).is_ok());
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Rule {
     pub wait: Option<bool>,
     /// Matches only when the SQL the tool will run only reads.
     pub sql_read: bool,
+    /// Classes of configuration setting the rule is about (see `RawRule::config`).
+    pub config: Vec<crate::git_config::ConfigClass>,
 }
 
 /// Everything the policy says about one tool.

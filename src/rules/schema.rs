@@ -78,6 +78,9 @@ pub struct RawToolConfig {
     pub sql: Option<String>,
     #[serde(default)]
     pub set_env: BTreeMap<String, String>,
+    pub config: Option<String>,
+    #[serde(default)]
+    pub verb_flags: BTreeMap<String, String>,
 }
 
 impl RawToolConfig {
@@ -95,6 +98,8 @@ impl RawToolConfig {
             || !self.selectors.is_empty()
             || self.sql.is_some()
             || !self.set_env.is_empty()
+            || self.config.is_some()
+            || !self.verb_flags.is_empty()
     }
 
     pub fn knowledge(&self) -> crate::tools::RawToolSpec {
@@ -111,6 +116,8 @@ impl RawToolConfig {
             selectors: self.selectors.clone(),
             sql: self.sql.clone(),
             set_env: self.set_env.clone(),
+            config: self.config.clone(),
+            verb_flags: self.verb_flags.clone(),
         }
     }
 }
@@ -145,6 +152,12 @@ pub struct RawRule {
     pub wait: Option<bool>,
     /// For tools whose SQL guardsh reads: `read` matches only when every statement only reads.
     pub sql: Option<Spanned<SqlTest>>,
+    /// For tools whose configuration options guardsh reads (git's `-c`): classes of setting
+    /// (`safe`, `fetch-command`, `command`, `location`, `other`, `unknown`). An allow rule matches
+    /// only when every setting is `safe` or of a listed class (without `config`, only `safe`);
+    /// an ask or deny rule with `config` matches only when some setting is of a listed class.
+    #[serde(default)]
+    pub config: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
