@@ -124,7 +124,8 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
     for (i, c) in eval.argv.config.iter().enumerate() {
         let label = if i == 0 { "settings:" } else { "" };
         let value = c.value.as_deref().map_or_else(|| "(from the environment)".to_string(), display::escape_text);
-        let _ = writeln!(s, "{label:<12} {}={value}: {} ({})", display::escape_text(&c.key), c.class.as_str(), c.reason);
+        let _ =
+            writeln!(s, "{label:<12} {}={value}: {} ({})", display::escape_text(&c.key), c.class.as_str(), c.reason);
     }
     if let Some(u) = &v.uncertain {
         let _ = writeln!(s, "uncertain:   {u} (allow rules do not apply)");
