@@ -90,7 +90,9 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let (paths, cwd) = here()?;
 
     let env_policy = EnvPolicy::of(&policy);
-    let is_credential = env::is_credential(&env_policy);
+    // Issue 19 A: the agent's model keys go to the agent, not into custody (custody/agent_keys.rs).
+    let agent_keys = custody::agent_keys::patterns(&policy.agent_keys);
+    let is_credential = custody::agent_keys::held_by_custody(env::is_credential(&env_policy), &agent_keys);
     let (mut vault, mut agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
     let from_environment = !vault.is_empty();
     // The policy's sources first, then the command line's: a later value of a name wins.
@@ -103,6 +105,13 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     } else {
         eprintln!(
             "guardsh run: holding {held}; the agent gets none of them, guarded commands get what their rule grants"
+        );
+    }
+    let model_keys = custody::agent_keys::present(&agent_env, &agent_keys);
+    if !model_keys.is_empty() {
+        eprintln!(
+            "guardsh run: passing the agent its model keys: {}; no guarded tool receives them",
+            model_keys.join(" ")
         );
     }
     if !dropped.is_empty() {
@@ -124,7 +133,8 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
     let private = private_dir()?;
     let socket = private.path.join("socket");
     let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let custodian = custody::server::Custodian::new(vault, paths, session.clone(), agent_env.clone())
+    let tools_env = custody::agent_keys::without(&agent_env, &agent_keys);
+    let custodian = custody::server::Custodian::new(vault, paths, session.clone(), tools_env)
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
     for why in &custodian.untrusted_path {
         eprintln!("guardsh run: tools started with credentials do not search this PATH entry: {why}");

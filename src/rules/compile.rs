@@ -155,6 +155,7 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             ("approval_file", s.approval_file.as_ref().map(Spanned::span)),
             ("trust_user_installed_tools", s.trust_user_installed_tools.as_ref().map(Spanned::span)),
             ("credentials_from", s.credentials_from.first().map(Spanned::span)),
+            ("[run] agent_keys", raw.run.agent_keys.first().map(Spanned::span)),
         ] {
             if let (true, Some(span)) = (tight, span) {
                 ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
@@ -184,6 +185,14 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
                 policy.trust_user_installed_tools = *t.get_ref();
             }
             policy.credentials_from.extend(s.credentials_from.iter().map(|c| c.get_ref().clone()));
+            for k in &raw.run.agent_keys {
+                let name = k.get_ref();
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'*') {
+                    ctx.error(k.span(), "an agent key is a variable name (letters, digits, '_'; '*' as a wildcard)");
+                } else {
+                    policy.agent_keys.push(name.clone());
+                }
+            }
         }
         for (name, table) in &raw.tools {
             tools.table(&mut ctx, tight, name, table);
@@ -594,6 +603,11 @@ args = ["get"]
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, keep)]);
         assert!(got.iter().any(|e| e.contains("keep may only be set in the base policy")), "{got:?}");
 
+        let source = "[run]\nagent_keys = [\"MY_LLM_KEY\"]\n";
+        let got = errors(&[src(LayerKind::Project, source)]);
+        assert!(got.iter().any(|e| e.contains("[run] agent_keys may only be set in the base policy")), "{got:?}");
+        let policy = compile(&[src(LayerKind::User, source)]).expect("valid");
+        assert_eq!(policy.agent_keys, ["MY_LLM_KEY"]);
         let source = "[settings]\ncredentials_from = [\"cat ~/.env\"]\n";
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, source)]);
         assert!(got.iter().any(|e| e.contains("credentials_from may only be set in the base policy")), "{got:?}");

@@ -163,6 +163,8 @@ pub struct Policy {
     pub trust_user_installed_tools: bool,
     /// Commands `guardsh run` runs at start for credentials to hold (see `--credentials-from`).
     pub credentials_from: Vec<String>,
+    /// `[run] agent_keys`: the agent's model variables besides the built-in list.
+    pub agent_keys: Vec<String>,
     pub tools: BTreeMap<String, ToolPolicy>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
@@ -183,6 +185,7 @@ impl Default for Policy {
             approval_file: None,
             trust_user_installed_tools: false,
             credentials_from: vec![],
+            agent_keys: vec![],
             tools: BTreeMap::new(),
             all_credentials: vec![],
             sources: vec![],

@@ -14,6 +14,8 @@ pub struct RawPolicy {
     #[serde(default)]
     pub settings: RawSettings,
     #[serde(default)]
+    pub run: RawRun,
+    #[serde(default)]
     pub tools: BTreeMap<String, Spanned<RawToolConfig>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RawRule>>,
@@ -48,6 +50,16 @@ pub struct RawSettings {
     /// Commands `guardsh run` runs at start for credentials to hold (base layer only).
     #[serde(default)]
     pub credentials_from: Vec<Spanned<String>>,
+}
+
+/// `[run]`: what `guardsh run` does besides holding credentials.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// Variables the agent reads for its model, besides the built-in list: passed to the agent,
+    /// never to a guarded tool (base layer only).
+    #[serde(default)]
+    pub agent_keys: Vec<Spanned<String>>,
 }
 
 /// `[tools.NAME]`: the tool's default decision, and additions to what guardsh knows about it.
