@@ -57,7 +57,9 @@ enum Command {
     },
     /// Run a command (your agent) with the shims first on PATH, holding the credentials in this
     /// environment for the guarded commands their rules grant them to; the agent gets none.
-    #[command(override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... -- <COMMAND>...")]
+    #[command(
+        override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... [--approval-timeout DURATION] -- <COMMAND>..."
+    )]
     Run {
         /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
@@ -66,6 +68,10 @@ enum Command {
         /// `op inject -i creds.env`), run before the agent starts; guardsh run holds them too.
         #[arg(long, value_name = "CMD")]
         credentials_from: Vec<String>,
+        /// How long a command that needs approval waits for a human (`30s`, `5m`), for agents
+        /// that run without you watching; only shortens the policy's approval_timeout.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        approval_timeout: Option<u64>,
         /// The command to start, after `--`: `guardsh run -- claude`.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -162,7 +168,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Install { dir, tools } => commands::shims::install(dir, tools),
         Command::Uninstall { dir } => commands::shims::uninstall(dir),
         Command::List { dir } => commands::shims::list(dir),
-        Command::Run { dir, credentials_from, command } => commands::session::run(dir, &credentials_from, &command),
+        Command::Run { dir, credentials_from, approval_timeout, command } => {
+            let options = commands::RunOptions { approval_timeout };
+            commands::session::run(dir, &credentials_from, &command, &options)
+        }
         Command::Shellenv { dir } => commands::session::shellenv(dir),
         Command::Pending { json } => commands::approve::pending(json),
         Command::Approve { id, key } => commands::approve::approve(id, key),
@@ -183,4 +192,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_duration(text: &str) -> Result<u64, String> {
+    crate::timefmt::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration: write seconds, or 30s, 5m, 1h"))
 }

@@ -81,7 +81,12 @@ fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, Stri
 /// parent holding them (see `custody`): non-dumpable, so no process of this user can read this
 /// one's memory or environment, and serving them on a private socket to shims that qualify.
 /// When the agent exits, so does this process, and the credentials are gone.
-pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> anyhow::Result<ExitCode> {
+pub fn run(
+    dir: Option<PathBuf>,
+    sources: &[String],
+    command: &[OsString],
+    options: &super::RunOptions,
+) -> anyhow::Result<ExitCode> {
     // Before anything else: from here on this process holds credentials.
     nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
     crate::exec::no_core_dumps();
@@ -148,6 +153,7 @@ pub fn run(dir: Option<PathBuf>, sources: &[String], command: &[OsString]) -> an
         .envs(agent_env)
         .env("PATH", &path)
         .env(SESSION_VAR, &session)
+        .envs(options.agent_env())
         .env(custody::SOCKET_VAR, &socket)
         .spawn();
     let mut child = match child {
