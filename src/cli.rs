@@ -58,7 +58,7 @@ enum Command {
     /// Run a command (your agent) with the shims first on PATH, holding the credentials in this
     /// environment for the guarded commands their rules grant them to; the agent gets none.
     #[command(
-        override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... [--approval-timeout DURATION] -- <COMMAND>..."
+        override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... [--approval-timeout DURATION] [--warn-unguarded-shells] -- <COMMAND>..."
     )]
     Run {
         /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
@@ -72,6 +72,10 @@ enum Command {
         /// that run without you watching; only shortens the policy's approval_timeout.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         approval_timeout: Option<u64>,
+        /// Start the agent even when a shell it runs commands in (`bash -lc`, `sh -c`, your
+        /// login shell) would not reach the shims; only warn.
+        #[arg(long)]
+        warn_unguarded_shells: bool,
         /// The command to start, after `--`: `guardsh run -- claude`.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -168,8 +172,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Install { dir, tools } => commands::shims::install(dir, tools),
         Command::Uninstall { dir } => commands::shims::uninstall(dir),
         Command::List { dir } => commands::shims::list(dir),
-        Command::Run { dir, credentials_from, approval_timeout, command } => {
-            let options = commands::RunOptions { approval_timeout };
+        Command::Run { dir, credentials_from, approval_timeout, warn_unguarded_shells, command } => {
+            let options = commands::RunOptions { approval_timeout, warn_unguarded_shells };
             commands::session::run(dir, &credentials_from, &command, &options)
         }
         Command::Shellenv { dir } => commands::session::shellenv(dir),

@@ -190,3 +190,69 @@ fn a_setting_that_runs_a_command_still_asks_behind_the_agents_prefix() {
     t.run("git", &words).output().status(75);
     assert!(!marker.exists(), "nothing the settings name ran");
 }
+
+/// A policy guarding only kubectl, with its shim and a fake real kubectl.
+fn kubectl_only() -> Test {
+    Test::new()
+        .rules("[tools.kubectl]\ndefault = \"ask\"\n\n[[rule]]\nid = \"k-read\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"read\"\nargs = [\"get\"]\n")
+        .tools(&["kubectl"])
+}
+
+/// Issue 19 B: Codex runs every command as `bash -lc`, and a login shell may set PATH afresh.
+/// `guardsh run` checks the agent's shells with the agent's environment (HOME included, so the
+/// test's own `~/.bash_profile` is what bash reads) and refuses to start it when one misses the
+/// shims, naming the fix.
+#[test]
+fn guardsh_run_refuses_when_a_login_shell_would_miss_the_shims() {
+    let t = kubectl_only();
+    let marker = t.cwd.join("agent-started");
+    let agent = format!("touch '{}'", marker.display());
+    // bash reads ~/.bash_profile instead of ~/.profile (where the test support puts the fix).
+    let reset = format!("PATH='{}':/usr/bin:/bin\n", t.real.display());
+    std::fs::write(t.home.join(".bash_profile"), &reset).expect("write profile");
+    let refused = t.guardsh(&["run", "--", "sh", "-c", &agent]).output();
+    assert_ne!(refused.code(), Some(0));
+    let err = refused.stderr();
+    for want in [
+        "bash -lc",
+        &format!("kubectl is {}/kubectl", t.real.display()),
+        "allow_login_shell = false",
+        "~/.bash_profile",
+        "[ -n \"$GUARDSH_SESSION\" ] && PATH=",
+        "the agent was not started",
+        "--warn-unguarded-shells",
+    ] {
+        assert!(err.contains(want), "lacks {want:?}: {err}");
+    }
+    assert!(!marker.exists(), "the agent did not start");
+
+    // The same check in doctor.
+    let d = t.guardsh(&["doctor"]).output().status(1);
+    assert!(d.stdout().contains("PROBLEM: bash -lc would not reach the shims"), "{}", d.stdout());
+
+    // Started anyway, with a warning, when asked to.
+    let warned = t.guardsh(&["run", "--warn-unguarded-shells", "--", "sh", "-c", &agent]).output().status(0);
+    assert!(warned.stderr().contains("warning: these shells of the agent would not reach the shims"));
+    assert!(marker.exists());
+
+    // The named fix, at the end of the file bash reads, makes the check pass.
+    std::fs::remove_file(&marker).expect("rm");
+    let fix = format!("{reset}[ -n \"$GUARDSH_SESSION\" ] && PATH='{}':\"$PATH\"\n", t.shims.display());
+    std::fs::write(t.home.join(".bash_profile"), fix).expect("write profile");
+    t.guardsh(&["run", "--", "sh", "-c", &agent]).output().status(0);
+    assert!(marker.exists());
+}
+
+#[test]
+fn a_function_of_a_tools_name_in_a_profile_is_not_the_shim() {
+    let t = kubectl_only();
+    let profile = format!(
+        "[ -n \"$GUARDSH_SESSION\" ] && PATH='{}':\"$PATH\"\nkubectl() {{ '{}/kubectl' \"$@\"; }}\n",
+        t.shims.display(),
+        t.real.display()
+    );
+    std::fs::write(t.home.join(".bash_profile"), profile).expect("write profile");
+    let refused = t.guardsh(&["run", "--", "true"]).output();
+    assert_ne!(refused.code(), Some(0));
+    assert!(refused.stderr().contains("kubectl is a function or alias"), "{}", refused.stderr());
+}

@@ -104,6 +104,27 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 ShimState::Ours => {}
             }
         }
+        // The shells an agent runs commands in must reach the shims too (commands/shellcheck.rs).
+        let mut shell_env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+            std::env::vars_os().filter(|(k, _)| k != "PATH").collect();
+        shell_env.push(("PATH".into(), effective_path.clone()));
+        if !shell_env.iter().any(|(k, _)| k == crate::pipeline::SESSION_VAR) {
+            shell_env.push((crate::pipeline::SESSION_VAR.into(), "doctor".into()));
+        }
+        // A tool without its shim is reported above already.
+        let tools: Vec<String> =
+            policy.tools.keys().filter(|t| shims::state(&dir.join(t), guardsh) == ShimState::Ours).cloned().collect();
+        let shells = super::shellcheck::shells(super::shellcheck::login_shell().as_deref());
+        let labels: Vec<&str> = shells.iter().map(|s| s.label.as_str()).collect();
+        println!("agent shells: {}", labels.join(", "));
+        for failure in super::shellcheck::check(&shells, &tools, &shell_env, &cwd, &dir, guardsh) {
+            report.problem(&format!(
+                "{} would not reach the shims: {}; fix: {}",
+                failure.shell,
+                failure.what.join("; "),
+                failure.fixes.join("; or ")
+            ));
+        }
         for (name, state) in shims::list(&dir, guardsh)? {
             if state == ShimState::Ours && !policy.tools.contains_key(&name) {
                 println!("  {name:<12} shim, but not in the policy");

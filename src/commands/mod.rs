@@ -5,6 +5,7 @@ pub mod audit;
 pub mod check;
 pub mod doctor;
 pub mod session;
+pub mod shellcheck;
 pub mod shims;
 pub mod tokens;
 
@@ -22,6 +23,9 @@ use crate::rules::{ConfigError, Policy};
 pub struct RunOptions {
     /// `--approval-timeout`: seconds a request waits, at most (only shortens the policy's).
     pub approval_timeout: Option<u64>,
+    /// `--warn-unguarded-shells`: start the agent even when one of its shells would miss the
+    /// shims (`shellcheck`), with a warning.
+    pub warn_unguarded_shells: bool,
 }
 
 impl RunOptions {

@@ -90,7 +90,7 @@ pub fn run(
     // Before anything else: from here on this process holds credentials.
     nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
     crate::exec::no_core_dumps();
-    let (_, path, session, policy) = prepare(dir)?;
+    let (shim_dir, path, session, policy) = prepare(dir)?;
     let (program, args) = command.split_first().context("give the command to run after `--`")?;
     let (paths, cwd) = here()?;
 
@@ -134,6 +134,13 @@ pub fn run(
     for f in custody::exposure::scan(&home, &cwd) {
         eprintln!("guardsh run: warning: the agent can read {} ({}): {}", f.path.display(), f.what, f.advice);
     }
+
+    // Issue 19 B: would the agent's shells reach the shims? (commands/shellcheck.rs)
+    let mut shell_env = agent_env.clone();
+    shell_env.extend([("PATH".into(), path.clone()), (SESSION_VAR.into(), session.clone().into())]);
+    shell_env.extend(options.agent_env().into_iter().map(|(k, v)| (k.into(), v.into())));
+    let tools: Vec<String> = policy.tools.keys().cloned().collect();
+    super::shellcheck::require(&shim_dir, &tools, &shell_env, &cwd, options.warn_unguarded_shells)?;
 
     let private = private_dir()?;
     let socket = private.path.join("socket");
