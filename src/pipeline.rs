@@ -915,6 +915,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn environment_can_only_shorten_the_approval_timeout() {
+        let s = |v: &'static str| Some(OsStr::new(v));
+        assert_eq!(effective_timeout(300, None), 300);
+        assert_eq!(effective_timeout(300, s("30s")), 30);
+        assert_eq!(effective_timeout(300, s("30")), 30);
+        assert_eq!(effective_timeout(300, s("1h")), 300);
+        assert_eq!(effective_timeout(300, s("0")), 300);
+        assert_eq!(effective_timeout(300, s("soon")), 300);
+        assert_eq!(effective_timeout(300, s("")), 300);
+    }
+
+    #[test]
     fn environment_can_only_tighten_the_mode() {
         let s = |v: &'static str| Some(OsStr::new(v));
         let cases: &[(Mode, Option<&OsStr>, Option<&OsStr>, Mode)] = &[

@@ -201,6 +201,13 @@ fn the_agents_model_keys_go_to_the_agent_and_never_to_a_tool() {
             assert_eq!(t.saw_var(tool, k), None, "{tool} got {k}");
         }
     }
+    // doctor lists them apart from the credentials guardsh run holds.
+    let d = t.guardsh(&["doctor"]).env("ANTHROPIC_API_KEY", "v").env("GH_TOKEN", "w").output().stdout();
+    assert!(
+        d.contains("the agent's model keys (guardsh run passes them to the agent, never to a tool): ANTHROPIC_API_KEY"),
+        "{d}"
+    );
+    assert!(d.contains("credentials in this environment (names only):\n  GH_TOKEN\n"), "{d}");
 }
 
 #[test]

@@ -138,12 +138,21 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     // With an invalid policy, the built-in patterns alone.
     let fallback = crate::rules::Policy::default();
     let env_policy = env::EnvPolicy::of(policy.as_ref().unwrap_or(&fallback));
-    let is_credential = env::is_credential(&env_policy);
+    // The agent's model keys are listed apart: guardsh run passes them to the agent (issue 19 A).
+    let agent_keys = crate::custody::agent_keys::patterns(env_policy.agent_keys);
+    let model_keys = crate::custody::agent_keys::present(&std::env::vars_os().collect::<Vec<_>>(), &agent_keys);
+    let is_credential = crate::custody::agent_keys::held_by_custody(env::is_credential(&env_policy), &agent_keys);
     let mut present: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| is_credential(std::ffi::OsStr::new(k)))
         .collect();
     present.sort();
+    if !model_keys.is_empty() {
+        println!(
+            "the agent's model keys (guardsh run passes them to the agent, never to a tool): {}",
+            model_keys.join(" ")
+        );
+    }
     println!("credentials in this environment (names only):");
     if present.is_empty() {
         println!("  none found");
