@@ -57,7 +57,9 @@ enum Command {
     },
     /// Run a command (your agent) with the shims first on PATH, holding the credentials in this
     /// environment for the guarded commands their rules grant them to; the agent gets none.
-    #[command(override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... [--no-sandbox] -- <COMMAND>...")]
+    #[command(
+        override_usage = "guardsh run [--dir DIR] [--credentials-from CMD]... [--approval-timeout DURATION] [--warn-unguarded-shells] [--no-sandbox] -- <COMMAND>..."
+    )]
     Run {
         /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
@@ -70,6 +72,14 @@ enum Command {
         /// terminals, and guardsh is a gate in front of the tools, not a boundary (README).
         #[arg(long)]
         no_sandbox: bool,
+        /// How long a command that needs approval waits for a human (`30s`, `5m`), for agents
+        /// that run without you watching; only shortens the policy's approval_timeout.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        approval_timeout: Option<u64>,
+        /// Start the agent even when a shell it runs commands in (`bash -lc`, `sh -c`, your
+        /// login shell) would not reach the shims; only warn.
+        #[arg(long)]
+        warn_unguarded_shells: bool,
         /// The command to start, after `--`: `guardsh run -- claude`.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -182,8 +192,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Install { dir, tools } => commands::shims::install(dir, tools),
         Command::Uninstall { dir } => commands::shims::uninstall(dir),
         Command::List { dir } => commands::shims::list(dir),
-        Command::Run { dir, credentials_from, no_sandbox, command } => {
-            commands::session::run(dir, &credentials_from, &command, !no_sandbox)
+        Command::Run { dir, credentials_from, no_sandbox, approval_timeout, warn_unguarded_shells, command } => {
+            let options = commands::RunOptions { approval_timeout, warn_unguarded_shells, sandboxed: !no_sandbox };
+            commands::session::run(dir, &credentials_from, &command, &options)
         }
         Command::Shellenv { dir } => commands::session::shellenv(dir),
         Command::SandboxExec { command } => Ok(crate::sandbox::init::run(&command)),
@@ -208,4 +219,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_duration(text: &str) -> Result<u64, String> {
+    crate::timefmt::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration: write seconds, or 30s, 5m, 1h"))
 }

@@ -103,6 +103,8 @@ pub const LOADER: &[&str] = &[
 pub struct EnvPolicy<'a> {
     pub credentials: Vec<&'a str>,
     pub keep: &'a [String],
+    /// The agent's model variables beyond the built-in list (`[run] agent_keys`).
+    pub agent_keys: &'a [String],
 }
 
 impl<'a> EnvPolicy<'a> {
@@ -116,7 +118,7 @@ impl<'a> EnvPolicy<'a> {
             .chain(policy.all_credentials.iter().map(String::as_str))
             .chain(policy.strip.iter().map(String::as_str))
             .collect();
-        Self { credentials, keep: &policy.keep }
+        Self { credentials, keep: &policy.keep, agent_keys: &policy.agent_keys }
     }
 }
 
@@ -215,6 +217,11 @@ pub fn plan(parent: &[(OsString, OsString)], policy: &EnvPolicy<'_>, grants: &[S
     let loaders = NameSet::new(LOADER.iter().copied());
     let credentials = NameSet::new(policy.credentials.iter().copied());
     let granted_names = NameSet::new(grants.iter().map(String::as_str));
+    // The agent's model keys go to the agent (`guardsh run`), never to a tool: not by a grant,
+    // not by `keep`.
+    let agent_keys = NameSet::new(
+        crate::custody::agent_keys::BUILTIN.iter().copied().chain(policy.agent_keys.iter().map(String::as_str)),
+    );
     for (name, value) in parent {
         let Some(n) = name.to_str() else {
             // A name we cannot read is a name we cannot vouch for.
@@ -226,7 +233,7 @@ pub fn plan(parent: &[(OsString, OsString)], policy: &EnvPolicy<'_>, grants: &[S
         let loader = loaders.contains(&upper);
         let credential = credentials.contains(&upper) && !policy.keep.iter().any(|k| k == n);
         let granted = credential && granted_names.contains(&upper);
-        if shell_function || loader || (credential && !granted) {
+        if shell_function || loader || agent_keys.contains(&upper) || (credential && !granted) {
             out.stripped.push(n.to_string());
         } else {
             if granted {
@@ -320,7 +327,7 @@ mod tests {
             ("KUBECONFIG", "/home/u/.kube/config"),
         ]);
         let creds: Vec<&str> = DEFAULT_CREDENTIALS.to_vec();
-        let policy = EnvPolicy { credentials: creds, keep: &[] };
+        let policy = EnvPolicy { credentials: creds, keep: &[], agent_keys: &[] };
         let plan =
             plan(&parent, &policy, &["AWS_SECRET_ACCESS_KEY".into(), "AWS_ACCESS_KEY_ID".into(), "LD_PRELOAD".into()]);
         assert_eq!(
@@ -329,6 +336,19 @@ mod tests {
         );
         assert_eq!(plan.stripped, ["BASH_FUNC_ls%%", "INNOCENT", "LD_PRELOAD", "RAILWAY_TOKEN"]);
         assert_eq!(plan.passed, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
+    }
+
+    #[test]
+    fn the_agents_model_keys_never_reach_a_tool_even_when_granted_or_kept() {
+        let parent =
+            vars(&[("PATH", "/usr/bin"), ("OPENAI_API_KEY", "k"), ("ANTHROPIC_BASE_URL", "u"), ("MY_LLM", "m")]);
+        let keep = ["OPENAI_API_KEY".to_string()];
+        let extra = ["MY_LLM".to_string()];
+        let policy = EnvPolicy { credentials: vec!["*_API_KEY"], keep: &keep, agent_keys: &extra };
+        let plan = plan(&parent, &policy, &["OPENAI_API_KEY".into(), "*".into()]);
+        assert_eq!(names(&plan), ["PATH"]);
+        assert_eq!(plan.stripped, ["ANTHROPIC_BASE_URL", "MY_LLM", "OPENAI_API_KEY"]);
+        assert!(plan.passed.is_empty());
     }
 
     #[test]
@@ -354,7 +374,8 @@ mod tests {
             .chain(&selectors)
             .map(|n| (OsString::from(n), OsString::from("v")))
             .collect();
-        let plan = plan(&parent, &EnvPolicy { credentials: DEFAULT_CREDENTIALS.to_vec(), keep: &[] }, &[]);
+        let plan =
+            plan(&parent, &EnvPolicy { credentials: DEFAULT_CREDENTIALS.to_vec(), keep: &[], agent_keys: &[] }, &[]);
         assert_eq!(names(&plan), selectors);
         assert_eq!(plan.stripped.len(), injected.len() + secrets.len());
     }
@@ -363,7 +384,8 @@ mod tests {
     fn keep_exempts_a_name_from_credential_patterns_only() {
         let parent = vars(&[("SESSION_TOKEN", "x"), ("LD_PRELOAD", "y")]);
         let keep = vec!["SESSION_TOKEN".to_string(), "LD_PRELOAD".to_string()];
-        let plan = plan(&parent, &EnvPolicy { credentials: DEFAULT_CREDENTIALS.to_vec(), keep: &keep }, &[]);
+        let plan =
+            plan(&parent, &EnvPolicy { credentials: DEFAULT_CREDENTIALS.to_vec(), keep: &keep, agent_keys: &[] }, &[]);
         assert_eq!(names(&plan), ["SESSION_TOKEN"]);
         assert_eq!(plan.stripped, ["LD_PRELOAD"]);
     }

@@ -16,6 +16,7 @@ mod display;
 mod env;
 mod exec;
 mod exit;
+mod git_config;
 mod matching;
 mod paths;
 mod pipeline;
@@ -47,9 +48,13 @@ pub fn main() -> ExitCode {
         return cli::main(std::iter::once(argv0).chain(args));
     }
     // Inside the sandbox a shim only proposes its command to guardsh run, which decides and runs
-    // it outside. (An agent that unsets this reaches the policy-less, tool-less inside of the
-    // sandbox instead, where every guarded command is refused.)
-    if let Some(socket) = std::env::var_os(sandbox::BROKER_VAR).filter(|s| !s.is_empty()) {
+    // it outside. The socket is also found where the sandbox puts it, for a shell that cleared
+    // the environment (`env -i`); only root can create it anywhere else.
+    let in_sandbox = || {
+        let s = Path::new(sandbox::BROKER_DIR).join("socket");
+        s.exists().then(|| s.into_os_string())
+    };
+    if let Some(socket) = std::env::var_os(sandbox::BROKER_VAR).filter(|s| !s.is_empty()).or_else(in_sandbox) {
         return match custody::client::propose(Path::new(&socket)) {
             custody::client::Ended::Code(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             custody::client::Ended::Signal(sig) => exec::die_like(sig),

@@ -30,6 +30,9 @@ pub const MODE_VAR: &str = "GUARDSH_MODE";
 /// A signed approval token for CI mode. It can only authorize the one command it was signed
 /// for, by a key in allowed_signers.
 pub const APPROVAL_FILE_VAR: &str = "GUARDSH_APPROVAL_FILE";
+/// Seconds (or `30s`, `5m`) a request waits, for non-interactive runs (`guardsh run
+/// --approval-timeout`). It can only shorten the policy's `approval_timeout`.
+pub const APPROVAL_TIMEOUT_VAR: &str = "GUARDSH_APPROVAL_TIMEOUT";
 
 /// Everything about one invocation that comes from outside: read once, at the edge.
 #[derive(Debug, Clone)]
@@ -124,6 +127,13 @@ pub fn effective_mode(configured: Mode, guardsh_mode: Option<&OsStr>, ci: Option
     configured.max(from_var).max(from_ci)
 }
 
+/// The policy's approval timeout, shortened by `GUARDSH_APPROVAL_TIMEOUT` when that is a shorter
+/// duration. A value that does not parse changes nothing: the variable may only tighten.
+pub fn effective_timeout(configured: u64, var: Option<&OsStr>) -> u64 {
+    let asked = var.and_then(OsStr::to_str).and_then(crate::timefmt::parse_duration);
+    asked.map_or(configured, |a| a.min(configured))
+}
+
 /// The tool's knowledge: from the policy when it knows the tool, else what guardsh ships.
 fn spec_for<'a>(policy: &'a Policy, tool: &str) -> Cow<'a, ToolSpec> {
     if let Some(t) = policy.tools.get(tool) {
@@ -177,7 +187,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         approval_env,
         matched,
         real,
-        approval_timeout: policy.approval_timeout,
+        approval_timeout: effective_timeout(policy.approval_timeout, inv.var(APPROVAL_TIMEOUT_VAR)),
         wait,
         approval: policy.approval,
         allowed_signers: policy.allowed_signers.as_ref().map(PathBuf::from),
@@ -471,13 +481,7 @@ fn run_real(
 use crate::timefmt::now_secs as now;
 
 /// `4m56s`, `56s`.
-pub(crate) fn duration(secs: u64) -> String {
-    match (secs / 60, secs % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m{s:02}s"),
-    }
-}
+use crate::timefmt::duration;
 
 /// The `ask` path: use an approval this exact command already has, or file a request and wait
 /// for a human (or, in no-wait mode, exit 75 so that an identical re-run can use the approval).
@@ -512,6 +516,23 @@ fn ask_a_human(
     let cmd = command(inv, &argv, real, &real_sha256, uid, &bound);
     let now = now();
     store.cleanup(now, 86_400);
+    // Requests whose waiters all died are withdrawn by whoever looks next (`lifecycle`).
+    if let Ok(withdrawn) = approval::lifecycle::withdraw_abandoned(&store, now) {
+        for old in withdrawn {
+            let rec = approval::lifecycle::record(&old, "withdrawn", approval::lifecycle::ABANDONED, None);
+            if let Err(e) = write(&rec) {
+                return fail(exit::AUDIT, &e.to_string());
+            }
+        }
+    }
+    // This process, as the store records a waiter: pid and start time, so that a reused pid
+    // does not keep a dead request alive.
+    let will_wait = eval.wait || eval.approval == ApprovalMode::Signature;
+    let me = match approval::procinfo::stat(std::process::id() as i32) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::AUDIT, &format!("cannot read this process's start time: {e}; nothing was run")),
+    };
+    let add_waiter = |id: &str| if will_wait { store.add_waiter(id, me.pid, me.start) } else { Ok(()) };
     // Under signature approvals a process only ever uses the request it made itself (see
     // `use_approval`), so it neither joins nor inherits another process's request.
     let signed = eval.approval == ApprovalMode::Signature;
@@ -520,14 +541,25 @@ fn ask_a_human(
         Err(e) => return fail(exit::AUDIT, &format!("{e}; nothing was run")),
     };
 
+    // An approved request serves an identical re-run only if nobody ever waited for it (no-wait
+    // mode): a request that had waiters belongs to them, and is withdrawn when they die.
+    let existing = existing.filter(|(req, d)| {
+        d.as_ref().is_none_or(|d| d.outcome != approval::Outcome::Approved)
+            || approval::lifecycle::waiting(&store, &req.id).serves_reruns()
+    });
     let req = match existing {
-        // An identical command was approved earlier (no-wait mode, or its waiting requester
-        // died): this run uses the approval, exactly once.
+        // An identical command was approved earlier in no-wait mode: this run uses the
+        // approval, exactly once.
         Some((req, Some(d))) if d.outcome == approval::Outcome::Approved => {
             return use_approval(inv, eval, paths, &store, &req, &d, real, write);
         }
         // The same command is already waiting for a decision: wait on that request too.
-        Some((req, _)) => req,
+        Some((req, _)) => {
+            if let Err(e) = add_waiter(&req.id) {
+                return fail(exit::AUDIT, &format!("{e}; nothing was run"));
+            }
+            req
+        }
         None => {
             let requester =
                 match approval::procinfo::requester(inv.var(SESSION_VAR).map(|s| s.to_string_lossy().into_owned())) {
@@ -557,6 +589,10 @@ fn ask_a_human(
                 expires: now + eval.approval_timeout,
             };
             let req = approval::Request::new(cmd, ctx);
+            // Recorded before the request exists, so that it never looks abandoned.
+            if let Err(e) = add_waiter(&req.id) {
+                return fail(exit::AUDIT, &format!("{e}; nothing was run"));
+            }
             if let Err(e) = store.create(&req) {
                 return fail(exit::AUDIT, &format!("{e}; nothing was run"));
             }
@@ -578,7 +614,7 @@ fn ask_a_human(
         return ExitCode::from(exit::APPROVAL);
     }
     eprintln!(
-        "guardsh: request {} is waiting for a human to approve it from their own terminal; it has not run, and runs only if they approve (waiting up to {}).",
+        "guardsh: request {} is waiting for a human to approve it from their own terminal; it has not run, and runs only if they approve (waiting up to {}; if nobody does, it does not run).",
         req.id,
         duration(left)
     );
@@ -639,12 +675,21 @@ fn ask_a_human(
             let _ = audit_req(&req, "expired", "no decision in time", None);
             fail(
                 exit::APPROVAL,
-                &format!("nobody approved request {} in time; it has expired and nothing was run", req.id),
+                &format!(
+                    "nobody approved request {} within {}, so it expired: the command did not run, and this request can no longer be approved. Running the same command again asks a human again; or tell the user what you need it for and go on without it.",
+                    req.id,
+                    duration(req.expires.saturating_sub(req.created))
+                ),
             )
         }
-        approval::Outcome::Withdrawn => {
-            fail(exit::APPROVAL, &format!("request {} was withdrawn; nothing was run", req.id))
-        }
+        approval::Outcome::Withdrawn => fail(
+            exit::APPROVAL,
+            &format!(
+                "request {} was withdrawn ({}): the command did not run. Running the same command again asks a human again.",
+                req.id,
+                decision.reason.as_deref().map_or_else(|| "interrupted".to_string(), display::escape_text)
+            ),
+        ),
     }
 }
 
@@ -900,6 +945,18 @@ fn run_signed_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_can_only_shorten_the_approval_timeout() {
+        let s = |v: &'static str| Some(OsStr::new(v));
+        assert_eq!(effective_timeout(300, None), 300);
+        assert_eq!(effective_timeout(300, s("30s")), 30);
+        assert_eq!(effective_timeout(300, s("30")), 30);
+        assert_eq!(effective_timeout(300, s("1h")), 300);
+        assert_eq!(effective_timeout(300, s("0")), 300);
+        assert_eq!(effective_timeout(300, s("soon")), 300);
+        assert_eq!(effective_timeout(300, s("")), 300);
+    }
 
     #[test]
     fn environment_can_only_tighten_the_mode() {

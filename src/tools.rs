@@ -92,6 +92,20 @@ pub struct RawToolSpec {
     /// wrote (git hooks, `core.fsmonitor`, a `.git` it renamed) runs with the agent's reach only.
     /// The broker still decides and records every call.
     pub runs_inside: Option<bool>,
+    /// The tool takes configuration settings before its command word, which guardsh reads and
+    /// classifies (`src/git_config`): `"git"` (`-c key=value`, `--config-env=key=VAR`).
+    pub config: Option<String>,
+    /// Options that, before the command word, are the command word: git runs `git --version` as
+    /// `git version`, whatever follows.
+    #[serde(default)]
+    pub verb_flags: BTreeMap<String, String>,
+}
+
+/// Whose configuration options the normaliser reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfigSyntax {
+    /// `-c key=value` and `--config-env=key=VAR` before the command word.
+    Git,
 }
 
 /// A database client whose SQL guardsh reads, and how it takes it.
@@ -178,6 +192,9 @@ pub struct ToolSpec {
     pub sql: Option<SqlClient>,
     pub set_env: Vec<(String, String)>,
     pub runs_inside: bool,
+    pub config: Option<ConfigSyntax>,
+    /// Exact spelling of an option to the command word it stands for.
+    pub verb_flags: Vec<(String, String)>,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -205,6 +222,8 @@ impl RawToolSpec {
         self.sql = other.sql.clone().or(self.sql.take());
         self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.runs_inside = other.runs_inside.or(self.runs_inside);
+        self.config = other.config.clone().or(self.config.take());
+        self.verb_flags.extend(other.verb_flags.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -241,6 +260,16 @@ impl RawToolSpec {
                 ));
             }
         };
+        let config = match self.config.as_deref() {
+            None => None,
+            Some("git") => Some(ConfigSyntax::Git),
+            Some(other) => return Err(format!("config = {other:?}: guardsh reads configuration options for \"git\"")),
+        };
+        for flag in self.verb_flags.keys() {
+            if !flags.contains_key(flag) {
+                return Err(format!("verb flag {flag:?} is not declared in value_flags or bool_flags"));
+            }
+        }
         let mut global = HashSet::new();
         for name in &self.global {
             let spec: &FlagSpec = flags
@@ -261,6 +290,8 @@ impl RawToolSpec {
             sql,
             set_env: self.set_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             runs_inside: self.runs_inside.unwrap_or(false),
+            config,
+            verb_flags: self.verb_flags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })
     }
 }

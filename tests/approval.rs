@@ -197,18 +197,20 @@ fn no_wait_mode_lets_an_identical_rerun_use_the_approval_exactly_once() {
 }
 
 #[test]
-fn an_approval_given_after_the_requester_died_serves_an_identical_rerun() {
+fn an_agent_killing_the_waiting_command_withdraws_its_request() {
     let t = waiting();
     let _asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
     t.wait_for_pending(1);
     let j = t.guardsh(&["pending", "--json"]).output().json();
     let (pid, id) = (j[0]["requester"]["pid"].as_i64().expect("pid"), j[0]["id"].as_str().expect("id").to_string());
-    // An agent's tool timeout kills the waiting shim outright.
+    // An agent's tool timeout kills the waiting shim outright. (Before issue 19 an approval given
+    // now served an identical re-run; now a request belongs to the processes that wait for it.)
     t.command("sh").arg_os("-c").arg_os(format!("kill -KILL {pid}")).output().status(0);
     std::thread::sleep(Duration::from_millis(100));
-    t.approve(&id);
-    t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
-    assert!(t.ran("kubectl"));
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    s.expect(format!("request {id} was already withdrawn")).expect("refused");
+    t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_APPROVAL_TIMEOUT", "1").output().status(75);
+    assert!(!t.ran("kubectl"));
 }
 
 #[test]
@@ -344,4 +346,108 @@ fn a_damaged_decision_file_is_never_an_approval() {
     assert_eq!(asked.wait(WAIT), Some(75));
     assert!(asked.stderr().contains("damaged decision"), "{}", asked.stderr());
     assert!(!t.ran("kubectl"));
+}
+
+/// The pid of the shim that made request `id` (from `guardsh pending --json`).
+fn requester_pid(t: &Test, id: &str) -> i32 {
+    let j = t.guardsh(&["pending", "--json"]).output().status(0).json();
+    let r = j.as_array().expect("array").iter().find(|r| r["id"] == id).expect("the request").clone();
+    r["requester"]["pid"].as_i64().expect("pid") as i32
+}
+
+/// Issue 19 D: an agent kills a command it stopped caring about; the request it left must not
+/// stay approvable (an approval would run a command nobody waits for).
+#[test]
+fn a_request_whose_waiters_all_died_is_withdrawn_and_cannot_be_approved() {
+    let t = waiting();
+    let first = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    // A second, identical command joins the same request and waits too.
+    let second = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let start = std::time::Instant::now();
+    let waiters = loop {
+        let j = t.guardsh(&["pending", "--json"]).output().status(0).json();
+        let w = j[0]["waiters"].as_u64().expect("waiters");
+        if w == 2 || start.elapsed() > WAIT {
+            break j;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(waiters[0]["waiters"], 2, "{waiters}");
+    assert_eq!(waiters[0]["reruns"], false);
+    assert!(waiters[0]["waited_secs"].as_u64().is_some());
+    let text = t.guardsh(&["pending"]).output().status(0).stdout();
+    assert!(text.contains("2 processes wait") && text.contains("waited "), "{text}");
+
+    // One dies: the other still waits, and the request stays.
+    let pid = requester_pid(&t, &id);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).expect("kill");
+    assert_eq!(first.wait(WAIT), Some(137));
+    let j = t.guardsh(&["pending", "--json"]).output().status(0).json();
+    assert_eq!(j[0]["waiters"], 1, "{j}");
+    assert!(t.guardsh(&["pending"]).output().status(0).stdout().contains("1 process waits"));
+
+    // The other dies too: withdrawn, audited, gone from pending, and approve refuses it.
+    let others: Vec<i32> = std::fs::read_dir(t.state_dir().join("requests"))
+        .expect("store")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix(&format!("{id}.waiter-"))?.split_once('-')?.0.parse().ok())
+        .filter(|p| *p != pid)
+        .collect();
+    assert_eq!(others.len(), 1, "{others:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(others[0]), nix::sys::signal::SIGKILL).expect("kill");
+    assert_eq!(second.wait(WAIT), Some(137));
+    t.guardsh(&["pending"]).output().status(0).stdout_has("no requests are waiting");
+    let withdrawn: Vec<_> = t.audit_records().into_iter().filter(|r| r["outcome"] == "withdrawn").collect();
+    assert_eq!(withdrawn.len(), 1, "{withdrawn:?}");
+    assert_eq!(withdrawn[0]["request"], id.as_str());
+    assert_eq!(withdrawn[0]["reason"], "every process waiting for it has ended");
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    s.expect(format!("request {id} was already withdrawn")).expect("refused");
+    assert_eq!(t.audited("approved"), 0);
+
+    // The same command again asks afresh and runs nothing by itself.
+    let again = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let fresh = t.wait_for_pending(1).remove(0);
+    assert_ne!(fresh, id);
+    t.guardsh(&["deny", &fresh]).output().status(0);
+    assert_eq!(again.wait(WAIT), Some(77));
+    assert!(!t.ran("kubectl"));
+}
+
+/// A short wait for unattended agents: `GUARDSH_APPROVAL_TIMEOUT` (set by `guardsh run
+/// --approval-timeout`) shortens the policy's timeout and never lengthens it; the agent is told
+/// plainly that the command did not run and what to do next.
+#[test]
+fn a_short_approval_timeout_only_shortens_and_says_what_happens_next() {
+    let t = waiting();
+    let begun = std::time::Instant::now();
+    let done = t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_APPROVAL_TIMEOUT", "1s").output().status(75);
+    assert!(begun.elapsed() < Duration::from_secs(20), "waited the policy's 60s");
+    let err = done.stderr();
+    assert!(err.contains("within 1s, so it expired: the command did not run"), "{err}");
+    assert!(err.contains("Running the same command again asks a human again"), "{err}");
+    assert!(!err.contains("guardsh approve"), "{err}");
+    assert!(!t.ran("kubectl"));
+
+    // Longer than the policy's, or not a duration: the policy's 2s stands.
+    let t = Test::new().rules(&policy("approval_timeout = 2")).tools(&["kubectl"]);
+    for value in ["1h", "soon"] {
+        let begun = std::time::Instant::now();
+        let done = t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_APPROVAL_TIMEOUT", value).output().status(75);
+        assert!(begun.elapsed() < Duration::from_secs(20), "{value}");
+        assert!(done.stderr().contains("within 2s"), "{value}: {}", done.stderr());
+    }
+}
+
+#[test]
+fn guardsh_run_approval_timeout_reaches_the_agent() {
+    let t = waiting();
+    t.guardsh(&["install"]).output().status(0);
+    let out = t.cwd.join("timeout");
+    let script = format!("echo \"$GUARDSH_APPROVAL_TIMEOUT\" > {}", out.display());
+    t.guardsh(&["run", "--approval-timeout", "30s", "--", "sh", "-c", &script]).output().status(0);
+    assert_eq!(std::fs::read_to_string(&out).expect("written").trim(), "30");
+    t.guardsh(&["run", "--approval-timeout", "soon", "--", "true"]).output().status(2);
 }

@@ -22,6 +22,11 @@ fn session(t: &Test, script: &str) -> (Option<i32>, String) {
 }
 
 fn session_with(t: &Test, options: &[&str], script: &str) -> (Option<i32>, String) {
+    session_env(t, &[], options, script)
+}
+
+/// `session_with`, with `extra` variables in `guardsh run`'s environment besides the credentials.
+fn session_env(t: &Test, extra: &[(&str, &str)], options: &[&str], script: &str) -> (Option<i32>, String) {
     let as_root = nix::unistd::geteuid().is_root();
     if as_root {
         // The agent's user owns its home, working directory and the fake tools' records; the
@@ -36,7 +41,7 @@ fn session_with(t: &Test, options: &[&str], script: &str) -> (Option<i32>, Strin
     let args: Vec<&str> =
         ["run", "--no-sandbox"].iter().chain(options).chain(&["--", "sh", "-c", script]).copied().collect();
     let mut run = t.guardsh(&args);
-    for (k, v) in CREDENTIALS {
+    for (k, v) in CREDENTIALS.iter().chain(extra) {
         run = run.env(k, v);
     }
     if as_root {
@@ -173,6 +178,38 @@ fn the_agent_holds_nothing_and_an_allowed_command_gets_exactly_its_grant() {
     assert!(released[0]["real"].as_str().is_some_and(|r| r.ends_with("real-bin/aws")), "{}", released[0]);
     let log = std::fs::read_to_string(t.audit_log()).expect("audit log");
     assert!(!log.contains("custody-secret-value"), "a value reached the audit log");
+}
+
+/// Issue 19 A: an agent that cannot reach its model does nothing, so its model keys go to it,
+/// named (never shown) in the banner, and no guarded tool receives them, custodied or not.
+#[test]
+fn the_agents_model_keys_go_to_the_agent_and_never_to_a_tool() {
+    let t = world();
+    let out = t.cwd.join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let keys = [("ANTHROPIC_API_KEY", "sk-ant-model-key-test"), ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")];
+    let script = format!("env -0 > {o}/agent.env; aws s3 ls; kubectl get pods", o = out.display());
+    let (code, stderr) = session_env(&t, &keys, &[], &script);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("passing the agent its model keys: ANTHROPIC_API_KEY OPENAI_BASE_URL"), "{stderr}");
+    assert!(!stderr.contains("sk-ant-model-key-test"), "the banner names keys, never values: {stderr}");
+    let agent = String::from_utf8_lossy(&std::fs::read(out.join("agent.env")).expect("agent env")).into_owned();
+    assert!(agent.contains("ANTHROPIC_API_KEY=sk-ant-model-key-test"), "the agent reaches its model");
+    assert!(!agent.contains("GITHUB_TOKEN"), "tool credentials stay held");
+    // aws s3 ls was started by guardsh run with the AWS keys; kubectl was exec'd by its shim.
+    assert_eq!(t.saw_var("aws", "AWS_ACCESS_KEY_ID").as_deref(), Some("AKIACUSTODYTEST"));
+    for tool in ["aws", "kubectl"] {
+        for (k, _) in keys {
+            assert_eq!(t.saw_var(tool, k), None, "{tool} got {k}");
+        }
+    }
+    // doctor lists them apart from the credentials guardsh run holds.
+    let d = t.guardsh(&["doctor"]).env("ANTHROPIC_API_KEY", "v").env("GH_TOKEN", "w").output().stdout();
+    assert!(
+        d.contains("the agent's model keys (guardsh run passes them to the agent, never to a tool): ANTHROPIC_API_KEY"),
+        "{d}"
+    );
+    assert!(d.contains("credentials in this environment (names only):\n  GH_TOKEN\n"), "{d}");
 }
 
 #[test]

@@ -400,6 +400,29 @@ fn a_guarded_tool_by_absolute_path_or_a_reset_path_reaches_guardsh() {
     assert!(out.contains("code=0") && t.ran("kubectl"), "without the sandbox the absolute path runs it: {out}");
 }
 
+/// Issue 19 B: whatever a shell does to PATH (a login shell's /etc/profile, `env -i`, an
+/// absolute path), a guarded tool inside the sandbox reaches guardsh, never the real binary.
+#[test]
+fn login_shells_and_cleared_environments_still_reach_guardsh() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let kubectl = t.real.join("kubectl");
+    let script = format!(
+        "/bin/bash -lc 'kubectl delete namespace prod'; echo code=$?; \
+         /bin/sh -lc 'kubectl delete namespace prod'; echo code=$?; \
+         /usr/bin/env -i /bin/sh -c 'kubectl delete namespace prod'; echo code=$?; \
+         /usr/bin/env -i {k} delete namespace prod; echo code=$?",
+        k = kubectl.display()
+    );
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.matches("code=77").count(), 4, "each one denied by the broker: {out}\n{err}");
+    assert!(!t.ran("kubectl"), "the fake real kubectl never ran");
+    assert!(!err.contains("couldn't get current server"), "the machine's real kubectl never ran: {err}");
+}
+
 /// Issue 11 "Why" 2 and the quality bar: a token from a file, sent with an HTTP client straight
 /// to (a local stand-in of) the provider's API.
 #[test]

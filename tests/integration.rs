@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod agents;
 mod approval;
 mod aws;
 mod corpus;

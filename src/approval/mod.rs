@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod human;
+pub mod lifecycle;
 pub mod procinfo;
 pub mod request;
 pub mod sign;

@@ -8,6 +8,9 @@
 //!   deny, or a decision races the waiter's expiry, exactly one lands and the others learn which.
 //! - `ID.consumed`: the approval was used. Published the same way, so two identical re-runs racing
 //!   for one approval cannot both run.
+//! - `ID.waiter-PID-START`: a process waits for the decision (pid and start time, as /proc shows
+//!   them). A request with waiters, all of them dead, is withdrawn (`lifecycle`); one that never
+//!   had any (no-wait mode) serves an identical re-run.
 //!
 //! A file that does not parse, or a request whose digests do not match its fields, is reported
 //! and never treated as an approval.
@@ -218,6 +221,33 @@ impl Store {
         self.path(id, "consumed").exists()
     }
 
+    /// Records that process `pid`, started at `start` (clock ticks since boot, /proc/PID/stat),
+    /// waits for the decision on `id`.
+    pub fn add_waiter(&self, id: &str, pid: i32, start: u64) -> Result<(), StoreError> {
+        let path = self.path(id, &format!("waiter-{pid}-{start}"));
+        match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(StoreError::Io { path, source: e }),
+        }
+    }
+
+    /// The processes recorded as waiting for `id`: `(pid, start)`.
+    pub fn waiters(&self, id: &str) -> Vec<(i32, u64)> {
+        let prefix = format!("{id}.waiter-");
+        let Ok(entries) = fs::read_dir(&self.dir) else { return vec![] };
+        let mut out: Vec<(i32, u64)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let (pid, start) = name.strip_prefix(&prefix)?.split_once('-')?;
+                Some((pid.parse().ok()?, start.parse().ok()?))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Ids of every stored request, oldest first.
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
         let mut out: Vec<(std::time::SystemTime, String)> = Vec::new();
@@ -282,6 +312,9 @@ impl Store {
                 Err(_) => false,
             };
             if expired {
+                for (pid, start) in self.waiters(&id) {
+                    let _ = fs::remove_file(self.path(&id, &format!("waiter-{pid}-{start}")));
+                }
                 for kind in ["decision", "consumed", "request"] {
                     let _ = fs::remove_file(self.path(&id, kind));
                 }

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use anyhow::Context;
 use serde_json::json;
@@ -10,8 +9,8 @@ use serde_json::json;
 use super::here;
 use crate::approval::checks::{self, ApproverFacts};
 use crate::approval::human::{self, Terminal};
-use crate::approval::{DecidedBy, Decision, Outcome, Request, Store};
-use crate::audit::{self, Record};
+use crate::approval::{DecidedBy, Decision, Outcome, Request, Store, lifecycle};
+use crate::audit;
 use crate::display;
 use crate::exit;
 use crate::paths::Paths;
@@ -55,6 +54,7 @@ pub(crate) fn json_request(req: &Request) -> serde_json::Value {
 pub fn pending(as_json: bool) -> anyhow::Result<ExitCode> {
     let (paths, _) = here()?;
     let store = store(&paths)?;
+    withdraw_abandoned(&paths, &store)?;
     let now = now();
     let mut good = Vec::new();
     for entry in store.pending(now)? {
@@ -64,24 +64,37 @@ pub fn pending(as_json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     if as_json {
-        println!("{}", serde_json::Value::Array(good.iter().map(json_request).collect()));
+        let entries = good
+            .iter()
+            .map(|r| {
+                let mut v = json_request(r);
+                let w = lifecycle::waiting(&store, &r.id);
+                v["waited_secs"] = json!(now.saturating_sub(r.created));
+                v["waiters"] = json!(w.alive);
+                v["reruns"] = json!(w.serves_reruns());
+                v
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(entries));
         return Ok(ExitCode::SUCCESS);
     }
     if good.is_empty() {
         println!("no requests are waiting for a decision");
     }
     for r in &good {
-        println!("{}", display::escape_text(&summary(r, now)));
+        println!("{}", display::escape_text(&summary(r, now, lifecycle::waiting(&store, &r.id))));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// One line per request: enough to tell apart two requests for the same argv.
-fn summary(req: &Request, now: u64) -> String {
+fn summary(req: &Request, now: u64, waiting: lifecycle::Waiting) -> String {
     let mut context = vec![format!("in {}", req.cwd)];
     context.extend(
         req.env.iter().filter(|(k, v)| k != "HOME" && !v.starts_with("sha256:")).map(|(k, v)| format!("{k}={v}")),
     );
+    context.push(format!("waited {}", crate::timefmt::duration(now.saturating_sub(req.created))));
+    context.push(waiting.describe());
     context.push(format!("expires in {}s", req.expires.saturating_sub(now)));
     format!("{}  {}  ({})", req.id, command_line(req), context.join("; "))
 }
@@ -128,34 +141,22 @@ fn decided_by(facts: &ApproverFacts) -> DecidedBy {
 
 /// An audit record about a request, written by the approving side.
 pub(crate) fn audit_decision(paths: &Paths, req: &Request, outcome: &str, reason: &str, by: &DecidedBy) {
-    let words: Vec<serde_json::Value> = req
-        .argv_bytes()
-        .unwrap_or_default()
-        .iter()
-        .map(|w| display::json_word(std::ffi::OsStr::from_bytes(w)))
-        .collect();
-    let rec = Record {
-        time: crate::timefmt::rfc3339(SystemTime::now()),
-        tool: req.tool.clone(),
-        argv: words,
-        cwd: json!(req.cwd),
-        pid: std::process::id(),
-        ppid: std::os::unix::process::parent_id(),
-        session: req.requester.session.clone(),
-        rules: req.rule.iter().cloned().collect(),
-        decision: "ask".into(),
-        mode: "interactive".into(),
-        reason: reason.to_string(),
-        stripped: vec![],
-        passed: req.grants.clone(),
-        outcome: outcome.to_string(),
-        real: Some(req.real.clone()),
-        request: Some(req.id.clone()),
-        by: serde_json::to_value(by).ok(),
-    };
+    let rec = lifecycle::record(req, outcome, reason, serde_json::to_value(by).ok());
     if let Err(e) = audit::append(&paths.audit_log(), &rec) {
         eprintln!("guardsh: warning: {e}");
     }
+}
+
+/// Withdraws the requests whose waiting processes have all died (`lifecycle`), and audits each:
+/// they are gone from `pending` and can never be approved.
+pub(crate) fn withdraw_abandoned(paths: &Paths, store: &Store) -> anyhow::Result<()> {
+    for req in lifecycle::withdraw_abandoned(store, now())? {
+        let rec = lifecycle::record(&req, "withdrawn", lifecycle::ABANDONED, None);
+        if let Err(e) = audit::append(&paths.audit_log(), &rec) {
+            eprintln!("guardsh: warning: {e}");
+        }
+    }
+    Ok(())
 }
 
 /// Early refusals that do not depend on the request.
@@ -194,6 +195,7 @@ pub fn approve(id: Option<String>, key: Option<PathBuf>) -> anyhow::Result<ExitC
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
+    withdraw_abandoned(&paths, &store)?;
     let id = match id {
         Some(id) => id,
         None => match pick(&store, &tty)? {
@@ -258,7 +260,8 @@ fn pick(store: &Store, tty: &Terminal) -> anyhow::Result<Option<String>> {
         }
         [only] => Ok(Some(only.id.clone())),
         many => {
-            let items: Vec<String> = many.iter().map(|r| display::escape_text(&summary(r, now))).collect();
+            let items: Vec<String> =
+                many.iter().map(|r| display::escape_text(&summary(r, now, lifecycle::waiting(store, &r.id)))).collect();
             let choice = dialoguer::Select::new()
                 .with_prompt("Which request?")
                 .items(&items)
@@ -300,6 +303,11 @@ fn decide_interactively(
         return Ok(ExitCode::from(exit::DENIED));
     }
     tty.say(&describe(&req, now))?;
+    tty.say(&display::escape_text(&format!(
+        "  waiting:   {}; {}\n",
+        crate::timefmt::duration(now.saturating_sub(req.created)),
+        lifecycle::waiting(store, id).describe()
+    )))?;
     // A code shown only now, on this terminal: nothing could have typed it in advance.
     let code = crate::random::token(4)?;
     tty.say(&format!("Type {code} to approve, \"deny\" to deny, or anything else to leave it pending: "))?;
@@ -324,6 +332,13 @@ fn decide_interactively(
         by.key = Some(verified.fingerprint);
         by.principal = Some(verified.principals);
         signature = Some(sig);
+    }
+    // The requester may have died while the human read the request: an approval now would run
+    // nothing for it, so the request is withdrawn instead.
+    if outcome == Outcome::Approved && lifecycle::waiting(store, id).abandoned() {
+        withdraw_abandoned(paths, store)?;
+        tty.say(&format!("request {id} was withdrawn: {}; it was NOT approved\n", lifecycle::ABANDONED))?;
+        return Ok(ExitCode::FAILURE);
     }
     let decision = Decision { outcome, digest: req.digest.clone(), reason, by: by.clone(), time: now, signature };
     let standing = store.decide(id, &decision)?;
@@ -428,6 +443,7 @@ pub fn watch(key: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut seen = std::collections::HashSet::new();
     tty.say("watching for requests (Ctrl-C to stop)\n")?;
     loop {
+        withdraw_abandoned(&paths, &store)?;
         for req in store.pending(now())?.into_iter().filter_map(Result::ok) {
             if !seen.insert(req.id.clone()) {
                 continue;

@@ -84,6 +84,7 @@ fn to_json(inv: &Invocation, eval: &Evaluation) -> serde_json::Value {
         "normalized": {
             "positionals": eval.argv.positionals,
             "flags": eval.argv.flags.iter().map(|f| json!({"name": f.name, "value": f.value})).collect::<Vec<_>>(),
+            "config": eval.argv.config.iter().map(|c| json!({"key": c.key, "value": c.value, "class": c.class.as_str(), "reason": c.reason})).collect::<Vec<_>>(),
         },
         "uncertain": v.uncertain,
         "decision": v.action.as_str(),
@@ -119,6 +120,13 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
         .map(|f| f.value.as_ref().map_or(f.name.clone(), |v| format!("{}={v}", f.name)))
         .collect();
     let _ = writeln!(s, "flags:       {}", if flags.is_empty() { "(none)".into() } else { flags.join(" ") });
+    // Each configuration setting (git's `-c`) with its class: what a rule's `config` tests.
+    for (i, c) in eval.argv.config.iter().enumerate() {
+        let label = if i == 0 { "settings:" } else { "" };
+        let value = c.value.as_deref().map_or_else(|| "(from the environment)".to_string(), display::escape_text);
+        let _ =
+            writeln!(s, "{label:<12} {}={value}: {} ({})", display::escape_text(&c.key), c.class.as_str(), c.reason);
+    }
     if let Some(u) = &v.uncertain {
         let _ = writeln!(s, "uncertain:   {u} (allow rules do not apply)");
     }

@@ -104,6 +104,27 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 ShimState::Ours => {}
             }
         }
+        // The shells an agent runs commands in must reach the shims too (commands/shellcheck.rs).
+        let mut shell_env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+            std::env::vars_os().filter(|(k, _)| k != "PATH").collect();
+        shell_env.push(("PATH".into(), effective_path.clone()));
+        if !shell_env.iter().any(|(k, _)| k == crate::pipeline::SESSION_VAR) {
+            shell_env.push((crate::pipeline::SESSION_VAR.into(), "doctor".into()));
+        }
+        // A tool without its shim is reported above already.
+        let tools: Vec<String> =
+            policy.tools.keys().filter(|t| shims::state(&dir.join(t), guardsh) == ShimState::Ours).cloned().collect();
+        let shells = super::shellcheck::shells(super::shellcheck::login_shell().as_deref());
+        let labels: Vec<&str> = shells.iter().map(|s| s.label.as_str()).collect();
+        println!("agent shells: {}", labels.join(", "));
+        for failure in super::shellcheck::check(&shells, &tools, &shell_env, &cwd, &dir, guardsh) {
+            report.problem(&format!(
+                "{} would not reach the shims: {}; fix: {}",
+                failure.shell,
+                failure.what.join("; "),
+                failure.fixes.join("; or ")
+            ));
+        }
         for (name, state) in shims::list(&dir, guardsh)? {
             if state == ShimState::Ours && !policy.tools.contains_key(&name) {
                 println!("  {name:<12} shim, but not in the policy");
@@ -117,12 +138,21 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     // With an invalid policy, the built-in patterns alone.
     let fallback = crate::rules::Policy::default();
     let env_policy = env::EnvPolicy::of(policy.as_ref().unwrap_or(&fallback));
-    let is_credential = env::is_credential(&env_policy);
+    // The agent's model keys are listed apart: guardsh run passes them to the agent (issue 19 A).
+    let agent_keys = crate::custody::agent_keys::patterns(env_policy.agent_keys);
+    let model_keys = crate::custody::agent_keys::present(&std::env::vars_os().collect::<Vec<_>>(), &agent_keys);
+    let is_credential = crate::custody::agent_keys::held_by_custody(env::is_credential(&env_policy), &agent_keys);
     let mut present: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| is_credential(std::ffi::OsStr::new(k)))
         .collect();
     present.sort();
+    if !model_keys.is_empty() {
+        println!(
+            "the agent's model keys (guardsh run passes them to the agent, never to a tool): {}",
+            model_keys.join(" ")
+        );
+    }
     println!("credentials in this environment (names only):");
     if present.is_empty() {
         println!("  none found");

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod check;
 pub mod doctor;
 pub mod session;
+pub mod shellcheck;
 pub mod shims;
 pub mod tokens;
 pub mod trust;
@@ -17,6 +18,31 @@ use crate::config::{self, Locations};
 use crate::paths::Paths;
 use crate::pipeline::Invocation;
 use crate::rules::{ConfigError, Policy};
+
+/// `guardsh run`'s options beyond where the shims are and where credentials come from.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// `--approval-timeout`: seconds a request waits, at most (only shortens the policy's).
+    pub approval_timeout: Option<u64>,
+    /// `--warn-unguarded-shells`: start the agent even when one of its shells would miss the
+    /// shims (`shellcheck`), with a warning.
+    pub warn_unguarded_shells: bool,
+    /// Start the agent in the sandbox (the default; `--no-sandbox` turns it off).
+    pub sandboxed: bool,
+}
+
+impl RunOptions {
+    /// Variables to set in the agent's environment. A timeout already inherited (a nested
+    /// `guardsh run`) is kept if it is shorter.
+    pub fn agent_env(&self) -> Vec<(&'static str, String)> {
+        let inherited = std::env::var_os(crate::pipeline::APPROVAL_TIMEOUT_VAR);
+        self.approval_timeout
+            .map(|t| crate::pipeline::effective_timeout(t, inherited.as_deref()))
+            .map(|t| (crate::pipeline::APPROVAL_TIMEOUT_VAR, t.to_string()))
+            .into_iter()
+            .collect()
+    }
+}
 
 /// The process's own view of the world, read once.
 pub(crate) fn here() -> anyhow::Result<(Paths, PathBuf)> {

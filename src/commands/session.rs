@@ -98,7 +98,7 @@ pub fn run(
     dir: Option<PathBuf>,
     sources: &[String],
     command: &[OsString],
-    sandboxed: bool,
+    options: &super::RunOptions,
 ) -> anyhow::Result<ExitCode> {
     // Before anything else: from here on this process holds credentials.
     nix::sys::prctl::set_dumpable(false).context("cannot make guardsh run unreadable to other processes")?;
@@ -109,7 +109,9 @@ pub fn run(
     let (paths, cwd) = here()?;
 
     let env_policy = EnvPolicy::of(&policy);
-    let is_credential = env::is_credential(&env_policy);
+    // Issue 19 A: the agent's model keys go to the agent, not into custody (custody/agent_keys.rs).
+    let agent_keys = custody::agent_keys::patterns(&policy.agent_keys);
+    let is_credential = custody::agent_keys::held_by_custody(env::is_credential(&env_policy), &agent_keys);
     let (mut vault, mut agent_env, dropped) = custody::take(std::env::vars_os().collect(), &is_credential);
     let from_environment = !vault.is_empty();
     // The policy's sources first, then the command line's: a later value of a name wins.
@@ -124,13 +126,26 @@ pub fn run(
             "guardsh run: holding {held}; the agent gets none of them, guarded commands get what their rule grants"
         );
     }
+    let model_keys = custody::agent_keys::present(&agent_env, &agent_keys);
+    if !model_keys.is_empty() {
+        eprintln!(
+            "guardsh run: passing the agent its model keys: {}; no guarded tool receives them",
+            model_keys.join(" ")
+        );
+    }
     if !dropped.is_empty() {
         eprintln!("guardsh run: dropped (not UTF-8, cannot be handed on): {}", dropped.join(" "));
     }
-    if sandboxed {
+    if options.sandboxed {
         drop(is_credential);
+        // Tools the broker starts get the human's environment without the agent's model keys.
+        let tools_env = custody::agent_keys::without(&agent_env, &agent_keys);
+        let extra: Vec<(OsString, OsString)> =
+            options.agent_env().into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        // Inside the sandbox every guarded tool's real binary is covered by guardsh, so a shell
+        // that resets PATH (a login shell) still reaches it: no shell check is needed.
         return run_sandboxed(
-            Sandboxed { shim_dir, path, session, policy, paths, cwd, vault, agent_env },
+            Sandboxed { shim_dir, path, session, policy, paths, cwd, vault, agent_env, tools_env, extra },
             program,
             args,
         );
@@ -148,10 +163,18 @@ pub fn run(
         eprintln!("guardsh run: warning: the agent can read {} ({}): {}", f.path.display(), f.what, f.advice);
     }
 
+    // Issue 19 B: would the agent's shells reach the shims? (commands/shellcheck.rs)
+    let mut shell_env = agent_env.clone();
+    shell_env.extend([("PATH".into(), path.clone()), (SESSION_VAR.into(), session.clone().into())]);
+    shell_env.extend(options.agent_env().into_iter().map(|(k, v)| (k.into(), v.into())));
+    let tools: Vec<String> = policy.tools.keys().cloned().collect();
+    super::shellcheck::require(&shim_dir, &tools, &shell_env, &cwd, options.warn_unguarded_shells)?;
+
     let private = private_dir()?;
     let socket = private.path.join("socket");
     let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let custodian = custody::server::Custodian::new(vault, paths, session.clone(), agent_env.clone())
+    let tools_env = custody::agent_keys::without(&agent_env, &agent_keys);
+    let custodian = custody::server::Custodian::new(vault, paths, session.clone(), tools_env)
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
     for why in &custodian.untrusted_path {
         eprintln!("guardsh run: tools started with credentials do not search this PATH entry: {why}");
@@ -165,6 +188,7 @@ pub fn run(
         .envs(agent_env)
         .env("PATH", &path)
         .env(SESSION_VAR, &session)
+        .envs(options.agent_env())
         .env(custody::SOCKET_VAR, &socket)
         .spawn();
     let mut child = match child {
@@ -196,6 +220,10 @@ struct Sandboxed {
     cwd: PathBuf,
     vault: custody::Vault,
     agent_env: Vec<(OsString, OsString)>,
+    /// The base environment of the tools the broker starts (the human's, less model keys).
+    tools_env: Vec<(OsString, OsString)>,
+    /// Set in the agent's environment too (`--approval-timeout`).
+    extra: Vec<(OsString, OsString)>,
 }
 
 /// The default start: the agent in a sandbox (see `crate::sandbox`), this process outside it as
@@ -266,7 +294,7 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         eprintln!("guardsh run: not enforced on this kernel: {gap} (guardsh doctor)");
     }
 
-    let mut custodian = custody::server::Custodian::new(s.vault, s.paths, s.session.clone(), s.agent_env.clone())
+    let mut custodian = custody::server::Custodian::new(s.vault, s.paths, s.session.clone(), s.tools_env)
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
     let mut agent_writable: Vec<PathBuf> =
         plan.landlock_write.iter().filter(|p| !p.starts_with("/dev") && **p != home).cloned().collect();
@@ -287,6 +315,7 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         .env(SESSION_VAR, &s.session)
         .env(sandbox::BROKER_VAR, &inside_socket)
         .env(sandbox::PLAN_VAR, &plan_json)
+        .envs(s.extra)
         .env("TMPDIR", "/tmp")
         .spawn();
     let mut child = child.with_context(|| format!("cannot start {}", guardsh.display()))?;

@@ -320,9 +320,32 @@ impl Custodian {
         let cmd = pipeline::command(inv, &argv, real, &sha, self.uid, &bound);
         let now = crate::timefmt::now_secs();
         store.cleanup(now, 86_400);
+        // Requests whose waiters all died are withdrawn by whoever looks next (`lifecycle`).
+        if let Ok(withdrawn) = approval::lifecycle::withdraw_abandoned(&store, now) {
+            for old in withdrawn {
+                let mut rec = approval::lifecycle::record(&old, "withdrawn", approval::lifecycle::ABANDONED, None);
+                rec.session = Some(self.session.clone());
+                write(&rec).map_err(|e| stop(exit::AUDIT, &e.to_string()))?;
+            }
+        }
+        // The shim that asked is the waiter, as this process sees it (its pid outside the
+        // sandbox's PID namespace, and its start time): `pending` and `approve` outside can tell
+        // when it is gone.
         let signed = eval.approval == ApprovalMode::Signature;
+        let will_wait = eval.wait || signed;
+        let shim = approval::procinfo::stat(pid)
+            .map_err(|e| stop(exit::AUDIT, &format!("cannot read the shim's start time: {e}; nothing was run")))?;
+        let add_waiter = |id: &str| {
+            if will_wait { store.add_waiter(id, shim.pid, shim.start) } else { Ok(()) }
+                .map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))
+        };
         let existing = if signed { Ok(None) } else { store.find_command(&cmd.digest(), now) };
         let existing = existing.map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
+        // An approved request serves an identical re-run only if nobody ever waited for it.
+        let existing = existing.filter(|(req, d)| {
+            d.as_ref().is_none_or(|d| d.outcome != Outcome::Approved)
+                || approval::lifecycle::waiting(&store, &req.id).serves_reruns()
+        });
         let req = match existing {
             Some((req, Some(d))) if d.outcome == Outcome::Approved => {
                 self.use_approval(pid, eval, real, &store, &req, &d).map_err(|why| {
@@ -355,6 +378,8 @@ impl Custodian {
                     expires: now + eval.approval_timeout,
                 };
                 let req = approval::Request::new(cmd, ctx);
+                // Recorded before the request exists, so that it never looks abandoned.
+                add_waiter(&req.id)?;
                 store.create(&req).map_err(|e| stop(exit::AUDIT, &format!("{e}; nothing was run")))?;
                 audit_req(&req, "requested", &eval.verdict.reason, None)
                     .map_err(|e| stop(exit::AUDIT, &e.to_string()))?;
@@ -367,14 +392,14 @@ impl Custodian {
             io.say(&format!(
                 "guardsh: request {} is waiting for a human to approve it from their own terminal; nothing was run. Once they have, run exactly the same command again (within {}).",
                 req.id,
-                pipeline::duration(left)
+                crate::timefmt::duration(left)
             ));
             return Err(Stop { code: exit::APPROVAL });
         }
         io.say(&format!(
             "guardsh: request {} is waiting for a human to approve it from their own terminal; it has not run, and runs only if they approve (waiting up to {}).",
             req.id,
-            pipeline::duration(left)
+            crate::timefmt::duration(left)
         ));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(left);
         let waited = approval::wait::wait_for_peer(&store, &req.id, deadline, conn.as_fd())

@@ -16,6 +16,7 @@
 //! 3. while the tool runs, shim → `Forward` for each signal it receives; the tool's end →
 //!    `Exited`, and the shim ends the same way.
 
+pub mod agent_keys;
 pub mod broker;
 pub mod client;
 pub mod exposure;

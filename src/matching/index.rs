@@ -84,6 +84,7 @@ mod tests {
             grant: vec![],
             wait: None,
             sql_read: false,
+            config: vec![],
         }
     }
 

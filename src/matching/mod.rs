@@ -38,7 +38,20 @@ pub fn rule_matches(rule: &Rule, argv: &NormalizedArgv) -> bool {
         return false;
     }
     let permits = rule.action == Action::Allow;
-    rule.flags.iter().all(|test| flag_test(test, argv, permits))
+    config_test(rule, argv, permits) && rule.flags.iter().all(|test| flag_test(test, argv, permits))
+}
+
+/// Configuration settings on the command line (git's `-c`): a permitting rule holds only when
+/// every setting is `safe` or of a class it names, so an allow rule written without `config`
+/// never lets a setting that runs a command through. A restricting rule that names classes
+/// matches when any setting is of one of them.
+fn config_test(rule: &Rule, argv: &NormalizedArgv, permits: bool) -> bool {
+    use crate::git_config::ConfigClass;
+    if permits {
+        argv.config.iter().all(|s| s.class == ConfigClass::Safe || rule.config.contains(&s.class))
+    } else {
+        rule.config.is_empty() || argv.config.iter().any(|s| rule.config.contains(&s.class))
+    }
 }
 
 fn flag_test(test: &FlagTest, argv: &NormalizedArgv, permits: bool) -> bool {

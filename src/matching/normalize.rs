@@ -8,10 +8,14 @@
 //! - before the operation words are complete, a flag the CLI's top-level parser does not know, or
 //!   a short-option cluster, may be read differently by the CLI's subcommand search and by its
 //!   flag parser, so the operation itself is in doubt; the invocation is marked ambiguous.
+//!
+//! For git, configuration settings before the command word (`-c key=value`,
+//! `--config-env=key=VAR`) are read, not refused: each is recorded with its class
+//! (`git_config`), and rules decide what each class may do.
 
 use std::ffi::OsString;
 
-use crate::tools::{Syntax, ToolSpec};
+use crate::tools::{ConfigSyntax, Syntax, ToolSpec};
 
 /// One flag occurrence. `value` is `None` for a flag given without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +39,8 @@ pub struct NormalizedArgv {
     pub ambiguity: Option<String>,
     /// For tools whose SQL guardsh reads: what that SQL does (set by the pipeline).
     pub sql: Option<crate::sql::SqlClass>,
+    /// Configuration settings given on the command line (git's `-c`), in order, classified.
+    pub config: Vec<crate::git_config::ConfigSetting>,
 }
 
 impl NormalizedArgv {
@@ -72,6 +78,18 @@ pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
             push_positional(&mut out, spec, word);
         } else if word == "--" {
             options_ended = true;
+        } else if spec.config == Some(ConfigSyntax::Git)
+            && !verb_done(&out, spec)
+            && let Some(used) = git_config_option(&mut out, word, words.get(i))
+        {
+            i += used;
+        } else if out.positionals.is_empty()
+            && let Some((_, verb)) = spec.verb_flags.iter().find(|(flag, _)| flag == word)
+        {
+            // `git --version` is `git version`, whatever follows; the option stays visible too.
+            let verb = verb.clone();
+            i += long_flag(&mut out, spec, word, words.get(i));
+            push_positional(&mut out, spec, &verb);
         } else if word.starts_with("--") || spec.syntax == Syntax::Go {
             i += long_flag(&mut out, spec, word, words.get(i));
         } else {
@@ -79,6 +97,40 @@ pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
         }
     }
     out
+}
+
+/// git's own configuration options before the command word, read as git's `handle_options` does:
+/// `-c key=value` (the first `=` ends the key; `-c key` alone is true) and `--config-env=key=VAR`
+/// (the last `=` ends the key; the value comes from the environment, so it is unknown here).
+/// Returns how many following words were used, or `None` for any other word.
+fn git_config_option(out: &mut NormalizedArgv, word: &str, next: Option<&String>) -> Option<usize> {
+    let (setting, used, from_env) = match word {
+        "-c" => (next, 1, false),
+        "--config-env" => (next, 1, true),
+        _ => match word.strip_prefix("--config-env=") {
+            Some(rest) => return Some(config_env(out, rest)),
+            None => return None,
+        },
+    };
+    let Some(setting) = setting else {
+        mark_uncertain(out, || format!("{word} at the end of the command line has no setting"));
+        return Some(0);
+    };
+    if from_env {
+        config_env(out, setting);
+    } else {
+        let (key, value) = setting.split_once('=').unwrap_or((setting.as_str(), "true"));
+        out.config.push(crate::git_config::classify(key, Some(value)));
+    }
+    Some(used)
+}
+
+fn config_env(out: &mut NormalizedArgv, setting: &str) -> usize {
+    match setting.rsplit_once('=') {
+        Some((key, _var)) if !key.is_empty() => out.config.push(crate::git_config::classify(key, None)),
+        _ => mark_uncertain(out, || format!("--config-env={setting} does not name key=VARIABLE")),
+    }
+    0
 }
 
 fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str) {
@@ -260,6 +312,25 @@ mod tests {
 
     /// One scenario per line.
     #[test]
+    fn git_configuration_options_are_recorded_with_their_class() {
+        use crate::git_config::ConfigClass;
+        let n = norm("git", "-c core.hooksPath=/dev/null -c core.pager=less -c x --config-env=a.b=V status");
+        let got: Vec<(&str, Option<&str>, ConfigClass)> =
+            n.config.iter().map(|c| (c.key.as_str(), c.value.as_deref(), c.class)).collect();
+        assert_eq!(
+            got,
+            [
+                ("core.hooksPath", Some("/dev/null"), ConfigClass::Safe),
+                ("core.pager", Some("less"), ConfigClass::Command),
+                ("x", Some("true"), ConfigClass::Unknown),
+                ("a.b", None, ConfigClass::Unknown),
+            ]
+        );
+        // Other tools' `-c` is theirs.
+        assert!(norm("psql", "-c select").config.is_empty());
+    }
+
+    #[test]
     fn table() {
         let cases: &[Case] = &[
             ("kubectl", "-n prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
@@ -321,6 +392,16 @@ mod tests {
             ),
             ("kubectl", "-it exec pod", &["exec", "pod"], &["--stdin", "--tty"], true),
             ("aws", "--exclude s3 rm get-x s3://prod/", &["s3", "rm", "get-x", "s3://prod/"], &["--exclude"], true),
+            // git's own configuration options before the command word are read (see `git_config`
+            // below), not refused; after it `-c` is the subcommand's (`switch -c`).
+            ("git", "-c core.hooksPath=/dev/null -C dir status", &["status"], &["-C=dir"], false),
+            ("git", "--config-env=core.pager=P log", &["log"], &[], false),
+            ("git", "switch -c feature", &["switch", "feature"], &["-c=feature"], false),
+            ("git", "-c", &[], &[], true),
+            ("git", "--config-env=nokey log", &["log"], &[], true),
+            // `git --version ...` is `git version ...`.
+            ("git", "--version push", &["version", "push"], &["--version"], false),
+            ("git", "status --version", &["status"], &["--version"], false),
             // Top-level options before the command word are read exactly.
             ("kubectl", "-v 9 get pods", &["get", "pods"], &["--v=9"], false),
             ("kubectl", "-v9 get pods", &["get", "pods"], &["--v=9"], false),

@@ -155,6 +155,7 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             ("approval_file", s.approval_file.as_ref().map(Spanned::span)),
             ("trust_user_installed_tools", s.trust_user_installed_tools.as_ref().map(Spanned::span)),
             ("credentials_from", s.credentials_from.first().map(Spanned::span)),
+            ("[run] agent_keys", raw.run.agent_keys.first().map(Spanned::span)),
         ] {
             if let (true, Some(span)) = (tight, span) {
                 ctx.error(span, format!("{what} may only be set in the base policy; {}", tighten_hint(source.layer)));
@@ -184,6 +185,14 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
                 policy.trust_user_installed_tools = *t.get_ref();
             }
             policy.credentials_from.extend(s.credentials_from.iter().map(|c| c.get_ref().clone()));
+            for k in &raw.run.agent_keys {
+                let name = k.get_ref();
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'*') {
+                    ctx.error(k.span(), "an agent key is a variable name (letters, digits, '_'; '*' as a wildcard)");
+                } else {
+                    policy.agent_keys.push(name.clone());
+                }
+            }
         }
         if let Some(sb) = &raw.sandbox {
             // Only the human's own policy says what the agent may reach: a project file is
@@ -483,6 +492,23 @@ fn compile_rule(
             format!("guardsh does not read {}'s SQL, so `sql` cannot be tested here", raw.tool.get_ref()),
         );
     }
+    let mut config = Vec::new();
+    for c in &raw.config {
+        if spec.config.is_none() {
+            ctx.error(
+                c.span(),
+                format!(
+                    "guardsh does not read {}'s configuration options, so `config` cannot be tested here",
+                    raw.tool.get_ref()
+                ),
+            );
+        } else if let Some(class) = crate::git_config::ConfigClass::parse(c.get_ref()) {
+            config.push(class);
+        } else {
+            let names: Vec<&str> = crate::git_config::ConfigClass::ALL.iter().map(|c| c.as_str()).collect();
+            ctx.error(c.span(), format!("{:?} is not a class of setting; one of {}", c.get_ref(), names.join(", ")));
+        }
+    }
     if ctx.diagnostics.len() > errors_before {
         return None;
     }
@@ -497,6 +523,7 @@ fn compile_rule(
         grant,
         wait: raw.wait,
         sql_read: raw.sql.is_some(),
+        config,
     })
 }
 
@@ -593,6 +620,11 @@ args = ["get"]
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, keep)]);
         assert!(got.iter().any(|e| e.contains("keep may only be set in the base policy")), "{got:?}");
 
+        let source = "[run]\nagent_keys = [\"MY_LLM_KEY\"]\n";
+        let got = errors(&[src(LayerKind::Project, source)]);
+        assert!(got.iter().any(|e| e.contains("[run] agent_keys may only be set in the base policy")), "{got:?}");
+        let policy = compile(&[src(LayerKind::User, source)]).expect("valid");
+        assert_eq!(policy.agent_keys, ["MY_LLM_KEY"]);
         let source = "[settings]\ncredentials_from = [\"cat ~/.env\"]\n";
         let got = errors(&[src(LayerKind::User, BASE), src(LayerKind::Project, source)]);
         assert!(got.iter().any(|e| e.contains("credentials_from may only be set in the base policy")), "{got:?}");
@@ -660,6 +692,18 @@ args = ["get"]
         let text = "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\nflags = { \"-n\" = \"prod\" }\n";
         let p = compile(&[src(LayerKind::User, text)]).expect("valid");
         assert_eq!(p.tools["kubectl"].rules[0].flags[0].name, "--namespace");
+    }
+
+    #[test]
+    fn config_classes_are_checked_and_only_for_tools_guardsh_reads_them_for() {
+        let rule = |tool: &str, classes: &str| {
+            format!("[[rule]]\nid = \"x\"\ntool = \"{tool}\"\naction = \"ask\"\nreason = \"r\"\nconfig = [{classes}]\n")
+        };
+        let e = errors(&[src(LayerKind::User, &rule("kubectl", "\"command\""))]);
+        assert!(e[0].contains("does not read kubectl's configuration options"), "{e:?}");
+        let e = errors(&[src(LayerKind::User, &rule("git", "\"comand\""))]);
+        assert!(e[0].contains("not a class of setting"), "{e:?}");
+        assert!(compile(&[src(LayerKind::User, &rule("git", "\"command\", \"unknown\""))]).is_ok());
     }
 
     #[test]

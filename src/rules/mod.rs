@@ -117,6 +117,8 @@ pub struct Rule {
     pub wait: Option<bool>,
     /// Matches only when the SQL the tool will run only reads.
     pub sql_read: bool,
+    /// Classes of configuration setting the rule is about (see `RawRule::config`).
+    pub config: Vec<crate::git_config::ConfigClass>,
 }
 
 /// Everything the policy says about one tool.
@@ -163,6 +165,8 @@ pub struct Policy {
     pub credentials_from: Vec<String>,
     /// `[sandbox]`: more for the agent to read or write, nested user namespaces.
     pub sandbox: crate::sandbox::Settings,
+    /// `[run] agent_keys`: the agent's model variables besides the built-in list.
+    pub agent_keys: Vec<String>,
     pub tools: BTreeMap<String, ToolPolicy>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
@@ -184,6 +188,7 @@ impl Default for Policy {
             trust_user_installed_tools: false,
             credentials_from: vec![],
             sandbox: crate::sandbox::Settings::default(),
+            agent_keys: vec![],
             tools: BTreeMap::new(),
             all_credentials: vec![],
             sources: vec![],

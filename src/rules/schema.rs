@@ -14,6 +14,8 @@ pub struct RawPolicy {
     #[serde(default)]
     pub settings: RawSettings,
     #[serde(default)]
+    pub run: RawRun,
+    #[serde(default)]
     pub tools: BTreeMap<String, Spanned<RawToolConfig>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RawRule>>,
@@ -62,6 +64,16 @@ pub struct RawSettings {
     pub credentials_from: Vec<Spanned<String>>,
 }
 
+/// `[run]`: what `guardsh run` does besides holding credentials.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// Variables the agent reads for its model, besides the built-in list: passed to the agent,
+    /// never to a guarded tool (base layer only).
+    #[serde(default)]
+    pub agent_keys: Vec<Spanned<String>>,
+}
+
 /// `[tools.NAME]`: the tool's default decision, and additions to what guardsh knows about it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +102,9 @@ pub struct RawToolConfig {
     pub sql: Option<String>,
     #[serde(default)]
     pub set_env: BTreeMap<String, String>,
+    pub config: Option<String>,
+    #[serde(default)]
+    pub verb_flags: BTreeMap<String, String>,
 }
 
 impl RawToolConfig {
@@ -107,6 +122,8 @@ impl RawToolConfig {
             || !self.selectors.is_empty()
             || self.sql.is_some()
             || !self.set_env.is_empty()
+            || self.config.is_some()
+            || !self.verb_flags.is_empty()
     }
 
     pub fn knowledge(&self) -> crate::tools::RawToolSpec {
@@ -125,6 +142,8 @@ impl RawToolConfig {
             set_env: self.set_env.clone(),
             // Where a tool runs is guardsh's knowledge of what it needs, not a policy setting.
             runs_inside: None,
+            config: self.config.clone(),
+            verb_flags: self.verb_flags.clone(),
         }
     }
 }
@@ -159,6 +178,12 @@ pub struct RawRule {
     pub wait: Option<bool>,
     /// For tools whose SQL guardsh reads: `read` matches only when every statement only reads.
     pub sql: Option<Spanned<SqlTest>>,
+    /// For tools whose configuration options guardsh reads (git's `-c`): classes of setting
+    /// (`safe`, `fetch-command`, `command`, `location`, `other`, `unknown`). An allow rule matches
+    /// only when every setting is `safe` or of a listed class (without `config`, only `safe`);
+    /// an ask or deny rule with `config` matches only when some setting is of a listed class.
+    #[serde(default)]
+    pub config: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

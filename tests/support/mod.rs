@@ -78,6 +78,10 @@ impl Test {
         for d in [&t.home, &t.shims, &t.real, &t.records, &t.cwd, &t.config_dir(), &t.sysbin] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
+        // The documented fix for login shells that set PATH afresh (Debian's /etc/profile does):
+        // without it `guardsh run` refuses, since `bash -lc` would not reach the shims.
+        let fix = format!("[ -n \"$GUARDSH_SESSION\" ] && PATH='{}':\"$PATH\"\n", t.shims.display());
+        std::fs::write(t.home.join(".profile"), fix).expect("write ~/.profile");
         for tool in SYSTEM_UTILITIES {
             let found = ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists());
             let found = found.unwrap_or_else(|| panic!("the tests need {tool} in /usr/bin or /bin"));
