@@ -95,16 +95,14 @@ fn main() {
     };
     let root = tempfile::tempdir().expect("tempdir");
     let r = root.path().canonicalize().expect("canonical");
-    let (home, shims, real, bin, work) = (r.join("home"), r.join("shims"), r.join("real"), r.join("bin"), r.join("work"));
+    let (home, shims, real, bin, work) =
+        (r.join("home"), r.join("shims"), r.join("real"), r.join("bin"), r.join("work"));
     for d in [home.join(".config/guardsh"), shims.clone(), real.clone(), bin.clone(), work.clone()] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
     let tool = cc(&bin, "true", "int main(void){return 0;}\n");
-    let wrapper = cc(
-        &bin,
-        "wrap",
-        "#include <unistd.h>\nint main(int c, char **v){ (void)c; execv(v[1], v+1); return 127; }\n",
-    );
+    let wrapper =
+        cc(&bin, "wrap", "#include <unistd.h>\nint main(int c, char **v){ (void)c; execv(v[1], v+1); return 127; }\n");
     std::fs::copy(&tool, real.join("kubectl")).expect("copy");
     let me = std::env::current_exe().expect("own path");
     let readable: Vec<String> =

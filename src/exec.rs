@@ -189,7 +189,12 @@ pub fn no_core_dumps() {
 /// lowered a hard limit, the tool does not start), and with the default disposition of the
 /// signals `guardsh run` ignores (an ignored disposition survives exec; Ctrl-C must stop it).
 #[allow(unsafe_code)]
-pub fn prepare_custodied_child(command: &mut std::process::Command, cwd: std::os::fd::RawFd, limits: Limits) {
+pub fn prepare_custodied_child(
+    command: &mut std::process::Command,
+    cwd: std::os::fd::RawFd,
+    limits: Limits,
+    jail: Option<std::os::fd::RawFd>,
+) {
     use std::os::unix::process::CommandExt;
     // SAFETY: runs in the child between fork and exec, and only calls fchdir(2), setrlimit(2)
     // and signal(2), which are async-signal-safe; it reads the limits allocated before the fork,
@@ -206,6 +211,10 @@ pub fn prepare_custodied_child(command: &mut std::process::Command, cwd: std::os
             }
             for sig in [Signal::SIGINT, Signal::SIGQUIT] {
                 let _ = signal(sig, SigHandler::SigDfl);
+            }
+            // Last: the jail's rules are for the tool, not for getting it started.
+            if let Some(ruleset) = jail {
+                crate::sandbox::jail::enter(ruleset)?;
             }
             Ok(())
         });

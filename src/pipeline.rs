@@ -98,6 +98,8 @@ pub struct Evaluation {
     pub set_env: Vec<(String, String)>,
     /// Inside guardsh run's sandbox the tool runs there, not outside (`runs_inside`).
     pub runs_inside: bool,
+    /// What of the human's home the tool may reach when started outside the sandbox.
+    pub own_files: Vec<String>,
 }
 
 impl Evaluation {
@@ -197,6 +199,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         trust_user_installed_tools: policy.trust_user_installed_tools,
         set_env: spec.set_env.clone(),
         runs_inside: spec.runs_inside,
+        own_files: spec.own_files.clone(),
     }
 }
 

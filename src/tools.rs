@@ -92,6 +92,12 @@ pub struct RawToolSpec {
     /// wrote (git hooks, `core.fsmonitor`, a `.git` it renamed) runs with the agent's reach only.
     /// The broker still decides and records every call.
     pub runs_inside: Option<bool>,
+    /// What of the human's home the tool reads and writes when guardsh run starts it outside the
+    /// sandbox (relative to the home directory): its configuration, credentials and caches. The
+    /// rest of the home is out of its reach, so an allowed command cannot be pointed at the
+    /// human's other files (`--from-file=~/.ssh/id_ed25519`).
+    #[serde(default)]
+    pub own_files: Vec<String>,
     /// The tool takes configuration settings before its command word, which guardsh reads and
     /// classifies (`src/git_config`): `"git"` (`-c key=value`, `--config-env=key=VAR`).
     pub config: Option<String>,
@@ -192,6 +198,7 @@ pub struct ToolSpec {
     pub sql: Option<SqlClient>,
     pub set_env: Vec<(String, String)>,
     pub runs_inside: bool,
+    pub own_files: Vec<String>,
     pub config: Option<ConfigSyntax>,
     /// Exact spelling of an option to the command word it stands for.
     pub verb_flags: Vec<(String, String)>,
@@ -222,6 +229,7 @@ impl RawToolSpec {
         self.sql = other.sql.clone().or(self.sql.take());
         self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.runs_inside = other.runs_inside.or(self.runs_inside);
+        self.own_files.extend(other.own_files.iter().cloned());
         self.config = other.config.clone().or(self.config.take());
         self.verb_flags.extend(other.verb_flags.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
@@ -290,6 +298,7 @@ impl RawToolSpec {
             sql,
             set_env: self.set_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             runs_inside: self.runs_inside.unwrap_or(false),
+            own_files: self.own_files.clone(),
             config,
             verb_flags: self.verb_flags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })

@@ -22,6 +22,11 @@ enum Mode {
 /// human's home and the project.
 fn world() -> Test {
     let t = Test::new().tools(&["aws", "kubectl", "railway", "psql"]).example_rules();
+    // The fake tools record what they saw here: a place tools started outside the sandbox may
+    // write (see `sandbox::jail`), as the project is.
+    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+    let records = format!("\n[sandbox]\nwritable = [{:?}]\n", t.records.display().to_string());
+    std::fs::write(t.config_dir().join("rules.toml"), rules + &records).expect("rules");
     if !nix::unistd::geteuid().is_root() {
         // The fake real tools are this user's own files: trusted explicitly (see custody.rs).
         let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
@@ -238,6 +243,30 @@ fn a_project_policy_counts_only_as_the_human_trusted_it() {
     // The agent changes the trusted file: it is ignored again until the human looks.
     std::fs::write(t.cwd.join(".guardsh.toml"), format!("{tighter}# changed\n")).expect("write");
     t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().stdout_lacks("deny");
+}
+
+/// Issue 20 class 1: an allowed command run outside the sandbox as a reader of the human's
+/// files. A client-side dry run of `kubectl create secret --from-file=~/.aws/credentials` prints
+/// the file. Tools outside run in a jail of their own: the system, what the agent sees, and
+/// their own configuration (`own_files`: kubectl's `~/.kube`), not the rest of the home.
+#[test]
+fn a_tool_outside_reaches_its_own_configuration_and_not_the_humans_other_files() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    std::fs::create_dir_all(t.home.join(".kube")).expect("mkdir");
+    std::fs::write(t.home.join(".kube/config"), "kube-config-of-the-human\n").expect("kubeconfig");
+    crate::support::write_executable(
+        &t.real.join("kubectl"),
+        "#!/bin/sh\ncat \"$HOME/.kube/config\"\nfor a in \"$@\"; do case \"$a\" in --from-file=*) cat \"${a#--from-file=}\";; esac; done\n",
+    );
+    let script = "kubectl create secret generic x --from-file=$HOME/.aws/credentials --dry-run=client -o yaml";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert!(out.contains("kube-config-of-the-human"), "its own kubeconfig works: {out}\n{err} ({code:?})");
+    assert!(!out.contains("aws-file-secret"), "the human's other file was read: {out}");
+    let (_, out, _) = agent(&t, Mode::NoSandbox, script);
+    assert!(out.contains("aws-file-secret"), "without the sandbox the allowed dry run prints it: {out}");
 }
 
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the

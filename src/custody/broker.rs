@@ -36,6 +36,9 @@ pub struct Sandboxed {
     /// caches, and the world-writable temporary directories. A selector naming a file in one of
     /// them would let the agent choose what a tool outside reads.
     pub agent_writable: Vec<PathBuf>,
+    /// For the jails of tools started outside (`sandbox::jail`).
+    pub home: PathBuf,
+    pub landlock_abi: i32,
 }
 
 /// How a proposal ends when the tool does not run: an exit status for the shim, and whether
@@ -192,9 +195,8 @@ impl Custodian {
         // A tool that needs nothing from outside runs inside, with the agent's reach; what it
         // reads there (its configuration, hooks) is then the agent's to choose, harmlessly.
         let inside = eval.runs_inside && self.vault.release(&eval.verdict.grants).is_empty();
-        if !inside {
-            self.selectors_outside_the_agents_reach(inv, &eval).map_err(refuse)?;
-        }
+        let selected =
+            if inside { vec![] } else { self.selectors_outside_the_agents_reach(inv, &eval).map_err(refuse)? };
 
         let request = if eval.verdict.action == Action::Ask {
             Some(self.ask(conn, pid, inv, &eval, &real, io, &write, &record)?)
@@ -233,6 +235,24 @@ impl Custodian {
         if let Err(e) = write(&rec) {
             return Err(stop(exit::AUDIT, &format!("{e}; nothing was run")));
         }
+        // The tool's jail, built before the fork (see `sandbox::jail`).
+        let jail = match &self.broker {
+            Some(sb) => {
+                let path_dirs: Vec<PathBuf> =
+                    std::env::split_paths(&self.tool_path(eval.trust_user_installed_tools)).collect();
+                let jail = crate::sandbox::jail::Jail {
+                    landlock_abi: sb.landlock_abi,
+                    home: &sb.home,
+                    agent_writable: &sb.agent_writable,
+                    path_dirs: &path_dirs,
+                    real: &real,
+                    own_files: &eval.own_files,
+                    selected: &selected,
+                };
+                Some(jail.ruleset().map_err(|e| stop(exit::CANNOT_EXEC, &format!("{e}; nothing was run")))?)
+            }
+            None => None,
+        };
         let mut command = std::process::Command::new(&real);
         command
             .arg0(&inv.tool)
@@ -242,7 +262,12 @@ impl Custodian {
             .stdin(tool_stdin)
             .stdout(io.stdout.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?)
             .stderr(io.stderr.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?);
-        crate::exec::prepare_custodied_child(&mut command, io.cwd.as_raw_fd(), self.limits.clone());
+        crate::exec::prepare_custodied_child(
+            &mut command,
+            io.cwd.as_raw_fd(),
+            self.limits.clone(),
+            jail.as_ref().map(crate::sandbox::jail::raw),
+        );
         command.spawn().map(Run::Outside).map_err(|e| {
             let why = format!("cannot start {}: {e}", real.display());
             let mut failed = rec.clone();
@@ -257,8 +282,9 @@ impl Custodian {
     /// `AWS_CONFIG_FILE` in a cache) would let the agent choose what a tool outside reads: its
     /// exec plugins, aliases, credential processes. Each path in such a value (a `:`-separated
     /// list counts piece by piece) must lie outside every place the agent can write.
-    fn selectors_outside_the_agents_reach(&self, inv: &Invocation, eval: &Evaluation) -> Result<(), String> {
-        let Some(sandbox) = &self.broker else { return Ok(()) };
+    fn selectors_outside_the_agents_reach(&self, inv: &Invocation, eval: &Evaluation) -> Result<Vec<PathBuf>, String> {
+        let mut selected = Vec::new();
+        let Some(sandbox) = &self.broker else { return Ok(selected) };
         for (k, v) in &inv.vars {
             let Some(name) = k.to_str() else { continue };
             if !eval.selectors.iter().any(|p| crate::env::name_matches(p, name)) {
@@ -282,9 +308,10 @@ impl Custodian {
                         w.display()
                     ));
                 }
+                selected.push(real);
             }
         }
-        Ok(())
+        Ok(selected)
     }
 
     /// The `ask` path, in the broker: use an approval this exact command already has, or file a

@@ -102,6 +102,9 @@ pub struct RawToolConfig {
     pub sql: Option<String>,
     #[serde(default)]
     pub set_env: BTreeMap<String, String>,
+    /// What of the human's home the tool may reach when started outside the sandbox.
+    #[serde(default)]
+    pub own_files: Vec<String>,
     pub config: Option<String>,
     #[serde(default)]
     pub verb_flags: BTreeMap<String, String>,
@@ -122,6 +125,7 @@ impl RawToolConfig {
             || !self.selectors.is_empty()
             || self.sql.is_some()
             || !self.set_env.is_empty()
+            || !self.own_files.is_empty()
             || self.config.is_some()
             || !self.verb_flags.is_empty()
     }
@@ -142,6 +146,7 @@ impl RawToolConfig {
             set_env: self.set_env.clone(),
             // Where a tool runs is guardsh's knowledge of what it needs, not a policy setting.
             runs_inside: None,
+            own_files: self.own_files.clone(),
             config: self.config.clone(),
             verb_flags: self.verb_flags.clone(),
         }

@@ -16,6 +16,7 @@
 //!   `/usr/bin/kubectl` by absolute path, or a login shell that resets PATH, reaches the broker.
 
 pub mod init;
+pub mod jail;
 pub mod landlock;
 pub mod probe;
 pub mod scan;

@@ -1,0 +1,94 @@
+//! The jail of a tool the broker starts outside the sandbox: it runs with the human's rights and
+//! files, so Landlock keeps it to what it needs. The system, its install directories, the
+//! project, temporary files, and its own configuration in the human's home as its tool
+//! knowledge declares it (`own_files`: `~/.kube`, `~/.aws`, ...) and as its selectors name it
+//! (`KUBECONFIG=...`). An allowed command that names another of the human's files
+//! (`--from-file=~/.ssh/id_ed25519`) finds it out of reach.
+//!
+//! The ruleset is built before the fork (it allocates); between fork and exec the child only
+//! sets no_new_privs and enters it, two system calls.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    ABI, Access, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules,
+};
+
+use super::{DEVICES_WRITABLE, SYSTEM_READABLE};
+
+/// What the jail is built from.
+pub struct Jail<'a> {
+    pub landlock_abi: i32,
+    pub home: &'a Path,
+    /// The places the agent can write (the project, `[sandbox] writable`, temporary
+    /// directories): what the tool sees of the agent's work.
+    pub agent_writable: &'a [PathBuf],
+    /// The tool's PATH (its helpers and interpreters), and the real binary.
+    pub path_dirs: &'a [PathBuf],
+    pub real: &'a Path,
+    pub own_files: &'a [String],
+    /// Files its selectors name (a kubeconfig outside the project).
+    pub selected: &'a [PathBuf],
+}
+
+impl Jail<'_> {
+    /// A Landlock ruleset for the tool, as a descriptor for `enter`.
+    pub fn ruleset(&self) -> Result<OwnedFd, String> {
+        let abi = ABI::from(self.landlock_abi);
+        let fail = |e: &dyn std::fmt::Display| format!("the tool's jail: {e}");
+        let mut read: Vec<PathBuf> = SYSTEM_READABLE.iter().map(PathBuf::from).collect();
+        for d in self.path_dirs.iter().chain(std::iter::once(&self.real.to_path_buf())) {
+            read.push(d.clone());
+            // A tool's install root (`venv/bin/aws` reads `venv/lib`), unless that is the home.
+            if let Some(root) = d.parent().filter(|r| !self.home.starts_with(r)) {
+                read.push(root.to_path_buf());
+            }
+        }
+        if let Ok(real) = self.real.canonicalize()
+            && let Some(root) = real.parent().and_then(Path::parent).filter(|r| !self.home.starts_with(r))
+        {
+            read.push(root.to_path_buf());
+        }
+        let mut write: Vec<PathBuf> = self.agent_writable.to_vec();
+        write.extend(DEVICES_WRITABLE.iter().map(PathBuf::from));
+        write.extend(self.own_files.iter().map(|f| self.home.join(f)));
+        write.extend(self.selected.iter().cloned());
+        // Nothing here may hold the whole home directory.
+        read.retain(|p| !self.home.starts_with(p));
+        write.retain(|p| !self.home.starts_with(p));
+        let created = Ruleset::default()
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(AccessFs::from_all(abi))
+            .map_err(|e| fail(&e))?
+            .create()
+            .map_err(|e| fail(&e))?
+            .add_rules(path_beneath_rules(&read, AccessFs::from_read(abi)))
+            .map_err(|e| fail(&e))?
+            .add_rules(path_beneath_rules(&write, AccessFs::from_all(abi)))
+            .map_err(|e| fail(&e))?;
+        Option::<OwnedFd>::from(created).ok_or_else(|| "the tool's jail: this kernel has no Landlock".to_string())
+    }
+}
+
+/// In the tool's process, between fork and exec: enters the jail. Async-signal-safe: two
+/// system calls, no allocation.
+#[allow(unsafe_code)]
+pub fn enter(ruleset: RawFd) -> std::io::Result<()> {
+    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) and landlock_restrict_self take integers only and touch
+    // no memory of this process.
+    unsafe {
+        if nix::libc::prctl(nix::libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if nix::libc::syscall(nix::libc::SYS_landlock_restrict_self, ruleset, 0u32) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The raw descriptor of a ruleset, kept open by its owner until the tool has started.
+pub fn raw(fd: &OwnedFd) -> RawFd {
+    fd.as_raw_fd()
+}
