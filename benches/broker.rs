@@ -108,7 +108,6 @@ fn main() {
     let readable: Vec<String> =
         [me.parent().expect("dir"), bin.as_path()].iter().map(|p| format!("{:?}", p.display().to_string())).collect();
     let mut policy = include_str!("../rules.toml.example").to_string();
-    policy = policy.replacen("[settings]\n", &format!("[settings]\n"), 1);
     policy.push_str(&format!("\n[sandbox]\nreadable = [{}]\n", readable.join(", ")));
     std::fs::write(home.join(".config/guardsh/rules.toml"), policy).expect("policy");
     let env = |c: &mut Command| {
