@@ -15,6 +15,7 @@ mod gate;
 mod kubectl;
 mod layers;
 mod postgres;
+mod real_agents;
 mod regression;
 mod signature;
 mod sql;

@@ -296,6 +296,9 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
 
     let mut custodian = custody::server::Custodian::new(s.vault, s.paths, s.session.clone(), s.tools_env)
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
+    for why in &custodian.untrusted_path {
+        eprintln!("guardsh run: tools started outside the sandbox do not search this PATH entry: {why}");
+    }
     let mut agent_writable: Vec<PathBuf> =
         plan.landlock_write.iter().filter(|p| !p.starts_with("/dev") && **p != home).cloned().collect();
     agent_writable.extend(["/tmp", "/var/tmp", "/dev/shm"].iter().map(PathBuf::from));
