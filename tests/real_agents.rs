@@ -1,5 +1,6 @@
-//! Real agents in front of guardsh, as their users run them: Claude Code (the pinned npm
-//! release `.ci/run` installs; its path in `GUARDSH_TEST_CLAUDE`) inside `guardsh run`, as an
+//! Real agents in front of guardsh, as their users run them: Claude Code and Codex (the pinned
+//! npm releases `.ci/run` installs; their paths in `GUARDSH_TEST_CLAUDE` and `GUARDSH_TEST_CODEX`)
+//! inside `guardsh run`, as an
 //! unprivileged uid, driven by a scripted model server of our own (`agents/model_server.py`,
 //! 127.0.0.1 only), with fake tools as the oracle of what really ran and a human approving from
 //! a second terminal.
@@ -13,18 +14,28 @@ use crate::support::Test;
 
 const AGENT: u32 = 65534;
 
-/// The Claude Code binary to test, or None (and why) where it cannot be had.
-fn claude() -> Option<PathBuf> {
-    let found = std::env::var_os("GUARDSH_TEST_CLAUDE").map(PathBuf::from).filter(|p| p.exists());
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Claude,
+    Codex,
+}
+
+/// An agent's binary to test, or None (and why) where it cannot be had.
+fn agent(kind: Kind) -> Option<(Kind, PathBuf)> {
+    let var = match kind {
+        Kind::Claude => "GUARDSH_TEST_CLAUDE",
+        Kind::Codex => "GUARDSH_TEST_CODEX",
+    };
+    let found = std::env::var_os(var).map(PathBuf::from).filter(|p| p.exists());
     if found.is_none() {
-        if let Ok(why) = std::env::var("GUARDSH_TEST_CLAUDE_SKIP") {
+        if let Ok(why) = std::env::var(format!("{var}_SKIP")) {
             eprintln!("SKIPPED: {why}");
             return None;
         }
-        assert!(std::env::var_os("CI").is_none(), "CI installs Claude Code and sets GUARDSH_TEST_CLAUDE (.ci/run)");
-        eprintln!("SKIPPED: set GUARDSH_TEST_CLAUDE to a Claude Code binary (.ci/run installs the pinned one)");
+        assert!(std::env::var_os("CI").is_none(), "CI installs {kind:?} and sets {var} (.ci/run)");
+        eprintln!("SKIPPED: set {var} to a {kind:?} binary (.ci/run installs the pinned one)");
     }
-    found
+    found.map(|p| (kind, p))
 }
 
 /// The scripted model: answers each turn with the next command for the agent's shell tool.
@@ -93,9 +104,10 @@ impl Drop for Model {
 }
 
 /// The shipped rules, fake tools and shims, and the agent's binary readable inside the sandbox.
-fn world(claude: &Path) -> Test {
+fn world(binary: &Path) -> Test {
     let t = Test::new().tools(&["aws", "kubectl"]).example_rules();
-    let install = claude.parent().and_then(Path::parent).expect("the agent's install directory");
+    // The npm package's directory: a native binary and the files it ships beside it.
+    let install = binary.ancestors().find(|a| a.ends_with("node_modules")).unwrap_or(binary).to_path_buf();
     let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
     let extra = format!(
         "\n[sandbox]\nreadable = [{:?}]\nwritable = [{:?}]\n",
@@ -113,9 +125,15 @@ fn set_wait(t: &Test) {
         .expect("rules");
 }
 
-/// Runs `claude -p` inside `guardsh run` as the agent's user, as the README says to. Returns
-/// its exit code, stderr, and when it started (seconds since the epoch).
-fn run_claude(t: &Test, claude: &Path, model: &Model, options: &[&str]) -> (Option<i32>, String, f64) {
+/// Runs the agent non-interactively inside `guardsh run` as the agent's user, as the README
+/// says to (`claude -p`, `codex exec`). Returns its exit code, stderr, and when it started
+/// (seconds since the epoch).
+fn run_agent(
+    t: &Test,
+    (kind, binary): &(Kind, PathBuf),
+    model: &Model,
+    options: &[&str],
+) -> (Option<i32>, String, f64) {
     let as_root = nix::unistd::geteuid().is_root();
     if as_root {
         use std::os::unix::fs::PermissionsExt;
@@ -128,15 +146,33 @@ fn run_claude(t: &Test, claude: &Path, model: &Model, options: &[&str]) -> (Opti
     args.extend(options);
     args.push("--");
     let mut run = t.guardsh(&args);
-    run.cmd
-        .arg(claude)
-        .args(["-p", "Do the task.", "--allowedTools", "Bash"])
-        .env("ANTHROPIC_API_KEY", "sk-ant-test-model-key")
-        .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", model.port))
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("AWS_ACCESS_KEY_ID", "AKIAAGENTTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "held-aws-secret");
+    run.cmd.arg(binary);
+    match kind {
+        Kind::Claude => {
+            run.cmd
+                .args(["-p", "Do the task.", "--allowedTools", "Bash"])
+                .env("ANTHROPIC_API_KEY", "sk-ant-test-model-key")
+                .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", model.port))
+                .env("DISABLE_AUTOUPDATER", "1")
+                .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+        }
+        Kind::Codex => {
+            // Codex's own sandbox needs user namespaces, which guardsh's refuses inside; guardsh's
+            // sandbox is the boundary (README: Codex). Its shell stays `bash -lc`, the default.
+            let home = t.home.join(".codex");
+            std::fs::create_dir_all(&home).expect("mkdir");
+            let config = format!(
+                "model = \"gpt-test\"\nmodel_provider = \"scripted\"\nsandbox_mode = \"danger-full-access\"\napproval_policy = \"never\"\n\n[model_providers.scripted]\nname = \"scripted\"\nbase_url = \"http://127.0.0.1:{}/v1\"\nenv_key = \"OPENAI_API_KEY\"\nwire_api = \"responses\"\n",
+                model.port
+            );
+            std::fs::write(home.join("config.toml"), config).expect("codex config");
+            if as_root {
+                chown_tree(&home, AGENT);
+            }
+            run.cmd.args(["exec", "--skip-git-repo-check", "Do the task."]).env("OPENAI_API_KEY", "sk-test-model-key");
+        }
+    }
+    run.cmd.env("AWS_ACCESS_KEY_ID", "AKIAAGENTTEST").env("AWS_SECRET_ACCESS_KEY", "held-aws-secret");
     if as_root {
         use std::os::unix::process::CommandExt;
         run.cmd.uid(AGENT).gid(AGENT);
@@ -169,15 +205,26 @@ fn pending_as_agent(t: &Test) -> Vec<String> {
     j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()
 }
 
+#[test]
+fn claude_code_reads_runs_denies_and_keeps_its_key_from_tools() {
+    reads_runs_denies_and_keeps_its_key_from_tools(Kind::Claude);
+}
+
+/// Codex runs every command as `bash -lc`: a login shell, whose profile resets PATH. Guarded all
+/// the same, since guardsh covers every guarded tool's real binary inside the sandbox.
+#[test]
+fn codex_reads_runs_denies_and_keeps_its_key_from_tools_from_a_login_shell() {
+    reads_runs_denies_and_keeps_its_key_from_tools(Kind::Codex);
+}
+
 /// An allowed read reaches the model; a deny reaches it as 77 and nothing runs; the model key
 /// reaches the agent (it could talk to its model at all) and no tool; the first model request
 /// comes within 5 s of `guardsh run` starting; nothing asked.
-#[test]
-fn claude_code_reads_runs_denies_and_keeps_its_key_from_tools() {
-    let Some(claude) = claude() else { return };
-    let t = world(&claude);
+fn reads_runs_denies_and_keeps_its_key_from_tools(kind: Kind) {
+    let Some(a) = agent(kind) else { return };
+    let t = world(&a.1);
     let model = Model::start(&t, &["kubectl get pods", "kubectl delete namespace prod", "aws s3 ls"]);
-    let (code, err, started) = run_claude(&t, &claude, &model, &[]);
+    let (code, err, started) = run_agent(&t, &a, &model, &[]);
     assert_eq!(code, Some(0), "{err}");
     let results = model.results();
     assert_eq!(results.len(), 3, "the model saw three results: {results:?}\n{err}");
@@ -185,7 +232,9 @@ fn claude_code_reads_runs_denies_and_keeps_its_key_from_tools() {
     assert!(results[1].contains("77") && results[1].contains("denied"), "{results:?}");
     assert!(!results[1].contains("guardsh approve"), "no approval command reaches the agent: {results:?}");
     assert_eq!(t.saw_args("kubectl").expect("kubectl ran"), ["get", "pods"], "only the read ran");
-    assert!(t.saw_var("aws", "ANTHROPIC_API_KEY").is_none(), "no tool gets the model key");
+    for key in ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"] {
+        assert!(t.saw_var("aws", key).is_none(), "no tool gets the model key {key}");
+    }
     assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("held-aws-secret"), "aws got its grant");
     let first = model.first_request_after(started).expect("a model request");
     assert!(first < 5.0, "first model request after {first:.2} s");
@@ -193,18 +242,27 @@ fn claude_code_reads_runs_denies_and_keeps_its_key_from_tools() {
     assert!(pending_as_agent(&t).is_empty());
 }
 
-/// Starting in a git repository, with the agent's own git housekeeping, asks nothing.
 #[test]
 fn claude_code_in_a_git_repository_asks_nothing() {
-    let Some(claude) = claude() else { return };
-    let t = world(&claude);
+    in_a_git_repository_asks_nothing(Kind::Claude);
+}
+
+#[test]
+fn codex_in_a_git_repository_asks_nothing() {
+    in_a_git_repository_asks_nothing(Kind::Codex);
+}
+
+/// Starting in a git repository, with the agent's own git housekeeping, asks nothing.
+fn in_a_git_repository_asks_nothing(kind: Kind) {
+    let Some(a) = agent(kind) else { return };
+    let t = world(&a.1);
     let git = Path::new("/usr/bin/git");
     assert!(git.exists(), "the tests need git");
     std::os::unix::fs::symlink(git, t.real.join("git")).expect("symlink");
     let init = Command::new(git).args(["init", "-q"]).current_dir(&t.cwd).status().expect("git init");
     assert!(init.success());
     let model = Model::start(&t, &["git status --short; git log -n 1 2>&1 | head -1"]);
-    let (code, err, _) = run_claude(&t, &claude, &model, &[]);
+    let (code, err, _) = run_agent(&t, &a, &model, &[]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(model.results().len(), 1, "{err}");
     let asked: Vec<String> = t
@@ -221,17 +279,26 @@ fn claude_code_in_a_git_repository_asks_nothing() {
     assert!(pending_as_agent(&t).is_empty());
 }
 
-/// An ask approved by the human from another terminal runs once, and the agent learns it ran.
 #[test]
 fn claude_code_an_ask_approved_from_another_terminal_runs_once() {
-    let Some(claude) = claude() else { return };
-    let t = world(&claude);
+    an_ask_approved_from_another_terminal_runs_once(Kind::Claude);
+}
+
+#[test]
+fn codex_an_ask_approved_from_another_terminal_runs_once() {
+    an_ask_approved_from_another_terminal_runs_once(Kind::Codex);
+}
+
+/// An ask approved by the human from another terminal runs once, and the agent learns it ran.
+fn an_ask_approved_from_another_terminal_runs_once(kind: Kind) {
+    let Some(a) = agent(kind) else { return };
+    let t = world(&a.1);
     set_wait(&t);
     let t = std::sync::Arc::new(t);
     let model = std::sync::Arc::new(Model::start(&t, &["aws ec2 terminate-instances --instance-ids i-1"]));
     let runner = std::thread::spawn({
         let (t, model) = (std::sync::Arc::clone(&t), std::sync::Arc::clone(&model));
-        move || run_claude(&t, &claude, &model, &[])
+        move || run_agent(&t, &a, &model, &[])
     });
     let start = Instant::now();
     let id = loop {
@@ -251,15 +318,24 @@ fn claude_code_an_ask_approved_from_another_terminal_runs_once() {
     assert_eq!(runs, 1);
 }
 
-/// An ask nobody answers ends when `--approval-timeout` says; the agent is told it did not run,
-/// finishes, and nothing stays pending.
 #[test]
 fn claude_code_an_unanswered_ask_ends_and_nothing_stays_pending() {
-    let Some(claude) = claude() else { return };
-    let t = world(&claude);
+    an_unanswered_ask_ends_and_nothing_stays_pending(Kind::Claude);
+}
+
+#[test]
+fn codex_an_unanswered_ask_ends_and_nothing_stays_pending() {
+    an_unanswered_ask_ends_and_nothing_stays_pending(Kind::Codex);
+}
+
+/// An ask nobody answers ends when `--approval-timeout` says; the agent is told it did not run,
+/// finishes, and nothing stays pending.
+fn an_unanswered_ask_ends_and_nothing_stays_pending(kind: Kind) {
+    let Some(a) = agent(kind) else { return };
+    let t = world(&a.1);
     set_wait(&t);
     let model = Model::start(&t, &["aws ec2 terminate-instances --instance-ids i-1"]);
-    let (code, err, _) = run_claude(&t, &claude, &model, &["--approval-timeout", "3s"]);
+    let (code, err, _) = run_agent(&t, &a, &model, &["--approval-timeout", "3s"]);
     assert_eq!(code, Some(0), "{err}");
     let results = model.results();
     assert!(results.first().is_some_and(|r| r.contains("75") && r.contains("nothing was run")), "{results:?}");

@@ -171,6 +171,24 @@ fn build_view(plan: &Plan) -> Result<(), String> {
         bind(&fd_path(&guardsh), c)?;
         read_only(c)?;
     }
+    login_profiles(plan)
+}
+
+/// The home inside is empty, so a login shell (Codex runs every command as `bash -lc`) reads only
+/// /etc/profile, which sets PATH afresh: guarded tools would still reach guardsh (their real
+/// binaries are covered), but tools installed outside the system's directories would not be
+/// found at all. A profile of the sandbox's own puts the shims first again.
+fn login_profiles(plan: &Plan) -> Result<(), String> {
+    let Some(shims) = plan.shim_dir.to_str().filter(|s| !s.contains(['\'', '\n'])) else { return Ok(()) };
+    let text = format!(
+        "# Written by guardsh run for its sandbox: guarded tools' shims first, as for the agent.\nPATH='{shims}':\"$PATH\"; export PATH\n"
+    );
+    for name in [".profile", ".bash_profile", ".zprofile"] {
+        let p = plan.home.join(name);
+        if std::fs::symlink_metadata(&p).is_err() {
+            std::fs::write(&p, &text).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
     Ok(())
 }
 

@@ -124,6 +124,10 @@ pub struct Plan {
     pub nested_user_namespaces: bool,
     /// The working directory the agent starts in.
     pub cwd: PathBuf,
+    /// The home directory (an empty tmpfs inside) and the shim directory: login shells there
+    /// get a profile that puts the shims first (`init::login_profiles`).
+    pub home: PathBuf,
+    pub shim_dir: PathBuf,
 }
 
 /// What `guardsh run` knows when it plans the sandbox.
@@ -265,6 +269,8 @@ impl Plan {
             landlock_abi: i.landlock_abi,
             nested_user_namespaces: i.settings.nested_user_namespaces,
             cwd: i.cwd.to_path_buf(),
+            home: i.home.to_path_buf(),
+            shim_dir: i.shim_dir.to_path_buf(),
         })
     }
 }
