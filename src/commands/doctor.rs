@@ -51,6 +51,14 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         }
     }
 
+    if crate::paths::Paths::TEST_BUILD {
+        report.warning(&format!(
+            "this guardsh was built for guardsh's own tests: it takes its system policy directory from {}, \
+             which an agent can set; install a release build (install.sh)",
+            crate::paths::TEST_SYSTEM_DIR_VAR
+        ));
+    }
+
     let hint = install_hint(dir_flag.as_deref());
     let dir = shim_dir(dir_flag, &paths, policy.as_ref().ok());
     let guardsh = FileId::current_exe()?;
