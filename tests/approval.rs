@@ -345,3 +345,19 @@ fn a_damaged_decision_file_is_never_an_approval() {
     assert!(asked.stderr().contains("damaged decision"), "{}", asked.stderr());
     assert!(!t.ran("kubectl"));
 }
+
+/// a9: a selector whose value looks like a credential hash was hidden from the human, who
+/// approved a delete that kubectl then ran against the production kubeconfig in that value.
+#[test]
+fn the_approver_sees_every_bound_variable_whatever_its_value_looks_like() {
+    let prod = "sha256:/srv/prod-kubeconfig";
+    let t = Test::new().rules(&policy("wait = false")).tools(&["kubectl"]).env("KUBECONFIG", prod);
+    let asked = t.run_detached("kubectl", &["delete", "pod", "web-1"]);
+    assert_eq!(asked.wait(WAIT), Some(75));
+    let id = t.wait_for_pending(1).remove(0);
+    t.guardsh(&["pending"]).output().status(0).stdout_has(&format!("KUBECONFIG={prod}"));
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    let screen = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(screen.contains(&format!("KUBECONFIG={prod}")), "the human sees the target: {screen}");
+}

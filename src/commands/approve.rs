@@ -43,6 +43,7 @@ pub(crate) fn json_request(req: &Request) -> serde_json::Value {
         "rule": req.rule,
         "reason": req.reason,
         "grants": req.grants,
+        "env": req.env,
         "real": req.real,
         "real_sha256": req.real_sha256,
         "requester": req.requester,
@@ -79,9 +80,9 @@ pub fn pending(as_json: bool) -> anyhow::Result<ExitCode> {
 /// One line per request: enough to tell apart two requests for the same argv.
 fn summary(req: &Request, now: u64) -> String {
     let mut context = vec![format!("in {}", req.cwd)];
-    context.extend(
-        req.env.iter().filter(|(k, v)| k != "HOME" && !v.starts_with("sha256:")).map(|(k, v)| format!("{k}={v}")),
-    );
+    // Every bound variable, HOME included: what the human does not see, the agent can choose
+    // (`KUBECONFIG=sha256:/prod/kubeconfig` once hid a production cluster here).
+    context.extend(req.shown_environment());
     context.push(format!("expires in {}s", req.expires.saturating_sub(now)));
     format!("{}  {}  ({})", req.id, command_line(req), context.join("; "))
 }
@@ -91,8 +92,7 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
     let who = &req.requester;
     let chain: Vec<String> = who.ancestry.iter().take(6).map(|p| format!("{} ({})", p.comm, p.pid)).collect();
     let rule = req.rule.as_deref().map_or("no rule (the tool's default)".to_string(), |r| format!("rule {r}"));
-    let shown_env: Vec<String> =
-        req.env.iter().filter(|(_, v)| !v.starts_with("sha256:")).map(|(k, v)| format!("{k}={v}")).collect();
+    let shown_env = req.shown_environment();
     let lines = [
         format!("request {}  (expires in {}s)", req.id, req.expires.saturating_sub(now)),
         format!("  command:   {}", command_line(req)),
