@@ -87,6 +87,20 @@ pub struct RawToolSpec {
     /// keeps a start-up file (which an agent can write) from running statements nobody approved.
     #[serde(default)]
     pub set_env: BTreeMap<String, String>,
+    /// Operations whose arguments are resources (`TYPE[.VERSION][.GROUP]`, comma lists,
+    /// `TYPE/NAME`): rules see them in canonical form, one reading per resource
+    /// (`matching::resources`). Two-word operations are written with a space: `"rollout undo"`.
+    #[serde(default)]
+    pub resource_verbs: Vec<String>,
+    /// Other spellings of resource types (singular, short names, kinds) to the canonical plural.
+    #[serde(default)]
+    pub resources: BTreeMap<String, String>,
+    /// Names that stand for several resource types (kubectl's `all` category).
+    #[serde(default)]
+    pub resource_groups: BTreeMap<String, Vec<String>>,
+    /// Flags whose value is an API path (`--raw`), decided as the resource it names.
+    #[serde(default)]
+    pub api_path_flags: Vec<String>,
 }
 
 /// A database client whose SQL guardsh reads, and how it takes it.
@@ -172,6 +186,8 @@ pub struct ToolSpec {
     /// guardsh reads the SQL this tool runs.
     pub sql: Option<SqlClient>,
     pub set_env: Vec<(String, String)>,
+    /// How the tool's resource arguments are read (empty for tools without them).
+    pub resources: crate::matching::resources::ResourceSpec,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -198,6 +214,10 @@ impl RawToolSpec {
         self.selectors.extend(other.selectors.iter().cloned());
         self.sql = other.sql.clone().or(self.sql.take());
         self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.resource_verbs.extend(other.resource_verbs.iter().cloned());
+        self.resources.extend(other.resources.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.resource_groups.extend(other.resource_groups.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.api_path_flags.extend(other.api_path_flags.iter().cloned());
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -241,7 +261,27 @@ impl RawToolSpec {
                 .ok_or_else(|| format!("global flag {name:?} is not declared in value_flags or bool_flags"))?;
             global.insert(spec.canonical.clone());
         }
+        let mut api_path_flags = Vec::new();
+        for name in &self.api_path_flags {
+            let spec = flags
+                .get(name)
+                .filter(|f| f.takes_value)
+                .ok_or_else(|| format!("api_path_flags: {name:?} is not declared in value_flags"))?;
+            api_path_flags.push(spec.canonical.clone());
+        }
+        let lower = |w: &String| w.to_lowercase();
+        let resources = crate::matching::resources::ResourceSpec {
+            verbs: self
+                .resource_verbs
+                .iter()
+                .map(|v| v.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" "))
+                .collect(),
+            names: self.resources.iter().map(|(k, v)| (lower(k), lower(v))).collect(),
+            groups: self.resource_groups.iter().map(|(k, v)| (lower(k), v.iter().map(lower).collect())).collect(),
+            api_path_flags,
+        };
         Ok(ToolSpec {
+            resources,
             syntax: self.syntax.unwrap_or_default(),
             abbrev: self.abbrev.unwrap_or(false),
             verb_depth: self.verb_depth.unwrap_or(DEFAULT_VERB_DEPTH),

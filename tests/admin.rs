@@ -47,7 +47,7 @@ fn check_explains_in_words() {
     let out = t.guardsh(&["check", "--", "kubectl", "-n", "prod", "delete", "ns", "x"]).output().status(0);
     let s = out.stdout();
     for want in [
-        "verb words:  delete ns x",
+        "verb words:  delete namespaces x",
         "flags:       --namespace=prod",
         "k-delete-ns [deny]",
         "k-delete [ask]",
@@ -60,7 +60,7 @@ fn check_explains_in_words() {
     let j = t.guardsh(&["check", "--json", "--", "kubectl", "-n", "prod", "delete", "ns", "x"]).output().json();
     assert_eq!(j["decision"], "deny");
     assert_eq!(j["rules"], serde_json::json!(["k-delete", "k-delete-ns", "k-prod"]));
-    assert_eq!(j["normalized"]["positionals"], serde_json::json!(["delete", "ns", "x"]));
+    assert_eq!(j["normalized"]["positionals"], serde_json::json!(["delete", "namespaces", "x"]));
     assert_eq!(j["env"]["stripped"], serde_json::json!(["AWS_SECRET_ACCESS_KEY"]));
 }
 

@@ -119,6 +119,9 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
         .map(|f| f.value.as_ref().map_or(f.name.clone(), |v| format!("{}={v}", f.name)))
         .collect();
     let _ = writeln!(s, "flags:       {}", if flags.is_empty() { "(none)".into() } else { flags.join(" ") });
+    for reading in &eval.argv.equivalents {
+        let _ = writeln!(s, "also read as: {}", reading.positionals.join(" "));
+    }
     if let Some(u) = &v.uncertain {
         let _ = writeln!(s, "uncertain:   {u} (allow rules do not apply)");
     }

@@ -35,6 +35,11 @@ pub struct NormalizedArgv {
     pub ambiguity: Option<String>,
     /// For tools whose SQL guardsh reads: what that SQL does (set by the pipeline).
     pub sql: Option<crate::sql::SqlClass>,
+    /// Other commands this one also is, each decided on its own; the strictest verdict wins
+    /// (`decision::decide`). One per resource of a comma list or `TYPE/NAME` list, the resource
+    /// an API path names (`matching::resources`), and one per object of a manifest the command
+    /// reads (`manifest`). Readings never have readings of their own.
+    pub equivalents: Vec<NormalizedArgv>,
 }
 
 impl NormalizedArgv {
@@ -78,7 +83,16 @@ pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
             i += short_cluster(&mut out, spec, word, words.get(i));
         }
     }
+    let verb_len = spec.verb_len(&out.positionals);
+    out.equivalents = super::resources::readings(&mut out, &spec.resources, verb_len);
     out
+}
+
+impl NormalizedArgv {
+    /// This reading and every equivalent one.
+    pub fn all_readings(&self) -> impl Iterator<Item = &NormalizedArgv> {
+        std::iter::once(self).chain(self.equivalents.iter())
+    }
 }
 
 fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str) {
@@ -262,22 +276,22 @@ mod tests {
     #[test]
     fn table() {
         let cases: &[Case] = &[
-            ("kubectl", "-n prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "delete ns x -n prod", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "--namespace=prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "--namespace prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "-nprod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "-n=prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-n prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "delete ns x -n prod", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "--namespace=prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "--namespace prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-nprod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-n=prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
             ("kubectl", "exec -it pod -- rm -rf /", &["exec", "pod", "rm", "-rf", "/"], &["--stdin", "--tty"], false),
-            ("kubectl", "delete pod x --dry-run=client", &["delete", "pod", "x"], &["--dry-run=client"], false),
+            ("kubectl", "delete pod x --dry-run=client", &["delete", "pods", "x"], &["--dry-run=client"], false),
             // pflag does not give an optional-value flag the next word.
-            ("kubectl", "delete --dry-run pod x", &["delete", "pod", "x"], &["--dry-run"], false),
+            ("kubectl", "delete --dry-run pod x", &["delete", "pods", "x"], &["--dry-run"], false),
             ("kubectl", "get pods -o wide", &["get", "pods"], &["--output=wide"], false),
             // Unknown flag before the verb: could be `--bogus=get`, so the reading is uncertain.
             ("kubectl", "--bogus get delete pod", &["get", "delete", "pod"], &["--bogus"], true),
             // Unknown flag after the verb: the word is kept both ways.
-            ("kubectl", "delete --bogus ns x", &["delete", "ns", "x"], &["--bogus=ns"], false),
-            ("kubectl", "delete ns x --", &["delete", "ns", "x"], &[], false),
+            ("kubectl", "delete --bogus ns x", &["delete", "namespaces", "x"], &["--bogus=ns"], false),
+            ("kubectl", "delete ns x --", &["delete", "namespaces", "x"], &[], false),
             ("kubectl", "get -- -n", &["get", "-n"], &[], false),
             ("aws", "s3 rb s3://b --force", &["s3", "rb", "s3://b"], &["--force"], false),
             ("aws", "--profile prod s3 ls", &["s3", "ls"], &["--profile=prod"], false),
@@ -344,6 +358,11 @@ mod tests {
             ("kubectl", "config -o json view", &["config", "json", "view"], &["--output"], true),
             ("terraform", "env delete staging", &["workspace", "delete", "staging"], &[], false),
             ("terraform", "plan -out plan.bin", &["plan"], &["-out=plan.bin"], false),
+            // Resource arguments in canonical form (the per-resource readings: `resources`).
+            ("kubectl", "get secrets.v1. -o yaml", &["get", "secrets"], &["--output=yaml"], false),
+            ("kubectl", "get Pod,SECRET.v1", &["get", "pods,secrets"], &[], false),
+            ("kubectl", "delete po/a ns/prod", &["delete", "pods/a", "namespaces/prod"], &[], false),
+            ("kubectl", "rollout undo deploy/api", &["rollout", "undo", "deployments/api"], &[], false),
         ];
         for (tool, line, pos, fl, uncertain) in cases {
             let n = norm(tool, line);
@@ -351,6 +370,20 @@ mod tests {
             assert_eq!(flags(&n), *fl, "{tool} {line}: flags");
             assert_eq!(n.is_uncertain(), *uncertain, "{tool} {line}: uncertain ({:?})", n.ambiguity);
         }
+    }
+
+    #[test]
+    fn lists_and_api_paths_are_read_once_per_resource() {
+        let readings = |line: &str| -> Vec<String> {
+            norm("kubectl", line).equivalents.iter().map(|r| r.positionals.join(" ")).collect()
+        };
+        assert_eq!(readings("get pods,secrets -o yaml"), ["get pods", "get secrets"]);
+        assert_eq!(readings("get pods,secrets web"), ["get pods web", "get secrets web"]);
+        assert_eq!(readings("delete pod/a ns/prod"), ["delete pods/a", "delete namespaces/prod"]);
+        assert_eq!(readings("delete --raw /api/v1/namespaces/prod"), ["delete namespaces/prod"]);
+        assert!(readings("get all").contains(&"get deployments".to_string()));
+        assert!(readings("get pods").is_empty());
+        assert!(norm("kubectl", "delete --raw /api/v1/namespaces/pr%6fd").is_uncertain());
     }
 
     #[test]

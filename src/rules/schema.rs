@@ -111,6 +111,8 @@ impl RawToolConfig {
             selectors: self.selectors.clone(),
             sql: self.sql.clone(),
             set_env: self.set_env.clone(),
+            // Resource spellings come from the shipped tool files only.
+            ..Default::default()
         }
     }
 }
