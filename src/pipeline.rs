@@ -142,7 +142,21 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     let spec = spec_for(policy, &inv.tool);
     let mut argv = matching::normalize(&inv.args, &spec);
     if let Some(client) = spec.sql {
-        argv.sql = Some(sql_of(client, &argv, &inv.stdin));
+        let mut class = sql_of(client, &argv, &inv.stdin);
+        if class == crate::sql::SqlClass::Read
+            && let Some(why) = read_undone(client, &spec, &argv, inv)
+        {
+            class = crate::sql::SqlClass::Unknown(why);
+        }
+        for reading in &mut argv.equivalents {
+            reading.sql = Some(class.clone());
+        }
+        argv.sql = Some(class);
+    }
+    // A run decided as a read gets what makes the server hold it to that (`read_env`).
+    let mut set_env = spec.set_env.clone();
+    if argv.sql == Some(crate::sql::SqlClass::Read) {
+        set_env.extend(spec.read_env.iter().cloned());
     }
     let mode = effective_mode(policy.mode, inv.var(MODE_VAR), inv.var("CI"));
     let verdict = decision::decide(&inv.tool, tool_policy, &argv, mode);
@@ -157,9 +171,9 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     let mut approval_env = verdict.ci_denied.then(|| env::plan(&inv.vars, &env_policy, &verdict.grants));
     let depth = exec::depth(inv.var(exec::DEPTH_VAR));
     for plan in std::iter::once(&mut env).chain(approval_env.as_mut()) {
-        plan.vars.retain(|(k, _)| k != exec::DEPTH_VAR && !spec.set_env.iter().any(|(n, _)| k == n.as_str()));
+        plan.vars.retain(|(k, _)| k != exec::DEPTH_VAR && !set_env.iter().any(|(n, _)| k == n.as_str()));
         plan.vars.push((exec::DEPTH_VAR.into(), depth.saturating_add(1).to_string().into()));
-        plan.vars.extend(spec.set_env.iter().map(|(k, v)| (k.into(), v.into())));
+        plan.vars.extend(set_env.iter().map(|(k, v)| (k.into(), v.into())));
     }
 
     let real = (resolve || verdict.action != Action::Deny || verdict.ci_denied).then(|| match guardsh {
@@ -183,7 +197,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         system_policy: policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System),
         selectors: spec.selectors.clone(),
         trust_user_installed_tools: policy.trust_user_installed_tools,
-        set_env: spec.set_env.clone(),
+        set_env,
     }
 }
 
@@ -217,6 +231,24 @@ fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin)
         }
         Stdin::TooLarge => SqlClass::Unknown(format!("more than {} MiB of piped input", STDIN_LIMIT >> 20)),
     }
+}
+
+/// Why statements that only read could still write here, if they could: a variable that can undo
+/// the read-only session (`read_undo_vars`), or a psql connection argument that sets options.
+fn read_undone(
+    client: crate::tools::SqlClient,
+    spec: &ToolSpec,
+    argv: &NormalizedArgv,
+    inv: &Invocation,
+) -> Option<String> {
+    if let Some(name) = spec.read_undo_vars.iter().find(|n| inv.var(n).is_some_and(|v| !v.is_empty())) {
+        return Some(format!("{name} is set (a connection service can undo the read-only session)"));
+    }
+    if client != crate::tools::SqlClient::Psql {
+        return None;
+    }
+    let dbnames = argv.values("--dbname").flatten();
+    argv.positionals.iter().map(String::as_str).chain(dbnames).find_map(crate::sql::psql_connection_overrides)
 }
 
 /// Does this invocation read SQL from its standard input?

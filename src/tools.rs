@@ -87,6 +87,14 @@ pub struct RawToolSpec {
     /// keeps a start-up file (which an agent can write) from running statements nobody approved.
     #[serde(default)]
     pub set_env: BTreeMap<String, String>,
+    /// Variables set in the real tool's environment when guardsh decided that its statements only
+    /// read: `PGOPTIONS = "-c default_transaction_read_only=on"` makes the server refuse writes.
+    #[serde(default)]
+    pub read_env: BTreeMap<String, String>,
+    /// Variables that could undo `read_env` (a connection service file can set options): while
+    /// one is set, the statements are not a read.
+    #[serde(default)]
+    pub read_undo_vars: Vec<String>,
     /// Operations whose arguments are resources (`TYPE[.VERSION][.GROUP]`, comma lists,
     /// `TYPE/NAME`): rules see them in canonical form, one reading per resource
     /// (`matching::resources`). Two-word operations are written with a space: `"rollout undo"`.
@@ -186,6 +194,8 @@ pub struct ToolSpec {
     /// guardsh reads the SQL this tool runs.
     pub sql: Option<SqlClient>,
     pub set_env: Vec<(String, String)>,
+    pub read_env: Vec<(String, String)>,
+    pub read_undo_vars: Vec<String>,
     /// How the tool's resource arguments are read (empty for tools without them).
     pub resources: crate::matching::resources::ResourceSpec,
 }
@@ -214,6 +224,8 @@ impl RawToolSpec {
         self.selectors.extend(other.selectors.iter().cloned());
         self.sql = other.sql.clone().or(self.sql.take());
         self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.read_env.extend(other.read_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.read_undo_vars.extend(other.read_undo_vars.iter().cloned());
         self.resource_verbs.extend(other.resource_verbs.iter().cloned());
         self.resources.extend(other.resources.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.resource_groups.extend(other.resource_groups.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -282,6 +294,8 @@ impl RawToolSpec {
         };
         Ok(ToolSpec {
             resources,
+            read_env: self.read_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            read_undo_vars: self.read_undo_vars.clone(),
             syntax: self.syntax.unwrap_or_default(),
             abbrev: self.abbrev.unwrap_or(false),
             verb_depth: self.verb_depth.unwrap_or(DEFAULT_VERB_DEPTH),

@@ -58,9 +58,13 @@ fn b5_psql_list_cannot_be_turned_into_sql() {
         .env("PGOPTIONS", "-c x=y")
         .output()
         .status(0);
-    for v in ["POSIXLY_CORRECT", "PGOPTIONS"] {
-        assert_eq!(t.saw_var("psql", v), None, "{v} reached psql");
-    }
+    assert_eq!(t.saw_var("psql", "POSIXLY_CORRECT"), None, "POSIXLY_CORRECT reached psql");
+    // The agent's PGOPTIONS never reaches psql; a read gets guardsh's own (b27).
+    assert_eq!(
+        t.saw_var("psql", "PGOPTIONS").as_deref(),
+        Some("-c default_transaction_read_only=on"),
+        "the agent's PGOPTIONS reached psql"
+    );
     assert_eq!(t.saw_var("psql", "PSQLRC").as_deref(), Some("/dev/null"), "no start-up file runs");
 }
 
