@@ -16,6 +16,7 @@ mod display;
 mod env;
 mod exec;
 mod exit;
+mod helpers;
 mod matching;
 mod paths;
 mod pipeline;
