@@ -21,6 +21,7 @@ use crate::exit;
 use crate::matching::{self, NormalizedArgv};
 use crate::paths::Paths;
 use crate::rules::{Action, ApprovalMode, ConfigError, Mode, Policy, Rule};
+use crate::snapshot;
 use crate::tools::{RawToolSpec, ToolSpec};
 
 /// Marks a process tree started by `guardsh run`.
@@ -93,6 +94,10 @@ pub struct Evaluation {
     pub trust_user_installed_tools: bool,
     /// Variables the tool's knowledge sets for it (`set_env`).
     pub set_env: Vec<(String, String)>,
+    /// Input files read before deciding (`snapshot`): the tool gets exactly these bytes.
+    pub files: Vec<snapshot::FileInput>,
+    /// What the approval binds for them: `(file PATH)` and its hash, size and summary.
+    pub file_bindings: Vec<(String, String)>,
 }
 
 impl Evaluation {
@@ -138,11 +143,37 @@ fn spec_for<'a>(policy: &'a Policy, tool: &str) -> Cow<'a, ToolSpec> {
 /// Decides an invocation against an already loaded policy. Pure apart from the PATH search
 /// (`resolve`), which only runs when asked for.
 pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: Option<FileId>) -> Evaluation {
+    evaluate_files(policy, inv, vec![], resolve, guardsh)
+}
+
+/// `evaluate_with`, after reading the command's input files (`snapshot::take`) as the shim does:
+/// what `guardsh check`, `approve` (re-asking the policy about a request) and `request` use, so
+/// that they decide as the shim did.
+pub fn evaluate_reading_files(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: Option<FileId>) -> Evaluation {
+    let spec = spec_for(policy, &inv.tool);
+    let files = if spec.snapshot_flags.is_empty() {
+        vec![]
+    } else {
+        snapshot::take(&inv.cwd, &spec, &matching::normalize(&inv.args, &spec))
+    };
+    evaluate_files(policy, inv, files, resolve, guardsh)
+}
+
+/// `evaluate_with`, given the snapshots of the command's input files (`snapshot::take`). A file
+/// argument without one is not read with certainty, so no allow rule applies.
+pub fn evaluate_files(
+    policy: &Policy,
+    inv: &Invocation,
+    files: Vec<snapshot::FileInput>,
+    resolve: bool,
+    guardsh: Option<FileId>,
+) -> Evaluation {
     let tool_policy = policy.tools.get(&inv.tool);
     let spec = spec_for(policy, &inv.tool);
     let mut argv = matching::normalize(&inv.args, &spec);
+    let file_bindings = file_inputs(&spec, &mut argv, &files);
     if let Some(client) = spec.sql {
-        let mut class = sql_of(client, &argv, &inv.stdin);
+        let mut class = sql_of(client, &argv, &inv.stdin, &spec, &files);
         if class == crate::sql::SqlClass::Read
             && let Some(why) = read_undone(client, &spec, &argv, inv)
         {
@@ -198,16 +229,123 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         selectors: spec.selectors.clone(),
         trust_user_installed_tools: policy.trust_user_installed_tools,
         set_env,
+        files,
+        file_bindings,
     }
+}
+
+/// Reads what the snapshots of the command's input files say: for Kubernetes manifests, one
+/// reading per object (`kubectl delete -f x.yaml` holding a Namespace is also
+/// `kubectl delete namespaces/NAME`); a file argument without a snapshot, or whose content cannot
+/// be read with certainty, makes the reading uncertain. Returns what an approval binds for them.
+fn file_inputs(spec: &ToolSpec, argv: &mut NormalizedArgv, files: &[snapshot::FileInput]) -> Vec<(String, String)> {
+    use crate::tools::SnapshotFormat;
+    let mut bindings = Vec::new();
+    let mut readings = Vec::new();
+    let mut doubts = Vec::new();
+    for f in argv.flags.iter().filter(|f| spec.unsnapshottable_flags.contains(&f.name)) {
+        doubts.push(format!("{} names input guardsh cannot copy before deciding", f.name));
+    }
+    let verb_len = spec.verb_len(&argv.positionals).min(argv.positionals.len());
+    let applies = spec.snapshots_apply(&argv.positionals);
+    for flag in argv.flags.iter().filter(|f| applies && spec.snapshot_flags.contains(&f.name)) {
+        let found = flag.at.and_then(|(i, o)| files.iter().find(|f| f.index == i && f.offset == o));
+        let bytes = match found.map(|f| &f.content) {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(why)) => {
+                doubts.push(format!(
+                    "{} {}: {why}, so guardsh cannot decide on a copy of it",
+                    flag.name,
+                    flag.value.as_deref().unwrap_or("")
+                ));
+                continue;
+            }
+            None => {
+                doubts.push(format!(
+                    "{} {} was not read before deciding",
+                    flag.name,
+                    flag.value.as_deref().unwrap_or("")
+                ));
+                continue;
+            }
+        };
+        let summary = match spec.snapshot_format {
+            SnapshotFormat::Bytes => String::new(),
+            SnapshotFormat::Sql => {
+                let text = String::from_utf8_lossy(bytes);
+                let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let shown: String = one_line.chars().take(2000).collect();
+                let more = if shown.len() < one_line.len() { " ..." } else { "" };
+                format!(": {shown}{more}")
+            }
+            SnapshotFormat::Kubernetes => match crate::manifest::objects(bytes) {
+                Ok(objects) => {
+                    for o in &objects {
+                        let mut r = argv.clone();
+                        r.equivalents.clear();
+                        r.maybe_values.clear();
+                        let ty = spec.resources.canonical_type(&o.kind);
+                        let word = o.name.as_ref().map_or(ty.clone(), |n| format!("{ty}/{n}"));
+                        r.positionals = argv.positionals[..verb_len].iter().cloned().chain([word]).collect();
+                        if let (Some(ns), Some(flag)) = (&o.namespace, spec.canonical_flag("--namespace")) {
+                            r.flags.push(matching::normalize::Flag {
+                                name: flag.into(),
+                                value: Some(ns.clone()),
+                                at: None,
+                            });
+                        }
+                        readings.push(r);
+                    }
+                    let listed: Vec<String> = objects.iter().map(crate::manifest::Object::describe).collect();
+                    format!(": {} object(s): {}", objects.len(), listed.join(", "))
+                }
+                Err(why) => {
+                    doubts.push(format!("{} {}: {why}", flag.name, flag.value.as_deref().unwrap_or("")));
+                    String::new()
+                }
+            },
+        };
+        let name = format!("(file {})", flag.value.as_deref().unwrap_or(""));
+        bindings.push((name, format!("{}, {} bytes{summary}", snapshot::sha256(bytes), bytes.len())));
+    }
+    if let Some(first) = doubts.into_iter().next() {
+        argv.ambiguity.get_or_insert(first);
+    }
+    argv.equivalents.extend(readings);
+    bindings
 }
 
 /// What the SQL a database client is about to run does. Only SQL guardsh holds can make it a
 /// read: command strings (in argv) and captured stdin; a file could change after guardsh reads it.
-fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
+fn sql_of(
+    client: crate::tools::SqlClient,
+    argv: &NormalizedArgv,
+    stdin: &Stdin,
+    spec: &ToolSpec,
+    files: &[snapshot::FileInput],
+) -> crate::sql::SqlClass {
     use crate::sql::SqlClass;
-    let given = |flags: &[&str]| flags.iter().any(|f| argv.values(f).next().is_some());
-    if given(client.file_flags()) || client.runs_scripts(&argv.positionals) {
+    if client.runs_scripts(&argv.positionals) {
         return SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into());
+    }
+    // A statement file is a read only when guardsh holds a copy of it (and the tool gets that
+    // copy: `snapshot`), and what the copy holds only reads.
+    for f in argv.flags.iter().filter(|f| client.file_flags().contains(&f.name.as_str())) {
+        let snapshot = spec
+            .snapshot_flags
+            .contains(&f.name)
+            .then(|| f.at.and_then(|(i, o)| files.iter().find(|s| s.index == i && s.offset == o)))
+            .flatten();
+        let class = match snapshot.map(|s| &s.content) {
+            Some(Ok(bytes)) => match std::str::from_utf8(bytes) {
+                Ok(text) => client.classify(text),
+                Err(_) => SqlClass::Unknown("a statement file that is not UTF-8".into()),
+            },
+            _ => SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into()),
+        };
+        if class != SqlClass::Read {
+            return class;
+        }
     }
     for c in client.command_flags().iter().flat_map(|f| argv.values(f)) {
         match c.map(|c| client.classify(c)) {
@@ -271,7 +409,7 @@ pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Ev
     if inv.stdin == Stdin::Unknown && reads_sql_from_stdin(&policy, inv) {
         inv.stdin = capture_stdin();
     }
-    let evaluation = evaluate_with(&policy, inv, resolve, FileId::current_exe().ok());
+    let evaluation = evaluate_reading_files(&policy, inv, resolve, FileId::current_exe().ok());
     // Every caller execs or exits soon after: freeing a compiled policy's thousands of small
     // allocations cost 7% of a shim call (callgrind), more than the decision, so it is leaked.
     std::mem::forget(policy);
@@ -328,6 +466,7 @@ pub(crate) fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str,
         real: eval.and_then(|e| e.real.as_ref()).and_then(|r| r.as_ref().ok()).map(|p| p.display().to_string()),
         request: None,
         by: None,
+        exec_argv: None,
     }
 }
 
@@ -434,6 +573,26 @@ fn run_real(
 ) -> ExitCode {
     let mut rec = record(inv, Some(eval), "exec", &eval.verdict.reason);
     rec.request = approval.map(|r| r.id.clone());
+    // Input files are handed over as the copies guardsh decided on: argv names `/dev/fd/N` in
+    // their place, and the audit record says so.
+    let args = if eval.files.is_empty() {
+        inv.args.clone()
+    } else {
+        match snapshot::hand_over(&inv.args, &eval.files) {
+            Ok(args) => {
+                rec.exec_argv =
+                    Some(std::iter::once(&inv.argv0).chain(args.iter()).map(|a| display::json_word(a)).collect());
+                args
+            }
+            Err(e) => {
+                rec.outcome = "exec_failed".into();
+                rec.reason = format!("cannot hand the input files over: {e}");
+                let _ = write(&rec);
+                eprintln!("guardsh: cannot hand the input files over to {}: {e}; nothing was run", inv.tool);
+                return ExitCode::from(exit::CANNOT_EXEC);
+            }
+        }
+    };
     // The record is written before exec because nothing runs after it; if it cannot be written,
     // the command does not run.
     if let Err(e) = write(&rec) {
@@ -466,7 +625,7 @@ fn run_real(
             Err(why) => eprintln!("guardsh: guardsh run released no credentials for this command: {why}"),
         }
     }
-    let e = exec::exec(real, &inv.argv0, &inv.args, env);
+    let e = exec::exec(real, &inv.argv0, &args, env);
     rec.outcome = "exec_failed".into();
     rec.reason = e.to_string();
     let _ = write(&rec);
@@ -755,6 +914,8 @@ pub(crate) fn shown_grants(inv: &Invocation, eval: &Evaluation) -> Vec<String> {
 /// approves (see `bound_environment`) and, for SQL piped on stdin, those bytes and no others.
 fn approval_binding(inv: &Invocation, eval: &Evaluation) -> Vec<(String, String)> {
     let mut bound = bound_environment(&eval.env, &eval.selectors);
+    // The input files' snapshots: an approval is for these bytes and no others.
+    bound.extend(eval.file_bindings.iter().cloned());
     if let Stdin::Captured(bytes) = &inv.stdin {
         use sha2::{Digest, Sha256};
         bound.push(("(stdin)".into(), format!("sha256:{}", approval::request::hex(&Sha256::digest(bytes)))));
@@ -854,7 +1015,8 @@ fn run_signed_token(
     };
     let argv = argv_bytes(inv);
     let plan = eval.approval_env.as_ref().unwrap_or(&eval.env);
-    let bound = bound_environment(plan, &eval.selectors);
+    let mut bound = bound_environment(plan, &eval.selectors);
+    bound.extend(eval.file_bindings.iter().cloned());
     let this = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw(), &bound);
     if this.digest() != token.request.command_digest {
         let mut differences = token.request.differences(&this);

@@ -95,6 +95,21 @@ pub struct RawToolSpec {
     /// one is set, the statements are not a read.
     #[serde(default)]
     pub read_undo_vars: Vec<String>,
+    /// Flags whose value is a file that decides what the command does (`--filename`, `--file`,
+    /// `--values`): guardsh decides on a copy it reads, and the tool gets that copy (`snapshot`).
+    #[serde(default)]
+    pub snapshot_flags: Vec<String>,
+    /// What those files are, for the decision and the approval screen: `"kubernetes"` (objects
+    /// become readings of their own, like `delete namespaces/NAME`), `"sql"` (statements read as
+    /// `-c` is), or `"bytes"` (size and hash only; the default).
+    pub snapshot_format: Option<String>,
+    /// Flags whose input guardsh cannot copy (a kustomize directory): never allowed by a rule.
+    #[serde(default)]
+    pub unsnapshottable_flags: Vec<String>,
+    /// Operations (first word) in which those flags mean something else (`kubectl logs -f`
+    /// follows the log).
+    #[serde(default)]
+    pub snapshot_except: Vec<String>,
     /// Operations whose arguments are resources (`TYPE[.VERSION][.GROUP]`, comma lists,
     /// `TYPE/NAME`): rules see them in canonical form, one reading per resource
     /// (`matching::resources`). Two-word operations are written with a space: `"rollout undo"`.
@@ -168,6 +183,15 @@ impl SqlClient {
     }
 }
 
+/// What a snapshotted input file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SnapshotFormat {
+    #[default]
+    Bytes,
+    Kubernetes,
+    Sql,
+}
+
 /// One known flag after alias resolution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlagSpec {
@@ -196,6 +220,11 @@ pub struct ToolSpec {
     pub set_env: Vec<(String, String)>,
     pub read_env: Vec<(String, String)>,
     pub read_undo_vars: Vec<String>,
+    /// Canonical names of `snapshot_flags`, their format, and `unsnapshottable_flags`.
+    pub snapshot_flags: Vec<String>,
+    pub snapshot_format: SnapshotFormat,
+    pub unsnapshottable_flags: Vec<String>,
+    pub snapshot_except: Vec<String>,
     /// How the tool's resource arguments are read (empty for tools without them).
     pub resources: crate::matching::resources::ResourceSpec,
 }
@@ -226,6 +255,10 @@ impl RawToolSpec {
         self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.read_env.extend(other.read_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.read_undo_vars.extend(other.read_undo_vars.iter().cloned());
+        self.snapshot_flags.extend(other.snapshot_flags.iter().cloned());
+        self.snapshot_format = other.snapshot_format.clone().or(self.snapshot_format.take());
+        self.unsnapshottable_flags.extend(other.unsnapshottable_flags.iter().cloned());
+        self.snapshot_except.extend(other.snapshot_except.iter().cloned());
         self.resource_verbs.extend(other.resource_verbs.iter().cloned());
         self.resources.extend(other.resources.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.resource_groups.extend(other.resource_groups.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -281,6 +314,28 @@ impl RawToolSpec {
                 .ok_or_else(|| format!("api_path_flags: {name:?} is not declared in value_flags"))?;
             api_path_flags.push(spec.canonical.clone());
         }
+        let canonical_value_flags = |names: &[String], what: &str| -> Result<Vec<String>, String> {
+            names
+                .iter()
+                .map(|name| {
+                    flags
+                        .get(name)
+                        .filter(|f: &&FlagSpec| f.takes_value)
+                        .map(|f| f.canonical.clone())
+                        .ok_or_else(|| format!("{what}: {name:?} is not declared in value_flags"))
+                })
+                .collect()
+        };
+        let snapshot_flags = canonical_value_flags(&self.snapshot_flags, "snapshot_flags")?;
+        let unsnapshottable_flags = canonical_value_flags(&self.unsnapshottable_flags, "unsnapshottable_flags")?;
+        let snapshot_format = match self.snapshot_format.as_deref() {
+            None | Some("bytes") => SnapshotFormat::Bytes,
+            Some("kubernetes") => SnapshotFormat::Kubernetes,
+            Some("sql") => SnapshotFormat::Sql,
+            Some(other) => {
+                return Err(format!("snapshot_format = {other:?}: use \"kubernetes\", \"sql\" or \"bytes\""));
+            }
+        };
         let lower = |w: &String| w.to_lowercase();
         let resources = crate::matching::resources::ResourceSpec {
             verbs: self
@@ -296,6 +351,10 @@ impl RawToolSpec {
             resources,
             read_env: self.read_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             read_undo_vars: self.read_undo_vars.clone(),
+            snapshot_flags,
+            snapshot_format,
+            unsnapshottable_flags,
+            snapshot_except: self.snapshot_except.iter().map(|v| v.to_lowercase()).collect(),
             syntax: self.syntax.unwrap_or_default(),
             abbrev: self.abbrev.unwrap_or(false),
             verb_depth: self.verb_depth.unwrap_or(DEFAULT_VERB_DEPTH),
@@ -317,6 +376,13 @@ pub fn builtin(tool: &str) -> Option<&'static str> {
 }
 
 impl ToolSpec {
+    /// Are the snapshot flags file arguments in this invocation (not in a `snapshot_except`
+    /// operation)?
+    pub fn snapshots_apply(&self, positionals: &[String]) -> bool {
+        !self.snapshot_flags.is_empty()
+            && !positionals.first().is_some_and(|op| self.snapshot_except.contains(&op.to_lowercase()))
+    }
+
     /// Looks a flag spelling up, expanding an unambiguous long-option prefix when the tool allows it.
     /// `Err(candidates)` means the prefix is ambiguous.
     pub fn lookup(&self, name: &str) -> Result<Option<&FlagSpec>, Vec<String>> {

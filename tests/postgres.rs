@@ -147,6 +147,10 @@ fn reads_reach_postgres_and_writes_never_do() {
         psql(&["-c", sql]).output().status(75).stderr_has("needs human approval");
         psql(&["-c", sql]).env("CI", "true").output().status(77);
     }
+    // A statement file is read once, decided on, and psql runs that copy (a10).
+    std::fs::write(t.cwd.join("count.sql"), "select count(*) from users;\n").expect("write count.sql");
+    let from_file = psql(&["-At", "-f", "count.sql"]).output().status(0);
+    assert_eq!(from_file.stdout().trim(), "3");
     // The same DROP from a file and from a pipe, in CI mode.
     std::fs::write(t.cwd.join("drop.sql"), "DROP TABLE users;\n").expect("write drop.sql");
     psql(&["-f", "drop.sql"]).env("CI", "true").output().status(77);

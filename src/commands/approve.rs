@@ -92,7 +92,11 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
     let who = &req.requester;
     let chain: Vec<String> = who.ancestry.iter().take(6).map(|p| format!("{} ({})", p.comm, p.pid)).collect();
     let rule = req.rule.as_deref().map_or("no rule (the tool's default)".to_string(), |r| format!("rule {r}"));
-    let shown_env = req.shown_environment();
+    // Variables on one line; what guardsh read before deciding (piped input, input files, with
+    // what they hold) one per line below.
+    let (inputs, shown_env): (Vec<String>, Vec<String>) =
+        req.shown_environment().into_iter().partition(|e| e.starts_with('['));
+    let inputs = inputs.iter().map(|i| format!("  input:     {}", i.trim_start_matches('[').trim_end_matches(']')));
     let lines = [
         format!("request {}  (expires in {}s)", req.id, req.expires.saturating_sub(now)),
         format!("  command:   {}", command_line(req)),
@@ -114,7 +118,7 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
             who.session.as_ref().map_or(String::new(), |s| format!(", guardsh run session {s}"))
         ),
     ];
-    lines.iter().map(|l| display::escape_text(l) + "\n").collect()
+    lines.into_iter().chain(inputs).map(|l| display::escape_text(&l) + "\n").collect()
 }
 
 fn approver_facts() -> (ApproverFacts, Option<Terminal>) {
@@ -152,6 +156,7 @@ pub(crate) fn audit_decision(paths: &Paths, req: &Request, outcome: &str, reason
         real: Some(req.real.clone()),
         request: Some(req.id.clone()),
         by: serde_json::to_value(by).ok(),
+        exec_argv: None,
     };
     if let Err(e) = audit::append(&paths.audit_log(), &rec) {
         eprintln!("guardsh: warning: {e}");
@@ -370,7 +375,9 @@ fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> 
         cwd,
         stdin: crate::pipeline::Stdin::Unknown,
     };
-    let eval = crate::pipeline::evaluate_with(&policy, &inv, false, None);
+    // Input files are read again, so that the policy decides as the shim did (the request binds
+    // and shows the copy the shim holds, which is what runs).
+    let eval = crate::pipeline::evaluate_reading_files(&policy, &inv, false, None);
     let rule = match &eval.verdict.cause {
         crate::decision::Cause::Rule(id) => Some(id.clone()),
         _ => None,

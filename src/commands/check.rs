@@ -29,7 +29,7 @@ pub fn run(argv: &[OsString], as_json: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::CONFIG));
         }
     };
-    let eval = pipeline::evaluate_with(&policy, &inv, true, FileId::current_exe().ok());
+    let eval = pipeline::evaluate_reading_files(&policy, &inv, true, FileId::current_exe().ok());
     let notes = notes(&inv, &super::shim_dir(None, &paths, Some(&policy)));
     if as_json {
         let mut v = to_json(&inv, &eval);

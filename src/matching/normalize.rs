@@ -18,6 +18,10 @@ use crate::tools::{Syntax, ToolSpec};
 pub struct Flag {
     pub name: String,
     pub value: Option<String>,
+    /// Where the value is in argv: the word's index (in argv without argv[0]) and the byte offset
+    /// of the value in it (`--filename=x`: after the `=`). Lets guardsh replace a file argument
+    /// with its snapshot and nothing else (`snapshot`).
+    pub at: Option<(usize, usize)>,
 }
 
 /// The matching view of one invocation.
@@ -78,9 +82,9 @@ pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
         } else if word == "--" {
             options_ended = true;
         } else if word.starts_with("--") || spec.syntax == Syntax::Go {
-            i += long_flag(&mut out, spec, word, words.get(i));
+            i += long_flag(&mut out, spec, word, words.get(i), i - 1);
         } else {
-            i += short_cluster(&mut out, spec, word, words.get(i));
+            i += short_cluster(&mut out, spec, word, words.get(i), i - 1);
         }
     }
     let verb_len = spec.verb_len(&out.positionals);
@@ -115,7 +119,7 @@ fn mark_uncertain(out: &mut NormalizedArgv, why: impl FnOnce() -> String) {
 
 /// Handles `--name`, `--name=value`, and for Go syntax `-name` too. Returns how many following
 /// words it consumed.
-fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
+fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>, here: usize) -> usize {
     let (written, inline) = match word.split_once('=') {
         Some((n, v)) => (n, Some(v.to_string())),
         None => (word, None),
@@ -137,7 +141,7 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
     let name = known.as_ref().map_or(lookup_name, |k| k.canonical.clone());
     // `--name=value` never takes the next word, whatever parser reads it.
     if inline.is_some() {
-        out.flags.push(Flag { name, value: inline });
+        out.flags.push(Flag { name, value: inline, at: Some((here, written.len() + 1)) });
         return 0;
     }
     if !verb_done(out, spec) && !known.as_ref().is_some_and(|k| spec.global.contains(&k.canonical)) {
@@ -149,37 +153,37 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
                 "{written} before the command word is not a top-level option (write it after the command, or as {written}=VALUE)"
             )
         });
-        out.flags.push(Flag { name, value: None });
+        out.flags.push(Flag { name, value: None, at: None });
         return 0;
     }
     match known {
         Some(k) if k.takes_value => {
-            out.flags.push(Flag { name, value: next.cloned() });
+            out.flags.push(Flag { name, value: next.cloned(), at: next.map(|_| (here + 1, 0)) });
             usize::from(next.is_some())
         }
         // A boolean, or an unknown flag under Go's flag package (which rejects unknown flags, so
         // the real tool will not run anything).
         Some(_) => {
-            out.flags.push(Flag { name, value: None });
+            out.flags.push(Flag { name, value: None, at: None });
             0
         }
         None if spec.syntax == Syntax::Go => {
-            out.flags.push(Flag { name, value: None });
+            out.flags.push(Flag { name, value: None, at: None });
             0
         }
-        None => unknown_flag(out, spec, name, next),
+        None => unknown_flag(out, spec, name, next, here),
     }
 }
 
 /// An unknown flag after the operation, followed by a word: the word may or may not be its value.
 /// Both readings are kept: the flag gets the word as its value and the word is also a positional,
 /// so a deny rule that looks for it finds it either way.
-fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: Option<&String>) -> usize {
+fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: Option<&String>, here: usize) -> usize {
     let Some(next) = next.filter(|n| !n.starts_with('-')) else {
-        out.flags.push(Flag { name, value: None });
+        out.flags.push(Flag { name, value: None, at: None });
         return 0;
     };
-    out.flags.push(Flag { name, value: Some(next.clone()) });
+    out.flags.push(Flag { name, value: Some(next.clone()), at: Some((here + 1, 0)) });
     out.maybe_values.push(out.positionals.len());
     push_positional(out, spec, next);
     1
@@ -206,7 +210,7 @@ fn cluster_is_certain(spec: &ToolSpec, body: &str) -> bool {
 
 /// Handles a GNU short-option word such as `-n`, `-nprod`, `-n=prod` or `-it`. Returns how many
 /// following words it consumed.
-fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
+fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>, here: usize) -> usize {
     let body = &word[1..];
     if !verb_done(out, spec) && !cluster_is_certain(spec, body) {
         mark_uncertain(out, || {
@@ -217,7 +221,7 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
         for c in body.chars() {
             let name = format!("-{c}");
             let name = spec.lookup(&name).ok().flatten().map_or(name, |k| k.canonical.clone());
-            out.flags.push(Flag { name, value: None });
+            out.flags.push(Flag { name, value: None, at: None });
         }
         return 0;
     }
@@ -227,18 +231,20 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
         match spec.lookup(&name).ok().flatten().cloned() {
             Some(k) if k.takes_value => {
                 if rest.is_empty() {
-                    out.flags.push(Flag { name: k.canonical, value: next.cloned() });
+                    out.flags.push(Flag { name: k.canonical, value: next.cloned(), at: next.map(|_| (here + 1, 0)) });
                     return usize::from(next.is_some());
                 }
                 // pflag reads `-n=prod` as `prod`; getopt would keep the '='. Matching the
                 // pflag reading is the useful one for rules.
                 let value = rest.strip_prefix('=').unwrap_or(rest).to_string();
-                out.flags.push(Flag { name: k.canonical, value: Some(value) });
+                // `-` and the option letter, then the value, after an `=` if there is one.
+                let start = 1 + offset + c.len_utf8() + usize::from(rest.starts_with('='));
+                out.flags.push(Flag { name: k.canonical, value: Some(value), at: Some((here, start)) });
                 return 0;
             }
-            Some(k) => out.flags.push(Flag { name: k.canonical, value: None }),
-            None if rest.is_empty() => return unknown_flag(out, spec, name, next),
-            None => out.flags.push(Flag { name, value: None }),
+            Some(k) => out.flags.push(Flag { name: k.canonical, value: None, at: None }),
+            None if rest.is_empty() => return unknown_flag(out, spec, name, next, here),
+            None => out.flags.push(Flag { name, value: None, at: None }),
         }
     }
     0

@@ -1,0 +1,116 @@
+//! Input files that decide what a command does (`kubectl -f`, `psql -f`, `helm -f`): read once
+//! when guardsh decides, and handed to the tool as that copy, so that what was decided (and
+//! approved) is what runs.
+//!
+//! An approval binds argv, and a file named in argv can change after the decision. So guardsh
+//! reads each such file (a regular file, at most `LIMIT` bytes) before deciding; the decision and
+//! the approval digest are made from those bytes; and the tool gets them as a sealed in-memory
+//! file, named `/dev/fd/N` in place of the path: argv changes in that one word only, and the audit
+//! record shows it. What cannot be read that way (a directory, a URL, `-`, a FIFO, a file that is
+//! too large) is not snapshotted, and the command is then never allowed by a rule.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use crate::matching::NormalizedArgv;
+use crate::tools::ToolSpec;
+
+/// Files larger than this are not snapshotted (the command then needs approval, without a copy).
+pub const LIMIT: u64 = 4 << 20;
+
+/// One file argument: where it is in argv, and what guardsh read from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInput {
+    /// Index of the word in argv (without argv[0]) and the byte offset of the path in it.
+    pub index: usize,
+    pub offset: usize,
+    /// The path as written.
+    pub written: String,
+    /// The bytes, or why they could not be taken.
+    pub content: Result<Vec<u8>, String>,
+}
+
+/// Reads every file argument of the tool's `snapshot_flags` in `argv`, relative to `cwd`.
+pub fn take(cwd: &Path, spec: &ToolSpec, argv: &NormalizedArgv) -> Vec<FileInput> {
+    if !spec.snapshots_apply(&argv.positionals) {
+        return vec![];
+    }
+    argv.flags
+        .iter()
+        .filter(|f| spec.snapshot_flags.contains(&f.name))
+        .filter_map(|f| {
+            let (index, offset) = f.at?;
+            let written = f.value.clone()?;
+            let content = read(cwd, &written);
+            Some(FileInput { index, offset, written, content })
+        })
+        .collect()
+}
+
+fn read(cwd: &Path, written: &str) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if written == "-" {
+        return Err("standard input cannot be read in advance".into());
+    }
+    if written.contains("://") {
+        return Err("a URL is fetched by the tool, not read by guardsh".into());
+    }
+    // kubectl reads `-f a.yaml,b.yaml` as two files; guardsh does not split it.
+    if written.contains(',') {
+        return Err("a list of files in one argument".into());
+    }
+    // Not blocking on a FIFO; the type is checked on what was opened.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(cwd.join(written))
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err(if meta.is_dir() { "a directory".into() } else { "not a regular file".into() });
+    }
+    if meta.len() > LIMIT {
+        return Err(format!("larger than {} MiB", LIMIT >> 20));
+    }
+    let mut bytes = Vec::new();
+    file.take(LIMIT + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > LIMIT {
+        return Err(format!("larger than {} MiB", LIMIT >> 20));
+    }
+    Ok(bytes)
+}
+
+/// Puts each snapshot in a sealed in-memory file this process keeps open across exec, and
+/// returns argv with each file argument replaced by `/dev/fd/N` (keeping anything before the
+/// path in the same word, such as `--filename=`).
+pub fn hand_over(args: &[OsString], files: &[FileInput]) -> std::io::Result<Vec<OsString>> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let mut out = args.to_vec();
+    for f in files {
+        let Ok(bytes) = &f.content else {
+            return Err(std::io::Error::other(format!("{} was not snapshotted", f.written)));
+        };
+        let copy = crate::exec::sealed_copy(bytes)?;
+        // F_DUPFD gives a descriptor without close-on-exec: the tool inherits it.
+        let fd = fcntl(&copy, FcntlArg::F_DUPFD(3))?;
+        let word = out.get(f.index).ok_or_else(|| std::io::Error::other("a file argument outside argv"))?;
+        let bytes_of_word = word.as_bytes();
+        if f.offset > bytes_of_word.len() || &bytes_of_word[f.offset..] != f.written.as_bytes() {
+            return Err(std::io::Error::other("a file argument is not where it was read"));
+        }
+        let mut new = bytes_of_word[..f.offset].to_vec();
+        new.extend_from_slice(format!("/dev/fd/{fd}").as_bytes());
+        out[f.index] = OsString::from_vec(new);
+        // `fd` stays open until exec and then in the tool; `copy` (close-on-exec) may go.
+        drop(copy);
+    }
+    Ok(out)
+}
+
+/// `sha256:HEX` of a snapshot.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", crate::approval::request::hex(&Sha256::digest(bytes)))
+}
