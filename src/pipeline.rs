@@ -312,6 +312,12 @@ fn file_inputs(spec: &ToolSpec, argv: &mut NormalizedArgv, files: &[snapshot::Fi
         argv.ambiguity.get_or_insert(first);
     }
     argv.equivalents.extend(readings);
+    // What made the command uncertain makes every reading of it uncertain.
+    if let Some(why) = argv.ambiguity.clone() {
+        for r in &mut argv.equivalents {
+            r.ambiguity.get_or_insert_with(|| why.clone());
+        }
+    }
     bindings
 }
 

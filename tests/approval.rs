@@ -409,3 +409,21 @@ fn an_approved_manifest_is_the_manifest_that_runs() {
     // Run again with the Namespace in the file: that is `kubectl delete namespace prod`.
     t.run("kubectl", &["delete", "-f", "cleanup.yaml"]).output().status(77);
 }
+
+/// a10, no-wait mode: an approval given for one manifest does not run the same argv once the
+/// file holds another.
+#[test]
+fn an_approval_does_not_follow_a_file_that_changed() {
+    let t = Test::new().example_rules().tools(&["kubectl"]);
+    std::fs::write(t.cwd.join("cleanup.yaml"), "kind: Pod\nmetadata:\n  name: web-1\n").expect("write");
+    let first = t.run_detached("kubectl", &["delete", "-f", "cleanup.yaml"]);
+    assert_eq!(first.wait(WAIT), Some(75));
+    let id = t.wait_for_pending(1).remove(0);
+    t.approve(&id);
+    std::fs::write(t.cwd.join("cleanup.yaml"), "kind: Pod\nmetadata:\n  name: db-0\n").expect("swap");
+    t.run("kubectl", &["delete", "-f", "cleanup.yaml"]).output().status(75);
+    assert!(!t.ran("kubectl"), "the approval for web-1 ran a delete of db-0");
+    std::fs::write(t.cwd.join("cleanup.yaml"), "kind: Pod\nmetadata:\n  name: web-1\n").expect("restore");
+    t.run("kubectl", &["delete", "-f", "cleanup.yaml"]).output().status(0);
+    assert!(t.ran("kubectl"));
+}
