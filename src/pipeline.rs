@@ -151,11 +151,7 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
 /// that they decide as the shim did.
 pub fn evaluate_reading_files(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: Option<FileId>) -> Evaluation {
     let spec = spec_for(policy, &inv.tool);
-    let files = if spec.snapshot_flags.is_empty() {
-        vec![]
-    } else {
-        snapshot::take(&inv.cwd, &spec, &matching::normalize(&inv.args, &spec))
-    };
+    let files = snapshot::take(&inv.cwd, &spec, &matching::normalize(&inv.args, &spec));
     evaluate_files(policy, inv, files, resolve, guardsh)
 }
 
@@ -247,25 +243,17 @@ fn file_inputs(spec: &ToolSpec, argv: &mut NormalizedArgv, files: &[snapshot::Fi
         doubts.push(format!("{} names input guardsh cannot copy before deciding", f.name));
     }
     let verb_len = spec.verb_len(&argv.positionals).min(argv.positionals.len());
-    let applies = spec.snapshots_apply(&argv.positionals);
-    for flag in argv.flags.iter().filter(|f| applies && spec.snapshot_flags.contains(&f.name)) {
-        let found = flag.at.and_then(|(i, o)| files.iter().find(|f| f.index == i && f.offset == o));
+    for arg in snapshot::file_arguments(spec, argv) {
+        let written = arg.written.as_deref().unwrap_or("");
+        let found = arg.at.and_then(|(i, o)| files.iter().find(|f| f.index == i && f.offset == o));
         let bytes = match found.map(|f| &f.content) {
             Some(Ok(bytes)) => bytes,
             Some(Err(why)) => {
-                doubts.push(format!(
-                    "{} {}: {why}, so guardsh cannot decide on a copy of it",
-                    flag.name,
-                    flag.value.as_deref().unwrap_or("")
-                ));
+                doubts.push(format!("{} {written}: {why}, so guardsh cannot decide on a copy of it", arg.given_as));
                 continue;
             }
             None => {
-                doubts.push(format!(
-                    "{} {} was not read before deciding",
-                    flag.name,
-                    flag.value.as_deref().unwrap_or("")
-                ));
+                doubts.push(format!("{} {written} was not read before deciding", arg.given_as));
                 continue;
             }
         };
@@ -284,6 +272,7 @@ fn file_inputs(spec: &ToolSpec, argv: &mut NormalizedArgv, files: &[snapshot::Fi
                         let mut r = argv.clone();
                         r.equivalents.clear();
                         r.maybe_values.clear();
+                        r.positional_at.clear();
                         let ty = spec.resources.canonical_type(&o.kind);
                         let word = o.name.as_ref().map_or(ty.clone(), |n| format!("{ty}/{n}"));
                         r.positionals = argv.positionals[..verb_len].iter().cloned().chain([word]).collect();
@@ -300,12 +289,12 @@ fn file_inputs(spec: &ToolSpec, argv: &mut NormalizedArgv, files: &[snapshot::Fi
                     format!(": {} object(s): {}", objects.len(), listed.join(", "))
                 }
                 Err(why) => {
-                    doubts.push(format!("{} {}: {why}", flag.name, flag.value.as_deref().unwrap_or("")));
+                    doubts.push(format!("{} {written}: {why}", arg.given_as));
                     String::new()
                 }
             },
         };
-        let name = format!("(file {})", flag.value.as_deref().unwrap_or(""));
+        let name = format!("(file {written})");
         bindings.push((name, format!("{}, {} bytes{summary}", snapshot::sha256(bytes), bytes.len())));
     }
     if let Some(first) = doubts.into_iter().next() {

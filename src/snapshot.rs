@@ -32,18 +32,53 @@ pub struct FileInput {
     pub content: Result<Vec<u8>, String>,
 }
 
-/// Reads every file argument of the tool's `snapshot_flags` in `argv`, relative to `cwd`.
-pub fn take(cwd: &Path, spec: &ToolSpec, argv: &NormalizedArgv) -> Vec<FileInput> {
+/// One file argument of a command: how it was given (the flag, or `argument` for a positional
+/// word), where its path is in argv, and the path as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileArg {
+    pub given_as: String,
+    pub at: Option<(usize, usize)>,
+    pub written: Option<String>,
+}
+
+/// Every file argument the tool knowledge says to snapshot in `argv`, in argv order of kind
+/// (flags, then positional words). `take` and the decision both start from this list.
+pub fn file_arguments(spec: &ToolSpec, argv: &NormalizedArgv) -> Vec<FileArg> {
     if !spec.snapshots_apply(&argv.positionals) {
         return vec![];
     }
-    argv.flags
+    let mut out: Vec<FileArg> = argv
+        .flags
         .iter()
         .filter(|f| spec.snapshot_flags.contains(&f.name))
+        .map(|f| FileArg { given_as: f.name.clone(), at: f.at, written: f.value.clone() })
+        .collect();
+    for i in spec.snapshot_positional_words(&argv.positionals) {
+        out.push(FileArg {
+            given_as: "argument".into(),
+            at: argv.positional_at.get(i).map(|&at| (at, 0)),
+            written: argv.positionals.get(i).cloned(),
+        });
+    }
+    out
+}
+
+/// Reads every file argument of the tool (`file_arguments`), relative to `cwd`.
+pub fn take(cwd: &Path, spec: &ToolSpec, argv: &NormalizedArgv) -> Vec<FileInput> {
+    // `terraform -chdir=DIR apply plan.bin` reads DIR/plan.bin; given twice, which one the tool
+    // uses is its business, so no file is read.
+    let bases: Vec<Option<&str>> = spec.snapshot_relative_to.as_ref().map_or(vec![], |f| argv.values(f).collect());
+    let base = match bases.as_slice() {
+        [] => Ok(cwd.to_path_buf()),
+        [Some(dir)] => Ok(cwd.join(dir)),
+        _ => Err("the directory it is relative to is given more than once".to_string()),
+    };
+    file_arguments(spec, argv)
+        .into_iter()
         .filter_map(|f| {
             let (index, offset) = f.at?;
-            let written = f.value.clone()?;
-            let content = read(cwd, &written);
+            let written = f.written?;
+            let content = base.clone().and_then(|base| read(&base, &written));
             Some(FileInput { index, offset, written, content })
         })
         .collect()

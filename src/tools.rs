@@ -106,6 +106,12 @@ pub struct RawToolSpec {
     /// Flags whose input guardsh cannot copy (a kustomize directory): never allowed by a rule.
     #[serde(default)]
     pub unsnapshottable_flags: Vec<String>,
+    /// Operations whose positional arguments (after the operation words) are such files:
+    /// `terraform apply PLANFILE`.
+    #[serde(default)]
+    pub snapshot_positionals: Vec<String>,
+    /// A flag that moves where relative file paths are found (`terraform -chdir=DIR`).
+    pub snapshot_relative_to: Option<String>,
     /// Operations (first word) in which those flags mean something else (`kubectl logs -f`
     /// follows the log).
     #[serde(default)]
@@ -225,6 +231,8 @@ pub struct ToolSpec {
     pub snapshot_format: SnapshotFormat,
     pub unsnapshottable_flags: Vec<String>,
     pub snapshot_except: Vec<String>,
+    pub snapshot_positionals: Vec<String>,
+    pub snapshot_relative_to: Option<String>,
     /// How the tool's resource arguments are read (empty for tools without them).
     pub resources: crate::matching::resources::ResourceSpec,
 }
@@ -259,6 +267,8 @@ impl RawToolSpec {
         self.snapshot_format = other.snapshot_format.clone().or(self.snapshot_format.take());
         self.unsnapshottable_flags.extend(other.unsnapshottable_flags.iter().cloned());
         self.snapshot_except.extend(other.snapshot_except.iter().cloned());
+        self.snapshot_positionals.extend(other.snapshot_positionals.iter().cloned());
+        self.snapshot_relative_to = other.snapshot_relative_to.clone().or(self.snapshot_relative_to.take());
         self.resource_verbs.extend(other.resource_verbs.iter().cloned());
         self.resources.extend(other.resources.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.resource_groups.extend(other.resource_groups.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -355,6 +365,13 @@ impl RawToolSpec {
             snapshot_format,
             unsnapshottable_flags,
             snapshot_except: self.snapshot_except.iter().map(|v| v.to_lowercase()).collect(),
+            snapshot_positionals: self.snapshot_positionals.iter().map(|v| v.to_lowercase()).collect(),
+            snapshot_relative_to: match &self.snapshot_relative_to {
+                None => None,
+                Some(name) => {
+                    Some(canonical_value_flags(std::slice::from_ref(name), "snapshot_relative_to")?.remove(0))
+                }
+            },
             syntax: self.syntax.unwrap_or_default(),
             abbrev: self.abbrev.unwrap_or(false),
             verb_depth: self.verb_depth.unwrap_or(DEFAULT_VERB_DEPTH),
@@ -376,11 +393,20 @@ pub fn builtin(tool: &str) -> Option<&'static str> {
 }
 
 impl ToolSpec {
+    /// The positional words (their indices into `positionals`) that are input files to snapshot:
+    /// those after the operation words of a `snapshot_positionals` operation.
+    pub fn snapshot_positional_words(&self, positionals: &[String]) -> std::ops::Range<usize> {
+        let verb_len = self.verb_len(positionals).min(positionals.len());
+        let op = positionals[..verb_len].iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(" ");
+        if verb_len > 0 && self.snapshot_positionals.contains(&op) { verb_len..positionals.len() } else { 0..0 }
+    }
+
     /// Are the snapshot flags file arguments in this invocation (not in a `snapshot_except`
     /// operation)?
     pub fn snapshots_apply(&self, positionals: &[String]) -> bool {
-        !self.snapshot_flags.is_empty()
-            && !positionals.first().is_some_and(|op| self.snapshot_except.contains(&op.to_lowercase()))
+        let any = !self.snapshot_flags.is_empty() || !self.snapshot_positionals.is_empty();
+        let excepted = positionals.first().is_some_and(|op| self.snapshot_except.contains(&op.to_lowercase()));
+        any && !excepted
     }
 
     /// Looks a flag spelling up, expanding an unambiguous long-option prefix when the tool allows it.

@@ -29,6 +29,9 @@ pub struct Flag {
 pub struct NormalizedArgv {
     /// Positional words in order; the first `verb_depth` have verb aliases resolved.
     pub positionals: Vec<String>,
+    /// For each positional word, its index in argv (without argv[0]). Readings
+    /// (`equivalents`) rebuild their words, and leave this empty.
+    pub positional_at: Vec<usize>,
     /// Indices into `positionals` of words that may instead be an unknown flag's value (the word
     /// after `--unknown` past the command word). Rules see both readings: see `matching`.
     pub maybe_values: Vec<usize>,
@@ -78,7 +81,7 @@ pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
         let word = &words[i];
         i += 1;
         if options_ended || word == "-" || !word.starts_with('-') {
-            push_positional(&mut out, spec, word);
+            push_positional(&mut out, spec, word, i - 1);
         } else if word == "--" {
             options_ended = true;
         } else if word.starts_with("--") || spec.syntax == Syntax::Go {
@@ -99,7 +102,8 @@ impl NormalizedArgv {
     }
 }
 
-fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str) {
+fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, at: usize) {
+    out.positional_at.push(at);
     let word = if out.positionals.len() < spec.verb_depth {
         spec.aliases.get(&word.to_lowercase()).cloned().unwrap_or_else(|| word.to_string())
     } else {
@@ -185,7 +189,7 @@ fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: O
     };
     out.flags.push(Flag { name, value: Some(next.clone()), at: Some((here + 1, 0)) });
     out.maybe_values.push(out.positionals.len());
-    push_positional(out, spec, next);
+    push_positional(out, spec, next, here + 1);
     1
 }
 

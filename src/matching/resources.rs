@@ -68,6 +68,7 @@ pub fn readings(argv: &mut NormalizedArgv, spec: &ResourceSpec, verb_len: usize)
         // The words are rebuilt, so no word of a reading stands for an unknown flag's value: each
         // reading is decided as written, which an allow rule must survive too.
         r.maybe_values.clear();
+        r.positional_at.clear();
         r
     };
     if spec.verbs.contains(&op_key) && argv.positionals.len() > verb_len {
