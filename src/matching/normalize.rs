@@ -393,6 +393,8 @@ mod tests {
         assert_eq!(readings("delete --raw /api/v1/namespaces/prod"), ["delete namespaces/prod"]);
         assert!(readings("get all").contains(&"get deployments".to_string()));
         assert!(readings("get pods").is_empty());
+        // `--unknown` may take `pods`: then `secret.v1.` is the resource.
+        assert!(readings("get --unknown pods secret.v1.").contains(&"get secrets".to_string()));
         assert!(norm("kubectl", "delete --raw /api/v1/namespaces/pr%6fd").is_uncertain());
     }
 

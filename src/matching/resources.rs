@@ -76,10 +76,7 @@ pub fn readings(argv: &mut NormalizedArgv, spec: &ResourceSpec, verb_len: usize)
         if rest[0].contains('/') {
             // kubectl reads every argument as TYPE/NAME once the first one is.
             for (i, word) in rest.iter().enumerate() {
-                let canonical = match word.split_once('/') {
-                    Some((ty, name)) => format!("{}/{name}", spec.canonical_type(ty)),
-                    None => word.clone(),
-                };
+                let canonical = slash_form(spec, word);
                 argv.positionals[verb_len + i] = canonical.clone();
                 out.push(reading(argv, vec![canonical]));
             }
@@ -90,6 +87,25 @@ pub fn readings(argv: &mut NormalizedArgv, spec: &ResourceSpec, verb_len: usize)
             if types.len() > 1 || items.len() > 1 || types.first() != Some(&argv.positionals[verb_len]) {
                 for ty in types {
                     out.push(reading(argv, std::iter::once(ty).chain(rest[1..].iter().cloned()).collect()));
+                }
+            }
+        }
+        // Without the words that may be an unknown flag's value, another word may be the first
+        // resource argument (`get --unknown pods secret.v1.`): that reading is decided too.
+        let without: Vec<String> = (verb_len..argv.positionals.len())
+            .filter(|i| !argv.maybe_values.contains(i))
+            .map(|i| rest[i - verb_len].clone())
+            .collect();
+        if without.len() < rest.len()
+            && let Some(first) = without.first()
+        {
+            if first.contains('/') {
+                for word in &without {
+                    out.push(reading(argv, vec![slash_form(spec, word)]));
+                }
+            } else {
+                for ty in first.split(',').filter(|t| !t.is_empty()).flat_map(|t| spec.expand(t)) {
+                    out.push(reading(argv, std::iter::once(ty).chain(without[1..].iter().cloned()).collect()));
                 }
             }
         }
@@ -114,6 +130,14 @@ pub fn readings(argv: &mut NormalizedArgv, spec: &ResourceSpec, verb_len: usize)
         }
     }
     out
+}
+
+/// `TYPE/NAME` with the type canonical; a word without a slash as it is.
+fn slash_form(spec: &ResourceSpec, word: &str) -> String {
+    match word.split_once('/') {
+        Some((ty, name)) => format!("{}/{name}", spec.canonical_type(ty)),
+        None => word.to_string(),
+    }
 }
 
 /// What an API path names.
