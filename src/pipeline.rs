@@ -167,7 +167,7 @@ pub fn evaluate_files(
     let tool_policy = policy.tools.get(&inv.tool);
     let spec = spec_for(policy, &inv.tool);
     let mut argv = matching::normalize(&inv.args, &spec);
-    let file_bindings = file_inputs(&spec, &mut argv, &files);
+    let file_bindings = snapshot::read_inputs(&spec, &mut argv, &files);
     if let Some(client) = spec.sql {
         let mut class = sql_of(client, &argv, &inv.stdin, &spec, &files);
         if class == crate::sql::SqlClass::Read
@@ -228,86 +228,6 @@ pub fn evaluate_files(
         files,
         file_bindings,
     }
-}
-
-/// Reads what the snapshots of the command's input files say: for Kubernetes manifests, one
-/// reading per object (`kubectl delete -f x.yaml` holding a Namespace is also
-/// `kubectl delete namespaces/NAME`); a file argument without a snapshot, or whose content cannot
-/// be read with certainty, makes the reading uncertain. Returns what an approval binds for them.
-fn file_inputs(spec: &ToolSpec, argv: &mut NormalizedArgv, files: &[snapshot::FileInput]) -> Vec<(String, String)> {
-    use crate::tools::SnapshotFormat;
-    let mut bindings = Vec::new();
-    let mut readings = Vec::new();
-    let mut doubts = Vec::new();
-    for f in argv.flags.iter().filter(|f| spec.unsnapshottable_flags.contains(&f.name)) {
-        doubts.push(format!("{} names input guardsh cannot copy before deciding", f.name));
-    }
-    let verb_len = spec.verb_len(&argv.positionals).min(argv.positionals.len());
-    for arg in snapshot::file_arguments(spec, argv) {
-        let written = arg.written.as_deref().unwrap_or("");
-        let found = arg.at.and_then(|(i, o)| files.iter().find(|f| f.index == i && f.offset == o));
-        let bytes = match found.map(|f| &f.content) {
-            Some(Ok(bytes)) => bytes,
-            Some(Err(why)) => {
-                doubts.push(format!("{} {written}: {why}, so guardsh cannot decide on a copy of it", arg.given_as));
-                continue;
-            }
-            None => {
-                doubts.push(format!("{} {written} was not read before deciding", arg.given_as));
-                continue;
-            }
-        };
-        let summary = match spec.snapshot_format {
-            SnapshotFormat::Bytes => String::new(),
-            SnapshotFormat::Sql => {
-                let text = String::from_utf8_lossy(bytes);
-                let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                let shown: String = one_line.chars().take(2000).collect();
-                let more = if shown.len() < one_line.len() { " ..." } else { "" };
-                format!(": {shown}{more}")
-            }
-            SnapshotFormat::Kubernetes => match crate::manifest::objects(bytes) {
-                Ok(objects) => {
-                    for o in &objects {
-                        let mut r = argv.clone();
-                        r.equivalents.clear();
-                        r.maybe_values.clear();
-                        r.positional_at.clear();
-                        let ty = spec.resources.canonical_type(&o.kind);
-                        let word = o.name.as_ref().map_or(ty.clone(), |n| format!("{ty}/{n}"));
-                        r.positionals = argv.positionals[..verb_len].iter().cloned().chain([word]).collect();
-                        if let (Some(ns), Some(flag)) = (&o.namespace, spec.canonical_flag("--namespace")) {
-                            r.flags.push(matching::normalize::Flag {
-                                name: flag.into(),
-                                value: Some(ns.clone()),
-                                at: None,
-                            });
-                        }
-                        readings.push(r);
-                    }
-                    let listed: Vec<String> = objects.iter().map(crate::manifest::Object::describe).collect();
-                    format!(": {} object(s): {}", objects.len(), listed.join(", "))
-                }
-                Err(why) => {
-                    doubts.push(format!("{} {written}: {why}", arg.given_as));
-                    String::new()
-                }
-            },
-        };
-        let name = format!("(file {written})");
-        bindings.push((name, format!("{}, {} bytes{summary}", snapshot::sha256(bytes), bytes.len())));
-    }
-    if let Some(first) = doubts.into_iter().next() {
-        argv.ambiguity.get_or_insert(first);
-    }
-    argv.equivalents.extend(readings);
-    // What made the command uncertain makes every reading of it uncertain.
-    if let Some(why) = argv.ambiguity.clone() {
-        for r in &mut argv.equivalents {
-            r.ambiguity.get_or_insert_with(|| why.clone());
-        }
-    }
-    bindings
 }
 
 /// What the SQL a database client is about to run does. Only SQL guardsh holds can make it a
