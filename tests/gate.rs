@@ -264,3 +264,32 @@ args = ["apply"]
     t.run("terraform", &["apply", "plan.bin"]).output().status(75);
     assert!(!t.ran("kubectl"));
 }
+
+/// b25: rules see kubectl resource words in canonical form, so a rule written with a short name
+/// is widened to the canonical one: it still holds, and now for every spelling.
+#[test]
+fn rules_written_with_short_names_hold_for_every_spelling() {
+    let policy = r#"
+[settings]
+wait = false
+[tools.kubectl]
+default = "ask"
+[[rule]]
+id = "no-deploy-delete"
+tool = "kubectl"
+action = "deny"
+reason = "deployments are managed by CI"
+args = ["delete", "{deploy,deploy/*}"]
+"#;
+    let t = Test::new().rules(policy).tools(&["kubectl"]);
+    for args in [
+        &["delete", "deploy", "web"][..],
+        &["delete", "deployment.apps", "web"],
+        &["delete", "Deployments.v1.apps", "web"],
+        &["delete", "deploy/web"],
+        &["delete", "pods,deployment", "web"],
+    ] {
+        t.run("kubectl", args).output().status(77).stderr_has("deployments are managed by CI");
+    }
+    assert!(!t.ran("kubectl"));
+}

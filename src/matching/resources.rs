@@ -40,6 +40,43 @@ impl ResourceSpec {
         self.names.get(base).cloned().unwrap_or_else(|| base.to_string())
     }
 
+    /// A rule's word pattern (after the operation) with the canonical spelling of every resource
+    /// type it names added: `{ns,deploy/*}` also matches `namespaces` and `deployments/*`, since
+    /// rules see canonical words. Without this, a policy written with short names would silently
+    /// stop matching. `None` when nothing needs adding or the pattern is not a plain word or a
+    /// `{a,b}` list (other globs are left as written).
+    pub fn widen_pattern(&self, source: &str) -> Option<String> {
+        if self.names.is_empty() || source.contains(['[', ']', '\\', '!', '?']) {
+            return None;
+        }
+        let items: Vec<&str> = match source.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(inner) if !inner.contains(['{', '}']) => inner.split(',').collect(),
+            None if !source.contains(['{', '}']) => vec![source],
+            _ => return None,
+        };
+        let mut added = Vec::new();
+        for item in &items {
+            let (ty, rest) = match item.split_once('/') {
+                Some((ty, rest)) => (ty, Some(rest)),
+                None => (*item, None),
+            };
+            if ty.contains('*') {
+                continue;
+            }
+            let canonical = self.canonical_type(ty);
+            if canonical != ty.to_lowercase() {
+                added.push(match rest {
+                    Some(rest) => format!("{canonical}/{rest}"),
+                    None => canonical,
+                });
+            }
+        }
+        if added.is_empty() {
+            return None;
+        }
+        Some(format!("{{{}}}", items.iter().map(|s| s.to_string()).chain(added).collect::<Vec<_>>().join(",")))
+    }
+
     /// The canonical types one comma-list item stands for (a category stands for its members).
     fn expand(&self, written: &str) -> Vec<String> {
         let canonical = self.canonical_type(written);
@@ -207,6 +244,22 @@ fn api_path(path: &str) -> ApiPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_patterns_also_name_the_canonical_types() {
+        let spec = ResourceSpec {
+            names: [("ns", "namespaces"), ("deploy", "deployments"), ("secret", "secrets")]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        assert_eq!(spec.widen_pattern("ns").as_deref(), Some("{ns,namespaces}"));
+        assert_eq!(spec.widen_pattern("{secret,deploy/*}").as_deref(), Some("{secret,deploy/*,secrets,deployments/*}"));
+        assert_eq!(spec.widen_pattern("{pods,namespaces}"), None);
+        assert_eq!(spec.widen_pattern("ns[./]*"), None);
+        assert_eq!(spec.widen_pattern("*"), None);
+    }
 
     #[test]
     fn api_paths_name_their_resource() {
