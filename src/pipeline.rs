@@ -151,7 +151,11 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
 /// that they decide as the shim did.
 pub fn evaluate_reading_files(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: Option<FileId>) -> Evaluation {
     let spec = spec_for(policy, &inv.tool);
-    let files = snapshot::take(&inv.cwd, &spec, &matching::normalize(&inv.args, &spec));
+    let files = if spec.snapshot_flags.is_empty() && spec.snapshot_positionals.is_empty() {
+        vec![]
+    } else {
+        snapshot::take(&inv.cwd, &spec, &matching::normalize(&inv.args, &spec))
+    };
     evaluate_files(policy, inv, files, resolve, guardsh)
 }
 

@@ -122,6 +122,9 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
     for reading in &eval.argv.equivalents {
         let _ = writeln!(s, "also read as: {}", reading.positionals.join(" "));
     }
+    for (what, read) in &eval.file_bindings {
+        let _ = writeln!(s, "input:       {}: {read}", what.trim_start_matches('(').trim_end_matches(')'));
+    }
     if let Some(u) = &v.uncertain {
         let _ = writeln!(s, "uncertain:   {u} (allow rules do not apply)");
     }
