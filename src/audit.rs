@@ -46,6 +46,10 @@ pub struct Record {
     /// Who decided it (uid, terminal, key fingerprint).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<Value>,
+    /// The argv the real tool got, when it differs from `argv`: input files replaced by the
+    /// sealed copies guardsh decided on (`/dev/fd/N`; see `snapshot`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec_argv: Option<Vec<Value>>,
 }
 
 #[derive(Serialize)]
@@ -255,6 +259,7 @@ mod tests {
             real: None,
             request: None,
             by: None,
+            exec_argv: None,
         }
     }
 

@@ -38,7 +38,30 @@ pub struct Verdict {
 }
 
 /// Decides one invocation of `tool`. `policy` is `None` when the policy does not know the tool.
+///
+/// Every reading of the command (`NormalizedArgv::equivalents`: each resource of
+/// `get pods,secrets`, the namespace `delete --raw /api/v1/namespaces/prod` names, each object of
+/// a manifest) is decided too, and the strictest verdict wins; among equals, the command as
+/// written. The rules that matched any reading are all listed.
 pub fn decide(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mode: Mode) -> Verdict {
+    let mut verdict = decide_one(tool, policy, argv, mode);
+    for reading in &argv.equivalents {
+        let other = decide_one(tool, policy, reading, mode);
+        let mut matched = std::mem::take(&mut verdict.matched);
+        for id in &other.matched {
+            if !matched.contains(id) {
+                matched.push(id.clone());
+            }
+        }
+        if other.action > verdict.action {
+            verdict = other;
+        }
+        verdict.matched = matched;
+    }
+    verdict
+}
+
+fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mode: Mode) -> Verdict {
     let uncertain =
         if argv.non_utf8 { Some("an argument is not valid UTF-8".to_string()) } else { argv.ambiguity.clone() };
     let Some(policy) = policy else {

@@ -194,6 +194,7 @@ pub fn prepare_custodied_child(
     cwd: std::os::fd::RawFd,
     limits: Limits,
     jail: Option<std::os::fd::RawFd>,
+    inherit: Vec<std::os::fd::RawFd>,
 ) {
     use std::os::unix::process::CommandExt;
     // SAFETY: runs in the child between fork and exec, and only calls fchdir(2), setrlimit(2)
@@ -212,9 +213,15 @@ pub fn prepare_custodied_child(
             for sig in [Signal::SIGINT, Signal::SIGQUIT] {
                 let _ = signal(sig, SigHandler::SigDfl);
             }
-            // Last: the jail's rules are for the tool, not for getting it started.
+            // The jail's rules are for the tool, not for getting it started.
             if let Some(ruleset) = jail {
                 crate::sandbox::jail::enter(ruleset)?;
+            }
+            // Input files' sealed copies, named in argv as /dev/fd/N: kept across exec.
+            for &fd in &inherit {
+                if nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

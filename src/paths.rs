@@ -8,8 +8,13 @@
 use std::path::{Path, PathBuf};
 
 /// The system policy directory. Not configurable at run time: an environment variable that moved
-/// it would let an agent swap a root-owned policy for its own.
+/// it would let an agent swap a root-owned policy for its own (or for none at all).
 pub const SYSTEM_DIR: &str = "/etc/guardsh";
+/// Names a replacement for `SYSTEM_DIR`, read only by a binary built with the `test-system-dir`
+/// feature, which only `cargo test` builds have (Cargo.toml): the integration tests point it at
+/// a directory of their own so that they never depend on the machine's `/etc/guardsh`. A release
+/// build has no code that reads it, so it cannot loosen an installed guardsh.
+pub const TEST_SYSTEM_DIR_VAR: &str = "GUARDSH_TEST_SYSTEM_DIR";
 pub const POLICY_FILE: &str = "rules.toml";
 pub const PROJECT_FILE: &str = ".guardsh.toml";
 
@@ -32,13 +37,11 @@ impl Paths {
         let data_dir = dirs.data_dir().to_path_buf();
         // `state_dir` is XDG_STATE_HOME on Linux; elsewhere fall back to the data dir.
         let state_dir = dirs.state_dir().map_or_else(|| data_dir.join("state"), Path::to_path_buf);
-        Ok(Self {
-            system_dir: PathBuf::from(SYSTEM_DIR),
-            config_dir: dirs.config_dir().to_path_buf(),
-            state_dir,
-            data_dir,
-        })
+        Ok(Self { system_dir: system_dir(), config_dir: dirs.config_dir().to_path_buf(), state_dir, data_dir })
     }
+
+    /// Whether this binary was built for guardsh's own tests (see `TEST_SYSTEM_DIR_VAR`).
+    pub const TEST_BUILD: bool = cfg!(feature = "test-system-dir");
 
     pub fn system_policy(&self) -> PathBuf {
         self.system_dir.join(POLICY_FILE)
@@ -65,6 +68,16 @@ impl Paths {
     pub fn default_shim_dir(&self) -> PathBuf {
         self.data_dir.join("shims")
     }
+}
+
+/// `/etc/guardsh`, or in a test build the directory the test names (an empty name, or none, is
+/// `/etc/guardsh` too).
+fn system_dir() -> PathBuf {
+    #[cfg(feature = "test-system-dir")]
+    if let Some(dir) = std::env::var_os(TEST_SYSTEM_DIR_VAR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(SYSTEM_DIR)
 }
 
 /// The nearest `.guardsh.toml` in `cwd` or any parent.

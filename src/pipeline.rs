@@ -21,6 +21,7 @@ use crate::exit;
 use crate::matching::{self, NormalizedArgv};
 use crate::paths::Paths;
 use crate::rules::{Action, ApprovalMode, ConfigError, Mode, Policy, Rule};
+use crate::snapshot;
 use crate::tools::{RawToolSpec, ToolSpec};
 
 /// Marks a process tree started by `guardsh run`.
@@ -100,6 +101,10 @@ pub struct Evaluation {
     pub runs_inside: bool,
     /// What of the human's home the tool may reach when started outside the sandbox.
     pub own_files: Vec<String>,
+    /// Input files read before deciding (`snapshot`): the tool gets exactly these bytes.
+    pub files: Vec<snapshot::FileInput>,
+    /// What the approval binds for them: `(file PATH)` and its hash, size and summary.
+    pub file_bindings: Vec<(String, String)>,
 }
 
 impl Evaluation {
@@ -152,11 +157,51 @@ fn spec_for<'a>(policy: &'a Policy, tool: &str) -> Cow<'a, ToolSpec> {
 /// Decides an invocation against an already loaded policy. Pure apart from the PATH search
 /// (`resolve`), which only runs when asked for.
 pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: Option<FileId>) -> Evaluation {
+    evaluate_files(policy, inv, vec![], resolve, guardsh)
+}
+
+/// `evaluate_with`, after reading the command's input files (`snapshot::take`) as the shim does:
+/// what `guardsh check`, `approve` (re-asking the policy about a request) and `request` use, so
+/// that they decide as the shim did.
+pub fn evaluate_reading_files(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: Option<FileId>) -> Evaluation {
+    let spec = spec_for(policy, &inv.tool);
+    let files = if spec.snapshot_flags.is_empty() && spec.snapshot_positionals.is_empty() {
+        vec![]
+    } else {
+        snapshot::take(&inv.cwd, &spec, &matching::normalize(&inv.args, &spec))
+    };
+    evaluate_files(policy, inv, files, resolve, guardsh)
+}
+
+/// `evaluate_with`, given the snapshots of the command's input files (`snapshot::take`). A file
+/// argument without one is not read with certainty, so no allow rule applies.
+pub fn evaluate_files(
+    policy: &Policy,
+    inv: &Invocation,
+    files: Vec<snapshot::FileInput>,
+    resolve: bool,
+    guardsh: Option<FileId>,
+) -> Evaluation {
     let tool_policy = policy.tools.get(&inv.tool);
     let spec = spec_for(policy, &inv.tool);
     let mut argv = matching::normalize(&inv.args, &spec);
+    let file_bindings = snapshot::read_inputs(&spec, &mut argv, &files);
     if let Some(client) = spec.sql {
-        argv.sql = Some(sql_of(client, &argv, &inv.stdin));
+        let mut class = sql_of(client, &argv, &inv.stdin, &spec, &files);
+        if class == crate::sql::SqlClass::Read
+            && let Some(why) = read_undone(client, &spec, &argv, inv)
+        {
+            class = crate::sql::SqlClass::Unknown(why);
+        }
+        for reading in &mut argv.equivalents {
+            reading.sql = Some(class.clone());
+        }
+        argv.sql = Some(class);
+    }
+    // A run decided as a read gets what makes the server hold it to that (`read_env`).
+    let mut set_env = spec.set_env.clone();
+    if argv.sql == Some(crate::sql::SqlClass::Read) {
+        set_env.extend(spec.read_env.iter().cloned());
     }
     let mode = effective_mode(policy.mode, inv.var(MODE_VAR), inv.var("CI"));
     let verdict = decision::decide(&inv.tool, tool_policy, &argv, mode);
@@ -171,9 +216,9 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
     let mut approval_env = verdict.ci_denied.then(|| env::plan(&inv.vars, &env_policy, &verdict.grants));
     let depth = exec::depth(inv.var(exec::DEPTH_VAR));
     for plan in std::iter::once(&mut env).chain(approval_env.as_mut()) {
-        plan.vars.retain(|(k, _)| k != exec::DEPTH_VAR && !spec.set_env.iter().any(|(n, _)| k == n.as_str()));
+        plan.vars.retain(|(k, _)| k != exec::DEPTH_VAR && !set_env.iter().any(|(n, _)| k == n.as_str()));
         plan.vars.push((exec::DEPTH_VAR.into(), depth.saturating_add(1).to_string().into()));
-        plan.vars.extend(spec.set_env.iter().map(|(k, v)| (k.into(), v.into())));
+        plan.vars.extend(set_env.iter().map(|(k, v)| (k.into(), v.into())));
     }
 
     let real = (resolve || verdict.action != Action::Deny || verdict.ci_denied).then(|| match guardsh {
@@ -197,7 +242,9 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
         system_policy: policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System),
         selectors: spec.selectors.clone(),
         trust_user_installed_tools: policy.trust_user_installed_tools,
-        set_env: spec.set_env.clone(),
+        set_env,
+        files,
+        file_bindings,
         runs_inside: spec.runs_inside,
         own_files: spec.own_files.clone(),
     }
@@ -205,11 +252,35 @@ pub fn evaluate_with(policy: &Policy, inv: &Invocation, resolve: bool, guardsh: 
 
 /// What the SQL a database client is about to run does. Only SQL guardsh holds can make it a
 /// read: command strings (in argv) and captured stdin; a file could change after guardsh reads it.
-fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin) -> crate::sql::SqlClass {
+fn sql_of(
+    client: crate::tools::SqlClient,
+    argv: &NormalizedArgv,
+    stdin: &Stdin,
+    spec: &ToolSpec,
+    files: &[snapshot::FileInput],
+) -> crate::sql::SqlClass {
     use crate::sql::SqlClass;
-    let given = |flags: &[&str]| flags.iter().any(|f| argv.values(f).next().is_some());
-    if given(client.file_flags()) || client.runs_scripts(&argv.positionals) {
+    if client.runs_scripts(&argv.positionals) {
         return SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into());
+    }
+    // A statement file is a read only when guardsh holds a copy of it (and the tool gets that
+    // copy: `snapshot`), and what the copy holds only reads.
+    for f in argv.flags.iter().filter(|f| client.file_flags().contains(&f.name.as_str())) {
+        let snapshot = spec
+            .snapshot_flags
+            .contains(&f.name)
+            .then(|| f.at.and_then(|(i, o)| files.iter().find(|s| s.index == i && s.offset == o)))
+            .flatten();
+        let class = match snapshot.map(|s| &s.content) {
+            Some(Ok(bytes)) => match std::str::from_utf8(bytes) {
+                Ok(text) => client.classify(text),
+                Err(_) => SqlClass::Unknown("a statement file that is not UTF-8".into()),
+            },
+            _ => SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into()),
+        };
+        if class != SqlClass::Read {
+            return class;
+        }
     }
     for c in client.command_flags().iter().flat_map(|f| argv.values(f)) {
         match c.map(|c| client.classify(c)) {
@@ -235,6 +306,24 @@ fn sql_of(client: crate::tools::SqlClient, argv: &NormalizedArgv, stdin: &Stdin)
     }
 }
 
+/// Why statements that only read could still write here, if they could: a variable that can undo
+/// the read-only session (`read_undo_vars`), or a psql connection argument that sets options.
+fn read_undone(
+    client: crate::tools::SqlClient,
+    spec: &ToolSpec,
+    argv: &NormalizedArgv,
+    inv: &Invocation,
+) -> Option<String> {
+    if let Some(name) = spec.read_undo_vars.iter().find(|n| inv.var(n).is_some_and(|v| !v.is_empty())) {
+        return Some(format!("{name} is set (a connection service can undo the read-only session)"));
+    }
+    if client != crate::tools::SqlClient::Psql {
+        return None;
+    }
+    let dbnames = argv.values("--dbname").flatten();
+    argv.positionals.iter().map(String::as_str).chain(dbnames).find_map(crate::sql::psql_connection_overrides)
+}
+
 /// Does this invocation read SQL from its standard input?
 fn reads_sql_from_stdin(policy: &Policy, inv: &Invocation) -> bool {
     let spec = spec_for(policy, &inv.tool);
@@ -255,7 +344,7 @@ pub fn evaluate(paths: &Paths, inv: &mut Invocation, resolve: bool) -> Result<Ev
     if inv.stdin == Stdin::Unknown && reads_sql_from_stdin(&policy, inv) {
         inv.stdin = capture_stdin();
     }
-    let evaluation = evaluate_with(&policy, inv, resolve, FileId::current_exe().ok());
+    let evaluation = evaluate_reading_files(&policy, inv, resolve, FileId::current_exe().ok());
     // Every caller execs or exits soon after: freeing a compiled policy's thousands of small
     // allocations cost 7% of a shim call (callgrind), more than the decision, so it is leaked.
     std::mem::forget(policy);
@@ -277,12 +366,21 @@ pub fn evaluate_proposed(
     inv: &mut Invocation,
     stdin: &std::fs::File,
     guardsh: FileId,
+    files_dir: &Path,
 ) -> Result<Evaluation, ConfigError> {
     let policy = load_policy(paths, inv)?;
     if reads_sql_from_stdin(&policy, inv) {
         inv.stdin = capture(stdin);
     }
-    Ok(evaluate_with(&policy, inv, false, Some(guardsh)))
+    // Input files are read relative to the directory the shim passed (`files_dir`, its
+    // descriptor), where the tool will run.
+    let spec = spec_for(&policy, &inv.tool);
+    let files = if spec.snapshot_flags.is_empty() && spec.snapshot_positionals.is_empty() {
+        vec![]
+    } else {
+        snapshot::take(files_dir, &spec, &matching::normalize(&inv.args, &spec))
+    };
+    Ok(evaluate_files(&policy, inv, files, false, Some(guardsh)))
 }
 
 /// The policy that applies where the invocation runs, as far as its command line needs it.
@@ -335,6 +433,7 @@ pub(crate) fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str,
         real: eval.and_then(|e| e.real.as_ref()).and_then(|r| r.as_ref().ok()).map(|p| p.display().to_string()),
         request: None,
         by: None,
+        exec_argv: None,
     }
 }
 
@@ -441,6 +540,26 @@ fn run_real(
 ) -> ExitCode {
     let mut rec = record(inv, Some(eval), "exec", &eval.verdict.reason);
     rec.request = approval.map(|r| r.id.clone());
+    // Input files are handed over as the copies guardsh decided on: argv names `/dev/fd/N` in
+    // their place, and the audit record says so.
+    let args = if eval.files.is_empty() {
+        inv.args.clone()
+    } else {
+        match snapshot::hand_over(&inv.args, &eval.files) {
+            Ok(args) => {
+                rec.exec_argv =
+                    Some(std::iter::once(&inv.argv0).chain(args.iter()).map(|a| display::json_word(a)).collect());
+                args
+            }
+            Err(e) => {
+                rec.outcome = "exec_failed".into();
+                rec.reason = format!("cannot hand the input files over: {e}");
+                let _ = write(&rec);
+                eprintln!("guardsh: cannot hand the input files over to {}: {e}; nothing was run", inv.tool);
+                return ExitCode::from(exit::CANNOT_EXEC);
+            }
+        }
+    };
     // The record is written before exec because nothing runs after it; if it cannot be written,
     // the command does not run.
     if let Err(e) = write(&rec) {
@@ -473,7 +592,7 @@ fn run_real(
             Err(why) => eprintln!("guardsh: guardsh run released no credentials for this command: {why}"),
         }
     }
-    let e = exec::exec(real, &inv.argv0, &inv.args, env);
+    let e = exec::exec(real, &inv.argv0, &args, env);
     rec.outcome = "exec_failed".into();
     rec.reason = e.to_string();
     let _ = write(&rec);
@@ -803,6 +922,8 @@ pub(crate) fn shown_grants(inv: &Invocation, eval: &Evaluation) -> Vec<String> {
 /// approves (see `bound_environment`) and, for SQL piped on stdin, those bytes and no others.
 pub(crate) fn approval_binding(inv: &Invocation, eval: &Evaluation) -> Vec<(String, String)> {
     let mut bound = bound_environment(&eval.env, &eval.selectors);
+    // The input files' snapshots: an approval is for these bytes and no others.
+    bound.extend(eval.file_bindings.iter().cloned());
     if let Stdin::Captured(bytes) = &inv.stdin {
         use sha2::{Digest, Sha256};
         bound.push(("(stdin)".into(), format!("sha256:{}", approval::request::hex(&Sha256::digest(bytes)))));
@@ -902,7 +1023,8 @@ fn run_signed_token(
     };
     let argv = argv_bytes(inv);
     let plan = eval.approval_env.as_ref().unwrap_or(&eval.env);
-    let bound = bound_environment(plan, &eval.selectors);
+    let mut bound = bound_environment(plan, &eval.selectors);
+    bound.extend(eval.file_bindings.iter().cloned());
     let this = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw(), &bound);
     if this.digest() != token.request.command_digest {
         let mut differences = token.request.differences(&this);

@@ -395,6 +395,23 @@ pub fn classify_psql(text: &str) -> SqlClass {
     classify(&sql)
 }
 
+/// Could this psql connection argument (a database name, a `key=value` conninfo string or a
+/// `postgresql://` URI, positional or `-d`) change what guardsh set for the session? `options`
+/// sets server parameters (`-c default_transaction_read_only=off`) over `PGOPTIONS`, and a
+/// `service` reads connection settings, `options` included, from a file the agent can write.
+/// Read without parsing, so that no spelling is missed: a word that is a conninfo or a URI and
+/// mentions either keyword, or has a percent-escape (which a URI decodes), is refused.
+pub fn psql_connection_overrides(word: &str) -> Option<String> {
+    let lower = word.to_ascii_lowercase();
+    let structured = lower.contains('=') || lower.starts_with("postgres://") || lower.starts_with("postgresql://");
+    if structured && (lower.contains("options") || lower.contains("service") || lower.contains('%')) {
+        return Some(format!(
+            "the connection string {word:?} sets options or a service, which can undo the read-only session"
+        ));
+    }
+    None
+}
+
 /// Does the text use a psql variable (`:name`, `:'name'`, `:"name"`, `:{?name}`)? psql pastes the
 /// value into its input and reads it again, so a value can carry statements and `\!`; some are
 /// set by psql itself from text the SQL controls (`LAST_ERROR_MESSAGE` holds a server error).
@@ -490,9 +507,27 @@ fn statement_class(statement: &Statement, db: Db) -> SqlClass {
         | Statement::ShowViews { .. }
         | Statement::ExplainTable { .. }
         | Statement::Use(_)
-        | Statement::StartTransaction { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. } => SqlClass::Read,
+        // A transaction that only reads is a read; `READ WRITE` undoes the read-only transaction
+        // guardsh starts reads in (see `shims/psql.toml` `read_env`), so it is not. A `BEGIN ...
+        // END` block is as much of a read as the statements in it.
+        Statement::StartTransaction { modes, statements, exception, .. } => {
+            use sqlparser::ast::{TransactionAccessMode, TransactionMode};
+            if modes.iter().any(|m| matches!(m, TransactionMode::AccessMode(TransactionAccessMode::ReadWrite))) {
+                return SqlClass::Write("a READ WRITE transaction (it undoes the read-only session)".into());
+            }
+            if exception.is_some() {
+                return SqlClass::Unknown("a transaction block with exception handlers".into());
+            }
+            for inner in statements {
+                match statement_class(inner, db) {
+                    SqlClass::Read => {}
+                    other => return other,
+                }
+            }
+            SqlClass::Read
+        }
         other => {
             let text = other.to_string();
             let verb: Vec<&str> = text.split_whitespace().take(2).collect();
@@ -534,6 +569,15 @@ fn query_class(statement: &Statement, db: Db) -> SqlClass {
             ControlFlow::Continue(())
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            // PostgreSQL reads `x.y` as column y of x, or, when x has no column y, as the call
+            // y(x) (field selection is function-call syntax: `u.purge` runs `purge(users)`).
+            // Which it is depends on the schema, which guardsh does not read: a qualified
+            // reference is never proven a read. (MySQL has no such rule.)
+            if self.1 == Db::Postgres && matches!(e, Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. }) {
+                return self.found(SqlClass::Unknown(format!(
+                    "{e} may call a function (PostgreSQL reads x.y as y(x) when x has no column y); write the column unqualified"
+                )));
+            }
             if let Expr::Function(f) = e
                 && let Some(why) = unknown_function(&f.name, self.1)
             {
@@ -673,6 +717,25 @@ mod tests {
             ("select :\"HOST\"", false),
             ("\\echo :x", false),
             ("select now()::date, '12:30'::time", true),
+            // b27: what changes the transaction's access mode, and field selection.
+            ("start transaction read write", false),
+            ("START TRANSACTION READ WRITE; select 1; COMMIT", false),
+            ("begin read write", false),
+            ("begin isolation level serializable, read write", false),
+            ("start transaction read only", true),
+            ("begin isolation level repeatable read", true),
+            ("set transaction read write", false),
+            ("set session characteristics as transaction read write", false),
+            ("set default_transaction_read_only = off", false),
+            ("set default_transaction_read_only to default", false),
+            ("reset default_transaction_read_only", false),
+            ("reset all", false),
+            ("select u.purge from users u", false),
+            ("select users.purge from users", false),
+            ("select (u).purge from users u", false),
+            ("select * from users u where u.id = 1", false),
+            ("select public.users.purge from public.users", false),
+            ("select id, name from users where id = 1", true),
             ("select \"now\"()", true),
             ("select hour(now())", false),
             ("select 1 operator(public.+) 2", false),

@@ -105,6 +105,49 @@ pub struct RawToolSpec {
     /// `git version`, whatever follows.
     #[serde(default)]
     pub verb_flags: BTreeMap<String, String>,
+    /// Variables set in the real tool's environment when guardsh decided that its statements only
+    /// read: `PGOPTIONS = "-c default_transaction_read_only=on"` makes the server refuse writes.
+    #[serde(default)]
+    pub read_env: BTreeMap<String, String>,
+    /// Variables that could undo `read_env` (a connection service file can set options): while
+    /// one is set, the statements are not a read.
+    #[serde(default)]
+    pub read_undo_vars: Vec<String>,
+    /// Flags whose value is a file that decides what the command does (`--filename`, `--file`,
+    /// `--values`): guardsh decides on a copy it reads, and the tool gets that copy (`snapshot`).
+    #[serde(default)]
+    pub snapshot_flags: Vec<String>,
+    /// What those files are, for the decision and the approval screen: `"kubernetes"` (objects
+    /// become readings of their own, like `delete namespaces/NAME`), `"sql"` (statements read as
+    /// `-c` is), or `"bytes"` (size and hash only; the default).
+    pub snapshot_format: Option<String>,
+    /// Flags whose input guardsh cannot copy (a kustomize directory): never allowed by a rule.
+    #[serde(default)]
+    pub unsnapshottable_flags: Vec<String>,
+    /// Operations whose positional arguments (after the operation words) are such files:
+    /// `terraform apply PLANFILE`.
+    #[serde(default)]
+    pub snapshot_positionals: Vec<String>,
+    /// A flag that moves where relative file paths are found (`terraform -chdir=DIR`).
+    pub snapshot_relative_to: Option<String>,
+    /// Operations (first word) in which those flags mean something else (`kubectl logs -f`
+    /// follows the log).
+    #[serde(default)]
+    pub snapshot_except: Vec<String>,
+    /// Operations whose arguments are resources (`TYPE[.VERSION][.GROUP]`, comma lists,
+    /// `TYPE/NAME`): rules see them in canonical form, one reading per resource
+    /// (`matching::resources`). Two-word operations are written with a space: `"rollout undo"`.
+    #[serde(default)]
+    pub resource_verbs: Vec<String>,
+    /// Other spellings of resource types (singular, short names, kinds) to the canonical plural.
+    #[serde(default)]
+    pub resources: BTreeMap<String, String>,
+    /// Names that stand for several resource types (kubectl's `all` category).
+    #[serde(default)]
+    pub resource_groups: BTreeMap<String, Vec<String>>,
+    /// Flags whose value is an API path (`--raw`), decided as the resource it names.
+    #[serde(default)]
+    pub api_path_flags: Vec<String>,
 }
 
 /// Whose configuration options the normaliser reads.
@@ -171,6 +214,15 @@ impl SqlClient {
     }
 }
 
+/// What a snapshotted input file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SnapshotFormat {
+    #[default]
+    Bytes,
+    Kubernetes,
+    Sql,
+}
+
 /// One known flag after alias resolution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlagSpec {
@@ -202,6 +254,17 @@ pub struct ToolSpec {
     pub config: Option<ConfigSyntax>,
     /// Exact spelling of an option to the command word it stands for.
     pub verb_flags: Vec<(String, String)>,
+    pub read_env: Vec<(String, String)>,
+    pub read_undo_vars: Vec<String>,
+    /// Canonical names of `snapshot_flags`, their format, and `unsnapshottable_flags`.
+    pub snapshot_flags: Vec<String>,
+    pub snapshot_format: SnapshotFormat,
+    pub unsnapshottable_flags: Vec<String>,
+    pub snapshot_except: Vec<String>,
+    pub snapshot_positionals: Vec<String>,
+    pub snapshot_relative_to: Option<String>,
+    /// How the tool's resource arguments are read (empty for tools without them).
+    pub resources: crate::matching::resources::ResourceSpec,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -232,6 +295,18 @@ impl RawToolSpec {
         self.own_files.extend(other.own_files.iter().cloned());
         self.config = other.config.clone().or(self.config.take());
         self.verb_flags.extend(other.verb_flags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.read_env.extend(other.read_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.read_undo_vars.extend(other.read_undo_vars.iter().cloned());
+        self.snapshot_flags.extend(other.snapshot_flags.iter().cloned());
+        self.snapshot_format = other.snapshot_format.clone().or(self.snapshot_format.take());
+        self.unsnapshottable_flags.extend(other.unsnapshottable_flags.iter().cloned());
+        self.snapshot_except.extend(other.snapshot_except.iter().cloned());
+        self.snapshot_positionals.extend(other.snapshot_positionals.iter().cloned());
+        self.snapshot_relative_to = other.snapshot_relative_to.clone().or(self.snapshot_relative_to.take());
+        self.resource_verbs.extend(other.resource_verbs.iter().cloned());
+        self.resources.extend(other.resources.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.resource_groups.extend(other.resource_groups.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.api_path_flags.extend(other.api_path_flags.iter().cloned());
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -285,7 +360,62 @@ impl RawToolSpec {
                 .ok_or_else(|| format!("global flag {name:?} is not declared in value_flags or bool_flags"))?;
             global.insert(spec.canonical.clone());
         }
+        let mut api_path_flags = Vec::new();
+        for name in &self.api_path_flags {
+            let spec = flags
+                .get(name)
+                .filter(|f| f.takes_value)
+                .ok_or_else(|| format!("api_path_flags: {name:?} is not declared in value_flags"))?;
+            api_path_flags.push(spec.canonical.clone());
+        }
+        let canonical_value_flags = |names: &[String], what: &str| -> Result<Vec<String>, String> {
+            names
+                .iter()
+                .map(|name| {
+                    flags
+                        .get(name)
+                        .filter(|f: &&FlagSpec| f.takes_value)
+                        .map(|f| f.canonical.clone())
+                        .ok_or_else(|| format!("{what}: {name:?} is not declared in value_flags"))
+                })
+                .collect()
+        };
+        let snapshot_flags = canonical_value_flags(&self.snapshot_flags, "snapshot_flags")?;
+        let unsnapshottable_flags = canonical_value_flags(&self.unsnapshottable_flags, "unsnapshottable_flags")?;
+        let snapshot_format = match self.snapshot_format.as_deref() {
+            None | Some("bytes") => SnapshotFormat::Bytes,
+            Some("kubernetes") => SnapshotFormat::Kubernetes,
+            Some("sql") => SnapshotFormat::Sql,
+            Some(other) => {
+                return Err(format!("snapshot_format = {other:?}: use \"kubernetes\", \"sql\" or \"bytes\""));
+            }
+        };
+        let lower = |w: &String| w.to_lowercase();
+        let resources = crate::matching::resources::ResourceSpec {
+            verbs: self
+                .resource_verbs
+                .iter()
+                .map(|v| v.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" "))
+                .collect(),
+            names: self.resources.iter().map(|(k, v)| (lower(k), lower(v))).collect(),
+            groups: self.resource_groups.iter().map(|(k, v)| (lower(k), v.iter().map(lower).collect())).collect(),
+            api_path_flags,
+        };
         Ok(ToolSpec {
+            resources,
+            read_env: self.read_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            read_undo_vars: self.read_undo_vars.clone(),
+            snapshot_flags,
+            snapshot_format,
+            unsnapshottable_flags,
+            snapshot_except: self.snapshot_except.iter().map(|v| v.to_lowercase()).collect(),
+            snapshot_positionals: self.snapshot_positionals.iter().map(|v| v.to_lowercase()).collect(),
+            snapshot_relative_to: match &self.snapshot_relative_to {
+                None => None,
+                Some(name) => {
+                    Some(canonical_value_flags(std::slice::from_ref(name), "snapshot_relative_to")?.remove(0))
+                }
+            },
             syntax: self.syntax.unwrap_or_default(),
             abbrev: self.abbrev.unwrap_or(false),
             verb_depth: self.verb_depth.unwrap_or(DEFAULT_VERB_DEPTH),
@@ -311,6 +441,22 @@ pub fn builtin(tool: &str) -> Option<&'static str> {
 }
 
 impl ToolSpec {
+    /// The positional words (their indices into `positionals`) that are input files to snapshot:
+    /// those after the operation words of a `snapshot_positionals` operation.
+    pub fn snapshot_positional_words(&self, positionals: &[String]) -> std::ops::Range<usize> {
+        let verb_len = self.verb_len(positionals).min(positionals.len());
+        let op = positionals[..verb_len].iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(" ");
+        if verb_len > 0 && self.snapshot_positionals.contains(&op) { verb_len..positionals.len() } else { 0..0 }
+    }
+
+    /// Are the snapshot flags file arguments in this invocation (not in a `snapshot_except`
+    /// operation)?
+    pub fn snapshots_apply(&self, positionals: &[String]) -> bool {
+        let any = !self.snapshot_flags.is_empty() || !self.snapshot_positionals.is_empty();
+        let excepted = positionals.first().is_some_and(|op| self.snapshot_except.contains(&op.to_lowercase()));
+        any && !excepted
+    }
+
     /// Looks a flag spelling up, expanding an unambiguous long-option prefix when the tool allows it.
     /// `Err(candidates)` means the prefix is ambiguous.
     pub fn lookup(&self, name: &str) -> Result<Option<&FlagSpec>, Vec<String>> {

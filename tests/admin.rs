@@ -47,7 +47,7 @@ fn check_explains_in_words() {
     let out = t.guardsh(&["check", "--", "kubectl", "-n", "prod", "delete", "ns", "x"]).output().status(0);
     let s = out.stdout();
     for want in [
-        "verb words:  delete ns x",
+        "verb words:  delete namespaces x",
         "flags:       --namespace=prod",
         "k-delete-ns [deny]",
         "k-delete [ask]",
@@ -60,7 +60,7 @@ fn check_explains_in_words() {
     let j = t.guardsh(&["check", "--json", "--", "kubectl", "-n", "prod", "delete", "ns", "x"]).output().json();
     assert_eq!(j["decision"], "deny");
     assert_eq!(j["rules"], serde_json::json!(["k-delete", "k-delete-ns", "k-prod"]));
-    assert_eq!(j["normalized"]["positionals"], serde_json::json!(["delete", "ns", "x"]));
+    assert_eq!(j["normalized"]["positionals"], serde_json::json!(["delete", "namespaces", "x"]));
     assert_eq!(j["env"]["stripped"], serde_json::json!(["AWS_SECRET_ACCESS_KEY"]));
 }
 
@@ -283,4 +283,37 @@ fn install_script_installs_links_and_demonstrates_the_gate() {
     let again = install();
     assert!(again.stdout().contains("keeping your policy"), "{}", again.stdout());
     assert_eq!(std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("read"), "# mine\n[tools.kubectl]\n");
+}
+
+/// a11: a directory the user can write, before guardsh's own on PATH, is where an agent puts a
+/// `guardsh` that the human then runs as `guardsh approve`. doctor says so. Run as `nobody` when
+/// the tests run as root (root can write anywhere, so nothing is "the user's" to root).
+#[test]
+fn doctor_warns_about_a_writable_directory_before_guardsh_on_path() {
+    let t = world();
+    let bin = t.home.join(".local/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let own = Path::new(GUARDSH).parent().expect("guardsh's directory");
+    let as_root = nix::unistd::geteuid().is_root();
+    let run = |path: &std::ffi::OsStr| {
+        let mut r = t.guardsh(&["doctor"]).env("PATH", path);
+        if as_root {
+            use std::os::unix::process::CommandExt;
+            r.cmd.uid(65534).gid(65534);
+        }
+        r.output().stdout()
+    };
+    if as_root {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for d in [&t.home, &bin, &t.home.join(".local"), &t.config_dir(), &t.home.join(".config")] {
+            nix::unistd::chown(d.as_path(), Some(65534.into()), Some(65534.into())).expect("chown");
+        }
+    }
+    let before = std::env::join_paths([bin.as_path(), own, &t.shims, &t.sysbin]).expect("PATH");
+    let out = run(&before);
+    assert!(out.contains(&format!("{} comes before {}", bin.display(), own.display())), "{out}");
+    let after = std::env::join_paths([own, bin.as_path(), &t.shims, &t.sysbin]).expect("PATH");
+    let out = run(&after);
+    assert!(!out.contains("comes before"), "{out}");
 }

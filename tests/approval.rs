@@ -451,3 +451,85 @@ fn guardsh_run_approval_timeout_reaches_the_agent() {
     assert_eq!(std::fs::read_to_string(&out).expect("written").trim(), "30");
     t.guardsh(&["run", "--approval-timeout", "soon", "--", "true"]).output().status(2);
 }
+
+/// a9: a selector whose value looks like a credential hash was hidden from the human, who
+/// approved a delete that kubectl then ran against the production kubeconfig in that value.
+#[test]
+fn the_approver_sees_every_bound_variable_whatever_its_value_looks_like() {
+    let prod = "sha256:/srv/prod-kubeconfig";
+    let t = Test::new().rules(&policy("wait = false")).tools(&["kubectl"]).env("KUBECONFIG", prod);
+    let asked = t.run_detached("kubectl", &["delete", "pod", "web-1"]);
+    assert_eq!(asked.wait(WAIT), Some(75));
+    let id = t.wait_for_pending(1).remove(0);
+    t.guardsh(&["pending"]).output().status(0).stdout_has(&format!("KUBECONFIG={prod}"));
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    let screen = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(screen.contains(&format!("KUBECONFIG={prod}")), "the human sees the target: {screen}");
+}
+
+/// a10: the human approved `kubectl delete -f cleanup.yaml` after seeing a Pod in it; the agent
+/// then put a Namespace in the file, and kubectl read that. The approval is for the copy guardsh
+/// read when the request was made, and that copy is what kubectl gets.
+#[test]
+fn an_approved_manifest_is_the_manifest_that_runs() {
+    let t = Test::new().rules(include_str!("../rules.toml.example")).tools(&["kubectl"]);
+    // A kubectl that keeps the manifest it was given.
+    let kept = t.records.join("manifest");
+    crate::support::write_executable(
+        &t.real.join("kubectl"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\0' \"$0\" \"$@\" > '{args}'\ncat \"$3\" > '{kept}'\n",
+            args = t.records.join("kubectl.args").display(),
+            kept = kept.display()
+        ),
+    );
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-1\n";
+    let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n";
+    std::fs::write(t.cwd.join("cleanup.yaml"), pod).expect("write");
+    let asked = t.run_detached("kubectl", &["delete", "-f", "cleanup.yaml"]);
+    let id = t.wait_for_pending(1).remove(0);
+
+    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    let screen = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(
+        screen.contains("file cleanup.yaml") && screen.contains("Pod web-1"),
+        "the human sees the objects: {screen}"
+    );
+    // After the human has read the screen, the agent swaps the file.
+    std::fs::write(t.cwd.join("cleanup.yaml"), namespace).expect("swap");
+    let code = String::from_utf8_lossy(shown.get(1).expect("code")).into_owned();
+    s.send_line(code).expect("type");
+    s.expect("approved request").expect("approved");
+    assert_eq!(asked.wait(WAIT), Some(0), "{}", asked.stderr());
+
+    assert_eq!(std::fs::read_to_string(&kept).expect("kubectl read a manifest"), pod, "kubectl got another manifest");
+    let args = t.saw_args("kubectl").expect("ran");
+    assert_eq!(args.len(), 3);
+    assert!(args[2].to_string_lossy().starts_with("/dev/fd/"), "{args:?}");
+    let exec = t.audit_records().into_iter().find(|r| r["outcome"] == "exec").expect("exec record");
+    assert_eq!(exec["argv"][3], "cleanup.yaml");
+    assert!(exec["exec_argv"][3].as_str().is_some_and(|w| w.starts_with("/dev/fd/")), "{exec}");
+
+    // Run again with the Namespace in the file: that is `kubectl delete namespace prod`.
+    t.run("kubectl", &["delete", "-f", "cleanup.yaml"]).output().status(77);
+}
+
+/// a10, no-wait mode: an approval given for one manifest does not run the same argv once the
+/// file holds another.
+#[test]
+fn an_approval_does_not_follow_a_file_that_changed() {
+    let t = Test::new().example_rules().tools(&["kubectl"]);
+    std::fs::write(t.cwd.join("cleanup.yaml"), "kind: Pod\nmetadata:\n  name: web-1\n").expect("write");
+    let first = t.run_detached("kubectl", &["delete", "-f", "cleanup.yaml"]);
+    assert_eq!(first.wait(WAIT), Some(75));
+    let id = t.wait_for_pending(1).remove(0);
+    t.approve(&id);
+    std::fs::write(t.cwd.join("cleanup.yaml"), "kind: Pod\nmetadata:\n  name: db-0\n").expect("swap");
+    t.run("kubectl", &["delete", "-f", "cleanup.yaml"]).output().status(75);
+    assert!(!t.ran("kubectl"), "the approval for web-1 ran a delete of db-0");
+    std::fs::write(t.cwd.join("cleanup.yaml"), "kind: Pod\nmetadata:\n  name: web-1\n").expect("restore");
+    t.run("kubectl", &["delete", "-f", "cleanup.yaml"]).output().status(0);
+    assert!(t.ran("kubectl"));
+}

@@ -269,6 +269,34 @@ fn a_tool_outside_reaches_its_own_configuration_and_not_the_humans_other_files()
     assert!(out.contains("aws-file-secret"), "without the sandbox the allowed dry run prints it: {out}");
 }
 
+/// Issue 12 item 2 through the broker: a manifest is decided on its content, read where the shim
+/// runs, and the tool started outside reads the copy decided on, not the file the agent can
+/// still change.
+#[test]
+fn input_files_are_decided_and_handed_over_as_copies_through_the_broker() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    crate::support::write_executable(
+        &t.real.join("kubectl"),
+        &format!(
+            "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in /dev/fd/*) cat \"$a\" > {r}/kubectl.input;; esac; done\necho ran\n",
+            r = t.records.display()
+        ),
+    );
+    std::fs::write(t.cwd.join("pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-1\n").expect("pod");
+    std::fs::write(t.cwd.join("ns.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n").expect("ns");
+    let script = "kubectl apply -f pod.yaml --dry-run=client; echo code=$?; kubectl delete -f ns.yaml; echo code=$?";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("code=0") && out.contains("code=77"), "{out}\n{err}");
+    let input = std::fs::read_to_string(t.records.join("kubectl.input")).expect("the tool read a copy");
+    assert!(input.contains("name: web-1"), "{input}");
+    let exec = t.audit_records().into_iter().find(|r| r["outcome"] == "exec").expect("exec record");
+    assert!(exec["exec_argv"].to_string().contains("/dev/fd/"), "{exec}");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]

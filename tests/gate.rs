@@ -186,3 +186,110 @@ fn every_invocation_is_audited_with_its_decision() {
     assert!(r["pid"].as_u64().is_some() && r["ppid"].as_u64().is_some() && r["time"].as_str().is_some());
     assert_eq!(recs[0]["real"], t.real.join("kubectl").to_str().expect("utf8"));
 }
+
+/// a10: input files reach the tool as the copy guardsh read, named `/dev/fd/N` in the one word
+/// that held the path (a glued `--filename=` keeps its prefix; terraform's plan file is found
+/// under `-chdir`, as terraform finds it).
+#[test]
+fn input_files_reach_the_tool_as_the_copy_guardsh_read() {
+    let policy = r#"
+[settings]
+wait = false
+[tools.kubectl]
+default = "ask"
+[tools.helm]
+default = "ask"
+[tools.terraform]
+default = "ask"
+[[rule]]
+id = "k-apply"
+tool = "kubectl"
+action = "allow"
+reason = "test"
+args = ["apply"]
+[[rule]]
+id = "h-upgrade"
+tool = "helm"
+action = "allow"
+reason = "test"
+args = ["upgrade"]
+[[rule]]
+id = "tf-apply"
+tool = "terraform"
+action = "allow"
+reason = "test"
+args = ["apply"]
+"#;
+    let t = Test::new().rules(policy).tools(&["kubectl", "helm", "terraform"]);
+    for tool in ["kubectl", "helm", "terraform"] {
+        let rec = t.records.join(tool);
+        crate::support::write_executable(
+            &t.real.join(tool),
+            &format!(
+                "#!/bin/sh\nprintf '%s\\0' \"$0\" \"$@\" > '{rec}.args'\n: > '{rec}.input'\nfor a in \"$@\"; do case \"$a\" in *'/dev/fd/'*) cat \"/dev/fd/${{a##*/dev/fd/}}\" >> '{rec}.input';; esac; done\n",
+                rec = rec.display()
+            ),
+        );
+    }
+    let input = |tool: &str| std::fs::read_to_string(t.records.join(format!("{tool}.input"))).expect("input");
+    std::fs::write(t.cwd.join("web.yaml"), "kind: Deployment\nmetadata:\n  name: web\n").expect("write");
+    std::fs::write(t.cwd.join("values.yaml"), "replicas: 3\n").expect("write");
+    std::fs::create_dir_all(t.cwd.join("infra")).expect("mkdir");
+    std::fs::write(t.cwd.join("infra/plan.bin"), "PK plan bytes").expect("write");
+
+    t.run("kubectl", &["apply", "--filename=web.yaml"]).output().status(0);
+    let args = t.saw_args("kubectl").expect("ran");
+    assert!(args[1].to_string_lossy().starts_with("--filename=/dev/fd/"), "{args:?}");
+    assert_eq!(input("kubectl"), "kind: Deployment\nmetadata:\n  name: web\n");
+
+    t.run("helm", &["upgrade", "web", "./chart", "-f", "values.yaml"]).output().status(0);
+    let args = t.saw_args("helm").expect("ran");
+    assert_eq!(args[..3], [OsString::from("upgrade"), "web".into(), "./chart".into()]);
+    assert!(args[4].to_string_lossy().starts_with("/dev/fd/"), "{args:?}");
+    assert_eq!(input("helm"), "replicas: 3\n");
+
+    t.run("terraform", &["-chdir=infra", "apply", "plan.bin"]).output().status(0);
+    let args = t.saw_args("terraform").expect("ran");
+    assert_eq!(args[..2], [OsString::from("-chdir=infra"), "apply".into()]);
+    assert!(args[2].to_string_lossy().starts_with("/dev/fd/"), "{args:?}");
+    assert_eq!(input("terraform"), "PK plan bytes");
+
+    // What cannot be copied is never allowed: a directory, a URL, a missing file.
+    t.forget("kubectl");
+    for args in
+        [&["apply", "-f", "."][..], &["apply", "-f", "https://example.com/x.yaml"], &["apply", "-f", "nope.yaml"]]
+    {
+        t.run("kubectl", args).output().status(75);
+    }
+    t.run("terraform", &["apply", "plan.bin"]).output().status(75);
+    assert!(!t.ran("kubectl"));
+}
+
+/// b25: rules see kubectl resource words in canonical form, so a rule written with a short name
+/// is widened to the canonical one: it still holds, and now for every spelling.
+#[test]
+fn rules_written_with_short_names_hold_for_every_spelling() {
+    let policy = r#"
+[settings]
+wait = false
+[tools.kubectl]
+default = "ask"
+[[rule]]
+id = "no-deploy-delete"
+tool = "kubectl"
+action = "deny"
+reason = "deployments are managed by CI"
+args = ["delete", "{deploy,deploy/*}"]
+"#;
+    let t = Test::new().rules(policy).tools(&["kubectl"]);
+    for args in [
+        &["delete", "deploy", "web"][..],
+        &["delete", "deployment.apps", "web"],
+        &["delete", "Deployments.v1.apps", "web"],
+        &["delete", "deploy/web"],
+        &["delete", "pods,deployment", "web"],
+    ] {
+        t.run("kubectl", args).output().status(77).stderr_has("deployments are managed by CI");
+    }
+    assert!(!t.ran("kubectl"));
+}

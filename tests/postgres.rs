@@ -147,6 +147,10 @@ fn reads_reach_postgres_and_writes_never_do() {
         psql(&["-c", sql]).output().status(75).stderr_has("needs human approval");
         psql(&["-c", sql]).env("CI", "true").output().status(77);
     }
+    // A statement file is read once, decided on, and psql runs that copy (a10).
+    std::fs::write(t.cwd.join("count.sql"), "select count(*) from users;\n").expect("write count.sql");
+    let from_file = psql(&["-At", "-f", "count.sql"]).output().status(0);
+    assert_eq!(from_file.stdout().trim(), "3");
     // The same DROP from a file and from a pipe, in CI mode.
     std::fs::write(t.cwd.join("drop.sql"), "DROP TABLE users;\n").expect("write drop.sql");
     psql(&["-f", "drop.sql"]).env("CI", "true").output().status(77);
@@ -199,4 +203,43 @@ fn a_drop_a_human_approves_really_runs() {
         "0",
         "the approved DROP did not run"
     );
+}
+
+/// b27: a "read" that writes. A READ WRITE transaction and a function called by field selection
+/// (`u.purge` is `purge(users)`) were a read; so was a connection string whose options turn the
+/// read-only default off. Reads now also run in a session the server holds to read-only.
+#[test]
+fn b27_a_read_cannot_write_through_transaction_modes_field_selection_or_options() {
+    let Some(db) = Server::start() else { return };
+    db.sql("create table users (id int); insert into users select generate_series(1, 3)");
+    db.sql("create function purge(users) returns bigint language sql as 'with d as (delete from users returning 1) select count(*) from d'");
+
+    let t = Test::new().example_rules();
+    t.shim("psql");
+    std::os::unix::fs::symlink(db.bin.join("psql"), t.real.join("psql")).expect("symlink real psql");
+    let psql = |args: &[&str]| {
+        let mut all: Vec<String> = db.conn();
+        all.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        t.run("psql", &refs)
+    };
+
+    psql(&["-c", "START TRANSACTION READ WRITE", "-c", "select u.purge from users u", "-c", "COMMIT"])
+        .output()
+        .status(75);
+    psql(&["-c", "select u.purge from users u"]).output().status(75);
+    psql(&["-c", "set default_transaction_read_only = off", "-c", "select 1"]).output().status(75);
+    let conninfo =
+        format!("host={} user=postgres dbname=postgres options='-c default_transaction_read_only=off'", db.socket());
+    t.run("psql", &[conninfo.as_str(), "-c", "select 1"]).output().status(75);
+    t.run("psql", &["-h", &db.socket(), "-U", "postgres", "-d", &conninfo, "-c", "select 1"]).output().status(75);
+    psql(&["-c", "select 1"]).env("PGSERVICE", "prod").output().status(75);
+    assert_eq!(db.sql("select count(*) from users"), "3", "a write reached the database");
+
+    // What guardsh lets run as a read, the server holds to reading.
+    let shown = psql(&["-At", "-c", "show default_transaction_read_only"]).output().status(0);
+    assert_eq!(shown.stdout().trim(), "on");
+    let plain = format!("host={} user=postgres dbname=postgres", db.socket());
+    let shown = t.run("psql", &[plain.as_str(), "-At", "-c", "show default_transaction_read_only"]).output().status(0);
+    assert_eq!(shown.stdout().trim(), "on");
 }

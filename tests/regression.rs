@@ -58,9 +58,13 @@ fn b5_psql_list_cannot_be_turned_into_sql() {
         .env("PGOPTIONS", "-c x=y")
         .output()
         .status(0);
-    for v in ["POSIXLY_CORRECT", "PGOPTIONS"] {
-        assert_eq!(t.saw_var("psql", v), None, "{v} reached psql");
-    }
+    assert_eq!(t.saw_var("psql", "POSIXLY_CORRECT"), None, "POSIXLY_CORRECT reached psql");
+    // The agent's PGOPTIONS never reaches psql; a read gets guardsh's own (b27).
+    assert_eq!(
+        t.saw_var("psql", "PGOPTIONS").as_deref(),
+        Some("-c default_transaction_read_only=on"),
+        "the agent's PGOPTIONS reached psql"
+    );
     assert_eq!(t.saw_var("psql", "PSQLRC").as_deref(), Some("/dev/null"), "no start-up file runs");
 }
 
@@ -160,4 +164,43 @@ fn b13_a_command_flag_does_not_stop_guardsh_reading_piped_statements() {
     piped("select 2;", "--init-command='select 1' app").status(0);
     // -e replaces stdin, so what is piped is not a statement.
     piped("DROP DATABASE app;", "-e 'select 1' app").status(0);
+}
+
+// See: docs/bypasses.md#b25
+#[test]
+fn b25_secrets_through_other_resource_spellings_are_not_reads() {
+    let t = shipped();
+    for line in [
+        &["kubectl", "get", "secrets.v1.", "-o", "yaml"][..],
+        &["kubectl", "get", "pods,secrets", "-o", "yaml"],
+        &["kubectl", "get", "Secret", "-o", "yaml"],
+        &["kubectl", "get", "secret.v1", "-o", "yaml"],
+        &["kubectl", "get", "pod/web", "secret/db", "-o", "yaml"],
+        &["kubectl", "describe", "deploy,SECRETS.v1."],
+    ] {
+        held(&t, line, 75);
+    }
+    // Reads of other resources, however spelt, still run.
+    for line in [&["get", "pods,deploy.v1.apps"][..], &["get", "all"], &["get", "po/web", "svc/api"]] {
+        t.run("kubectl", line).output().status(0);
+        assert!(t.ran("kubectl"), "{line:?}");
+        t.forget("kubectl");
+    }
+}
+
+// See: docs/bypasses.md#b26
+#[test]
+fn b26_raw_api_paths_are_decided_as_the_resource_they_name() {
+    let t = shipped();
+    for path in [
+        "/api/v1/namespaces/prod",
+        "/api/v1/namespaces/prod/",
+        "/api/v1/namespaces/x/../prod?gracePeriodSeconds=0",
+        "/api/v1/namespaces/prod/finalize",
+    ] {
+        held(&t, &["kubectl", "delete", "--raw", path], 77);
+        held(&t, &["kubectl", "replace", &format!("--raw={path}"), "-f", "ns.json"], 75);
+    }
+    held(&t, &["kubectl", "delete", "--raw", "/api/v1/namespaces/pr%6fd"], 75);
+    held(&t, &["kubectl", "get", "--raw", "/api/v1/namespaces/prod/secrets/db"], 75);
 }

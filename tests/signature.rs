@@ -247,3 +247,23 @@ fn check_config_and_doctor_say_when_signature_approvals_cannot_work() {
     t.guardsh(&["check-config"]).output().status(78).stderr_has("cannot read the allowed signers file");
     t.guardsh(&["doctor"]).output().status(1).stdout_has("PROBLEM: cannot read the allowed signers file");
 }
+
+/// a11: `guardsh sign` (and `approve` in signature mode) ran the `ssh-keygen` first on PATH; a
+/// wrapper the agent put in `~/.local/bin` got a request of its own signed with the human's key.
+#[test]
+fn signing_never_runs_an_ssh_keygen_found_on_path() {
+    let (t, key) = signed();
+    let (_asked, id) = ask(&t);
+    let request = t.guardsh(&["export", &id]).output().status(0).stdout();
+    let req = write(&t, "request.json", &request);
+    let bin = t.home.join(".local/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let marker = t.root.path().join("wrapper-ran");
+    crate::support::write_executable(
+        &bin.join("ssh-keygen"),
+        &format!("#!/bin/sh\ntouch '{}'\nexec /usr/bin/ssh-keygen \"$@\"\n", marker.display()),
+    );
+    let path = std::env::join_paths([&bin, &t.shims, &t.real, &t.sysbin]).expect("PATH");
+    t.guardsh(&["sign", "--key", s(&key), s(&req)]).env("PATH", path).output().status(0).stdout_has("SSH SIGNATURE");
+    assert!(!marker.exists(), "guardsh ran the ssh-keygen it found on PATH");
+}

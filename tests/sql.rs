@@ -54,13 +54,20 @@ fn piped_sql_that_writes_needs_a_human_and_is_denied_in_ci() {
 }
 
 #[test]
-fn inline_reads_pass_and_files_and_interactive_sessions_ask() {
+fn inline_reads_and_read_only_files_pass_and_other_files_and_interactive_sessions_ask() {
     let t = world();
     t.run("psql", &["-c", "select * from drops", "prod"]).output().status(0);
+    // A statement file is read before deciding, and psql gets that copy, not the file (which
+    // could change after guardsh read it).
     std::fs::write(t.cwd.join("q.sql"), "select 1;").expect("write");
-    // A file can change between guardsh reading it and psql reading it.
-    t.run("psql", &["-f", "q.sql", "prod"]).output().status(75);
+    t.run("psql", &["-f", "q.sql", "prod"]).output().status(0);
+    let args = t.saw_args("psql").expect("ran");
+    assert!(args[1].to_string_lossy().starts_with("/dev/fd/"), "{args:?}");
     t.forget("psql");
+    std::fs::write(t.cwd.join("q.sql"), "drop table users;").expect("write");
+    t.run("psql", &["-f", "q.sql", "prod"]).output().status(75);
+    t.run("psql", &["-f", "no-such.sql", "prod"]).output().status(75);
+    assert!(!t.ran("psql"));
     // No command and a terminal for stdin: an interactive session.
     let mut s = t.in_terminal(t.shims.join("psql"), &["prod"]);
     expectrl::Expect::expect(&mut s, "needs human approval").expect("asks");

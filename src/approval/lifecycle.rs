@@ -84,6 +84,7 @@ pub fn record(req: &Request, outcome: &str, reason: &str, by: Option<serde_json:
         real: Some(req.real.clone()),
         request: Some(req.id.clone()),
         by,
+        exec_argv: None,
     }
 }
 

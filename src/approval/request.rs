@@ -174,6 +174,36 @@ impl Request {
         r
     }
 
+    /// Is the bound variable `name` a credential the command receives (so its bound value is a
+    /// hash of the secret, not the secret)? Decided by the variable's name, from the request's
+    /// grants, never by what its value looks like: `KUBECONFIG=sha256:/prod` is a path list
+    /// that must be shown as it is.
+    pub fn is_credential(&self, name: &str) -> bool {
+        self.grants.iter().any(|g| g == name)
+    }
+
+    /// The bound environment as a human must read it before approving: every variable with its
+    /// real value, shell-quoted (control and bidi characters escaped), a credential as
+    /// `NAME=<credential, sha256 PREFIX>`, and entries that are not variables (piped input, file
+    /// snapshots) by what they are.
+    pub fn shown_environment(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|(k, v)| {
+                if let Some(what) = k.strip_prefix('(').and_then(|k| k.strip_suffix(')')) {
+                    return format!("[{}: {}]", crate::display::escape_text(what), crate::display::escape_text(v));
+                }
+                let name = crate::display::escape_text(k);
+                if self.is_credential(k) {
+                    let hash = v.strip_prefix("sha256:").unwrap_or(v);
+                    format!("{name}=<credential, sha256 {}>", crate::display::escape_text(short(hash)))
+                } else {
+                    format!("{name}={}", crate::display::shell_quote(std::ffi::OsStr::new(v)))
+                }
+            })
+            .collect()
+    }
+
     /// The exact argv bytes.
     pub fn argv_bytes(&self) -> Option<Vec<Vec<u8>>> {
         self.argv_hex.iter().map(|w| unhex(w)).collect()
@@ -241,10 +271,10 @@ impl Request {
                 short(cmd.real_sha256)
             ));
         }
-        let shown = |v: Option<&String>| match v {
+        let shown = |name: &str, v: Option<&String>| match v {
             None => "unset".to_string(),
-            Some(v) if v.starts_with("sha256:") => "a credential".to_string(),
-            Some(v) => v.clone(),
+            Some(_) if self.is_credential(name) => "a credential".to_string(),
+            Some(v) => crate::display::shell_quote(std::ffi::OsStr::new(v)),
         };
         let mut names: Vec<&String> = self.env.iter().map(|(k, _)| k).chain(cmd.env.iter().map(|(k, _)| k)).collect();
         names.sort();
@@ -254,8 +284,8 @@ impl Request {
             if theirs.map(|(_, v)| v) != mine.map(|(_, v)| v) {
                 out.push(format!(
                     "it was made with {name} {}, and this has {}",
-                    shown(theirs.map(|(_, v)| v)),
-                    shown(mine.map(|(_, v)| v))
+                    shown(name, theirs.map(|(_, v)| v)),
+                    shown(name, mine.map(|(_, v)| v))
                 ));
             }
         }
@@ -333,5 +363,22 @@ mod tests {
         let mut edited = back;
         edited.grants.push("AWS_SECRET_ACCESS_KEY".into());
         assert!(!edited.is_intact(), "grant edit");
+    }
+
+    #[test]
+    fn every_bound_value_is_shown_and_credentials_are_known_by_name() {
+        let mut r = request(&[b"kubectl", b"delete", b"pod", b"x"], b"/r");
+        r.grants = vec!["KUBE_TOKEN".into()];
+        r.env = vec![
+            ("KUBECONFIG".into(), "sha256:/prod/kubeconfig".into()),
+            ("HOME".into(), "/home/u\x1b]0;x".into()),
+            ("KUBE_TOKEN".into(), "sha256:0123456789abcdef0123".into()),
+            ("(stdin)".into(), "sha256:feed".into()),
+        ];
+        let shown = r.shown_environment();
+        assert_eq!(shown[0], "KUBECONFIG=sha256:/prod/kubeconfig");
+        assert!(!shown[1].contains('\u{1b}'), "escaped: {:?}", shown[1]);
+        assert_eq!(shown[2], "KUBE_TOKEN=<credential, sha256 0123456789ab>");
+        assert_eq!(shown[3], "[stdin: sha256:feed]");
     }
 }

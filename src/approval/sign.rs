@@ -18,7 +18,10 @@ pub fn default_key(home: &Path) -> Option<PathBuf> {
 
 /// Signs a request digest. Returns the armoured signature.
 pub fn sign(key: &Path, request_digest: &str) -> Result<String, String> {
-    let mut child = Command::new("ssh-keygen")
+    // By absolute path from a system directory: an `ssh-keygen` first on PATH may be the
+    // agent's, and would sign what it likes with the key the human unlocks.
+    let ssh_keygen = crate::helpers::system_helper("ssh-keygen")?;
+    let mut child = Command::new(&ssh_keygen)
         .args(["-Y", "sign", "-q", "-n", NAMESPACE, "-f"])
         .arg(key)
         .stdin(Stdio::piped())

@@ -42,6 +42,7 @@ pub(crate) fn json_request(req: &Request) -> serde_json::Value {
         "rule": req.rule,
         "reason": req.reason,
         "grants": req.grants,
+        "env": req.env,
         "real": req.real,
         "real_sha256": req.real_sha256,
         "requester": req.requester,
@@ -90,9 +91,9 @@ pub fn pending(as_json: bool) -> anyhow::Result<ExitCode> {
 /// One line per request: enough to tell apart two requests for the same argv.
 fn summary(req: &Request, now: u64, waiting: lifecycle::Waiting) -> String {
     let mut context = vec![format!("in {}", req.cwd)];
-    context.extend(
-        req.env.iter().filter(|(k, v)| k != "HOME" && !v.starts_with("sha256:")).map(|(k, v)| format!("{k}={v}")),
-    );
+    // Every bound variable, HOME included: what the human does not see, the agent can choose
+    // (`KUBECONFIG=sha256:/prod/kubeconfig` once hid a production cluster here).
+    context.extend(req.shown_environment());
     context.push(format!("waited {}", crate::timefmt::duration(now.saturating_sub(req.created))));
     context.push(waiting.describe());
     context.push(format!("expires in {}s", req.expires.saturating_sub(now)));
@@ -104,8 +105,11 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
     let who = &req.requester;
     let chain: Vec<String> = who.ancestry.iter().take(6).map(|p| format!("{} ({})", p.comm, p.pid)).collect();
     let rule = req.rule.as_deref().map_or("no rule (the tool's default)".to_string(), |r| format!("rule {r}"));
-    let shown_env: Vec<String> =
-        req.env.iter().filter(|(_, v)| !v.starts_with("sha256:")).map(|(k, v)| format!("{k}={v}")).collect();
+    // Variables on one line; what guardsh read before deciding (piped input, input files, with
+    // what they hold) one per line below.
+    let (inputs, shown_env): (Vec<String>, Vec<String>) =
+        req.shown_environment().into_iter().partition(|e| e.starts_with('['));
+    let inputs = inputs.iter().map(|i| format!("  input:     {}", i.trim_start_matches('[').trim_end_matches(']')));
     let lines = [
         format!("request {}  (expires in {}s)", req.id, req.expires.saturating_sub(now)),
         format!("  command:   {}", command_line(req)),
@@ -127,7 +131,7 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
             who.session.as_ref().map_or(String::new(), |s| format!(", guardsh run session {s}"))
         ),
     ];
-    lines.iter().map(|l| display::escape_text(l) + "\n").collect()
+    lines.into_iter().chain(inputs).map(|l| display::escape_text(&l) + "\n").collect()
 }
 
 fn approver_facts() -> (ApproverFacts, Option<Terminal>) {
@@ -385,7 +389,9 @@ fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> 
         cwd,
         stdin: crate::pipeline::Stdin::Unknown,
     };
-    let eval = crate::pipeline::evaluate_with(&policy, &inv, false, None);
+    // Input files are read again, so that the policy decides as the shim did (the request binds
+    // and shows the copy the shim holds, which is what runs).
+    let eval = crate::pipeline::evaluate_reading_files(&policy, &inv, false, None);
     let rule = match &eval.verdict.cause {
         crate::decision::Cause::Rule(id) => Some(id.clone()),
         _ => None,

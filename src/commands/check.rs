@@ -29,7 +29,7 @@ pub fn run(argv: &[OsString], as_json: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(exit::CONFIG));
         }
     };
-    let eval = pipeline::evaluate_with(&policy, &inv, true, FileId::current_exe().ok());
+    let eval = pipeline::evaluate_reading_files(&policy, &inv, true, FileId::current_exe().ok());
     let notes = notes(&inv, &super::shim_dir(None, &paths, Some(&policy)));
     if as_json {
         let mut v = to_json(&inv, &eval);
@@ -126,6 +126,12 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
         let value = c.value.as_deref().map_or_else(|| "(from the environment)".to_string(), display::escape_text);
         let _ =
             writeln!(s, "{label:<12} {}={value}: {} ({})", display::escape_text(&c.key), c.class.as_str(), c.reason);
+    }
+    for reading in &eval.argv.equivalents {
+        let _ = writeln!(s, "also read as: {}", reading.positionals.join(" "));
+    }
+    for (what, read) in &eval.file_bindings {
+        let _ = writeln!(s, "input:       {}: {read}", what.trim_start_matches('(').trim_end_matches(')'));
     }
     if let Some(u) = &v.uncertain {
         let _ = writeln!(s, "uncertain:   {u} (allow rules do not apply)");

@@ -51,6 +51,14 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         }
     }
 
+    if crate::paths::Paths::TEST_BUILD {
+        report.warning(&format!(
+            "this guardsh was built for guardsh's own tests: it takes its system policy directory from {}, \
+             which an agent can set; install a release build (install.sh)",
+            crate::paths::TEST_SYSTEM_DIR_VAR
+        ));
+    }
+
     let hint = install_hint(dir_flag.as_deref());
     let dir = shim_dir(dir_flag, &paths, policy.as_ref().ok());
     let guardsh = FileId::current_exe()?;
@@ -164,6 +172,17 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         );
     }
 
+    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
+        let uid = nix::unistd::geteuid().as_raw();
+        for dir in crate::helpers::writable_before(&path_var, &exe, uid) {
+            report.warning(&format!(
+                "{} comes before {} on PATH and this user can write to it: an agent can put a `guardsh` there that runs when you type `guardsh approve`; put {} first, or run guardsh by its full path",
+                if dir.as_os_str().is_empty() { ".".into() } else { dir.display().to_string() },
+                exe.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+                exe.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            ));
+        }
+    }
     for w in [crate::custody::exposure::ptrace_warning(), crate::custody::exposure::own_binary_warning()]
         .into_iter()
         .flatten()

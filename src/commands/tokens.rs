@@ -37,7 +37,7 @@ pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> 
     let (paths, cwd) = here()?;
     let inv = invocation(argv, cwd)?;
     let policy = load_policy(&paths, &inv.cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let eval = pipeline::evaluate_with(&policy, &inv, true, FileId::current_exe().ok());
+    let eval = pipeline::evaluate_reading_files(&policy, &inv, true, FileId::current_exe().ok());
     if eval.verdict.action == Action::Deny && !eval.verdict.ci_denied {
         anyhow::bail!("the policy denies this command outright; no approval can run it: {}", eval.verdict.reason);
     }
@@ -52,7 +52,9 @@ pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> 
     let sha = approval::sha256_file(&real).with_context(|| format!("cannot read {}", real.display()))?;
     let argv: Vec<&[u8]> =
         std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect();
-    let bound = pipeline::bound_environment(eval.approval_env.as_ref().unwrap_or(&eval.env), &eval.selectors);
+    let mut bound = pipeline::bound_environment(eval.approval_env.as_ref().unwrap_or(&eval.env), &eval.selectors);
+    // The input files as they are now: the token is for these bytes (see `snapshot`).
+    bound.extend(eval.file_bindings.iter().cloned());
     let cmd = approval::Command {
         uid: nix::unistd::getuid().as_raw(),
         tool: &inv.tool,

@@ -134,7 +134,8 @@ impl Custodian {
         let own = crate::exec::FileId::current_exe()
             .map_err(|e| say_stop(exit::CANNOT_EXEC, &format!("cannot identify this guardsh binary: {e}")))?;
         let stdin = std::fs::File::from(io.stdin.try_clone().map_err(|e| say_stop(exit::CANNOT_EXEC, &e.to_string()))?);
-        let evaluated = pipeline::evaluate_proposed(&self.paths, inv, &stdin, own);
+        let dir_of_shim = PathBuf::from(format!("/proc/self/fd/{}", io.cwd.as_raw_fd()));
+        let evaluated = pipeline::evaluate_proposed(&self.paths, inv, &stdin, own, &dir_of_shim);
         let inv: &Invocation = inv;
         let write = |rec: &Record| crate::audit::append(&self.paths.audit_log(), rec);
         let record = |eval: Option<&Evaluation>, outcome: &str, reason: &str| {
@@ -194,7 +195,8 @@ impl Custodian {
         }
         // A tool that needs nothing from outside runs inside, with the agent's reach; what it
         // reads there (its configuration, hooks) is then the agent's to choose, harmlessly.
-        let inside = eval.runs_inside && self.vault.release(&eval.verdict.grants).is_empty();
+        // (Not with input files: the shim would read them afresh, not the copies decided on.)
+        let inside = eval.runs_inside && eval.files.is_empty() && self.vault.release(&eval.verdict.grants).is_empty();
         let selected =
             if inside { vec![] } else { self.selectors_outside_the_agents_reach(inv, &eval).map_err(refuse)? };
 
@@ -231,6 +233,17 @@ impl Custodian {
         rec.request = request.clone();
         rec.passed = released;
         rec.real = Some(real.display().to_string());
+        // Input files go to the tool as the copies decided on, named /dev/fd/N in argv.
+        let (args, copies) = if eval.files.is_empty() {
+            (inv.args.clone(), vec![])
+        } else {
+            let (args, copies) = crate::snapshot::hand_over_to_child(&inv.args, &eval.files).map_err(|e| {
+                stop(exit::CANNOT_EXEC, &format!("cannot hand the input files over: {e}; nothing was run"))
+            })?;
+            rec.exec_argv =
+                Some(std::iter::once(&inv.argv0).chain(args.iter()).map(|a| display::json_word(a)).collect());
+            (args, copies)
+        };
         // Recorded before it starts; if it cannot be recorded, it does not start.
         if let Err(e) = write(&rec) {
             return Err(stop(exit::AUDIT, &format!("{e}; nothing was run")));
@@ -256,7 +269,7 @@ impl Custodian {
         let mut command = std::process::Command::new(&real);
         command
             .arg0(&inv.tool)
-            .args(&inv.args)
+            .args(&args)
             .env_clear()
             .envs(env)
             .stdin(tool_stdin)
@@ -267,6 +280,7 @@ impl Custodian {
             io.cwd.as_raw_fd(),
             self.limits.clone(),
             jail.as_ref().map(crate::sandbox::jail::raw),
+            copies.iter().map(crate::sandbox::jail::raw).collect(),
         );
         command.spawn().map(Run::Outside).map_err(|e| {
             let why = format!("cannot start {}: {e}", real.display());

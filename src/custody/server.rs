@@ -240,7 +240,7 @@ impl Custodian {
             .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr);
-        crate::exec::prepare_custodied_child(&mut command, peer.cwd.as_raw_fd(), self.limits.clone(), None);
+        crate::exec::prepare_custodied_child(&mut command, peer.cwd.as_raw_fd(), self.limits.clone(), None, vec![]);
         let child = match command.spawn() {
             Ok(c) => c,
             Err(e) => {

@@ -45,11 +45,14 @@ pub fn build(rules: &[Rule]) -> RuleIndex {
 
 /// The buckets (of `n`) that hold every rule with a word-list first pattern that could match.
 pub fn lookup(argv: &NormalizedArgv, n: usize) -> Vec<usize> {
-    let with_values = argv.positionals.first();
-    let without_values =
-        argv.positionals.iter().enumerate().find(|(i, _)| !argv.maybe_values.contains(i)).map(|(_, w)| w);
-    let mut out: Vec<usize> =
-        with_values.into_iter().chain(without_values).map(|w| bucket(&w.to_lowercase(), n.max(1))).collect();
+    let mut out: Vec<usize> = Vec::new();
+    // Every reading is decided (see `decision::decide`), so each one's rules are needed.
+    for argv in argv.all_readings() {
+        let with_values = argv.positionals.first();
+        let without_values =
+            argv.positionals.iter().enumerate().find(|(i, _)| !argv.maybe_values.contains(i)).map(|(_, w)| w);
+        out.extend(with_values.into_iter().chain(without_values).map(|w| bucket(&w.to_lowercase(), n.max(1))));
+    }
     out.sort_unstable();
     out.dedup();
     out

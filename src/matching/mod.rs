@@ -2,6 +2,7 @@
 
 pub mod index;
 pub mod normalize;
+pub mod resources;
 
 use crate::rules::{Action, FlagTest, Rule};
 pub use normalize::{NormalizedArgv, normalize};

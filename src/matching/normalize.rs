@@ -22,6 +22,10 @@ use crate::tools::{ConfigSyntax, Syntax, ToolSpec};
 pub struct Flag {
     pub name: String,
     pub value: Option<String>,
+    /// Where the value is in argv: the word's index (in argv without argv[0]) and the byte offset
+    /// of the value in it (`--filename=x`: after the `=`). Lets guardsh replace a file argument
+    /// with its snapshot and nothing else (`snapshot`).
+    pub at: Option<(usize, usize)>,
 }
 
 /// The matching view of one invocation.
@@ -29,6 +33,9 @@ pub struct Flag {
 pub struct NormalizedArgv {
     /// Positional words in order; the first `verb_depth` have verb aliases resolved.
     pub positionals: Vec<String>,
+    /// For each positional word, its index in argv (without argv[0]). Readings
+    /// (`equivalents`) rebuild their words, and leave this empty.
+    pub positional_at: Vec<usize>,
     /// Indices into `positionals` of words that may instead be an unknown flag's value (the word
     /// after `--unknown` past the command word). Rules see both readings: see `matching`.
     pub maybe_values: Vec<usize>,
@@ -41,6 +48,11 @@ pub struct NormalizedArgv {
     pub sql: Option<crate::sql::SqlClass>,
     /// Configuration settings given on the command line (git's `-c`), in order, classified.
     pub config: Vec<crate::git_config::ConfigSetting>,
+    /// Other commands this one also is, each decided on its own; the strictest verdict wins
+    /// (`decision::decide`). One per resource of a comma list or `TYPE/NAME` list, the resource
+    /// an API path names (`matching::resources`), and one per object of a manifest the command
+    /// reads (`manifest`). Readings never have readings of their own.
+    pub equivalents: Vec<NormalizedArgv>,
 }
 
 impl NormalizedArgv {
@@ -75,7 +87,7 @@ pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
         let word = &words[i];
         i += 1;
         if options_ended || word == "-" || !word.starts_with('-') {
-            push_positional(&mut out, spec, word);
+            push_positional(&mut out, spec, word, i - 1);
         } else if word == "--" {
             options_ended = true;
         } else if spec.config == Some(ConfigSyntax::Git)
@@ -88,14 +100,17 @@ pub fn normalize(args: &[OsString], spec: &ToolSpec) -> NormalizedArgv {
         {
             // `git --version` is `git version`, whatever follows; the option stays visible too.
             let verb = verb.clone();
-            i += long_flag(&mut out, spec, word, words.get(i));
-            push_positional(&mut out, spec, &verb);
+            let at = i - 1;
+            i += long_flag(&mut out, spec, word, words.get(i), at);
+            push_positional(&mut out, spec, &verb, at);
         } else if word.starts_with("--") || spec.syntax == Syntax::Go {
-            i += long_flag(&mut out, spec, word, words.get(i));
+            i += long_flag(&mut out, spec, word, words.get(i), i - 1);
         } else {
-            i += short_cluster(&mut out, spec, word, words.get(i));
+            i += short_cluster(&mut out, spec, word, words.get(i), i - 1);
         }
     }
+    let verb_len = spec.verb_len(&out.positionals);
+    out.equivalents = super::resources::readings(&mut out, &spec.resources, verb_len);
     out
 }
 
@@ -133,7 +148,15 @@ fn config_env(out: &mut NormalizedArgv, setting: &str) -> usize {
     0
 }
 
-fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str) {
+impl NormalizedArgv {
+    /// This reading and every equivalent one.
+    pub fn all_readings(&self) -> impl Iterator<Item = &NormalizedArgv> {
+        std::iter::once(self).chain(self.equivalents.iter())
+    }
+}
+
+fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, at: usize) {
+    out.positional_at.push(at);
     let word = if out.positionals.len() < spec.verb_depth {
         spec.aliases.get(&word.to_lowercase()).cloned().unwrap_or_else(|| word.to_string())
     } else {
@@ -153,7 +176,7 @@ fn mark_uncertain(out: &mut NormalizedArgv, why: impl FnOnce() -> String) {
 
 /// Handles `--name`, `--name=value`, and for Go syntax `-name` too. Returns how many following
 /// words it consumed.
-fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
+fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>, here: usize) -> usize {
     let (written, inline) = match word.split_once('=') {
         Some((n, v)) => (n, Some(v.to_string())),
         None => (word, None),
@@ -175,7 +198,7 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
     let name = known.as_ref().map_or(lookup_name, |k| k.canonical.clone());
     // `--name=value` never takes the next word, whatever parser reads it.
     if inline.is_some() {
-        out.flags.push(Flag { name, value: inline });
+        out.flags.push(Flag { name, value: inline, at: Some((here, written.len() + 1)) });
         return 0;
     }
     if !verb_done(out, spec) && !known.as_ref().is_some_and(|k| spec.global.contains(&k.canonical)) {
@@ -187,39 +210,39 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
                 "{written} before the command word is not a top-level option (write it after the command, or as {written}=VALUE)"
             )
         });
-        out.flags.push(Flag { name, value: None });
+        out.flags.push(Flag { name, value: None, at: None });
         return 0;
     }
     match known {
         Some(k) if k.takes_value => {
-            out.flags.push(Flag { name, value: next.cloned() });
+            out.flags.push(Flag { name, value: next.cloned(), at: next.map(|_| (here + 1, 0)) });
             usize::from(next.is_some())
         }
         // A boolean, or an unknown flag under Go's flag package (which rejects unknown flags, so
         // the real tool will not run anything).
         Some(_) => {
-            out.flags.push(Flag { name, value: None });
+            out.flags.push(Flag { name, value: None, at: None });
             0
         }
         None if spec.syntax == Syntax::Go => {
-            out.flags.push(Flag { name, value: None });
+            out.flags.push(Flag { name, value: None, at: None });
             0
         }
-        None => unknown_flag(out, spec, name, next),
+        None => unknown_flag(out, spec, name, next, here),
     }
 }
 
 /// An unknown flag after the operation, followed by a word: the word may or may not be its value.
 /// Both readings are kept: the flag gets the word as its value and the word is also a positional,
 /// so a deny rule that looks for it finds it either way.
-fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: Option<&String>) -> usize {
+fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: Option<&String>, here: usize) -> usize {
     let Some(next) = next.filter(|n| !n.starts_with('-')) else {
-        out.flags.push(Flag { name, value: None });
+        out.flags.push(Flag { name, value: None, at: None });
         return 0;
     };
-    out.flags.push(Flag { name, value: Some(next.clone()) });
+    out.flags.push(Flag { name, value: Some(next.clone()), at: Some((here + 1, 0)) });
     out.maybe_values.push(out.positionals.len());
-    push_positional(out, spec, next);
+    push_positional(out, spec, next, here + 1);
     1
 }
 
@@ -244,7 +267,7 @@ fn cluster_is_certain(spec: &ToolSpec, body: &str) -> bool {
 
 /// Handles a GNU short-option word such as `-n`, `-nprod`, `-n=prod` or `-it`. Returns how many
 /// following words it consumed.
-fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>) -> usize {
+fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>, here: usize) -> usize {
     let body = &word[1..];
     if !verb_done(out, spec) && !cluster_is_certain(spec, body) {
         mark_uncertain(out, || {
@@ -255,7 +278,7 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
         for c in body.chars() {
             let name = format!("-{c}");
             let name = spec.lookup(&name).ok().flatten().map_or(name, |k| k.canonical.clone());
-            out.flags.push(Flag { name, value: None });
+            out.flags.push(Flag { name, value: None, at: None });
         }
         return 0;
     }
@@ -265,18 +288,20 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
         match spec.lookup(&name).ok().flatten().cloned() {
             Some(k) if k.takes_value => {
                 if rest.is_empty() {
-                    out.flags.push(Flag { name: k.canonical, value: next.cloned() });
+                    out.flags.push(Flag { name: k.canonical, value: next.cloned(), at: next.map(|_| (here + 1, 0)) });
                     return usize::from(next.is_some());
                 }
                 // pflag reads `-n=prod` as `prod`; getopt would keep the '='. Matching the
                 // pflag reading is the useful one for rules.
                 let value = rest.strip_prefix('=').unwrap_or(rest).to_string();
-                out.flags.push(Flag { name: k.canonical, value: Some(value) });
+                // `-` and the option letter, then the value, after an `=` if there is one.
+                let start = 1 + offset + c.len_utf8() + usize::from(rest.starts_with('='));
+                out.flags.push(Flag { name: k.canonical, value: Some(value), at: Some((here, start)) });
                 return 0;
             }
-            Some(k) => out.flags.push(Flag { name: k.canonical, value: None }),
-            None if rest.is_empty() => return unknown_flag(out, spec, name, next),
-            None => out.flags.push(Flag { name, value: None }),
+            Some(k) => out.flags.push(Flag { name: k.canonical, value: None, at: None }),
+            None if rest.is_empty() => return unknown_flag(out, spec, name, next, here),
+            None => out.flags.push(Flag { name, value: None, at: None }),
         }
     }
     0
@@ -333,22 +358,22 @@ mod tests {
     #[test]
     fn table() {
         let cases: &[Case] = &[
-            ("kubectl", "-n prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "delete ns x -n prod", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "--namespace=prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "--namespace prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "-nprod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
-            ("kubectl", "-n=prod delete ns x", &["delete", "ns", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-n prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "delete ns x -n prod", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "--namespace=prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "--namespace prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-nprod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
+            ("kubectl", "-n=prod delete ns x", &["delete", "namespaces", "x"], &["--namespace=prod"], false),
             ("kubectl", "exec -it pod -- rm -rf /", &["exec", "pod", "rm", "-rf", "/"], &["--stdin", "--tty"], false),
-            ("kubectl", "delete pod x --dry-run=client", &["delete", "pod", "x"], &["--dry-run=client"], false),
+            ("kubectl", "delete pod x --dry-run=client", &["delete", "pods", "x"], &["--dry-run=client"], false),
             // pflag does not give an optional-value flag the next word.
-            ("kubectl", "delete --dry-run pod x", &["delete", "pod", "x"], &["--dry-run"], false),
+            ("kubectl", "delete --dry-run pod x", &["delete", "pods", "x"], &["--dry-run"], false),
             ("kubectl", "get pods -o wide", &["get", "pods"], &["--output=wide"], false),
             // Unknown flag before the verb: could be `--bogus=get`, so the reading is uncertain.
             ("kubectl", "--bogus get delete pod", &["get", "delete", "pod"], &["--bogus"], true),
             // Unknown flag after the verb: the word is kept both ways.
-            ("kubectl", "delete --bogus ns x", &["delete", "ns", "x"], &["--bogus=ns"], false),
-            ("kubectl", "delete ns x --", &["delete", "ns", "x"], &[], false),
+            ("kubectl", "delete --bogus ns x", &["delete", "namespaces", "x"], &["--bogus=ns"], false),
+            ("kubectl", "delete ns x --", &["delete", "namespaces", "x"], &[], false),
             ("kubectl", "get -- -n", &["get", "-n"], &[], false),
             ("aws", "s3 rb s3://b --force", &["s3", "rb", "s3://b"], &["--force"], false),
             ("aws", "--profile prod s3 ls", &["s3", "ls"], &["--profile=prod"], false),
@@ -425,6 +450,11 @@ mod tests {
             ("kubectl", "config -o json view", &["config", "json", "view"], &["--output"], true),
             ("terraform", "env delete staging", &["workspace", "delete", "staging"], &[], false),
             ("terraform", "plan -out plan.bin", &["plan"], &["-out=plan.bin"], false),
+            // Resource arguments in canonical form (the per-resource readings: `resources`).
+            ("kubectl", "get secrets.v1. -o yaml", &["get", "secrets"], &["--output=yaml"], false),
+            ("kubectl", "get Pod,SECRET.v1", &["get", "pods,secrets"], &[], false),
+            ("kubectl", "delete po/a ns/prod", &["delete", "pods/a", "namespaces/prod"], &[], false),
+            ("kubectl", "rollout undo deploy/api", &["rollout", "undo", "deployments/api"], &[], false),
         ];
         for (tool, line, pos, fl, uncertain) in cases {
             let n = norm(tool, line);
@@ -432,6 +462,22 @@ mod tests {
             assert_eq!(flags(&n), *fl, "{tool} {line}: flags");
             assert_eq!(n.is_uncertain(), *uncertain, "{tool} {line}: uncertain ({:?})", n.ambiguity);
         }
+    }
+
+    #[test]
+    fn lists_and_api_paths_are_read_once_per_resource() {
+        let readings = |line: &str| -> Vec<String> {
+            norm("kubectl", line).equivalents.iter().map(|r| r.positionals.join(" ")).collect()
+        };
+        assert_eq!(readings("get pods,secrets -o yaml"), ["get pods", "get secrets"]);
+        assert_eq!(readings("get pods,secrets web"), ["get pods web", "get secrets web"]);
+        assert_eq!(readings("delete pod/a ns/prod"), ["delete pods/a", "delete namespaces/prod"]);
+        assert_eq!(readings("delete --raw /api/v1/namespaces/prod"), ["delete namespaces/prod"]);
+        assert!(readings("get all").contains(&"get deployments".to_string()));
+        assert!(readings("get pods").is_empty());
+        // `--unknown` may take `pods`: then `secret.v1.` is the resource.
+        assert!(readings("get --unknown pods secret.v1.").contains(&"get secrets".to_string()));
+        assert!(norm("kubectl", "delete --raw /api/v1/namespaces/pr%6fd").is_uncertain());
     }
 
     #[test]

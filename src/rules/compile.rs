@@ -421,8 +421,11 @@ fn compile_rule(
         ctx.error(raw.reason.span(), "a reason must not contain an approval command: the agent reads it");
     }
     let mut args = Vec::new();
-    for a in &raw.args {
-        match Pattern::new(a.get_ref()) {
+    for (i, a) in raw.args.iter().enumerate() {
+        // Rules see resource words in canonical form (`matching::resources`); a rule that names a
+        // type by another spelling (`ns`, `deploy`) is widened to the canonical one too.
+        let widened = if i > 0 { spec.resources.widen_pattern(a.get_ref()) } else { None };
+        match Pattern::new(widened.as_deref().unwrap_or(a.get_ref())) {
             Ok(p) => args.push(p),
             Err(m) => ctx.error(a.span(), m),
         }

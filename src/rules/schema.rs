@@ -149,6 +149,8 @@ impl RawToolConfig {
             own_files: self.own_files.clone(),
             config: self.config.clone(),
             verb_flags: self.verb_flags.clone(),
+            // Resource spellings come from the shipped tool files only.
+            ..Default::default()
         }
     }
 }

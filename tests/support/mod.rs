@@ -90,6 +90,11 @@ impl Test {
         t
     }
 
+    /// Stands in for /etc/guardsh (see `command`); empty unless a test writes into it.
+    pub fn system_dir(&self) -> PathBuf {
+        self.root.path().join("etc-guardsh")
+    }
+
     pub fn config_dir(&self) -> PathBuf {
         self.home.join(".config/guardsh")
     }
@@ -168,6 +173,9 @@ impl Test {
             .env("XDG_STATE_HOME", self.home.join(".local/state"))
             .env("XDG_DATA_HOME", self.home.join(".local/share"))
             .env("PATH", self.path())
+            // The system policy layer is the test's own (empty) directory, never the machine's
+            // /etc/guardsh: the binary under test is built with the `test-system-dir` feature.
+            .env("GUARDSH_TEST_SYSTEM_DIR", self.system_dir())
             .current_dir(&self.cwd)
             .stdin(Stdio::null());
         for (k, v) in &self.env {
