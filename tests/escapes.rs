@@ -297,6 +297,44 @@ fn input_files_are_decided_and_handed_over_as_copies_through_the_broker() {
     assert!(exec["exec_argv"].to_string().contains("/dev/fd/"), "{exec}");
 }
 
+/// Issue 11: the agent gets a terminal of its own, relayed to the human's: it holds no descriptor
+/// of the human's terminal, and what the human types still reaches it.
+#[test]
+fn the_agent_has_a_terminal_of_its_own_relayed_to_the_humans() {
+    use expectrl::Expect;
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    if nix::unistd::geteuid().is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for dir in [&t.home, &t.cwd, &t.records] {
+            chown_tree(dir, AGENT);
+        }
+    }
+    // Every terminal descriptor the agent holds, and a line typed by the human.
+    let script = "me=$(readlink /proc/self/fd/0); echo \"agent-tty:$me\"; \
+                  for fd in /proc/self/fd/*; do l=$(readlink $fd); case $l in /dev/pts/*) [ \"$l\" != \"$me\" ] && echo \"other-tty:$l\";; esac; done; \
+                  echo listed; read line; echo \"got:$line\"";
+    let mut args: Vec<&str> = vec!["-c", "echo \"human-tty:$(readlink /proc/self/fd/0)\"; exec \"$@\"", "sh"];
+    if nix::unistd::geteuid().is_root() {
+        args.extend(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    }
+    args.extend([crate::support::GUARDSH, "run", "--", "sh", "-c", script]);
+    let mut s = t.in_terminal("/bin/sh", &args);
+    let found = s.expect(expectrl::Regex("human-tty:(/dev/pts/[0-9]+)")).expect("the human's terminal");
+    let human_tty = String::from_utf8_lossy(found.get(1).expect("tty")).into_owned();
+    let found = s.expect(expectrl::Regex("agent-tty:(/dev/pts/[0-9]+)")).expect("the agent's terminal");
+    let agent_tty = String::from_utf8_lossy(found.get(1).expect("tty")).into_owned();
+    assert_ne!(agent_tty, human_tty, "the agent runs on a terminal of its own");
+    let listed = s.expect("listed").expect("the agent's descriptors");
+    let before = String::from_utf8_lossy(listed.before()).into_owned();
+    assert!(!before.contains("other-tty:"), "the agent holds another terminal: {before}");
+    s.send_line("hello").expect("type");
+    s.expect("got:hello").expect("what the human types reaches the agent");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]

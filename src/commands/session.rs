@@ -323,10 +323,16 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         .env("TMPDIR", "/tmp")
         .spawn();
     let mut child = child.with_context(|| format!("cannot start {}", guardsh.display()))?;
+    // The sandbox's pid 1 puts this terminal in raw mode while it relays the agent's own; it is
+    // restored here too, whatever happened in there.
+    let terminal = sandbox::pty::saved_mode();
     // Served from here on: the agent can propose commands as soon as it runs.
     std::thread::spawn(move || custody::server::serve(listener, custodian));
     crate::exec::ignore_terminal_signals();
     let status = child.wait().context("waiting for the agent")?;
+    if let Some(mode) = &terminal {
+        sandbox::pty::restore_mode(mode);
+    }
     drop(private);
     let code =
         status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));

@@ -222,8 +222,7 @@ fn fork_init(plan: &Plan, program: &OsString, args: &[OsString]) -> Result<u8, S
 fn init(plan: &Plan, program: &OsString, args: &[OsString]) -> u8 {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    use nix::unistd::{ForkResult, Pid, fork};
+    use nix::unistd::{ForkResult, fork};
 
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let report = |e: String| {
@@ -235,17 +234,28 @@ fn init(plan: &Plan, program: &OsString, args: &[OsString]) -> u8 {
         return report(format!("a fresh /proc: {e}"));
     }
     let mut signals = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT] {
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGWINCH] {
         signals.add(s);
     }
     let old = match signals.thread_swap_mask(SigmaskHow::SIG_BLOCK) {
         Ok(old) => old,
         Err(e) => return report(format!("signal mask: {e}")),
     };
+    // The agent's own terminal, when this session has one (`pty.rs`).
+    let pty = match super::pty::open() {
+        Ok(p) => p,
+        Err(e) => return report(e),
+    };
     // SAFETY: single-threaded, as above.
     let agent = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             let _ = old.thread_set_mask();
+            if let Some(p) = &pty
+                && let Err(e) = super::pty::attach(p)
+            {
+                std::process::exit(i32::from(report(e)));
+            }
+            drop(pty);
             let (e, code) = start_agent(plan, program, args);
             eprintln!("guardsh run: {e}");
             std::process::exit(i32::from(code));
@@ -253,27 +263,102 @@ fn init(plan: &Plan, program: &OsString, args: &[OsString]) -> u8 {
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return report(format!("fork: {e}")),
     };
-    let Ok(sfd) = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC) else {
+    let master = pty.map(|p| p.master);
+    let Ok(sfd) = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
         let _ = kill(agent, Signal::SIGKILL);
         return report("signalfd".into());
     };
-    loop {
-        let Ok(Some(info)) = sfd.read_signal() else { continue };
-        match Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) {
-            Ok(Signal::SIGCHLD) => loop {
-                match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(pid, code)) if pid == agent => return u8::try_from(code).unwrap_or(1),
-                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == agent => return 128u8.saturating_add(sig as u8),
-                    Ok(WaitStatus::StillAlive) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            },
-            // The terminal's Ctrl-C already reached the agent (same process group).
-            Ok(Signal::SIGINT | Signal::SIGQUIT) => {}
-            Ok(sig) => {
-                let _ = kill(agent, sig);
+    relay_and_reap(agent, master.as_ref(), &sfd)
+}
+
+/// Pid 1's loop: relays the agent's terminal (if it has one of its own) and reaps whatever
+/// ends in the namespace; returns the agent's exit status once it has ended.
+fn relay_and_reap(agent: nix::unistd::Pid, master: Option<&OwnedFd>, sfd: &nix::sys::signalfd::SignalFd) -> u8 {
+    use std::os::fd::AsFd;
+
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use nix::unistd::Pid;
+
+    use super::pty;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let _raw = master.map(|m| {
+        pty::forward_size(m);
+        pty::Raw::enter()
+    });
+    let (mut from_human, mut from_agent) = (master.is_some(), master.is_some());
+    let drain = |m: &OwnedFd| {
+        // What the agent wrote last, before its terminal is gone.
+        loop {
+            let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0)
+                || !pty::pump(m.as_fd(), stdout.as_fd())
+            {
+                break;
             }
+        }
+    };
+    loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let (true, Some(m)) = (from_agent, master) {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
+        if let (true, Some(_)) = (from_human, master) {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
             Err(_) => {}
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+        let mut at = 1;
+        if let (true, Some(m)) = (from_agent, master) {
+            if ready.get(at) == Some(&true) {
+                from_agent = pty::pump(m.as_fd(), stdout.as_fd());
+            }
+            at += 1;
+        }
+        if let (true, Some(m)) = (from_human, master)
+            && ready.get(at) == Some(&true)
+        {
+            from_human = pty::pump(stdin.as_fd(), m.as_fd());
+        }
+        while let Ok(Some(info)) = sfd.read_signal() {
+            match Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) {
+                Ok(Signal::SIGCHLD) => loop {
+                    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::Exited(pid, code)) if pid == agent => {
+                            if let Some(m) = master {
+                                drain(m);
+                            }
+                            return u8::try_from(code).unwrap_or(1);
+                        }
+                        Ok(WaitStatus::Signaled(pid, sig, _)) if pid == agent => {
+                            if let Some(m) = master {
+                                drain(m);
+                            }
+                            return 128u8.saturating_add(sig as u8);
+                        }
+                        Ok(WaitStatus::StillAlive) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                },
+                Ok(Signal::SIGWINCH) => {
+                    if let Some(m) = master {
+                        pty::forward_size(m);
+                    }
+                }
+                // The terminal's Ctrl-C reaches the agent through its own terminal (raw mode
+                // here), or directly when it has none (same process group).
+                Ok(Signal::SIGINT | Signal::SIGQUIT) => {}
+                Ok(sig) => {
+                    let _ = kill(agent, sig);
+                }
+                Err(_) => {}
+            }
         }
     }
 }

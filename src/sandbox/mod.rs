@@ -19,6 +19,7 @@ pub mod init;
 pub mod jail;
 pub mod landlock;
 pub mod probe;
+pub mod pty;
 pub mod scan;
 pub mod seccomp;
 
