@@ -302,8 +302,12 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
     let mut agent_writable: Vec<PathBuf> =
         plan.landlock_write.iter().filter(|p| !p.starts_with("/dev") && **p != home).cloned().collect();
     agent_writable.extend(["/tmp", "/var/tmp", "/dev/shm"].iter().map(PathBuf::from));
-    custodian.broker =
-        Some(custody::broker::Sandboxed { agent_writable, home: home.clone(), landlock_abi: support.landlock_abi });
+    custodian.broker = Some(custody::broker::Sandboxed {
+        jails: Default::default(),
+        agent_writable,
+        home: home.clone(),
+        landlock_abi: support.landlock_abi,
+    });
     let custodian = std::sync::Arc::new(custodian);
 
     let plan_json = serde_json::to_string(&plan).context("cannot write the sandbox plan")?;

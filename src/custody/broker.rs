@@ -30,8 +30,11 @@ use crate::pipeline::{self, Evaluation, Invocation, Stdin};
 use crate::rules::{Action, ApprovalMode};
 
 /// What the broker knows of the sandbox it serves.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Sandboxed {
+    /// Jails built so far, by what they were built from: a ruleset is only read by the kernel
+    /// when a tool enters it, so one serves every run with the same inputs.
+    pub jails: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<OwnedFd>>>,
     /// Places (in the human's view) the agent can write: the project, its writable state and
     /// caches, and the world-writable temporary directories. A selector naming a file in one of
     /// them would let the agent choose what a tool outside reads.
@@ -262,7 +265,21 @@ impl Custodian {
                     own_files: &eval.own_files,
                     selected: &selected,
                 };
-                Some(jail.ruleset().map_err(|e| stop(exit::CANNOT_EXEC, &format!("{e}; nothing was run")))?)
+                let key = format!("{real:?}\0{:?}\0{selected:?}\0{path_dirs:?}", eval.own_files);
+                let cached = sb.jails.lock().ok().and_then(|j| j.get(&key).cloned());
+                let ruleset = match cached {
+                    Some(r) => r,
+                    None => {
+                        let r = std::sync::Arc::new(
+                            jail.ruleset().map_err(|e| stop(exit::CANNOT_EXEC, &format!("{e}; nothing was run")))?,
+                        );
+                        if let Ok(mut j) = sb.jails.lock() {
+                            j.insert(key, std::sync::Arc::clone(&r));
+                        }
+                        r
+                    }
+                };
+                Some(ruleset)
             }
             None => None,
         };
@@ -279,7 +296,7 @@ impl Custodian {
             &mut command,
             io.cwd.as_raw_fd(),
             self.limits.clone(),
-            jail.as_ref().map(crate::sandbox::jail::raw),
+            jail.as_deref().map(crate::sandbox::jail::raw),
             copies.iter().map(crate::sandbox::jail::raw).collect(),
         );
         command.spawn().map(Run::Outside).map_err(|e| {
