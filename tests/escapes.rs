@@ -335,6 +335,48 @@ fn the_agent_has_a_terminal_of_its_own_relayed_to_the_humans() {
     s.expect("got:hello").expect("what the human types reaches the agent");
 }
 
+/// Issue 20 class 5: a token in a remote URL of the project's `.git/config`, which git inside
+/// (and so the agent) reads.
+#[test]
+fn a_token_in_a_git_remote_url_is_hidden() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let git = Path::new("/usr/bin/git");
+    if !git.exists() {
+        return;
+    }
+    let run = |args: &[&str]| {
+        let ok = std::process::Command::new(git).args(args).current_dir(&t.cwd).status().expect("git");
+        assert!(ok.success(), "{args:?}");
+    };
+    run(&["init", "-q"]);
+    run(&["remote", "add", "origin", "https://x-access-token:ghp_tokenintheurl@github.com/o/r.git"]);
+    let (code, out, err) = agent(&t, Mode::Sandbox, "cat .git/config");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.contains("ghp_tokenintheurl"), "{out}");
+    assert!(out.contains("url = https://github.com/o/r.git"), "the agent still sees the remote: {out}");
+    assert!(err.contains("hidden from the agent: the credentials in"), "{err}");
+    let (_, out, _) = agent(&t, Mode::NoSandbox, "cat .git/config");
+    assert!(out.contains("ghp_tokenintheurl"), "without the sandbox it reads the token: {out}");
+}
+
+/// Issue 20 class 6: files that editors and tools run by themselves, left in the project for
+/// later; `guardsh run` names them when the session ends.
+#[test]
+fn files_that_run_later_are_named_when_the_session_ends() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let script = "/bin/mkdir -p .vscode && echo '{\"tasks\": []}' > .vscode/tasks.json && echo 'eval evil' > .envrc";
+    let (code, _, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("read them before you open the project outside the sandbox"), "{err}");
+    assert!(err.contains(".vscode/tasks.json (created)") && err.contains(".envrc (created)"), "{err}");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]

@@ -273,6 +273,22 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         landlock_abi: support.landlock_abi,
     })?;
 
+    // A token in a remote URL of the project's .git/config (git inside reads that file): the
+    // agent sees a copy without it.
+    let mut plan = plan;
+    for config in git_protected.iter().filter(|p| p.ends_with(".git/config")) {
+        let Some(clean) = std::fs::read_to_string(config).ok().and_then(|t| scan::without_url_credentials(&t)) else {
+            continue;
+        };
+        let copy = private.path.join("git-config");
+        std::fs::write(&copy, clean).with_context(|| format!("cannot write {}", copy.display()))?;
+        plan.replace.push(sandbox::Bind { src: copy, dst: config.clone(), writable: false });
+        eprintln!(
+            "guardsh run: hidden from the agent: the credentials in {}'s remote URLs (it sees the URLs without them)",
+            config.display()
+        );
+    }
+    let autorun_before = scan::autorun_state(&cwd);
     eprintln!(
         "guardsh run: sandbox on (Landlock ABI {}, user/mount/PID/IPC namespaces, seccomp): the agent sees {}, its own state and caches, and system files; guardsh decides and runs every guarded command outside it",
         support.landlock_abi,
@@ -338,6 +354,19 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         sandbox::pty::restore_mode(mode);
     }
     drop(private);
+    // What the agent left in the project that editors and tools run by themselves, outside any
+    // sandbox, later.
+    let changes = scan::autorun_changes(&autorun_before, &scan::autorun_state(&cwd));
+    if !changes.is_empty() {
+        let list: Vec<String> = changes
+            .iter()
+            .map(|(p, what)| format!("{} ({what})", p.strip_prefix(&cwd).unwrap_or(p).display()))
+            .collect();
+        eprintln!(
+            "guardsh run: the agent created or changed files that editors and tools run by themselves; read them before you open the project outside the sandbox: {}",
+            list.join(", ")
+        );
+    }
     let code =
         status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))

@@ -132,6 +132,7 @@ fn build_view(plan: &Plan) -> Result<(), String> {
     let broker = open_path(&plan.broker_dir)?;
     let guardsh = open_path(&plan.guardsh)?;
     let null = open_path(Path::new("/dev/null"))?;
+    let replacements: Vec<OwnedFd> = plan.replace.iter().map(|r| open_path(&r.src)).collect::<Result<_, _>>()?;
 
     for dir in &plan.tmpfs {
         // /var/run is usually a link to /run: mounting on it would mount on /run again.
@@ -166,6 +167,10 @@ fn build_view(plan: &Plan) -> Result<(), String> {
     for p in &plan.read_only {
         bind(p, p)?;
         read_only(p)?;
+    }
+    for (r, fd) in plan.replace.iter().zip(&replacements) {
+        bind(&fd_path(fd), &r.dst)?;
+        read_only(&r.dst)?;
     }
     for c in &plan.cover {
         bind(&fd_path(&guardsh), c)?;

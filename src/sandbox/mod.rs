@@ -111,6 +111,10 @@ pub struct Plan {
     pub masks: Vec<PathBuf>,
     /// Made read-only where they are (`.git/hooks`, `.git/config`).
     pub read_only: Vec<PathBuf>,
+    /// Files shown instead of others, read-only (`src` a cleaned copy guardsh made): a
+    /// `.git/config` without the credentials in its remote URLs.
+    #[serde(default)]
+    pub replace: Vec<Bind>,
     /// Real binaries of guarded tools, each covered by `guardsh`.
     pub cover: Vec<PathBuf>,
     /// The guardsh binary that covers them.
@@ -262,6 +266,7 @@ impl Plan {
             binds,
             masks,
             read_only,
+            replace: vec![],
             cover,
             guardsh: i.guardsh.to_path_buf(),
             broker_dir: i.broker_dir.to_path_buf(),

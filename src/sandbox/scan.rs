@@ -136,6 +136,89 @@ pub fn real_tools(tools: &[String], path_dirs: &[PathBuf], guardsh: crate::exec:
     out
 }
 
+/// A git configuration's text with the credentials in URLs (`https://user:TOKEN@host/...`)
+/// replaced, or None when it has none. The agent reads `.git/config` (git runs inside, and needs
+/// it), so a token kept there is bound over with this copy.
+pub fn without_url_credentials(config: &str) -> Option<String> {
+    let mut changed = false;
+    let out: Vec<String> = config
+        .lines()
+        .map(|line| {
+            let Some(scheme) = line.find("://") else { return line.to_string() };
+            let rest = &line[scheme + 3..];
+            let host_end = rest.find(['/', ' ', '"']).unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) if at > 0 => {
+                    changed = true;
+                    format!("{}://{}", &line[..scheme], &rest[at + 1..])
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    changed.then(|| out.join("\n") + "\n")
+}
+
+/// Files in a project that editors and tools run by themselves, outside any sandbox: what the
+/// agent could leave behind for later (`guardsh run` reports those created or changed).
+pub const AUTORUN: &[&str] = &[
+    ".envrc",
+    ".env",
+    ".vscode/tasks.json",
+    ".vscode/settings.json",
+    ".vscode/launch.json",
+    ".vscode/extensions.json",
+    ".idea/workspace.xml",
+    ".devcontainer/devcontainer.json",
+    ".pre-commit-config.yaml",
+    ".gitattributes",
+    ".github/workflows",
+    ".cargo/config.toml",
+    ".cargo/config",
+    "build.rs",
+    "Makefile",
+    "package.json",
+    ".npmrc",
+    ".yarnrc.yml",
+    "pyproject.toml",
+    "setup.py",
+    "conftest.py",
+    ".claude/settings.json",
+    ".claude/settings.local.json",
+    ".mcp.json",
+    ".codex/config.toml",
+];
+
+/// What the autorun files look like now: path, and (length, modification time) if present.
+pub fn autorun_state(project: &Path) -> Vec<(PathBuf, Option<(u64, i64, i64)>)> {
+    use std::os::unix::fs::MetadataExt;
+    AUTORUN
+        .iter()
+        .map(|rel| {
+            let p = project.join(rel);
+            let m = std::fs::symlink_metadata(&p).ok().map(|m| (m.len(), m.mtime(), m.mtime_nsec()));
+            (p, m)
+        })
+        .collect()
+}
+
+/// The autorun files created or changed between two states.
+pub fn autorun_changes(
+    before: &[(PathBuf, Option<(u64, i64, i64)>)],
+    after: &[(PathBuf, Option<(u64, i64, i64)>)],
+) -> Vec<(PathBuf, &'static str)> {
+    before
+        .iter()
+        .zip(after)
+        .filter_map(|((p, b), (_, a))| match (b, a) {
+            (None, Some(_)) => Some((p.clone(), "created")),
+            (Some(x), Some(y)) if x != y => Some((p.clone(), "changed")),
+            (Some(_), None) => Some((p.clone(), "removed")),
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -158,5 +241,17 @@ mod tests {
         for no in ["env.rs", ".env.example", "README.md", "keys.rs", "main.go", ".envrc", "pem", "key"] {
             assert!(!super::is_secret_name(no), "{no}");
         }
+    }
+
+    #[test]
+    fn url_credentials_are_taken_out_of_a_git_config() {
+        let config = "[remote \"origin\"]\n\turl = https://x-access-token:ghp_secret@github.com/o/r.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n";
+        let clean = super::without_url_credentials(config).expect("changed");
+        assert!(!clean.contains("ghp_secret") && clean.contains("url = https://github.com/o/r.git"), "{clean}");
+        assert!(super::without_url_credentials("[core]\n\turl = https://github.com/o/r.git\n").is_none());
+        assert!(
+            super::without_url_credentials("\turl = git@github.com:o/r.git\n").is_none(),
+            "scp-like ssh is no credential"
+        );
     }
 }
