@@ -189,8 +189,11 @@ pub const AUTORUN: &[&str] = &[
     ".codex/config.toml",
 ];
 
-/// What the autorun files look like now: path, and (length, modification time) if present.
-pub fn autorun_state(project: &Path) -> Vec<(PathBuf, Option<(u64, i64, i64)>)> {
+/// An autorun file, and its (length, modification time) if present.
+pub type Seen = (PathBuf, Option<(u64, i64, i64)>);
+
+/// What the autorun files look like now.
+pub fn autorun_state(project: &Path) -> Vec<Seen> {
     use std::os::unix::fs::MetadataExt;
     AUTORUN
         .iter()
@@ -203,10 +206,7 @@ pub fn autorun_state(project: &Path) -> Vec<(PathBuf, Option<(u64, i64, i64)>)> 
 }
 
 /// The autorun files created or changed between two states.
-pub fn autorun_changes(
-    before: &[(PathBuf, Option<(u64, i64, i64)>)],
-    after: &[(PathBuf, Option<(u64, i64, i64)>)],
-) -> Vec<(PathBuf, &'static str)> {
+pub fn autorun_changes(before: &[Seen], after: &[Seen]) -> Vec<(PathBuf, &'static str)> {
     before
         .iter()
         .zip(after)
