@@ -101,6 +101,8 @@ pub struct Evaluation {
     pub runs_inside: bool,
     /// What of the human's home the tool may reach when started outside the sandbox.
     pub own_files: Vec<String>,
+    /// Flags naming configuration files the tool reads (`--kubeconfig`).
+    pub selector_flags: Vec<String>,
     /// Input files read before deciding (`snapshot`): the tool gets exactly these bytes.
     pub files: Vec<snapshot::FileInput>,
     /// What the approval binds for them: `(file PATH)` and its hash, size and summary.
@@ -247,6 +249,7 @@ pub fn evaluate_files(
         file_bindings,
         runs_inside: spec.runs_inside,
         own_files: spec.own_files.clone(),
+        selector_flags: spec.selector_flags.clone(),
     }
 }
 

@@ -98,6 +98,11 @@ pub struct RawToolSpec {
     /// human's other files (`--from-file=~/.ssh/id_ed25519`).
     #[serde(default)]
     pub own_files: Vec<String>,
+    /// Flags whose value names a configuration file the tool reads (`--kubeconfig`): inside
+    /// guardsh run's sandbox, like selector variables, they may not name a file the agent can
+    /// write, since a tool outside would run what it says (a kubeconfig's exec plugin).
+    #[serde(default)]
+    pub selector_flags: Vec<String>,
     /// The tool takes configuration settings before its command word, which guardsh reads and
     /// classifies (`src/git_config`): `"git"` (`-c key=value`, `--config-env=key=VAR`).
     pub config: Option<String>,
@@ -251,6 +256,7 @@ pub struct ToolSpec {
     pub set_env: Vec<(String, String)>,
     pub runs_inside: bool,
     pub own_files: Vec<String>,
+    pub selector_flags: Vec<String>,
     pub config: Option<ConfigSyntax>,
     /// Exact spelling of an option to the command word it stands for.
     pub verb_flags: Vec<(String, String)>,
@@ -293,6 +299,7 @@ impl RawToolSpec {
         self.set_env.extend(other.set_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.runs_inside = other.runs_inside.or(self.runs_inside);
         self.own_files.extend(other.own_files.iter().cloned());
+        self.selector_flags.extend(other.selector_flags.iter().cloned());
         self.config = other.config.clone().or(self.config.take());
         self.verb_flags.extend(other.verb_flags.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.read_env.extend(other.read_env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -429,6 +436,7 @@ impl RawToolSpec {
             set_env: self.set_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             runs_inside: self.runs_inside.unwrap_or(false),
             own_files: self.own_files.clone(),
+            selector_flags: self.selector_flags.clone(),
             config,
             verb_flags: self.verb_flags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })

@@ -404,6 +404,7 @@ fn guardshs_policy_state_and_shims_cannot_be_written() {
         return;
     }
     let rules_before = std::fs::read(t.config_dir().join("rules.toml")).expect("rules");
+    std::fs::create_dir_all(t.home.join(".local/bin")).expect("~/.local/bin");
     // One guarded call first, so that the state directory, audit log and cache exist.
     let script = "kubectl get pods >/dev/null; \
                   echo '[settings]' >> ~/.config/guardsh/rules.toml; \
@@ -411,6 +412,7 @@ fn guardshs_policy_state_and_shims_cannot_be_written() {
                   mkdir -p ~/.local/state/guardsh/requests && echo forged > ~/.local/state/guardsh/requests/forged.decision; \
                   touch ~/.local/state/guardsh/cache/forged; \
                   ln -sf /bin/true ~/.local/share/guardsh/shims/kubectl; \
+                  echo evil > ~/.local/bin/kubectl; \
                   kubectl get pods; true";
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
@@ -421,6 +423,7 @@ fn guardshs_policy_state_and_shims_cannot_be_written() {
     assert!(!t.state_dir().join("cache/forged").exists());
     let shim = std::fs::read_link(t.shims.join("kubectl")).expect("shim");
     assert_eq!(shim, Path::new(crate::support::GUARDSH), "shim untouched");
+    assert!(!t.home.join(".local/bin/kubectl").exists(), "nothing planted in ~/.local/bin");
     assert_eq!(out.matches("fake kubectl ran").count(), 1, "the last call still went through the broker: {out}");
     t.guardsh(&["audit", "verify"]).output().status(0);
 
@@ -482,6 +485,35 @@ fn guardsh_run_and_the_humans_processes_are_out_of_reach() {
     }
     let (_, out, _) = agent(&t, Mode::NoSandbox, script);
     assert!(out.contains("VISIBLE") && out.contains("SIGNALLED"), "without the sandbox guardsh run is in reach: {out}");
+}
+
+/// Issue 20 class 4: Unix sockets of the human's outside /tmp: under /run (docker's, a
+/// database's, the user's runtime directory). Only when the tests run as root, which can make one
+/// there.
+#[test]
+fn the_humans_sockets_in_run_are_out_of_reach() {
+    let Some(python) = python() else { return };
+    let t = world();
+    if !sandbox_works(&t) || !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("guardsh-escape-").tempdir_in("/run").expect("dir in /run");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let socket = dir.path().join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let script = format!(
+        "{py} -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"CONNECTED\")' {sock} 2>/dev/null; true",
+        py = python.display(),
+        sock = socket.display()
+    );
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.contains("CONNECTED"), "{out}");
+    let (_, out, _) = agent(&t, Mode::NoSandbox, &script);
+    assert!(out.contains("CONNECTED"), "without the sandbox it connects: {out}");
 }
 
 /// Issue 11 quality bar: TIOCSTI, typing into a terminal as if the human had.
@@ -634,11 +666,11 @@ fn a_selector_naming_a_file_the_agent_wrote_is_refused() {
     if !sandbox_works(&t) {
         return;
     }
-    let script =
-        "echo 'users: [{user: {exec: {command: /bin/sh}}}]' > kc; KUBECONFIG=$PWD/kc kubectl get pods; echo code=$?";
+    let script = "echo 'users: [{user: {exec: {command: /bin/sh}}}]' > kc; KUBECONFIG=$PWD/kc kubectl get pods; echo code=$?; \
+                  kubectl --kubeconfig=$PWD/kc get pods; echo code=$?; kubectl get pods --kubeconfig kc; echo code=$?";
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("code=77"), "{out}\n{err}");
+    assert_eq!(out.matches("code=77").count(), 3, "the variable and the flag, in both spellings: {out}\n{err}");
     assert!(err.contains("which the agent can write"), "{err}");
     assert!(!t.ran("kubectl"));
 }

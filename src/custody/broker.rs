@@ -292,9 +292,13 @@ impl Custodian {
             .stdin(tool_stdin)
             .stdout(io.stdout.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?)
             .stderr(io.stderr.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?);
+        // The tool starts in the directory the shim passed. When the same directory is at the
+        // same path outside (the project), it starts there by this process's own view of it, so
+        // that the tool can name its working directory (getcwd) as the human would.
+        let outside = outside_view(&inv.cwd, &io.cwd);
         crate::exec::prepare_custodied_child(
             &mut command,
-            io.cwd.as_raw_fd(),
+            outside.as_ref().map_or(io.cwd.as_raw_fd(), |d| d.as_raw_fd()),
             self.limits.clone(),
             jail.as_deref().map(crate::sandbox::jail::raw),
             copies.iter().map(crate::sandbox::jail::raw).collect(),
@@ -316,13 +320,24 @@ impl Custodian {
     fn selectors_outside_the_agents_reach(&self, inv: &Invocation, eval: &Evaluation) -> Result<Vec<PathBuf>, String> {
         let mut selected = Vec::new();
         let Some(sandbox) = &self.broker else { return Ok(selected) };
-        for (k, v) in &inv.vars {
-            let Some(name) = k.to_str() else { continue };
-            if !eval.selectors.iter().any(|p| crate::env::name_matches(p, name)) {
-                continue;
+        // Selector variables, and flags that name a configuration file, alike.
+        // (name, value, whether the value is a path even without a `/`: a flag's always is).
+        let mut named: Vec<(String, OsString, bool)> = inv
+            .vars
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.clone(), false)))
+            .filter(|(k, _, _)| eval.selectors.iter().any(|p| crate::env::name_matches(p, k)))
+            .collect();
+        for flag in &eval.selector_flags {
+            for value in eval.argv.all_readings().flat_map(|r| r.values(flag)) {
+                // A flag without a value where one is needed: the tool decides what it reads.
+                let Some(value) = value else { return Err(format!("{flag} without a file")) };
+                named.push((flag.to_string(), OsString::from(value), true));
             }
+        }
+        for (name, v, is_path) in &named {
             for piece in std::env::split_paths(v) {
-                if !piece.as_os_str().as_encoded_bytes().contains(&b'/') {
+                if !is_path && !piece.as_os_str().as_encoded_bytes().contains(&b'/') {
                     continue;
                 }
                 let full = if piece.is_absolute() { piece.clone() } else { inv.cwd.join(&piece) };
@@ -561,6 +576,19 @@ impl Custodian {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// `path` opened in this process's view, if it is the very directory `fd` is (device and inode).
+fn outside_view(path: &Path, fd: &OwnedFd) -> Option<OwnedFd> {
+    use std::os::unix::fs::MetadataExt;
+    let inside = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let outside = dir.metadata().ok()?;
+    ((inside.dev(), inside.ino()) == (outside.dev(), outside.ino())).then(|| OwnedFd::from(dir))
 }
 
 /// The invocation a proposal describes, with PATH set to guardsh run's own (the real tool is

@@ -147,6 +147,7 @@ impl RawToolConfig {
             // Where a tool runs is guardsh's knowledge of what it needs, not a policy setting.
             runs_inside: None,
             own_files: self.own_files.clone(),
+            selector_flags: vec![],
             config: self.config.clone(),
             verb_flags: self.verb_flags.clone(),
             // Resource spellings come from the shipped tool files only.
