@@ -135,7 +135,20 @@ fn check_chain(path: &std::path::Path, uid: u32, seen: &mut usize) -> Result<(),
             }
             Component::Normal(name) => at.push(name),
         }
-        let Ok(m) = std::fs::symlink_metadata(&at) else { return Err(at) };
+        let m = match std::fs::symlink_metadata(&at) {
+            Ok(m) => m,
+            // Nothing there (a dangling link, say): only someone who can write its directory can
+            // put something there. The directories above were checked on the way; a world-
+            // writable one (sticky or not: anyone may create a new name in /tmp) is not safe.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = at.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+                return match std::fs::metadata(&parent) {
+                    Ok(pm) if pm.uid() != uid && pm.mode() & 0o022 == 0 => Ok(()),
+                    _ => Err(at),
+                };
+            }
+            Err(_) => return Err(at),
+        };
         if m.file_type().is_symlink() {
             *seen += 1;
             let Ok(target) = std::fs::read_link(&at) else { return Err(at) };
@@ -145,9 +158,10 @@ fn check_chain(path: &std::path::Path, uid: u32, seen: &mut usize) -> Result<(),
             let parent = at.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
             let resolved = parent.join(target);
             check_chain(&resolved, uid, seen)?;
-            // Continue from where the link leads.
+            // Continue from where the link leads (nowhere, for a dangling link that passed).
             at = match resolved.canonicalize() {
                 Ok(p) => p,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
                 Err(_) => return Err(resolved),
             };
             continue;
@@ -378,6 +392,16 @@ mod tests {
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o777)).expect("chmod");
         assert!(replaceable(&root.join("tool-link"), agent).is_err(), "a world-writable directory behind a link");
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+        // A dangling link (Debian's /usr/bin/rust-clang -> clang-14, not installed): nobody but
+        // root can create its target, so it takes nothing away from its directory.
+        symlink("missing-14", bin.join("dangling")).expect("symlink");
+        assert_eq!(replaceable(&bin.join("dangling"), agent), Ok(()), "a dangling link in a safe directory");
+        let open = root.join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+        symlink(open.join("later"), bin.join("into-tmp")).expect("symlink");
+        assert!(replaceable(&bin.join("into-tmp"), agent).is_err(), "a dangling link into a world-writable directory");
 
         let mine = nix::unistd::geteuid().as_raw();
         if mine != 0 {
