@@ -185,6 +185,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return if e.use_stderr() { ExitCode::from(crate::exit::USAGE) } else { ExitCode::SUCCESS };
         }
     };
+    // Inside guardsh run's sandbox guardsh's policy, requests and audit log are not there, and
+    // approving or changing them is the human's to do from outside: say so, rather than report an
+    // empty world (or invite the agent to write a policy).
+    let inside = std::env::var_os(crate::sandbox::BROKER_VAR).is_some_and(|v| !v.is_empty())
+        || std::path::Path::new(crate::sandbox::BROKER_DIR).join("socket").exists();
+    if inside && !matches!(cli.command, Command::SandboxExec { .. } | Command::SandboxProbe) {
+        eprintln!(
+            "guardsh: this runs inside a guardsh run sandbox, where guardsh's policy, requests and audit log are not. Guarded commands here are decided by guardsh run, outside; approvals and policy belong to the human, in their own terminal."
+        );
+        return ExitCode::from(crate::exit::USAGE);
+    }
     let result = match cli.command {
         Command::Check { json, argv } => commands::check::run(&argv, json),
         Command::CheckConfig => commands::check::config(),

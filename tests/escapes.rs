@@ -240,6 +240,13 @@ fn a_project_policy_counts_only_as_the_human_trusted_it() {
     t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().stdout_has("allow");
     t.guardsh(&["trust"]).output().status(0).stdout_has("trusted");
     t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().stdout_has("deny");
+    // A file that does not compile with the policy is never trusted (it would refuse everything).
+    let loosening =
+        "[[rule]]\nid = \"loose\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"r\"\nargs = [\"delete\"]\n";
+    std::fs::write(t.cwd.join(".guardsh.toml"), loosening).expect("write");
+    t.guardsh(&["trust"]).output().status(1).stderr_has("is not trusted");
+    std::fs::write(t.cwd.join(".guardsh.toml"), tighter).expect("write");
+    t.guardsh(&["trust"]).output().status(0);
     // The agent changes the trusted file: it is ignored again until the human looks.
     std::fs::write(t.cwd.join(".guardsh.toml"), format!("{tighter}# changed\n")).expect("write");
     t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().stdout_lacks("deny");

@@ -307,11 +307,13 @@ fn decide_interactively(
         return Ok(ExitCode::from(exit::DENIED));
     }
     tty.say(&describe(&req, now))?;
-    tty.say(&display::escape_text(&format!(
-        "  waiting:   {}; {}\n",
+    // The values escaped, the line's own newline not.
+    let waiting = display::escape_text(&format!(
+        "  waiting:   {}; {}",
         crate::timefmt::duration(now.saturating_sub(req.created)),
         lifecycle::waiting(store, id).describe()
-    )))?;
+    ));
+    tty.say(&format!("{waiting}\n"))?;
     // A code shown only now, on this terminal: nothing could have typed it in advance.
     let code = crate::random::token(4)?;
     tty.say(&format!("Type {code} to approve, \"deny\" to deny, or anything else to leave it pending: "))?;

@@ -30,6 +30,12 @@ impl Report {
 pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
     let mut report = Report::default();
+    // What this kernel offers guardsh run's sandbox (reported below).
+    use crate::sandbox::{self, Floor};
+    let exe = std::env::current_exe().unwrap_or_default();
+    let simulate = std::env::var(sandbox::SIMULATE_VAR).ok();
+    let support = sandbox::simulate(sandbox::probe::support(&exe), simulate.as_deref());
+    let sandbox_available = matches!(sandbox::floor(support), Floor::Run { .. });
 
     println!("policy:");
     let policy = load_policy(&paths, &cwd);
@@ -112,7 +118,9 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 ShimState::Ours => {}
             }
         }
-        // The shells an agent runs commands in must reach the shims too (commands/shellcheck.rs).
+        // The shells an agent runs commands in must reach the shims too (commands/shellcheck.rs),
+        // where nothing else covers them: without the sandbox (`--no-sandbox`, `shellenv`). With
+        // it, each guarded tool's real binary is covered, so this is a warning.
         let mut shell_env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
             std::env::vars_os().filter(|(k, _)| k != "PATH").collect();
         shell_env.push(("PATH".into(), effective_path.clone()));
@@ -126,12 +134,17 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let labels: Vec<&str> = shells.iter().map(|s| s.label.as_str()).collect();
         println!("agent shells: {}", labels.join(", "));
         for failure in super::shellcheck::check(&shells, &tools, &shell_env, &cwd, &dir, guardsh) {
-            report.problem(&format!(
+            let text = format!(
                 "{} would not reach the shims: {}; fix: {}",
                 failure.shell,
                 failure.what.join("; "),
                 failure.fixes.join("; or ")
-            ));
+            );
+            if sandbox_available {
+                report.warning(&format!("without the sandbox (--no-sandbox, shellenv) only: {text}"));
+            } else {
+                report.problem(&text);
+            }
         }
         for (name, state) in shims::list(&dir, guardsh)? {
             if state == ShimState::Ours && !policy.tools.contains_key(&name) {
@@ -190,10 +203,6 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         report.warning(&w);
     }
     // The sandbox guardsh run starts agents in: what this kernel offers it.
-    use crate::sandbox::{self, Floor};
-    let exe = std::env::current_exe().unwrap_or_default();
-    let simulate = std::env::var(sandbox::SIMULATE_VAR).ok();
-    let support = sandbox::simulate(sandbox::probe::support(&exe), simulate.as_deref());
     println!("sandbox (guardsh run's default):");
     println!(
         "  Landlock ABI {}, unprivileged user namespaces {}",

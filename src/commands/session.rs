@@ -245,6 +245,9 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         "HOME is not set to an existing directory; the sandbox hides it from the agent, so it must be known",
     )?;
     let cwd = s.cwd.canonicalize().with_context(|| format!("cannot resolve {}", s.cwd.display()))?;
+    // An agent started for the first time keeps what it writes of its own state (a login,
+    // settings, history) only if its places exist when the sandbox is planned.
+    agent_state(&home, program);
     let path_dirs: Vec<PathBuf> = std::env::split_paths(&s.path).filter(|d| d.is_absolute()).collect();
     let own = crate::exec::FileId::current_exe().context("cannot identify the guardsh binary")?;
     let tools: Vec<String> = s.policy.tools.keys().cloned().collect();
@@ -370,6 +373,25 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
     let code =
         status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Creates the state directory of a known agent (`claude`, `codex`) that has none yet: the
+/// sandbox binds back only places that exist. Best effort; nothing depends on it.
+fn agent_state(home: &Path, program: &OsStr) {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let name = Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (dir, file) = match name.as_str() {
+        "claude" => (".claude", Some(".claude.json")),
+        "codex" => (".codex", None),
+        _ => return,
+    };
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(home.join(dir));
+    if let Some(file) = file {
+        // create_new: never over one that exists.
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(home.join(file)) {
+            let _ = std::io::Write::write_all(&mut f, b"{}\n");
+        }
+    }
 }
 
 /// Runs a credential source (`sh -c CMD`, its stderr and terminal left to it for prompts) and

@@ -17,6 +17,25 @@ pub fn run(revoke: bool) -> anyhow::Result<ExitCode> {
     };
     let project = project.canonicalize().with_context(|| format!("cannot resolve {}", project.display()))?;
     let text = std::fs::read_to_string(&project).with_context(|| format!("cannot read {}", project.display()))?;
+    // Only a file that compiles with the layers it joins is trusted: an invalid trusted file would
+    // refuse every guarded command here, and stop the next session from starting.
+    if !revoke {
+        let locations = crate::config::Locations::new(&paths, &cwd);
+        let mut sources = crate::config::read_sources(&locations).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // This file as it is now, in place of whatever project layer is in force.
+        sources.retain(|s| s.layer != crate::rules::LayerKind::Project);
+        sources.push(crate::rules::Source {
+            layer: crate::rules::LayerKind::Project,
+            path: project.display().to_string(),
+            text: text.clone(),
+        });
+        if let Err(e) = crate::rules::compile(&sources) {
+            anyhow::bail!(
+                "{e}\n{} is not trusted: fix the errors above, then run guardsh trust again",
+                project.display()
+            );
+        }
+    }
     let line = crate::config::trust_line(&project, &text);
     let file = paths.trust_file();
     let old = std::fs::read_to_string(&file).unwrap_or_default();

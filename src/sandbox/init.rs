@@ -386,8 +386,11 @@ fn start_agent(plan: &Plan, program: &OsString, args: &[OsString]) -> (String, u
     // Signals ignored by the sandbox's own processes must not stay ignored for the agent.
     restore_terminal_signals();
     let e = std::process::Command::new(program).args(args).env_remove(super::PLAN_VAR).exec();
-    let code = if e.kind() == std::io::ErrorKind::NotFound { crate::exit::NOT_FOUND } else { crate::exit::CANNOT_EXEC };
-    (format!("cannot start {}: {e}", crate::display::shell_quote(program)), code)
+    if e.kind() == std::io::ErrorKind::NotFound {
+        let hint = "not found inside the sandbox; if it is installed somewhere the sandbox does not show (under your home, say), add that directory to [sandbox] readable in your policy";
+        return (format!("cannot start {}: {hint}", crate::display::shell_quote(program)), crate::exit::NOT_FOUND);
+    }
+    (format!("cannot start {}: {e}", crate::display::shell_quote(program)), crate::exit::CANNOT_EXEC)
 }
 
 #[allow(unsafe_code)]
