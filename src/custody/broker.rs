@@ -527,7 +527,11 @@ impl Custodian {
                 let _ = audit_req(&req, "expired", "no decision in time", None);
                 Err(stop(
                     exit::APPROVAL,
-                    &format!("nobody approved request {} in time; it has expired and nothing was run", req.id),
+                    &format!(
+                        "nobody approved request {} within {}, so it expired: the command did not run, and this request can no longer be approved. Running the same command again asks a human again; or tell the user what you need it for and go on without it.",
+                        req.id,
+                        crate::timefmt::duration(req.expires.saturating_sub(req.created))
+                    ),
                 ))
             }
             Outcome::Withdrawn => {
