@@ -207,6 +207,11 @@ pub fn prepare_custodied_child(
             if nix::libc::fchdir(cwd) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // A session of its own: the human's terminal is not its controlling terminal (nothing
+            // it runs can type into it), and its process group ends with it (`wire::relay`).
+            if nix::libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             for &(r, soft, hard) in &limits.0 {
                 nix::sys::resource::setrlimit(r, soft, hard)?;
             }

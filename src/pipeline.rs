@@ -370,6 +370,7 @@ pub fn evaluate_proposed(
     stdin: &std::fs::File,
     guardsh: FileId,
     files_dir: &Path,
+    visible: &dyn Fn(&Path) -> bool,
 ) -> Result<Evaluation, ConfigError> {
     let policy = load_policy(paths, inv)?;
     if reads_sql_from_stdin(&policy, inv) {
@@ -378,11 +379,20 @@ pub fn evaluate_proposed(
     // Input files are read relative to the directory the shim passed (`files_dir`, its
     // descriptor), where the tool will run.
     let spec = spec_for(&policy, &inv.tool);
-    let files = if spec.snapshot_flags.is_empty() && spec.snapshot_positionals.is_empty() {
+    let mut files = if spec.snapshot_flags.is_empty() && spec.snapshot_positionals.is_empty() {
         vec![]
     } else {
         snapshot::take(files_dir, &spec, &matching::normalize(&inv.args, &spec))
     };
+    // Only a file the agent itself can see is read for it: guardsh run reads with the human's
+    // rights, and what it read would reach the agent (in its summary, in a parse error).
+    for f in &mut files {
+        let written = Path::new(&f.written);
+        let full = if written.is_absolute() { written.to_path_buf() } else { files_dir.join(written) };
+        if !full.canonicalize().is_ok_and(|p| visible(&p)) {
+            f.content = Err("not a file the agent can see".into());
+        }
+    }
     Ok(evaluate_files(&policy, inv, files, false, Some(guardsh)))
 }
 

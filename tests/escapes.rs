@@ -43,6 +43,11 @@ fn world() -> Test {
         std::fs::write(p, text).expect("write");
     }
     std::fs::write(t.cwd.join(".env"), "DOTENV=dotenv-file-secret\n").expect(".env");
+    // (Review 6 and 7: a token in the human's cache, a .env under build/.)
+    std::fs::create_dir_all(t.home.join(".cache/huggingface")).expect("mkdir");
+    std::fs::write(t.home.join(".cache/huggingface/token"), "hf-cache-secret\n").expect("token");
+    std::fs::create_dir_all(t.cwd.join("build")).expect("mkdir");
+    std::fs::write(t.cwd.join("build/.env"), "BUILD=build-env-secret\n").expect("build/.env");
     t
 }
 
@@ -110,10 +115,13 @@ fn credential_files_and_the_projects_env_are_out_of_reach() {
     if !sandbox_works(&t) {
         return;
     }
-    let script = "cat ~/.aws/credentials ~/.railway/config.json .env 2>/dev/null; true";
+    let script =
+        "cat ~/.aws/credentials ~/.railway/config.json .env ~/.cache/huggingface/token build/.env 2>/dev/null; true";
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
-    for secret in ["aws-file-secret", "railway-file-secret", "dotenv-file-secret"] {
+    for secret in
+        ["aws-file-secret", "railway-file-secret", "dotenv-file-secret", "hf-cache-secret", "build-env-secret"]
+    {
         assert!(!out.contains(secret), "{secret} read inside the sandbox: {out}");
     }
     assert!(err.contains("hidden from the agent") && err.contains(".env"), "guardsh run says what it hid: {err}");
@@ -268,11 +276,30 @@ fn a_tool_outside_reaches_its_own_configuration_and_not_the_humans_other_files()
         &t.real.join("kubectl"),
         "#!/bin/sh\ncat \"$HOME/.kube/config\"\nfor a in \"$@\"; do case \"$a\" in --from-file=*) cat \"${a#--from-file=}\";; esac; done\n",
     );
-    let script = "kubectl create secret generic x --from-file=$HOME/.aws/credentials --dry-run=client -o yaml";
-    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    // (Review 3: a file of the human's in their /tmp, which the agent's private /tmp hides.)
+    let human_tmp = tempfile::Builder::new().prefix("guardsh-escape-").tempdir_in("/tmp").expect("tmp");
+    let ticket = human_tmp.path().join("krb5cc");
+    std::fs::write(&ticket, "kerberos-ticket-secret\n").expect("ticket");
+    if nix::unistd::geteuid().is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(human_tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        chown_tree(human_tmp.path(), AGENT);
+    }
+    let script = format!(
+        "kubectl create secret generic x --from-file=$HOME/.aws/credentials --dry-run=client -o yaml; \
+         kubectl create secret generic y --from-file={} --dry-run=client -o yaml",
+        ticket.display()
+    );
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
     assert!(out.contains("kube-config-of-the-human"), "its own kubeconfig works: {out}\n{err} ({code:?})");
     assert!(!out.contains("aws-file-secret"), "the human's other file was read: {out}");
-    let (_, out, _) = agent(&t, Mode::NoSandbox, script);
+    assert!(!out.contains("kerberos-ticket-secret"), "the human's /tmp was read: {out}");
+    // (Review 8: an input file the agent cannot see is not read for it.)
+    let (_, out, err) =
+        agent(&t, Mode::Sandbox, "kubectl apply -f ~/.railway/config.json --dry-run=client; echo code=$?");
+    assert!(out.contains("code=75") || out.contains("code=77"), "not allowed: {out}\n{err}");
+    assert!(!err.contains("railway-file-secret") && !out.contains("railway-file-secret"), "{err}");
+    let (_, out, _) = agent(&t, Mode::NoSandbox, &script);
     assert!(out.contains("aws-file-secret"), "without the sandbox the allowed dry run prints it: {out}");
 }
 
@@ -382,6 +409,67 @@ fn files_that_run_later_are_named_when_the_session_ends() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("read them before you open the project outside the sandbox"), "{err}");
     assert!(err.contains(".vscode/tasks.json (created)") && err.contains(".envrc (created)"), "{err}");
+}
+
+/// Review finding 4: the read-only `.git/config` and `.git/hooks` were sidestepped by renaming
+/// `.git` and putting a `.git` of the agent's own (with a `core.fsmonitor` the human's own git
+/// would later run) in its place. `.git` is a mount point inside: it cannot be renamed.
+#[test]
+fn the_projects_git_directory_cannot_be_swapped() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let git = Path::new("/usr/bin/git");
+    if !git.exists() {
+        return;
+    }
+    let init = std::process::Command::new(git).args(["init", "-q"]).current_dir(&t.cwd).status().expect("git");
+    assert!(init.success());
+    let before = std::fs::read(t.cwd.join(".git/config")).expect("config");
+    let script =
+        "/bin/mv .git .git-real; echo mv=$?; /bin/rm -rf .git 2>/dev/null; echo x >> .git/config 2>/dev/null; true";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.contains("mv=0"), "{out}");
+    assert!(!t.cwd.join(".git-real").exists(), "{out}");
+    assert_eq!(
+        std::fs::read(t.cwd.join(".git/config")).expect("config"),
+        before,
+        "the human's .git/config is as it was"
+    );
+}
+
+/// Review finding 5: a raw client names one directory and passes another; the audit log and the
+/// approval would show the one it named. The broker refuses a tool outside unless they are the
+/// same directory.
+#[test]
+fn a_proposal_cannot_name_another_directory_than_it_passes() {
+    let Some(python) = python() else { return };
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    for d in ["staging", "prod"] {
+        std::fs::create_dir_all(t.cwd.join(d)).expect("mkdir");
+    }
+    let client = r#"
+import json, os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_BROKER"])
+d = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+w = lambda t: list(t.encode())
+msg = {"version": 3, "request": None, "stdin_captured": False,
+       "proposal": {"argv": [w("kubectl"), w("get"), w("pods")], "cwd": w(sys.argv[2]), "env": []}}
+socket.send_fds(s, [json.dumps(msg).encode() + b"\n"], [0, 1, 2, d])
+print("ANSWER", s.recv(4096).decode().strip())
+"#;
+    std::fs::write(t.cwd.join("lie.py"), client).expect("client");
+    let script = format!("{} lie.py $PWD/prod $PWD/staging", python.display());
+    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("\"code\":77"), "refused: {out}\n{err}");
+    assert!(!t.ran("kubectl"), "{out}");
+    assert!(err.contains("is not a directory it shares with the outside"), "{err}");
 }
 
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
@@ -673,11 +761,14 @@ fn a_selector_naming_a_file_the_agent_wrote_is_refused() {
     if !sandbox_works(&t) {
         return;
     }
+    // (Review 1: a bare name that is a file here, and the agent's own stdin, are files too.)
     let script = "echo 'users: [{user: {exec: {command: /bin/sh}}}]' > kc; KUBECONFIG=$PWD/kc kubectl get pods; echo code=$?; \
-                  kubectl --kubeconfig=$PWD/kc get pods; echo code=$?; kubectl get pods --kubeconfig kc; echo code=$?";
+                  kubectl --kubeconfig=$PWD/kc get pods; echo code=$?; kubectl get pods --kubeconfig kc; echo code=$?; \
+                  KUBECONFIG=kc kubectl get pods; echo code=$?; cat kc | KUBECONFIG=/dev/stdin kubectl get pods; echo code=$?; \
+                  KUBECONFIG=/proc/self/fd/0 kubectl get pods < kc; echo code=$?";
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(out.matches("code=77").count(), 3, "the variable and the flag, in both spellings: {out}\n{err}");
+    assert_eq!(out.matches("code=77").count(), 6, "variables, flags, bare names and streams: {out}\n{err}");
     assert!(err.contains("which the agent can write"), "{err}");
     assert!(!t.ran("kubectl"));
 }

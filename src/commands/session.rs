@@ -254,6 +254,7 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
     let real_tools = scan::real_tools(&tools, &path_dirs, own);
     let (secrets, partly) = scan::secrets(&cwd);
     let git_protected = scan::git_protected(&cwd);
+    let git_dir = scan::git_dir(&cwd);
 
     let private = private_dir()?;
     let socket = private.path.join("socket");
@@ -272,6 +273,7 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         real_tools: &real_tools,
         secrets: &secrets,
         git_protected: &git_protected,
+        git_dir: git_dir.as_deref(),
         settings: &s.policy.sandbox,
         landlock_abi: support.landlock_abi,
     })?;
@@ -321,8 +323,19 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
     let mut agent_writable: Vec<PathBuf> =
         plan.landlock_write.iter().filter(|p| !p.starts_with("/dev") && **p != home).cloned().collect();
     agent_writable.extend(["/tmp", "/var/tmp", "/dev/shm"].iter().map(PathBuf::from));
+    let tool_tmp = private.path.join("tmp");
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&tool_tmp)
+        .with_context(|| format!("cannot create {}", tool_tmp.display()))?;
+    // Tools outside write the project and `[sandbox] writable`, and their own temporary files.
+    let mut tool_writable = vec![cwd.clone(), tool_tmp.clone()];
+    for w in &s.policy.sandbox.writable {
+        tool_writable.extend(sandbox::setting_path(&home, w).ok().filter(|p| p.exists()));
+    }
     custodian.broker = Some(custody::broker::Sandboxed {
         jails: Default::default(),
+        tool_writable,
+        tool_tmp,
         agent_writable,
         home: home.clone(),
         landlock_abi: support.landlock_abi,

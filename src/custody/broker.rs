@@ -39,7 +39,10 @@ pub struct Sandboxed {
     /// caches, and the world-writable temporary directories. A selector naming a file in one of
     /// them would let the agent choose what a tool outside reads.
     pub agent_writable: Vec<PathBuf>,
-    /// For the jails of tools started outside (`sandbox::jail`).
+    /// For the jails of tools started outside (`sandbox::jail`): what they may write, and the
+    /// session's temporary directory for them (their TMPDIR).
+    pub tool_writable: Vec<PathBuf>,
+    pub tool_tmp: PathBuf,
     pub home: PathBuf,
     pub landlock_abi: i32,
 }
@@ -138,7 +141,11 @@ impl Custodian {
             .map_err(|e| say_stop(exit::CANNOT_EXEC, &format!("cannot identify this guardsh binary: {e}")))?;
         let stdin = std::fs::File::from(io.stdin.try_clone().map_err(|e| say_stop(exit::CANNOT_EXEC, &e.to_string()))?);
         let dir_of_shim = PathBuf::from(format!("/proc/self/fd/{}", io.cwd.as_raw_fd()));
-        let evaluated = pipeline::evaluate_proposed(&self.paths, inv, &stdin, own, &dir_of_shim);
+        let visible = |p: &Path| match &self.broker {
+            Some(sb) => sb.tool_writable.iter().any(|w| p.starts_with(w)),
+            None => false,
+        };
+        let evaluated = pipeline::evaluate_proposed(&self.paths, inv, &stdin, own, &dir_of_shim, &visible);
         let inv: &Invocation = inv;
         let write = |rec: &Record| crate::audit::append(&self.paths.audit_log(), rec);
         let record = |eval: Option<&Evaluation>, outcome: &str, reason: &str| {
@@ -200,6 +207,18 @@ impl Custodian {
         // reads there (its configuration, hooks) is then the agent's to choose, harmlessly.
         // (Not with input files: the shim would read them afresh, not the copies decided on.)
         let inside = eval.runs_inside && eval.files.is_empty() && self.vault.release(&eval.verdict.grants).is_empty();
+        // A tool outside starts in the directory the shim passed, which must be the very
+        // directory the shim names (the project, as both sides see it): the name is what is
+        // audited, shown to the approver, and what relative selectors and the project policy are
+        // read from.
+        let outside = if inside { None } else { outside_view(&inv.cwd, &io.cwd) };
+        if !inside && outside.is_none() {
+            return Err(refuse(format!(
+                "{} runs outside the sandbox, and {} is not a directory it shares with the outside; run it from the project directory",
+                inv.tool,
+                inv.cwd.display()
+            )));
+        }
         let selected =
             if inside { vec![] } else { self.selectors_outside_the_agents_reach(inv, &eval).map_err(refuse)? };
 
@@ -259,7 +278,7 @@ impl Custodian {
                 let jail = crate::sandbox::jail::Jail {
                     landlock_abi: sb.landlock_abi,
                     home: &sb.home,
-                    agent_writable: &sb.agent_writable,
+                    writable: &sb.tool_writable,
                     path_dirs: &path_dirs,
                     real: &real,
                     own_files: &eval.own_files,
@@ -292,10 +311,8 @@ impl Custodian {
             .stdin(tool_stdin)
             .stdout(io.stdout.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?)
             .stderr(io.stderr.try_clone().map_err(|e| stop(exit::CANNOT_EXEC, &e.to_string()))?);
-        // The tool starts in the directory the shim passed. When the same directory is at the
-        // same path outside (the project), it starts there by this process's own view of it, so
-        // that the tool can name its working directory (getcwd) as the human would.
-        let outside = outside_view(&inv.cwd, &io.cwd);
+        // The tool starts in that directory as this process sees it, so that it can name its
+        // working directory (getcwd) as the human would.
         crate::exec::prepare_custodied_child(
             &mut command,
             outside.as_ref().map_or(io.cwd.as_raw_fd(), |d| d.as_raw_fd()),
@@ -337,10 +354,22 @@ impl Custodian {
         }
         for (name, v, is_path) in &named {
             for piece in std::env::split_paths(v) {
-                if !is_path && !piece.as_os_str().as_encoded_bytes().contains(&b'/') {
+                // A bare word is a name (`AWS_PROFILE=prod`), unless a file of that name is where
+                // the tool runs (`KUBECONFIG=kc`): then it is that file. (The caller has made sure
+                // `inv.cwd` is the very directory the tool starts in.)
+                let here = inv.cwd.join(&piece);
+                let bare = !piece.as_os_str().as_encoded_bytes().contains(&b'/');
+                if !is_path && bare && std::fs::symlink_metadata(&here).is_err() {
                     continue;
                 }
-                let full = if piece.is_absolute() { piece.clone() } else { inv.cwd.join(&piece) };
+                let full = if piece.is_absolute() { piece.clone() } else { here };
+                // The agent's own streams and processes: `/dev/stdin`, `/proc/self/fd/0`.
+                if ["/dev", "/proc", "/sys"].iter().any(|d| full.starts_with(d)) {
+                    return Err(format!(
+                        "{name}={} names a stream or process file, which the agent controls; a tool outside the sandbox only reads configuration from the human's own files",
+                        display::escape_text(&v.to_string_lossy())
+                    ));
+                }
                 // Where it really is: a link out of the project is judged by its target, a link
                 // into it by where it leads; a missing file by its nearest existing parent.
                 let real = full

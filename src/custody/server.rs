@@ -445,6 +445,17 @@ impl Custodian {
         for (k, v) in values {
             set(&k.into(), &v.as_str().into());
         }
+        if let Some(sb) = &self.broker {
+            // Outside the sandbox: the session's own temporary directory, and none of the
+            // human's session sockets (agents, multiplexers, displays, buses): nothing a tool
+            // runs should find the way to them.
+            env.retain(|(k, _)| {
+                let k = k.to_str().unwrap_or("");
+                !SESSION_SOCKETS.contains(&k)
+            });
+            env.retain(|(k, _)| k != "TMPDIR");
+            env.push(("TMPDIR".into(), sb.tool_tmp.clone().into()));
+        }
         env
     }
 
@@ -545,6 +556,23 @@ impl Custodian {
         audit::append(&self.paths.audit_log(), &rec)
     }
 }
+
+/// Variables that lead to the human's session sockets.
+const SESSION_SOCKETS: &[&str] = &[
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+    "GPG_AGENT_INFO",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "TMUX",
+    "TMUX_PANE",
+    "STY",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XAUTHORITY",
+    "XDG_RUNTIME_DIR",
+    "KITTY_LISTEN_ON",
+    "WEZTERM_UNIX_SOCKET",
+];
 
 /// NUL-terminated strings (argv, environ), empty ones included: `aws s3 "" ls` is not `aws s3 ls`.
 fn split_nul(bytes: Vec<u8>) -> Vec<OsString> {

@@ -167,6 +167,9 @@ pub(super) fn relay(conn: UnixStream, mut child: std::process::Child) {
     if let Ok(mut guard) = running.lock() {
         *guard = None;
     }
+    // Whatever the tool left running in its process group ends with it (killed while the tool,
+    // not yet reaped, still holds the group's id, so it cannot be anyone else's).
+    let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
     let status = child.wait();
     let (code, signal) = match status {
         Ok(s) => (s.code(), s.signal()),

@@ -164,6 +164,9 @@ fn build_view(plan: &Plan) -> Result<(), String> {
     for m in &plan.masks {
         bind(&fd_path(&null), m)?;
     }
+    for p in &plan.pinned {
+        bind(p, p)?;
+    }
     for p in &plan.read_only {
         bind(p, p)?;
         read_only(p)?;

@@ -12,18 +12,22 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules,
+    ABI, Access, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, Scope, path_beneath_rules,
 };
 
-use super::{DEVICES_WRITABLE, SYSTEM_READABLE};
+use super::SYSTEM_READABLE;
+
+/// The only devices a tool outside opens: no terminal (a tool that made one of the human's its
+/// controlling terminal could type into it), no /dev/shm of the human's.
+const JAIL_DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
 
 /// What the jail is built from.
 pub struct Jail<'a> {
     pub landlock_abi: i32,
     pub home: &'a Path,
-    /// The places the agent can write (the project, `[sandbox] writable`, temporary
-    /// directories): what the tool sees of the agent's work.
-    pub agent_writable: &'a [PathBuf],
+    /// What the tool may write: the project, `[sandbox] writable`, and a temporary directory of
+    /// the session's own (never the human's /tmp, where their sockets and tickets are).
+    pub writable: &'a [PathBuf],
     /// The tool's PATH (its helpers and interpreters), and the real binary.
     pub path_dirs: &'a [PathBuf],
     pub real: &'a Path,
@@ -37,7 +41,7 @@ impl Jail<'_> {
     pub fn ruleset(&self) -> Result<OwnedFd, String> {
         let abi = ABI::from(self.landlock_abi);
         let fail = |e: &dyn std::fmt::Display| format!("the tool's jail: {e}");
-        let mut read: Vec<PathBuf> = SYSTEM_READABLE.iter().map(PathBuf::from).collect();
+        let mut read: Vec<PathBuf> = SYSTEM_READABLE.iter().filter(|d| **d != "/dev").map(PathBuf::from).collect();
         for d in self.path_dirs.iter().chain(std::iter::once(&self.real.to_path_buf())) {
             read.push(d.clone());
             // A tool's install root (`venv/bin/aws` reads `venv/lib`), unless that is the home.
@@ -50,17 +54,22 @@ impl Jail<'_> {
         {
             read.push(root.to_path_buf());
         }
-        let mut write: Vec<PathBuf> = self.agent_writable.to_vec();
-        write.extend(DEVICES_WRITABLE.iter().map(PathBuf::from));
+        let mut write: Vec<PathBuf> = self.writable.to_vec();
+        write.extend(JAIL_DEVICES.iter().map(PathBuf::from));
         write.extend(self.own_files.iter().map(|f| self.home.join(f)));
         write.extend(self.selected.iter().cloned());
         // Nothing here may hold the whole home directory.
         read.retain(|p| !self.home.starts_with(p));
         write.retain(|p| !self.home.starts_with(p));
-        let created = Ruleset::default()
+        let mut ruleset = Ruleset::default()
             .set_compatibility(CompatLevel::HardRequirement)
             .handle_access(AccessFs::from_all(abi))
-            .map_err(|e| fail(&e))?
+            .map_err(|e| fail(&e))?;
+        // No signals to, or abstract sockets of, processes outside the tool's own domain.
+        if self.landlock_abi >= 6 {
+            ruleset = ruleset.scope(Scope::from_all(abi)).map_err(|e| fail(&e))?;
+        }
+        let created = ruleset
             .create()
             .map_err(|e| fail(&e))?
             .add_rules(path_beneath_rules(&read, AccessFs::from_read(abi)))

@@ -47,7 +47,6 @@ pub const HOME_WRITABLE: &[&str] = &[
     ".claude",
     ".claude.json",
     ".codex",
-    ".cache",
     ".npm",
     ".cargo/registry",
     ".cargo/git",
@@ -109,6 +108,9 @@ pub struct Plan {
     pub binds: Vec<Bind>,
     /// Files inside the project that get `/dev/null` over them.
     pub masks: Vec<PathBuf>,
+    /// Bound onto themselves (read-write), so that they cannot be renamed or removed: `.git`.
+    #[serde(default)]
+    pub pinned: Vec<PathBuf>,
     /// Made read-only where they are (`.git/hooks`, `.git/config`).
     pub read_only: Vec<PathBuf>,
     /// Files shown instead of others, read-only (`src` a cleaned copy guardsh made): a
@@ -155,6 +157,8 @@ pub struct Inputs<'a> {
     pub secrets: &'a [PathBuf],
     /// `.git/hooks` and `.git/config` of the project, where they exist.
     pub git_protected: &'a [PathBuf],
+    /// The project's `.git`, where there is one.
+    pub git_dir: Option<&'a Path>,
     pub settings: &'a Settings,
     pub landlock_abi: i32,
 }
@@ -180,7 +184,7 @@ fn depth(p: &Path) -> usize {
 }
 
 /// A `[sandbox]` entry as a path: absolute, or `~/...` / relative meaning under the home directory.
-fn setting_path(home: &Path, entry: &str) -> Result<PathBuf, PlanError> {
+pub fn setting_path(home: &Path, entry: &str) -> Result<PathBuf, PlanError> {
     let p = if let Some(rest) = entry.strip_prefix("~/") {
         home.join(rest)
     } else if entry == "~" {
@@ -255,6 +259,7 @@ impl Plan {
         let visible = |p: &Path| writable.iter().any(|w| beneath(p, w));
         let masks: Vec<PathBuf> = i.secrets.iter().filter(|p| visible(p)).cloned().collect();
         let read_only: Vec<PathBuf> = i.git_protected.iter().filter(|p| visible(p)).cloned().collect();
+        let pinned: Vec<PathBuf> = i.git_dir.filter(|g| visible(g)).map(Path::to_path_buf).into_iter().collect();
         let mut cover: Vec<PathBuf> = i.real_tools.to_vec();
         cover.sort();
         cover.dedup();
@@ -265,6 +270,7 @@ impl Plan {
             tmpfs,
             binds,
             masks,
+            pinned,
             read_only,
             replace: vec![],
             cover,
@@ -365,6 +371,7 @@ mod tests {
             real_tools: &[],
             secrets: &[],
             git_protected: &[],
+            git_dir: None,
             settings,
             landlock_abi: 7,
         }

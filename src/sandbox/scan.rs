@@ -21,8 +21,11 @@ const SECRET_NAMES: &[&str] = &[
     ".npmrc",
     ".pypirc",
     ".my.cnf",
-    "credentials",
-    "credentials.json",
+    "credentials*",
+    "secrets.*",
+    "*.secrets",
+    "client_secret*.json",
+    ".envrc",
     "service-account*.json",
     "*.tfvars",
     "terraform.tfstate",
@@ -34,8 +37,7 @@ const SECRET_NAMES: &[&str] = &[
 ];
 
 /// Directories not walked into: large, and generated (or, for `.git`, handled apart).
-const SKIP_DIRS: &[&str] =
-    &[".git", "node_modules", "target", "vendor", ".venv", "venv", "__pycache__", "dist", "build"];
+const SKIP_DIRS: &[&str] = &[".git", "node_modules", "target", ".venv", "venv", "__pycache__"];
 
 /// How deep and how far the walk goes: a project with more than this is scanned partly, and
 /// `guardsh run` says so.
@@ -103,10 +105,30 @@ fn walk(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) ->
     complete
 }
 
-/// The project's `.git/hooks` and `.git/config`, where they exist: git runs what they name.
+/// The project's `.git` directory, where there is one: it is bound onto itself, so that the agent
+/// cannot rename it (a mount point cannot be moved) and put a `.git` of its own, with hooks and
+/// commands the human's own git would run, in its place.
+pub fn git_dir(cwd: &Path) -> Option<PathBuf> {
+    cwd.ancestors().map(|d| d.join(".git")).find(|g| g.is_dir())
+}
+
+/// The project's `.git/hooks` and `.git/config`, and those of its submodules and worktrees,
+/// where they exist: git runs what they name.
 pub fn git_protected(cwd: &Path) -> Vec<PathBuf> {
-    let Some(top) = cwd.ancestors().find(|d| d.join(".git").is_dir()) else { return vec![] };
-    ["hooks", "config"].iter().map(|p| top.join(".git").join(p)).filter(|p| p.exists()).collect()
+    let Some(git) = git_dir(cwd) else { return vec![] };
+    let mut dirs = vec![git.clone()];
+    for nested in ["modules", "worktrees"] {
+        if let Ok(entries) = std::fs::read_dir(git.join(nested)) {
+            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+    }
+    let mut out: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| ["hooks", "config", "config.worktree"].map(|p| d.join(p)))
+        .filter(|p| p.exists())
+        .collect();
+    out.sort();
+    out
 }
 
 /// Where a shell that resets PATH (a login shell's /etc/profile, `sudo`'s secure_path, `env -i`)
@@ -238,7 +260,7 @@ mod tests {
         ] {
             assert!(super::is_secret_name(yes), "{yes}");
         }
-        for no in ["env.rs", ".env.example", "README.md", "keys.rs", "main.go", ".envrc", "pem", "key"] {
+        for no in ["env.rs", ".env.example", "README.md", "keys.rs", "main.go", "secret.rs", "pem", "key"] {
             assert!(!super::is_secret_name(no), "{no}");
         }
     }
