@@ -27,16 +27,8 @@ fn session_with(t: &Test, options: &[&str], script: &str) -> (Option<i32>, Strin
 
 /// `session_with`, with `extra` variables in `guardsh run`'s environment besides the credentials.
 fn session_env(t: &Test, extra: &[(&str, &str)], options: &[&str], script: &str) -> (Option<i32>, String) {
-    let as_root = nix::unistd::geteuid().is_root();
-    if as_root {
-        // The agent's user owns its home, working directory and the fake tools' records; the
-        // temporary root and the real tools stay root's, as a system's would.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        for dir in [&t.home, &t.cwd, &t.records] {
-            chown_tree(dir, 65534);
-        }
-    }
+    let as_root = crate::support::as_root();
+    t.hand_to_agent();
     // This module is the no-sandbox mode's custody (the sandbox's own suite is `escapes.rs`).
     let args: Vec<&str> =
         ["run", "--no-sandbox"].iter().chain(options).chain(&["--", "sh", "-c", script]).copied().collect();
@@ -50,24 +42,6 @@ fn session_env(t: &Test, extra: &[(&str, &str)], options: &[&str], script: &str)
     }
     let done = run.output();
     (done.code(), done.stderr())
-}
-
-pub(crate) fn chown_tree(dir: &Path, id: u32) {
-    nix::unistd::chown(dir, Some(id.into()), Some(id.into())).expect("chown");
-    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let p = e.path();
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            chown_tree(&p, id);
-        } else {
-            let _ = nix::unistd::fchownat(
-                nix::fcntl::AT_FDCWD,
-                &p,
-                Some(id.into()),
-                Some(id.into()),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            );
-        }
-    }
 }
 
 /// The shipped rules, fake aws and kubectl, and a shim for every tool (`guardsh run` refuses to
@@ -471,7 +445,7 @@ fn a_real_tool_the_agent_could_replace_gets_nothing() {
     let t = Test::new().tools(&["aws", "kubectl"]).example_rules();
     t.guardsh(&["install"]).output().status(0);
     if nix::unistd::geteuid().is_root() {
-        chown_tree(&t.real, 65534);
+        crate::support::chown_tree(&t.real, 65534);
     }
     let (code, stderr) = session(&t, "aws s3 ls");
     assert_eq!(code, Some(0), "{stderr}");

@@ -7,8 +7,8 @@
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
-use crate::custody::{chown_tree, python};
-use crate::support::Test;
+use crate::custody::python;
+use crate::support::{Test, chown_tree};
 
 const AGENT: u32 = 65534;
 
@@ -75,14 +75,8 @@ fn agent(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String, String) {
 }
 
 fn agent_with(t: &Test, mode: Mode, env: &[(&str, &str)], script: &str) -> (Option<i32>, String, String) {
-    let as_root = nix::unistd::geteuid().is_root();
-    if as_root {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        for dir in [&t.home, &t.cwd, &t.records] {
-            chown_tree(dir, AGENT);
-        }
-    }
+    let as_root = crate::support::as_root();
+    t.hand_to_agent();
     let mut args = vec!["run"];
     if mode == Mode::NoSandbox {
         args.push("--no-sandbox");
@@ -152,12 +146,8 @@ cat <&7 2>/dev/null | grep -q aws-file-secret && echo TOOL_READ_FD
     let creds = t.home.join(".aws/credentials");
     let script = "cat <&7 2>/dev/null | grep -q aws-file-secret && echo AGENT_READ_FD; kubectl get pods; true";
     for mode in [Mode::Sandbox, Mode::NoSandbox] {
-        let as_root = nix::unistd::geteuid().is_root();
-        if as_root {
-            for dir in [&t.home, &t.cwd, &t.records] {
-                chown_tree(dir, AGENT);
-            }
-        }
+        let as_root = crate::support::as_root();
+        t.hand_to_agent();
         // `exec 7<file` in the shell that starts guardsh run: open, and not closed on exec.
         let mut args = vec!["run"];
         if mode == Mode::NoSandbox {
@@ -340,13 +330,7 @@ fn the_agent_has_a_terminal_of_its_own_relayed_to_the_humans() {
     if !sandbox_works(&t) {
         return;
     }
-    if nix::unistd::geteuid().is_root() {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        for dir in [&t.home, &t.cwd, &t.records] {
-            chown_tree(dir, AGENT);
-        }
-    }
+    t.hand_to_agent();
     // Every terminal descriptor the agent holds, and a line typed by the human.
     let script = "me=$(readlink /proc/self/fd/0); echo \"agent-tty:$me\"; \
                   for fd in /proc/self/fd/*; do l=$(readlink $fd); case $l in /dev/pts/*) [ \"$l\" != \"$me\" ] && echo \"other-tty:$l\";; esac; done; \
@@ -530,18 +514,17 @@ fn guardshs_policy_state_and_shims_cannot_be_written() {
     );
 }
 
-/// Issue 11 "Why" 3: the human's tmux (or screen, ssh-agent, D-Bus) socket in /tmp, which would
-/// let the agent type into the human's `guardsh watch`.
-#[test]
-fn the_humans_sockets_in_tmp_are_out_of_reach() {
-    let Some(python) = python() else { return };
+/// A Unix socket of the human's in a new directory under `parent`: whether the agent reaches it
+/// (inside the sandbox, then without it).
+fn humans_socket(parent: &str) -> Option<(bool, bool)> {
+    let python = python()?;
     let t = world();
     if !sandbox_works(&t) {
-        return;
+        return None;
     }
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new().prefix("guardsh-escape-tmux-").tempdir_in("/tmp").expect("tmpdir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let dir = tempfile::Builder::new().prefix("guardsh-escape-").tempdir_in(parent).expect("dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let socket = dir.path().join("default");
     let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
@@ -551,12 +534,21 @@ fn the_humans_sockets_in_tmp_are_out_of_reach() {
         py = python.display(),
         sock = socket.display()
     );
-    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
+    let (code, inside, err) = agent(&t, Mode::Sandbox, &script);
     assert_eq!(code, Some(0), "{err}");
-    assert!(!out.contains("CONNECTED"), "the agent reached the human's socket: {out}");
-    assert!(listener.accept().is_err(), "nothing connected");
-    let (_, out, _) = agent(&t, Mode::NoSandbox, &script);
-    assert!(out.contains("CONNECTED"), "without the sandbox it does: {out}");
+    assert!(listener.accept().is_err() || !inside.contains("CONNECTED"), "{inside}");
+    let (_, outside, _) = agent(&t, Mode::NoSandbox, &script);
+    Some((inside.contains("CONNECTED"), outside.contains("CONNECTED")))
+}
+
+/// Issue 11 "Why" 3: the human's tmux (or screen, ssh-agent, D-Bus) socket in /tmp, which would
+/// let the agent type into the human's `guardsh watch`.
+#[test]
+fn the_humans_sockets_in_tmp_are_out_of_reach() {
+    if let Some((inside, outside)) = humans_socket("/tmp") {
+        assert!(!inside, "the agent reached the human's socket");
+        assert!(outside, "without the sandbox it does");
+    }
 }
 
 /// Issue 11 "Why" 5 and the quality bar: ptrace or signal `guardsh run`, or read the memory of
@@ -587,28 +579,13 @@ fn guardsh_run_and_the_humans_processes_are_out_of_reach() {
 /// there.
 #[test]
 fn the_humans_sockets_in_run_are_out_of_reach() {
-    let Some(python) = python() else { return };
-    let t = world();
-    if !sandbox_works(&t) || !nix::unistd::geteuid().is_root() {
+    if !crate::support::as_root() {
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new().prefix("guardsh-escape-").tempdir_in("/run").expect("dir in /run");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let socket = dir.path().join("docker.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let script = format!(
-        "{py} -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(\"CONNECTED\")' {sock} 2>/dev/null; true",
-        py = python.display(),
-        sock = socket.display()
-    );
-    let (code, out, err) = agent(&t, Mode::Sandbox, &script);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(!out.contains("CONNECTED"), "{out}");
-    let (_, out, _) = agent(&t, Mode::NoSandbox, &script);
-    assert!(out.contains("CONNECTED"), "without the sandbox it connects: {out}");
+    if let Some((inside, outside)) = humans_socket("/run") {
+        assert!(!inside, "the agent reached the human's socket");
+        assert!(outside, "without the sandbox it does");
+    }
 }
 
 /// Issue 11 quality bar: TIOCSTI, typing into a terminal as if the human had.
@@ -789,7 +766,7 @@ fn the_request_store_cannot_be_forged() {
     assert_eq!(out.matches("code=75").count(), 2, "asked twice, never ran: {out}\n{err}");
     assert!(!out.contains("STORE_VISIBLE"), "{out}");
     assert!(!t.ran("kubectl"));
-    assert_eq!(pending_as_agent_user(&t, 1).len(), 1, "one request, joined by the identical second call");
+    assert_eq!(t.pending_as_agent(1).len(), 1, "one request, joined by the identical second call");
 }
 
 /// What must keep working: an allowed read runs and prints; exit codes and signals pass through.
@@ -848,9 +825,9 @@ fn an_ask_approved_outside_runs_once() {
         let t = std::sync::Arc::clone(&t);
         move || agent(&t, Mode::Sandbox, &script)
     });
-    let id = pending_as_agent_user(&t, 1).remove(0);
+    let id = t.pending_as_agent(1).remove(0);
     assert!(!t.ran("aws"), "nothing ran before the approval");
-    approve_as_agent_user(&t, &id);
+    t.approve_as_agent(&id);
     let (code, _, err) = runner.join().expect("agent");
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(std::fs::read_to_string(&codes).expect("codes").trim(), "0", "{err}");
@@ -876,51 +853,7 @@ fn a_request_whose_shim_is_gone_is_withdrawn() {
     assert_eq!(code, Some(0), "{err}");
     let withdrawn = t.audit_records().into_iter().filter(|r| r["outcome"] == "withdrawn").count();
     assert_eq!(withdrawn, 1, "{err}");
-    assert!(pending_as_agent_user(&t, 0).is_empty(), "nothing pending");
-}
-
-/// `guardsh pending` as the agent's user (the human of these tests), until `n` requests are
-/// there: run as root, it would create the state directory the broker must write.
-fn pending_as_agent_user(t: &Test, n: usize) -> Vec<String> {
-    let start = std::time::Instant::now();
-    loop {
-        let mut r = t.guardsh(&["pending", "--json"]);
-        if nix::unistd::geteuid().is_root() {
-            use std::os::unix::process::CommandExt;
-            r.cmd.uid(AGENT).gid(AGENT);
-        }
-        let j = r.output().status(0).json();
-        let ids: Vec<String> =
-            j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
-        if ids.len() >= n {
-            return ids;
-        }
-        assert!(start.elapsed() < std::time::Duration::from_secs(20), "only {} of {n} requests appeared", ids.len());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-/// The human approves as the agent's user, from a terminal of their own outside the sandbox.
-fn approve_as_agent_user(t: &Test, id: &str) {
-    use expectrl::Expect;
-    let (program, mut args): (&str, Vec<&str>) = if nix::unistd::geteuid().is_root() {
-        ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", crate::support::GUARDSH])
-    } else {
-        (crate::support::GUARDSH, vec![])
-    };
-    args.extend(["approve", id]);
-    let mut s = t.in_terminal(program, &args);
-    let found = match s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")) {
-        Ok(found) => found,
-        Err(e) => {
-            let mut rest = String::new();
-            let _ = s.read_to_string(&mut rest);
-            panic!("no approval prompt ({e}): {rest}");
-        }
-    };
-    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
-    s.send_line(code).expect("type");
-    s.expect(format!("approved request {id}")).expect("approved");
+    assert!(t.pending_as_agent(0).is_empty(), "nothing pending");
 }
 
 /// Below the floor guardsh run refuses and names `--no-sandbox`; above it, it says what this

@@ -72,12 +72,16 @@ fn project_layer_tightens_from_any_parent_directory() {
 
 #[test]
 fn project_layer_cannot_allow_more() {
-    let t = world().project_rules("[[rule]]\nid = \"sneaky\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"trust me\"\nargs = [\"delete\"]\n");
-    t.run("kubectl", &["delete", "ns", "prod"]).output().status(78).stderr_has("may only tighten");
+    // A project file that would loosen is never trusted (guardsh trust says why), and while it
+    // is not trusted it is not used: the base policy decides.
+    let t = world();
+    let sneaky = "[[rule]]\nid = \"sneaky\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"trust me\"\nargs = [\"delete\"]\n";
+    t.trust_project_rules(sneaky).status(1).stderr_has("may only tighten");
+    assert_ne!(t.run("kubectl", &["delete", "ns", "prod"]).output().code(), Some(0));
     assert!(!t.ran("kubectl"));
 
-    let t = world().project_rules("[tools.kubectl]\ndefault = \"allow\"\n");
-    t.run("kubectl", &["apply", "-f", "x"]).output().status(78).stderr_has("cannot tighten anything");
+    let t = world();
+    t.trust_project_rules("[tools.kubectl]\ndefault = \"allow\"\n").status(1).stderr_has("cannot tighten anything");
 
     let t = world().project_rules("[settings]\nmode = \"interactive\"\n");
     t.run("kubectl", &["delete", "pod", "x"]).env("CI", "1").output().status(77);
@@ -88,11 +92,11 @@ fn a_misspelt_tool_or_flag_in_a_deny_rule_is_an_error_not_a_rule_that_never_fire
     let rule = |tool: &str, flag: &str| {
         format!("[[rule]]\nid = \"p\"\ntool = \"{tool}\"\naction = \"deny\"\nreason = \"r\"\npresent = [\"{flag}\"]\n")
     };
-    let t = world().project_rules(&rule("kubeclt", "--force"));
-    t.guardsh(&["check-config"]).output().status(78).stderr_has("does not guard \"kubeclt\"");
-    t.run("kubectl", &["get", "pods"]).output().status(78);
-    let t = world().project_rules(&rule("kubectl", "--froce"));
-    t.guardsh(&["check-config"]).output().status(78).stderr_has("kubectl has no option \"--froce\"");
+    // Such a project file is refused when the human trusts it, with the error.
+    let t = world();
+    t.trust_project_rules(&rule("kubeclt", "--force")).status(1).stderr_has("does not guard \"kubeclt\"");
+    let t = world();
+    t.trust_project_rules(&rule("kubectl", "--froce")).status(1).stderr_has("kubectl has no option \"--froce\"");
 }
 
 #[test]

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::custody::chown_tree;
-use crate::support::Test;
+use crate::support::{Test, chown_tree};
 
 const AGENT: u32 = 65534;
 
@@ -134,14 +133,8 @@ fn run_agent(
     model: &Model,
     options: &[&str],
 ) -> (Option<i32>, String, f64) {
-    let as_root = nix::unistd::geteuid().is_root();
-    if as_root {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(t.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        for dir in [&t.home, &t.cwd, &t.records] {
-            chown_tree(dir, AGENT);
-        }
-    }
+    let as_root = crate::support::as_root();
+    t.hand_to_agent();
     let mut args = vec!["run"];
     args.extend(options);
     args.push("--");
@@ -195,16 +188,6 @@ fn run_agent(
     (status.code(), err, started)
 }
 
-fn pending_as_agent(t: &Test) -> Vec<String> {
-    let mut r = t.guardsh(&["pending", "--json"]);
-    if nix::unistd::geteuid().is_root() {
-        use std::os::unix::process::CommandExt;
-        r.cmd.uid(AGENT).gid(AGENT);
-    }
-    let j = r.output().status(0).json();
-    j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()
-}
-
 #[test]
 fn claude_code_reads_runs_denies_and_keeps_its_key_from_tools() {
     reads_runs_denies_and_keeps_its_key_from_tools(Kind::Claude);
@@ -239,7 +222,7 @@ fn reads_runs_denies_and_keeps_its_key_from_tools(kind: Kind) {
     let first = model.first_request_after(started).expect("a model request");
     assert!(first < 5.0, "first model request after {first:.2} s");
     assert_eq!(t.audited("requested"), 0, "nothing asked");
-    assert!(pending_as_agent(&t).is_empty());
+    assert!(t.pending_as_agent(0).is_empty());
 }
 
 #[test]
@@ -276,7 +259,7 @@ fn in_a_git_repository_asks_nothing(kind: Kind) {
         })
         .collect();
     assert!(asked.is_empty(), "no approval requests: {asked:#?}");
-    assert!(pending_as_agent(&t).is_empty());
+    assert!(t.pending_as_agent(0).is_empty());
 }
 
 #[test]
@@ -300,16 +283,9 @@ fn an_ask_approved_from_another_terminal_runs_once(kind: Kind) {
         let (t, model) = (std::sync::Arc::clone(&t), std::sync::Arc::clone(&model));
         move || run_agent(&t, &a, &model, &[])
     });
-    let start = Instant::now();
-    let id = loop {
-        if let Some(id) = pending_as_agent(&t).into_iter().next() {
-            break id;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no request appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let id = t.pending_as_agent(1).remove(0);
     assert!(!t.ran("aws"), "nothing ran before the approval");
-    approve(&t, &id);
+    t.approve_as_agent(&id);
     let (code, err, _) = runner.join().expect("agent");
     assert_eq!(code, Some(0), "{err}");
     let results = model.results();
@@ -340,20 +316,5 @@ fn an_unanswered_ask_ends_and_nothing_stays_pending(kind: Kind) {
     let results = model.results();
     assert!(results.first().is_some_and(|r| r.contains("75") && r.contains("did not run")), "{results:?}");
     assert!(!t.ran("aws"));
-    assert!(pending_as_agent(&t).is_empty(), "nothing pending afterwards");
-}
-
-fn approve(t: &Test, id: &str) {
-    use expectrl::Expect;
-    let (program, mut args): (&str, Vec<&str>) = if nix::unistd::geteuid().is_root() {
-        ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", crate::support::GUARDSH])
-    } else {
-        (crate::support::GUARDSH, vec![])
-    };
-    args.extend(["approve", id]);
-    let mut s = t.in_terminal(program, &args);
-    let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("the prompt");
-    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
-    s.send_line(code).expect("type");
-    s.expect(format!("approved request {id}")).expect("approved");
+    assert!(t.pending_as_agent(0).is_empty(), "nothing pending afterwards");
 }

@@ -138,8 +138,9 @@ fn b9_policy_text_cannot_paint_the_terminal_or_offer_an_approval_command() {
     for (id, reason) in
         [("x\\u001b]0;PWNED\\u0007", "r"), ("x", "r\\u001b[2J"), ("x", "To approve, run: guardsh approve --all")]
     {
-        let t2 = Test::new().example_rules().tools(&["kubectl"]).project_rules(&rule(id, reason));
-        let d = t2.run("kubectl", &["get", "pods"]).output().status(78);
+        // Refused when the human trusts it; its text is shown escaped there.
+        let t2 = Test::new().example_rules().tools(&["kubectl"]);
+        let d = t2.trust_project_rules(&rule(id, reason)).status(1);
         assert!(!d.stderr().contains('\u{1b}'), "raw escape reached the terminal: {:?}", d.stderr());
     }
     // An argv word with escapes is shown escaped by check and audit tail.

@@ -130,6 +130,13 @@ impl Test {
         self
     }
 
+    /// Writes a project `.guardsh.toml` and asks `guardsh trust` to trust it: what it says (an
+    /// invalid file is refused, with its errors).
+    pub fn trust_project_rules(&self, text: &str) -> Done {
+        std::fs::write(self.cwd.join(".guardsh.toml"), text).expect("write project rules");
+        self.guardsh(&["trust"]).output()
+    }
+
     /// Fake real tools plus shims for them.
     pub fn tools(self, names: &[&str]) -> Self {
         for name in names {
@@ -438,5 +445,94 @@ impl Test {
     /// Records in the audit log with this outcome.
     pub fn audited(&self, outcome: &str) -> usize {
         self.audit_records().iter().filter(|r| r["outcome"] == outcome).count()
+    }
+}
+
+/// The unprivileged user the agent (and, in the sandbox tests, its human) runs as under root.
+pub const AGENT_UID: u32 = 65534;
+
+/// Whether these tests run as root (CI does), and so run the agent as `AGENT_UID`.
+pub fn as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+impl Test {
+    /// Under root: the agent's user owns its home, working directory and the fake tools'
+    /// records; the temporary root and the real tools stay root's, as a system's would.
+    pub fn hand_to_agent(&self) {
+        if !as_root() {
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for dir in [&self.home, &self.cwd, &self.records] {
+            chown_tree(dir, AGENT_UID);
+        }
+    }
+
+    /// `guardsh pending --json` as the agent's user, until `n` requests are there: run as
+    /// root, it would create the state directory the agent's side must write.
+    pub fn pending_as_agent(&self, n: usize) -> Vec<String> {
+        let start = std::time::Instant::now();
+        loop {
+            let mut r = self.guardsh(&["pending", "--json"]);
+            if as_root() {
+                r.cmd.uid(AGENT_UID).gid(AGENT_UID);
+            }
+            let j = r.output().status(0).json();
+            let ids: Vec<String> =
+                j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
+            if ids.len() >= n {
+                return ids;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "only {} of {n} requests appeared",
+                ids.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The human approves request `id` as the agent's user, from a terminal of their own.
+    pub fn approve_as_agent(&self, id: &str) {
+        use expectrl::Expect;
+        let (program, mut args): (&str, Vec<&str>) = if as_root() {
+            ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", GUARDSH])
+        } else {
+            (GUARDSH, vec![])
+        };
+        args.extend(["approve", id]);
+        let mut s = self.in_terminal(program, &args);
+        let found = match s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")) {
+            Ok(found) => found,
+            Err(e) => {
+                let mut rest = String::new();
+                let _ = std::io::Read::read_to_string(&mut s, &mut rest);
+                panic!("no approval prompt ({e}): {rest}");
+            }
+        };
+        let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+        s.send_line(code).expect("type");
+        s.expect(format!("approved request {id}")).expect("approved");
+    }
+}
+
+/// Gives `dir` and everything in it to `id`.
+pub fn chown_tree(dir: &Path, id: u32) {
+    nix::unistd::chown(dir, Some(id.into()), Some(id.into())).expect("chown");
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            chown_tree(&p, id);
+        } else {
+            let _ = nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                &p,
+                Some(id.into()),
+                Some(id.into()),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            );
+        }
     }
 }
