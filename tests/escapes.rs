@@ -456,6 +456,30 @@ print("ANSWER", s.recv(4096).decode().strip())
     assert!(err.contains("is not a directory it shares with the outside"), "{err}");
 }
 
+/// Issue 20 class 6: a package cache under the human's home (a poisoned `build.rs` in
+/// `~/.cargo/registry` runs later, in the human's own builds, outside). The agent sees the
+/// cache; what it writes there is its own overlay, gone when the session ends.
+#[test]
+fn what_the_agent_writes_into_a_shared_cache_stays_in_its_session() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    let registry = t.home.join(".cargo/registry/src/crate-1.0");
+    std::fs::create_dir_all(&registry).expect("mkdir");
+    std::fs::write(registry.join("build.rs"), "fn main() {}\n").expect("build.rs");
+    let script = "cat ~/.cargo/registry/src/crate-1.0/build.rs && \
+                  echo 'fn main() { evil() }' > ~/.cargo/registry/src/crate-1.0/build.rs && \
+                  touch ~/.cargo/registry/planted && echo WROTE";
+    let (code, out, err) = agent(&t, Mode::Sandbox, script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("fn main() {}") && out.contains("WROTE"), "the agent sees and uses its cache: {out}\n{err}");
+    assert_eq!(std::fs::read_to_string(registry.join("build.rs")).expect("build.rs"), "fn main() {}\n");
+    assert!(!t.home.join(".cargo/registry/planted").exists());
+    let _ = agent(&t, Mode::NoSandbox, script);
+    assert!(t.home.join(".cargo/registry/planted").exists(), "without the sandbox it persists");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]

@@ -133,6 +133,7 @@ fn build_view(plan: &Plan) -> Result<(), String> {
     let guardsh = open_path(&plan.guardsh)?;
     let null = open_path(Path::new("/dev/null"))?;
     let replacements: Vec<OwnedFd> = plan.replace.iter().map(|r| open_path(&r.src)).collect::<Result<_, _>>()?;
+    let caches: Vec<Option<OwnedFd>> = plan.overlays.iter().map(|c| open_path(c).ok()).collect();
 
     for dir in &plan.tmpfs {
         // /var/run is usually a link to /run: mounting on it would mount on /run again.
@@ -157,6 +158,7 @@ fn build_view(plan: &Plan) -> Result<(), String> {
             read_only(&b.dst)?;
         }
     }
+    overlays(plan, &caches)?;
     let dir = Path::new(BROKER_DIR);
     mount_point(dir, false)?;
     bind(&fd_path(&broker), dir)?;
@@ -195,6 +197,43 @@ fn login_profiles(plan: &Plan) -> Result<(), String> {
         let p = plan.home.join(name);
         if std::fs::symlink_metadata(&p).is_err() {
             std::fs::write(&p, &text).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Each cache as an overlay: the real one underneath, read-only; what the agent writes on top,
+/// in a tmpfs of the session's own. A cache that cannot be shown this way is not shown at all
+/// (never read-write).
+fn overlays(plan: &Plan, caches: &[Option<OwnedFd>]) -> Result<(), String> {
+    if plan.overlays.is_empty() {
+        return Ok(());
+    }
+    // Upper and work directories on one tmpfs, under the sandbox's own /run.
+    let base = Path::new("/run/guardsh-overlays");
+    mount_point(base, false)?;
+    mount(Some("tmpfs"), base, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0700"))
+        .map_err(|e| format!("a tmpfs for overlays: {e}"))?;
+    for (n, (cache, fd)) in plan.overlays.iter().zip(caches).enumerate() {
+        let Some(fd) = fd else { continue };
+        let (upper, work) = (base.join(format!("{n}/upper")), base.join(format!("{n}/work")));
+        for d in [&upper, &work] {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        mount_point(cache, false)?;
+        let options =
+            format!("lowerdir={},upperdir={},workdir={}", fd_path(fd).display(), upper.display(), work.display());
+        if mount(
+            Some("overlay"),
+            cache,
+            Some("overlay"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(options.as_str()),
+        )
+        .is_err()
+        {
+            // Not shown, then: the empty directory in the home's tmpfs stays.
+            continue;
         }
     }
     Ok(())

@@ -43,17 +43,12 @@ pub const SIMULATE_VAR: &str = "GUARDSH_SANDBOX_SIMULATE";
 /// Directories under the human's home that agents keep their own state and caches in, made
 /// writable when they exist. Caches are a persistence risk (a poisoned build script later runs
 /// outside); the README says so, and `[sandbox] writable` can only add to this list.
-pub const HOME_WRITABLE: &[&str] = &[
-    ".claude",
-    ".claude.json",
-    ".codex",
-    ".npm",
-    ".cargo/registry",
-    ".cargo/git",
-    "go/pkg/mod",
-    ".local/share/claude",
-    ".local/state/claude",
-];
+pub const HOME_WRITABLE: &[&str] = &[".claude", ".claude.json", ".codex", ".local/share/claude", ".local/state/claude"];
+
+/// Package caches under the human's home: the agent sees them, and what it writes there goes to
+/// an overlay of the session's own (a poisoned build script in `~/.cargo/registry` would later
+/// run outside, in the human's own builds). `[sandbox] writable` shares one for real instead.
+pub const HOME_CACHES: &[&str] = &[".npm", ".cargo/registry", ".cargo/git", "go/pkg/mod"];
 
 /// Directories under the human's home that agents and their toolchains run from, made readable
 /// (never writable) when they exist.
@@ -108,6 +103,9 @@ pub struct Plan {
     pub binds: Vec<Bind>,
     /// Files inside the project that get `/dev/null` over them.
     pub masks: Vec<PathBuf>,
+    /// Caches shown with an overlay: the agent's writes are its own and end with the session.
+    #[serde(default)]
+    pub overlays: Vec<PathBuf>,
     /// Bound onto themselves (read-write), so that they cannot be renamed or removed: `.git`.
     #[serde(default)]
     pub pinned: Vec<PathBuf>,
@@ -223,6 +221,8 @@ impl Plan {
         }
         readable.retain(|p| (i.existing)(p));
         writable.retain(|p| (i.existing)(p));
+        let overlays: Vec<PathBuf> =
+            HOME_CACHES.iter().map(|c| i.home.join(c)).filter(|p| (i.existing)(p) && !writable.contains(p)).collect();
         // Nothing that holds the home directory comes back in whole (a PATH entry such as the
         // directory guardsh itself was built in, above a test's or a user's HOME): it would
         // bring back everything the home's tmpfs hides. Such a place is left out.
@@ -270,6 +270,7 @@ impl Plan {
             tmpfs,
             binds,
             masks,
+            overlays,
             pinned,
             read_only,
             replace: vec![],
