@@ -480,6 +480,23 @@ fn what_the_agent_writes_into_a_shared_cache_stays_in_its_session() {
     assert!(t.home.join(".cargo/registry/planted").exists(), "without the sandbox it persists");
 }
 
+/// Review finding s17: terraform runs the project's code (providers, `data "external"`); run
+/// outside by the broker, that code had terraform's reach of the human's files. Granted nothing,
+/// terraform runs inside.
+#[test]
+fn terraform_granted_nothing_runs_inside() {
+    let t = world();
+    if !sandbox_works(&t) {
+        return;
+    }
+    t.fake_tool("terraform");
+    let (code, out, err) = agent(&t, Mode::Sandbox, "terraform plan; echo code=$?");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("code=0"), "{out}\n{err}");
+    let plan = t.audit_records().into_iter().find(|r| r["tool"] == "terraform").expect("audited");
+    assert_eq!(plan["outcome"], "exec_inside", "{plan}");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]
