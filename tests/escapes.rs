@@ -69,6 +69,12 @@ fn sandbox_works(t: &Test) -> bool {
     ok
 }
 
+/// `world()`, where this machine can run the sandbox for the agent's user.
+fn sandboxed() -> Option<Test> {
+    let t = world();
+    sandbox_works(&t).then_some(t)
+}
+
 /// Runs `script` with sh inside `guardsh run` as the agent. Returns (exit code, stdout, stderr).
 fn agent(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String, String) {
     agent_with(t, mode, &[], script)
@@ -105,10 +111,7 @@ fn agent_with(t: &Test, mode: Mode, env: &[(&str, &str)], script: &str) -> (Opti
 /// and the project's `.env`.
 #[test]
 fn credential_files_and_the_projects_env_are_out_of_reach() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let script =
         "cat ~/.aws/credentials ~/.railway/config.json .env ~/.cache/huggingface/token build/.env 2>/dev/null; true";
     let (code, out, err) = agent(&t, Mode::Sandbox, script);
@@ -133,10 +136,7 @@ fn credential_files_and_the_projects_env_are_out_of_reach() {
 /// descriptors it means to.
 #[test]
 fn a_descriptor_inherited_by_guardsh_run_reaches_neither_agent_nor_tool() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     crate::support::write_executable(
         &t.real.join("kubectl"),
         "#!/bin/sh
@@ -174,10 +174,7 @@ cat <&7 2>/dev/null | grep -q aws-file-secret && echo TOOL_READ_FD
 /// the script runs with the agent's reach, not the human's.
 #[test]
 fn git_runs_inside_so_repository_configuration_runs_with_the_agents_reach() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let git = Path::new("/usr/bin/git");
     if !git.exists() {
         assert!(std::env::var_os("CI").is_none(), "CI has git");
@@ -256,10 +253,7 @@ fn a_project_policy_counts_only_as_the_human_trusted_it() {
 /// their own configuration (`own_files`: kubectl's `~/.kube`), not the rest of the home.
 #[test]
 fn a_tool_outside_reaches_its_own_configuration_and_not_the_humans_other_files() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     std::fs::create_dir_all(t.home.join(".kube")).expect("mkdir");
     std::fs::write(t.home.join(".kube/config"), "kube-config-of-the-human\n").expect("kubeconfig");
     crate::support::write_executable(
@@ -298,10 +292,7 @@ fn a_tool_outside_reaches_its_own_configuration_and_not_the_humans_other_files()
 /// still change.
 #[test]
 fn input_files_are_decided_and_handed_over_as_copies_through_the_broker() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     crate::support::write_executable(
         &t.real.join("kubectl"),
         &format!(
@@ -326,10 +317,7 @@ fn input_files_are_decided_and_handed_over_as_copies_through_the_broker() {
 #[test]
 fn the_agent_has_a_terminal_of_its_own_relayed_to_the_humans() {
     use expectrl::Expect;
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     t.hand_to_agent();
     // Every terminal descriptor the agent holds, and a line typed by the human.
     let script = "me=$(readlink /proc/self/fd/0); echo \"agent-tty:$me\"; \
@@ -357,10 +345,7 @@ fn the_agent_has_a_terminal_of_its_own_relayed_to_the_humans() {
 /// (and so the agent) reads.
 #[test]
 fn a_token_in_a_git_remote_url_is_hidden() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let git = Path::new("/usr/bin/git");
     if !git.exists() {
         return;
@@ -384,10 +369,7 @@ fn a_token_in_a_git_remote_url_is_hidden() {
 /// later; `guardsh run` names them when the session ends.
 #[test]
 fn files_that_run_later_are_named_when_the_session_ends() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let script = "/bin/mkdir -p .vscode && echo '{\"tasks\": []}' > .vscode/tasks.json && echo 'eval evil' > .envrc";
     let (code, _, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
@@ -400,10 +382,7 @@ fn files_that_run_later_are_named_when_the_session_ends() {
 /// would later run) in its place. `.git` is a mount point inside: it cannot be renamed.
 #[test]
 fn the_projects_git_directory_cannot_be_swapped() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let git = Path::new("/usr/bin/git");
     if !git.exists() {
         return;
@@ -430,10 +409,7 @@ fn the_projects_git_directory_cannot_be_swapped() {
 #[test]
 fn a_proposal_cannot_name_another_directory_than_it_passes() {
     let Some(python) = python() else { return };
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     for d in ["staging", "prod"] {
         std::fs::create_dir_all(t.cwd.join(d)).expect("mkdir");
     }
@@ -461,10 +437,7 @@ print("ANSWER", s.recv(4096).decode().strip())
 /// cache; what it writes there is its own overlay, gone when the session ends.
 #[test]
 fn what_the_agent_writes_into_a_shared_cache_stays_in_its_session() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let registry = t.home.join(".cargo/registry/src/crate-1.0");
     std::fs::create_dir_all(&registry).expect("mkdir");
     std::fs::write(registry.join("build.rs"), "fn main() {}\n").expect("build.rs");
@@ -485,10 +458,7 @@ fn what_the_agent_writes_into_a_shared_cache_stays_in_its_session() {
 /// terraform runs inside.
 #[test]
 fn terraform_granted_nothing_runs_inside() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     t.fake_tool("terraform");
     let (code, out, err) = agent(&t, Mode::Sandbox, "terraform plan; echo code=$?");
     assert_eq!(code, Some(0), "{err}");
@@ -501,10 +471,7 @@ fn terraform_granted_nothing_runs_inside() {
 /// agent reads `/proc/<tool>/environ`.
 #[test]
 fn a_granted_tools_environment_cannot_be_read_while_it_runs() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     crate::support::write_executable(&t.real.join("aws"), "#!/bin/sh\nsleep 2\n");
     let script = "aws s3 ls & sleep 1; \
                   for p in /proc/[0-9]*; do grep -a -q held-aws-secret $p/environ 2>/dev/null && echo FOUND; done; wait";
@@ -519,10 +486,7 @@ fn a_granted_tools_environment_cannot_be_read_while_it_runs() {
 /// audit log, the cache and the shim directory.
 #[test]
 fn guardshs_policy_state_and_shims_cannot_be_written() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let rules_before = std::fs::read(t.config_dir().join("rules.toml")).expect("rules");
     std::fs::create_dir_all(t.home.join(".local/bin")).expect("~/.local/bin");
     // One guarded call first, so that the state directory, audit log and cache exist.
@@ -596,10 +560,7 @@ fn the_humans_sockets_in_tmp_are_out_of_reach() {
 /// the human's shell that started it.
 #[test]
 fn guardsh_run_and_the_humans_processes_are_out_of_reach() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let script = "for p in /proc/[0-9]*; do \
                     if sed 's/\\x00/ /g' $p/cmdline 2>/dev/null | grep -q '^[^ ]*guardsh run'; then \
                       echo VISIBLE; kill -0 ${p#/proc/} 2>/dev/null && echo SIGNALLED; \
@@ -633,10 +594,7 @@ fn the_humans_sockets_in_run_are_out_of_reach() {
 #[test]
 fn typing_into_a_terminal_is_refused() {
     let Some(python) = python() else { return };
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let probe = r#"
 import os, fcntl, termios
 m, s = os.openpty(); name = os.ttyname(s)
@@ -665,10 +623,7 @@ os.waitpid(pid, 0)
 /// Issue 11 quality bar: the real binary by its absolute path, and a shell that resets PATH.
 #[test]
 fn a_guarded_tool_by_absolute_path_or_a_reset_path_reaches_guardsh() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let script = format!(
         "{real}/kubectl delete namespace prod; echo code=$?; PATH=/usr/bin:/bin:{real} kubectl delete namespace prod; echo code=$?",
         real = t.real.display()
@@ -686,10 +641,7 @@ fn a_guarded_tool_by_absolute_path_or_a_reset_path_reaches_guardsh() {
 /// absolute path), a guarded tool inside the sandbox reaches guardsh, never the real binary.
 #[test]
 fn login_shells_and_cleared_environments_still_reach_guardsh() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let kubectl = t.real.join("kubectl");
     let script = format!(
         "/bin/bash -lc 'kubectl delete namespace prod'; echo code=$?; \
@@ -710,10 +662,7 @@ fn login_shells_and_cleared_environments_still_reach_guardsh() {
 #[test]
 fn a_token_from_a_file_never_reaches_the_providers_api() {
     let Some(python) = python() else { return };
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = server.local_addr().expect("addr").port();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -754,10 +703,7 @@ fn a_token_from_a_file_never_reaches_the_providers_api() {
 /// wrote (an aws CLI alias that prints the keys). Outside, tools get the human's HOME.
 #[test]
 fn a_tool_outside_reads_the_humans_configuration_not_the_agents() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let script = "/bin/mkdir -p fakehome/.aws/cli && HOME=$PWD/fakehome aws s3 ls >/dev/null; true";
     let (code, _, err) = agent(&t, Mode::Sandbox, script);
     assert_eq!(code, Some(0), "{err}");
@@ -775,10 +721,7 @@ fn a_tool_outside_reads_the_humans_configuration_not_the_agents() {
 /// reads (a kubeconfig's exec plugin): refused.
 #[test]
 fn a_selector_naming_a_file_the_agent_wrote_is_refused() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     // (Review 1: a bare name that is a file here, and the agent's own stdin, are files too.)
     let script = "echo 'users: [{user: {exec: {command: /bin/sh}}}]' > kc; KUBECONFIG=$PWD/kc kubectl get pods; echo code=$?; \
                   kubectl --kubeconfig=$PWD/kc get pods; echo code=$?; kubectl get pods --kubeconfig kc; echo code=$?; \
@@ -795,10 +738,7 @@ fn a_selector_naming_a_file_the_agent_wrote_is_refused() {
 /// store is not there to write.
 #[test]
 fn the_request_store_cannot_be_forged() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let script = "kubectl delete pod web-1; echo code=$?; \
                   ls ~/.local/state/guardsh/requests 2>/dev/null | grep -c request > /dev/null && echo STORE_VISIBLE; \
                   kubectl delete pod web-1; echo code=$?";
@@ -813,10 +753,7 @@ fn the_request_store_cannot_be_forged() {
 /// What must keep working: an allowed read runs and prints; exit codes and signals pass through.
 #[test]
 fn an_allowed_read_runs_and_its_exit_status_and_signal_pass_through() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     crate::support::write_executable(&t.real.join("railway"), "#!/bin/sh\necho railway says hi\nkill -TERM $$\n");
     let script = "kubectl get pods; echo code=$?; railway status; echo code=$?";
     let (code, out, err) = agent_with(&t, Mode::Sandbox, &[("FAKE_EXIT", "7")], script);
@@ -832,10 +769,7 @@ fn an_allowed_read_runs_and_its_exit_status_and_signal_pass_through() {
 /// What must keep working: piped SQL reaches psql byte for byte, decided on by the broker.
 #[test]
 fn piped_sql_reaches_psql_byte_for_byte() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let got = t.records.join("psql.stdin");
     crate::support::write_executable(&t.real.join("psql"), &format!("#!/bin/sh\ncat > {}\n", got.display()));
     let script =
@@ -850,10 +784,7 @@ fn piped_sql_reaches_psql_byte_for_byte() {
 /// command waits (the default), although the shim that asked lives in another PID namespace.
 #[test]
 fn an_ask_approved_outside_runs_once() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
     std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1))
         .expect("rules");
@@ -882,10 +813,7 @@ fn an_ask_approved_outside_runs_once() {
 /// A request whose shim is gone is withdrawn: never approvable afterwards.
 #[test]
 fn a_request_whose_shim_is_gone_is_withdrawn() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
     std::fs::write(t.config_dir().join("rules.toml"), rules.replacen("wait = false\n", "wait = true\n", 1))
         .expect("rules");
@@ -901,10 +829,7 @@ fn a_request_whose_shim_is_gone_is_withdrawn() {
 /// kernel leaves out, and the sandbox still holds.
 #[test]
 fn a_kernel_below_the_floor_is_refused_and_one_above_it_is_reported() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     for knob in ["no-userns", "landlock-abi=0"] {
         let (code, _, err) = agent_with(&t, Mode::Sandbox, &[("GUARDSH_SANDBOX_SIMULATE", knob)], "touch started");
         assert_eq!(code, Some(1), "{knob}: {err}");
@@ -926,10 +851,7 @@ fn a_kernel_below_the_floor_is_refused_and_one_above_it_is_reported() {
 /// inside the sandbox.
 #[test]
 fn a_small_rust_crate_and_node_project_build_inside() {
-    let t = world();
-    if !sandbox_works(&t) {
-        return;
-    }
+    let Some(t) = sandboxed() else { return };
     let (cargo, npm) = (Path::new("/usr/bin/cargo"), Path::new("/usr/bin/npm"));
     if !cargo.exists() || !npm.exists() {
         assert!(std::env::var_os("CI").is_none(), "CI installs cargo and npm in /usr/bin");
