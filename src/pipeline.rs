@@ -365,20 +365,19 @@ pub fn evaluate_captured(paths: &Paths, inv: &Invocation) -> Result<Evaluation, 
 /// from its stdin taken from `stdin` (the shim's descriptor 0) first, the real binary resolved on
 /// the invocation's PATH (which the broker sets to its own).
 pub fn evaluate_proposed(
-    paths: &Paths,
+    policy: &Policy,
     inv: &mut Invocation,
     stdin: &std::fs::File,
     guardsh: FileId,
     files_dir: &Path,
     visible: &dyn Fn(&Path) -> bool,
-) -> Result<Evaluation, ConfigError> {
-    let policy = load_policy(paths, inv)?;
-    if reads_sql_from_stdin(&policy, inv) {
+) -> Evaluation {
+    if reads_sql_from_stdin(policy, inv) {
         inv.stdin = capture(stdin);
     }
     // Input files are read relative to the directory the shim passed (`files_dir`, its
     // descriptor), where the tool will run.
-    let spec = spec_for(&policy, &inv.tool);
+    let spec = spec_for(policy, &inv.tool);
     let mut files = if spec.snapshot_flags.is_empty() && spec.snapshot_positionals.is_empty() {
         vec![]
     } else {
@@ -393,7 +392,7 @@ pub fn evaluate_proposed(
             f.content = Err("not a file the agent can see".into());
         }
     }
-    Ok(evaluate_files(&policy, inv, files, false, Some(guardsh)))
+    evaluate_files(policy, inv, files, false, Some(guardsh))
 }
 
 /// The policy that applies where the invocation runs, as far as its command line needs it.

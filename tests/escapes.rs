@@ -467,6 +467,36 @@ fn terraform_granted_nothing_runs_inside() {
     assert_eq!(plan["outcome"], "exec_inside", "{plan}");
 }
 
+/// guardsh run keeps the compiled policy in memory; an edit the human makes during the session
+/// counts from the next command on.
+#[test]
+fn a_policy_changed_during_the_session_counts_at_once() {
+    let Some(t) = sandboxed() else { return };
+    let t = std::sync::Arc::new(t);
+    let flag = t.cwd.join("go-on");
+    let script = format!(
+        "kubectl get pods >/dev/null; echo code=$?; while [ ! -e {f} ]; do sleep 0.05; done; kubectl get pods >/dev/null; echo code=$?",
+        f = flag.display()
+    );
+    let runner = std::thread::spawn({
+        let t = std::sync::Arc::clone(&t);
+        move || agent(&t, Mode::Sandbox, &script)
+    });
+    let start = std::time::Instant::now();
+    while !t.ran("kubectl") {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the first call never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+    let tighter = rules
+        + "\n[[rule]]\nid = \"no-get-now\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"changed\"\nargs = [\"get\"]\n";
+    std::fs::write(t.config_dir().join("rules.toml"), tighter).expect("rules");
+    std::fs::write(&flag, "").expect("flag");
+    let (code, out, err) = runner.join().expect("agent");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("code=0") && out.contains("code=77"), "{out}\n{err}");
+}
+
 /// Issue 11 "Why" 1: an allowed command granted credentials blocks on a pipe nobody reads; the
 /// agent reads `/proc/<tool>/environ`.
 #[test]

@@ -333,6 +333,7 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
         tool_writable.extend(sandbox::setting_path(&home, w).ok().filter(|p| p.exists()));
     }
     custodian.broker = Some(custody::broker::Sandboxed {
+        policies: Default::default(),
         jails: Default::default(),
         tool_writable,
         tool_tmp,

@@ -9,6 +9,7 @@
 //! a shim with any argv. What is decided is exactly what runs, in the directory the shim passed
 //! as a descriptor, so a lie only changes what is decided.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -17,6 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::server::Custodian;
 use super::wire::{relay, send};
@@ -32,6 +34,8 @@ use crate::rules::{Action, ApprovalMode};
 /// What the broker knows of the sandbox it serves.
 #[derive(Debug, Default)]
 pub struct Sandboxed {
+    /// Compiled policies, by the layer files they were compiled from (`policy_for`).
+    pub policies: Mutex<HashMap<String, (Vec<Option<FileKey>>, Arc<crate::rules::Policy>)>>,
     /// Jails built so far, by what they were built from: a ruleset is only read by the kernel
     /// when a tool enters it, so one serves every run with the same inputs.
     pub jails: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<OwnedFd>>>,
@@ -82,7 +86,49 @@ impl Stdio {
     }
 }
 
+/// What identifies a layer file's content without reading it: device and inode, size, and the
+/// modification and change times to the nanosecond. A write changes the change time, which
+/// nothing the user can do sets back; so a file whose key is the same has the same content.
+pub type FileKey = (u64, u64, u64, i64, i64, i64, i64);
+
+fn file_key(path: &Path) -> Option<FileKey> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
+}
+
 impl Custodian {
+    /// The policy for a directory, compiled once and kept in this process's memory (where the
+    /// agent cannot reach it) until one of its layer files, or the list of trusted project files,
+    /// changes: a proposal pays a few stat calls, not a read and a decode of the policy.
+    fn policy_for(&self, cwd: &Path) -> Result<Arc<crate::rules::Policy>, crate::rules::ConfigError> {
+        let locations = crate::config::Locations::new(&self.paths, cwd);
+        let files: Vec<PathBuf> =
+            [Some(&locations.system), Some(&locations.user), locations.project.as_ref(), Some(&locations.trust)]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+        let name = format!("{files:?}");
+        let key: Vec<Option<FileKey>> = files.iter().map(|f| file_key(f)).collect();
+        if let Some(sb) = &self.broker
+            && let Ok(cache) = sb.policies.lock()
+            && let Some((k, policy)) = cache.get(&name)
+            && *k == key
+        {
+            return Ok(Arc::clone(policy));
+        }
+        let policy = Arc::new(crate::config::load(&locations)?);
+        // Compiled from what the files held when read; if one changed meanwhile, its key (taken
+        // before the read) no longer matches and the next proposal compiles again.
+        if let Some(sb) = &self.broker
+            && let Ok(mut cache) = sb.policies.lock()
+        {
+            cache.insert(name, (key, Arc::clone(&policy)));
+        }
+        Ok(policy)
+    }
+
     /// Takes one proposal from start to end. Every way out answers the shim with an exit status
     /// (after the tool ended, or instead of it); nothing runs without a decision recorded first.
     pub(super) fn broker(&self, conn: UnixStream, cred: Option<(i32, u32)>, proposal: Proposal, fds: Vec<OwnedFd>) {
@@ -145,7 +191,9 @@ impl Custodian {
             Some(sb) => sb.tool_writable.iter().any(|w| p.starts_with(w)),
             None => false,
         };
-        let evaluated = pipeline::evaluate_proposed(&self.paths, inv, &stdin, own, &dir_of_shim, &visible);
+        let evaluated = self
+            .policy_for(&inv.cwd)
+            .map(|policy| pipeline::evaluate_proposed(&policy, inv, &stdin, own, &dir_of_shim, &visible));
         let inv: &Invocation = inv;
         let write = |rec: &Record| crate::audit::append(&self.paths.audit_log(), rec);
         let record = |eval: Option<&Evaluation>, outcome: &str, reason: &str| {

@@ -7,7 +7,7 @@
 //! usual globs are matched by `glob::FlatGlob` (globset's meaning, no regex), and only the rest
 //! build globset's matcher, the first time a rule of the invoked tool needs it.
 
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ enum Kind {
     /// Lower-cased alternatives; a plain word is a list of one.
     OneOf(Vec<String>),
     Flat(FlatGlob),
-    Glob(Glob, OnceCell<GlobMatcher>),
+    Glob(Glob, OnceLock<GlobMatcher>),
 }
 
 const META: &[char] = &['*', '?', '[', ']', '{', '}', '\\', '!'];
@@ -69,7 +69,7 @@ impl Pattern {
                 .backslash_escape(true)
                 .build()
                 .map_err(|e| format!("invalid glob {source:?}: {}", e.kind()))?;
-            Kind::Glob(glob, OnceCell::new())
+            Kind::Glob(glob, OnceLock::new())
         };
         Ok(Self { source: source.to_string(), kind })
     }
