@@ -35,7 +35,7 @@ use crate::rules::{Action, ApprovalMode};
 #[derive(Debug, Default)]
 pub struct Sandboxed {
     /// Compiled policies, by the layer files they were compiled from (`policy_for`).
-    pub policies: Mutex<HashMap<String, (Vec<Option<FileKey>>, Arc<crate::rules::Policy>)>>,
+    pub policies: Mutex<HashMap<String, Compiled>>,
     /// Jails built so far, by what they were built from: a ruleset is only read by the kernel
     /// when a tool enters it, so one serves every run with the same inputs.
     pub jails: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<OwnedFd>>>,
@@ -90,6 +90,9 @@ impl Stdio {
 /// modification and change times to the nanosecond. A write changes the change time, which
 /// nothing the user can do sets back; so a file whose key is the same has the same content.
 pub type FileKey = (u64, u64, u64, i64, i64, i64, i64);
+
+/// A compiled policy and the keys of the files it was compiled from.
+pub type Compiled = (Vec<Option<FileKey>>, Arc<crate::rules::Policy>);
 
 fn file_key(path: &Path) -> Option<FileKey> {
     use std::os::unix::fs::MetadataExt;
