@@ -86,9 +86,10 @@ q_guardsh=$(printf '%q' "$guardsh")
 say ""
 say "==> done. Start your agent through guardsh:"
 say "    $q_guardsh run -- claude"
-say "  (any agent command: the shims go first on its PATH). If something else launches your agent,"
-say "  run this in the shell it starts from (not your own working shell: there, commands that need"
-say "  approval would be refused for you too):"
+say "  (any agent, from the project directory: it runs in a sandbox, and guardsh decides and runs"
+say "  every guarded command outside it). If something else launches your agent, run this in the"
+say "  shell it starts from instead, without the sandbox (not your own working shell: there,"
+say "  commands that need approval would be refused for you too):"
 say "    eval \"\$($q_guardsh shellenv)\""
 say "Check the setup with:  $q_guardsh doctor"
 case ":$PATH:" in
