@@ -46,10 +46,16 @@ struct Model {
 
 impl Model {
     fn start(t: &Test, commands: &[&str]) -> Self {
+        Self::start_with(t, &serde_json::json!(commands))
+    }
+
+    /// `commands` as the server takes them (see model_server.py): strings, or objects with a
+    /// tool timeout.
+    fn start_with(t: &Test, commands: &serde_json::Value) -> Self {
         let dir = t.root.path().join("model");
         std::fs::create_dir_all(&dir).expect("mkdir");
         let script = dir.join("script.json");
-        std::fs::write(&script, serde_json::to_string(commands).expect("json")).expect("script");
+        std::fs::write(&script, commands.to_string()).expect("script");
         let (log, portfile) = (dir.join("log.jsonl"), dir.join("port"));
         let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/model_server.py");
         let child = Command::new("python3")
@@ -317,4 +323,25 @@ fn an_unanswered_ask_ends_and_nothing_stays_pending(kind: Kind) {
     assert!(results.first().is_some_and(|r| r.contains("75") && r.contains("did not run")), "{results:?}");
     assert!(!t.ran("aws"));
     assert!(t.pending_as_agent(0).is_empty(), "nothing pending afterwards");
+}
+
+/// Claude Code's own tool timeout (2 s here) runs out while the command waits for a human: it
+/// moves the command to the background and, in `-p` mode, waits for it. The ask ends when
+/// `--approval-timeout` says; the agent exits; nothing stays pending.
+#[test]
+fn claude_code_an_ask_outlasting_its_tool_timeout_ends_and_nothing_stays_pending() {
+    let Some(a) = agent(Kind::Claude) else { return };
+    let t = world(&a.1);
+    set_wait(&t);
+    let model = Model::start_with(
+        &t,
+        &serde_json::json!([{"command": "aws ec2 terminate-instances --instance-ids i-1", "timeout_ms": 2000}]),
+    );
+    let started = Instant::now();
+    let (code, err, _) = run_agent(&t, &a, &model, &["--approval-timeout", "5s"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60), "the agent did not wait for the whole approval timeout");
+    assert!(!t.ran("aws"));
+    assert!(t.pending_as_agent(0).is_empty(), "nothing pending afterwards");
+    assert!(model.requests().len() >= 2, "the agent reported back to its model: {:?}", model.requests());
 }

@@ -3,7 +3,8 @@ and the OpenAI Responses API (Codex), streaming, on 127.0.0.1 only.
 
 Usage: model_server.py SCRIPT LOG PORTFILE
 
-SCRIPT is a JSON list of shell commands. Each request that offers the agent's shell tool and
+SCRIPT is a JSON list of shell commands (or objects {"command": ..., "timeout_ms": N}, which set
+Claude Code's own tool timeout for that call). Each request that offers the agent's shell tool and
 carries N tool results so far is answered with a call of the shell tool running command N;
 once the list is exhausted, with the text "done". Every request is logged to LOG as one JSON
 line: its path, whether it offered the shell tool, and the tool results the agent reported
@@ -88,7 +89,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if shell and step < len(COMMANDS):
             block = {"type": "tool_use", "id": "toolu_%d_%d" % (step, int(time.time() * 1000)), "name": "Bash", "input": {}}
             self.sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
-            args = {"command": COMMANDS[step], "description": "step %d" % step}
+            step_cmd = COMMANDS[step]
+            if isinstance(step_cmd, dict):
+                args = {"command": step_cmd["command"], "description": "step %d" % step, "timeout": step_cmd["timeout_ms"]}
+            else:
+                args = {"command": step_cmd, "description": "step %d" % step}
             self.sse("content_block_delta", {"type": "content_block_delta", "index": 0,
                                              "delta": {"type": "input_json_delta", "partial_json": json.dumps(args)}})
             stop = "tool_use"
@@ -119,10 +124,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.sse("response.created", {"type": "response.created", "response": {"id": rid}})
         if shell_tool and step < len(COMMANDS):
             call_id = "call_%d" % step
+            step_cmd = COMMANDS[step]["command"] if isinstance(COMMANDS[step], dict) else COMMANDS[step]
             if shell_tool == "exec_command":
-                args = {"cmd": COMMANDS[step]}
+                args = {"cmd": step_cmd}
             else:
-                args = {"command": ["bash", "-lc", COMMANDS[step]]}
+                args = {"command": ["bash", "-lc", step_cmd]}
             item = {"type": "function_call", "id": "fc_%d" % step, "call_id": call_id, "name": shell_tool,
                     "arguments": json.dumps(args), "status": "completed"}
         else:
