@@ -478,6 +478,9 @@ fn a_policy_changed_during_the_session_counts_at_once() {
         "kubectl get pods >/dev/null; echo code=$?; while [ ! -e {f} ]; do sleep 0.05; done; kubectl get pods >/dev/null; echo code=$?",
         f = flag.display()
     );
+    // The agent's user owns its world before anything of it runs (the thread below and the
+    // `pending` calls here would otherwise race the hand-over).
+    t.hand_to_agent();
     let runner = std::thread::spawn({
         let t = std::sync::Arc::clone(&t);
         move || agent(&t, Mode::Sandbox, &script)
@@ -823,6 +826,9 @@ fn an_ask_approved_outside_runs_once() {
     // setsid: the agent's command is not in the session of the test process, which is also
     // the approving terminal's parent here (a human's terminals share no such ancestor).
     let script = format!("setsid aws ec2 terminate-instances --instance-ids i-1; echo $? > {c}", c = codes.display());
+    // The agent's user owns its world before anything of it runs (the thread below and the
+    // `pending` calls here would otherwise race the hand-over).
+    t.hand_to_agent();
     let runner = std::thread::spawn({
         let t = std::sync::Arc::clone(&t);
         move || agent(&t, Mode::Sandbox, &script)

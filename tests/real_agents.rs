@@ -285,6 +285,9 @@ fn an_ask_approved_from_another_terminal_runs_once(kind: Kind) {
     set_wait(&t);
     let t = std::sync::Arc::new(t);
     let model = std::sync::Arc::new(Model::start(&t, &["aws ec2 terminate-instances --instance-ids i-1"]));
+    // The agent's user owns its world before anything of it runs (the thread below and the
+    // `pending` calls here would otherwise race the hand-over).
+    t.hand_to_agent();
     let runner = std::thread::spawn({
         let (t, model) = (std::sync::Arc::clone(&t), std::sync::Arc::clone(&model));
         move || run_agent(&t, &a, &model, &[])
