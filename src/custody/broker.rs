@@ -141,7 +141,7 @@ impl Custodian {
             return;
         };
         let io = Stdio { stdin, stdout, stderr, cwd };
-        let Some((pid, uid)) = cred.filter(|(_, uid)| *uid == self.uid) else {
+        let Some((pid, _)) = cred.filter(|(_, uid)| *uid == self.uid) else {
             let _ = send(&conn, &Answer::Refuse { reason: "the peer runs as another user".into() });
             return;
         };
@@ -153,7 +153,6 @@ impl Custodian {
                 return;
             }
         };
-        let _ = uid; // checked above: the same user as guardsh run
         match self.decide_and_start(&conn, pid, &mut inv, &io) {
             Ok(Run::Inside(real)) => {
                 let _ = super::wire::send_with_fd(&conn, &Answer::RunInside, real.as_raw_fd());
@@ -368,8 +367,8 @@ impl Custodian {
             &mut command,
             outside.as_ref().map_or(io.cwd.as_raw_fd(), |d| d.as_raw_fd()),
             self.limits.clone(),
-            jail.as_deref().map(crate::sandbox::jail::raw),
-            copies.iter().map(crate::sandbox::jail::raw).collect(),
+            jail.as_deref().map(AsRawFd::as_raw_fd),
+            copies.iter().map(AsRawFd::as_raw_fd).collect(),
         );
         command.spawn().map(Run::Outside).map_err(|e| {
             let why = format!("cannot start {}: {e}", real.display());

@@ -8,7 +8,7 @@
 //! The ruleset is built before the fork (it allocates); between fork and exec the child only
 //! sets no_new_privs and enters it, two system calls.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use landlock::{
@@ -95,9 +95,4 @@ pub fn enter(ruleset: RawFd) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The raw descriptor of a ruleset, kept open by its owner until the tool has started.
-pub fn raw(fd: &OwnedFd) -> RawFd {
-    fd.as_raw_fd()
 }

@@ -405,19 +405,25 @@ impl Test {
 
     /// Waits until `n` requests are pending and returns their ids, oldest first.
     pub fn wait_for_pending(&self, n: usize) -> Vec<String> {
+        self.pending_ids(n, false, std::time::Duration::from_secs(20))
+    }
+
+    /// `guardsh pending --json` (as the agent's user when `as_agent` and the tests run as root)
+    /// until `n` requests are there.
+    fn pending_ids(&self, n: usize, as_agent: bool, limit: std::time::Duration) -> Vec<String> {
         let start = std::time::Instant::now();
         loop {
-            let j = self.guardsh(&["pending", "--json"]).output().status(0).json();
+            let mut r = self.guardsh(&["pending", "--json"]);
+            if as_agent && as_root() {
+                r.cmd.uid(AGENT_UID).gid(AGENT_UID);
+            }
+            let j = r.output().status(0).json();
             let ids: Vec<String> =
                 j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
             if ids.len() >= n {
                 return ids;
             }
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(20),
-                "only {} of {n} requests appeared",
-                ids.len()
-            );
+            assert!(start.elapsed() < limit, "only {} of {n} requests appeared", ids.len());
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
@@ -473,25 +479,7 @@ impl Test {
     /// `guardsh pending --json` as the agent's user, until `n` requests are there: run as
     /// root, it would create the state directory the agent's side must write.
     pub fn pending_as_agent(&self, n: usize) -> Vec<String> {
-        let start = std::time::Instant::now();
-        loop {
-            let mut r = self.guardsh(&["pending", "--json"]);
-            if as_root() {
-                r.cmd.uid(AGENT_UID).gid(AGENT_UID);
-            }
-            let j = r.output().status(0).json();
-            let ids: Vec<String> =
-                j.as_array().expect("array").iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
-            if ids.len() >= n {
-                return ids;
-            }
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(60),
-                "only {} of {n} requests appeared",
-                ids.len()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        self.pending_ids(n, true, std::time::Duration::from_secs(60))
     }
 
     /// The human approves request `id` as the agent's user, from a terminal of their own.
