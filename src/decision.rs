@@ -4,7 +4,7 @@
 //! Pure and total: every input produces a verdict, and `Allow` is never a fallback.
 
 use crate::matching::{self, NormalizedArgv};
-use crate::rules::{Action, Mode, ToolPolicy};
+use crate::rules::{Action, LayerKind, Mode, ToolPolicy};
 
 /// Why the verdict came out as it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub enum Cause {
     Rule(String),
     /// No rule matched; the tool's default applied.
     Default,
+    /// No rule matched; the posture decided by the command's class in the tool's catalog.
+    Catalog,
     /// The policy has no rules for this tool.
     UnknownTool,
 }
@@ -35,6 +37,9 @@ pub struct Verdict {
     pub uncertain: Option<String>,
     /// For `ask`: a winning rule says not to wait for the approval.
     pub no_wait: bool,
+    /// What the tool's catalog says of the command (`posture::Reading::describe`), whatever
+    /// decided it.
+    pub catalog: Option<String>,
 }
 
 /// Decides one invocation of `tool`. `policy` is `None` when the policy does not know the tool.
@@ -74,9 +79,23 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
             ci_denied: false,
             uncertain,
             no_wait: false,
+            catalog: None,
         };
     };
-    let hits = matching::hits(&policy.rules, argv);
+    let reading = policy.posture.and_then(|_| crate::posture::read(tool, &policy.spec, argv));
+    let resolved = reading.as_ref().and_then(|r| r.entry()).and_then(|e| crate::posture::resolve_values(argv, e));
+    let argv = resolved.as_ref().unwrap_or(argv);
+    let mut hits = matching::hits(&policy.rules, argv);
+    if reading.as_ref().is_some_and(|r| r.form.is_some()) {
+        // Help and true dry runs run nothing: the pack's rules say what commands do when they
+        // run, so they do not apply. The human's and the platform team's own rules still do.
+        hits.retain(|&i| policy.rules[i].layer != LayerKind::Pack);
+    }
+    // An exception sets aside the asks and denies of its own layer and the looser ones below it,
+    // never those of a tighter layer.
+    if let Some(top) = hits.iter().filter(|&&i| policy.rules[i].exception).map(|&i| policy.rules[i].layer).max() {
+        hits.retain(|&i| policy.rules[i].exception || policy.rules[i].layer > top);
+    }
     let matched = hits.iter().map(|&i| policy.rules[i].id.clone()).collect();
     let strictest = hits.iter().map(|&i| policy.rules[i].action).max();
     let mut no_wait = false;
@@ -90,6 +109,30 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
             no_wait = winners.iter().any(|r| r.wait == Some(false));
             (action, Cause::Rule(first.id.clone()), first.reason.clone(), grants)
         }
+        None if let (Some(posture), Some((r, class))) =
+            (policy.posture, reading.as_ref().and_then(|r| r.class().map(|c| (r, c)))) =>
+        {
+            let mut action = posture.action(class);
+            let mut reason = format!(
+                "{}; {} commands {}",
+                r.describe(),
+                class.as_str(),
+                match action {
+                    Action::Allow => "run",
+                    Action::Ask => "need a human's approval",
+                    Action::Deny => "are not allowed",
+                }
+            );
+            if let Some(why) = &uncertain {
+                if action == Action::Allow {
+                    reason = format!(
+                        "guardsh could not read this {tool} command line with certainty ({why}), so it is not allowed without approval"
+                    );
+                }
+                action = action.max(Action::Ask);
+            }
+            (action, Cause::Catalog, reason, policy.default_grant.clone())
+        }
         None => {
             let mut action = policy.default;
             let reason = match (&uncertain, argv.non_utf8) {
@@ -102,9 +145,12 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
                         "guardsh could not read this {tool} command line with certainty ({why}), so no allow rule applies{hint}"
                     )
                 }
-                (None, _) => {
-                    format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str())
-                }
+                (None, _) => match &reading {
+                    Some(r) => format!("{}; the default for {tool} is {}", r.describe(), action.as_str()),
+                    None => {
+                        format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str())
+                    }
+                },
             };
             (action, Cause::Default, reason, policy.default_grant.clone())
         }
@@ -119,7 +165,8 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
     if action == Action::Deny && !ci_denied {
         grants.clear();
     }
-    Verdict { action, cause, reason, matched, grants, ci_denied, uncertain, no_wait }
+    let catalog = reading.as_ref().map(crate::posture::Reading::describe);
+    Verdict { action, cause, reason, matched, grants, ci_denied, uncertain, no_wait, catalog }
 }
 
 #[cfg(test)]
@@ -127,7 +174,11 @@ mod tests {
     use std::ffi::OsString;
 
     use super::*;
-    use crate::rules::{LayerKind, Policy, Source, compile};
+    use crate::rules::{LayerKind, Policy, Source, compile_with_packs};
+
+    fn compile(sources: &[Source]) -> Result<Policy, crate::rules::ConfigError> {
+        compile_with_packs(sources, &[])
+    }
 
     const POLICY: &str = include_str!("../tests/fixtures/policy.toml");
 

@@ -7,6 +7,7 @@
 
 mod approval;
 mod audit;
+mod catalog;
 mod cli;
 mod commands;
 mod config;
@@ -23,6 +24,7 @@ mod matching;
 mod paths;
 mod pipeline;
 mod policy_cache;
+mod posture;
 mod random;
 mod rules;
 mod sandbox;

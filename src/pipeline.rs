@@ -458,7 +458,7 @@ pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
     let cmd = command_line(inv);
     let by = match &verdict.cause {
         Cause::Rule(id) => format!(" (rule {id})"),
-        Cause::Default | Cause::UnknownTool => String::new(),
+        Cause::Default | Cause::Catalog | Cause::UnknownTool => String::new(),
     };
     let reason = display::escape_text(&verdict.reason);
     match verdict.action {
@@ -711,7 +711,7 @@ fn ask_a_human(
             };
             let rule = match &eval.verdict.cause {
                 Cause::Rule(id) => Some(id.clone()),
-                Cause::Default | Cause::UnknownTool => None,
+                Cause::Default | Cause::Catalog | Cause::UnknownTool => None,
             };
             let ctx = approval::Context {
                 id,

@@ -195,6 +195,8 @@ fn settings_only(policy: &Policy) -> Policy {
         sandbox,
         agent_keys,
         tools: _,
+        pack,
+        pack_note,
         all_credentials,
         sources,
     } = policy;
@@ -213,6 +215,8 @@ fn settings_only(policy: &Policy) -> Policy {
         sandbox: sandbox.clone(),
         agent_keys: agent_keys.clone(),
         tools: Default::default(),
+        pack: pack.clone(),
+        pack_note: pack_note.clone(),
         all_credentials: all_credentials.clone(),
         sources: sources.clone(),
     }

@@ -153,6 +153,23 @@ pub struct RawToolSpec {
     /// Flags whose value is an API path (`--raw`), decided as the resource it names.
     #[serde(default)]
     pub api_path_flags: Vec<String>,
+    /// Flags that make any command the catalog knows print its help and run nothing.
+    #[serde(default)]
+    pub help_flags: Vec<String>,
+    /// First words that make the rest of the line the subject of help (`kubectl help delete`).
+    #[serde(default)]
+    pub help_commands: Vec<String>,
+    /// A last word that, right after a catalogued command's words, asks for its help and runs
+    /// nothing (`aws ec2 terminate-instances help`).
+    pub help_last: Option<String>,
+    /// True dry runs: a flag, as spelt, to the values that make a catalogued command that accepts
+    /// it change nothing (`""` for the flag given without a value). The last of these flags and
+    /// their negations on the line decides.
+    #[serde(default)]
+    pub dry_run: BTreeMap<String, Vec<String>>,
+    /// Flags that turn a dry run back off (`--no-dry-run`).
+    #[serde(default)]
+    pub dry_run_negations: Vec<String>,
 }
 
 /// Whose configuration options the normaliser reads.
@@ -271,6 +288,13 @@ pub struct ToolSpec {
     pub snapshot_relative_to: Option<String>,
     /// How the tool's resource arguments are read (empty for tools without them).
     pub resources: crate::matching::resources::ResourceSpec,
+    /// The forms every catalogued tool shares (`posture`): help and true dry runs, flags by
+    /// canonical name.
+    pub help_flags: Vec<String>,
+    pub help_commands: Vec<String>,
+    pub help_last: Option<String>,
+    pub dry_run: Vec<(String, Vec<String>)>,
+    pub dry_run_negations: Vec<String>,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -314,6 +338,11 @@ impl RawToolSpec {
         self.resources.extend(other.resources.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.resource_groups.extend(other.resource_groups.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.api_path_flags.extend(other.api_path_flags.iter().cloned());
+        self.help_flags.extend(other.help_flags.iter().cloned());
+        self.help_commands.extend(other.help_commands.iter().cloned());
+        self.help_last = other.help_last.clone().or(self.help_last.take());
+        self.dry_run.extend(other.dry_run.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.dry_run_negations.extend(other.dry_run_negations.iter().cloned());
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -408,7 +437,15 @@ impl RawToolSpec {
             groups: self.resource_groups.iter().map(|(k, v)| (lower(k), v.iter().map(lower).collect())).collect(),
             api_path_flags,
         };
+        // Flags the tool file declares are matched by canonical name; others (aws's per-operation
+        // `--dry-run`) by their spelling, which is how the normaliser records an unknown flag.
+        let canonical = |name: &String| flags.get(name).map_or(name.clone(), |f: &FlagSpec| f.canonical.clone());
         Ok(ToolSpec {
+            help_flags: self.help_flags.iter().map(canonical).collect(),
+            help_commands: self.help_commands.clone(),
+            help_last: self.help_last.clone(),
+            dry_run: self.dry_run.iter().map(|(k, v)| (canonical(k), v.clone())).collect(),
+            dry_run_negations: self.dry_run_negations.iter().map(canonical).collect(),
             resources,
             read_env: self.read_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             read_undo_vars: self.read_undo_vars.clone(),

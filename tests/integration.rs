@@ -7,6 +7,7 @@ mod admin;
 mod agents;
 mod approval;
 mod aws;
+mod catalogs;
 mod corpus;
 mod custody;
 mod escapes;

@@ -67,6 +67,7 @@ fn cause(c: &Cause) -> (&'static str, Option<&str>) {
     match c {
         Cause::Rule(id) => ("rule", Some(id.as_str())),
         Cause::Default => ("default", None),
+        Cause::Catalog => ("catalog", None),
         Cause::UnknownTool => ("unknown_tool", None),
     }
 }
@@ -93,6 +94,7 @@ fn to_json(inv: &Invocation, eval: &Evaluation) -> serde_json::Value {
         "rules": v.matched,
         "matches": eval.matched.iter().map(|r| json!({"id": r.id, "action": r.action.as_str(), "reason": r.reason, "origin": r.origin, "layer": r.layer.as_str()})).collect::<Vec<_>>(),
         "reason": v.reason,
+        "catalog": v.catalog,
         "mode": eval.mode.as_str(),
         "ci_denied": v.ci_denied,
         "env": { "stripped": eval.env.stripped, "passed": eval.env.passed },
@@ -158,6 +160,7 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
         }
         Cause::Rule(id) => format!("rule {id}"),
         Cause::Default => "no rule matched; the tool's default applies".into(),
+        Cause::Catalog => "no rule matched; the posture for the command's class applies".into(),
         Cause::UnknownTool => "the policy has no rules for this tool".into(),
     };
     let _ = writeln!(
@@ -167,6 +170,9 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
         if v.ci_denied { "; CI mode turned ask into deny" } else { "" }
     );
     let _ = writeln!(s, "reason:      {}", v.reason);
+    if let Some(c) = &v.catalog {
+        let _ = writeln!(s, "catalog:     {c}");
+    }
     let _ = writeln!(s, "exit:        {}", eval.refusal_code().map_or("runs the real tool".into(), |c| c.to_string()));
     let list = |l: &[String]| if l.is_empty() { "(none)".to_string() } else { l.join(" ") };
     let _ = writeln!(s, "env strips:  {}", list(&eval.env.stripped));
@@ -186,8 +192,26 @@ pub fn config() -> anyhow::Result<ExitCode> {
     // Checking also fills the compiled-policy cache for every tool, so shims need not compile.
     match crate::policy_cache::warm(&crate::config::Locations::new(&paths, &cwd), &paths.state_dir) {
         Ok(policy) => {
+            match &policy.pack {
+                Some(pack) => println!("{:<8} built-in pack {pack}", "pack"),
+                None => println!("{:<8} no built-in pack", "pack"),
+            }
             for (layer, path) in &policy.sources {
                 println!("{:<8} {path}", layer.as_str());
+            }
+            if let Some(note) = &policy.pack_note {
+                eprintln!("guardsh: {note}");
+            }
+            let catalogued: Vec<String> = policy
+                .tools
+                .iter()
+                .filter(|(_, t)| t.posture.is_some())
+                .filter_map(|(name, _)| crate::catalog::for_tool(name).map(|c| format!("{name} ({})", c.source)))
+                .collect();
+            if catalogued.is_empty() {
+                println!("posture: none (commands no rule matches fall to each tool's default)");
+            } else {
+                println!("catalogs: {}", catalogued.join("; "));
             }
             let rules: usize = policy.tools.values().map(|t| t.rules.len()).sum();
             let (approval, problem) = super::approval_status(&paths, &policy);

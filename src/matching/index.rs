@@ -88,6 +88,7 @@ mod tests {
             wait: None,
             sql_read: false,
             config: vec![],
+            exception: false,
         }
     }
 

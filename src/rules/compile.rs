@@ -11,7 +11,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::schema::{RawPolicy, RawRule, RawToolConfig};
-use super::{Action, FlagTest, LayerKind, Pattern, Policy, Rule, Source, ToolPolicy};
+use super::{Action, FlagTest, LayerKind, PACKS, Pattern, Policy, Posture, Rule, Source, ToolPolicy};
 use crate::tools::{RawToolSpec, Syntax};
 
 /// One problem in one policy file.
@@ -100,8 +100,14 @@ impl BuiltinKnowledge {
     }
 }
 
-/// Compiles the sources, given in layer order (system, user, project).
+/// Compiles the sources, given in layer order (system, user, project), on top of the built-in
+/// packs the base layer asks for (`[settings] packs`, all of them when unset).
 pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
+    compile_with_packs(sources, PACKS)
+}
+
+/// `compile` with the given packs available (tests use none, or their own).
+pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<Policy, ConfigError> {
     let mut diagnostics = Vec::new();
     let indexes: Vec<LineIndex> = sources.iter().map(|s| LineIndex::new(&s.text)).collect();
     let mut parsed: Vec<(&Source, &LineIndex, RawPolicy)> = Vec::new();
@@ -121,6 +127,33 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
 
     let mut policy =
         Policy { sources: sources.iter().map(|s| (s.layer, s.path.clone())).collect(), ..Policy::default() };
+    let pack_sources: Vec<Source> = packs
+        .iter()
+        .map(|p| Source { layer: LayerKind::Pack, path: format!("(built-in pack {})", p.label()), text: p.text.into() })
+        .collect();
+    let pack_indexes: Vec<LineIndex> = pack_sources.iter().map(|s| LineIndex::new(&s.text)).collect();
+    let mut packs_parsed = Vec::new();
+    for ((pack, source), lines) in packs.iter().zip(&pack_sources).zip(&pack_indexes) {
+        if !choose_pack(&mut policy, &mut diagnostics, &parsed, restricted, pack, packs) {
+            continue;
+        }
+        match toml::from_str::<RawPolicy>(&source.text) {
+            Ok(raw) => packs_parsed.push((source, lines, raw)),
+            // Only a broken build gets here; the pack's own test keeps it from shipping.
+            Err(e) => diagnostics.push(Diagnostic {
+                path: source.path.clone(),
+                line: 0,
+                col: 0,
+                message: format!("the built-in pack does not parse ({}); reinstall guardsh", e.message().trim_end()),
+            }),
+        }
+        let label = pack.label();
+        policy.pack = Some(policy.pack.take().map_or(label.clone(), |p| format!("{p}, {label}")));
+    }
+    packs_parsed.extend(parsed);
+    let parsed = packs_parsed;
+    let mut posture: Option<Posture> = None;
+    let mut posture_floor: Vec<(crate::catalog::Class, Action)> = Vec::new();
     let mut settings_default = Action::Ask;
     let mut floor = Action::Allow; // the least strict default any tighten-only layer allows
     let mut tools = ToolTables::default();
@@ -155,6 +188,7 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
             ("approval_file", s.approval_file.as_ref().map(Spanned::span)),
             ("trust_user_installed_tools", s.trust_user_installed_tools.as_ref().map(Spanned::span)),
             ("credentials_from", s.credentials_from.first().map(Spanned::span)),
+            ("packs", s.packs.as_ref().map(Spanned::span)),
             ("[run] agent_keys", raw.run.agent_keys.first().map(Spanned::span)),
         ] {
             if let (true, Some(span)) = (tight, span) {
@@ -191,6 +225,25 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
                     ctx.error(k.span(), "an agent key is a variable name (letters, digits, '_'; '*' as a wildcard)");
                 } else {
                     policy.agent_keys.push(name.clone());
+                }
+            }
+        }
+        if let Some(p) = &raw.posture {
+            // A tighter layer may only make a class stricter; a base layer (or the pack) sets it.
+            for (class, action) in p.get_ref().entries() {
+                let Some(action) = action else { continue };
+                if tight {
+                    posture_floor.push((class, *action.get_ref()));
+                } else {
+                    let p = posture.get_or_insert(Posture {
+                        read: Action::Ask,
+                        local: Action::Ask,
+                        write: Action::Ask,
+                        destroy: Action::Ask,
+                        credential: Action::Ask,
+                        code: Action::Ask,
+                    });
+                    *p.slot(class) = *action.get_ref();
                 }
             }
         }
@@ -295,14 +348,67 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
     if !diagnostics.is_empty() {
         return Err(ConfigError { diagnostics });
     }
+    if let Some(p) = &mut posture {
+        for (class, action) in &posture_floor {
+            let slot = p.slot(*class);
+            *slot = (*slot).max(*action);
+        }
+    }
     for (name, spec) in specs {
+        let posture = posture.filter(|_| crate::catalog::for_tool(&name).is_some());
         let default = tools.defaults.get(&name).copied().unwrap_or(settings_default);
         let default = default.max(floor).max(tools.floor.get(&name).copied().unwrap_or(Action::Allow));
         let rules = rules.remove(&name).unwrap_or_default();
         let default_grant = tools.default_grants.remove(&name).unwrap_or_default();
-        policy.tools.insert(name, ToolPolicy { default, default_grant, spec, rules });
+        policy.tools.insert(name, ToolPolicy { default, default_grant, spec, rules, posture });
     }
     Ok(policy)
+}
+
+/// Whether `pack` is in force: the base layers' `[settings] packs` name it (or do not say), and no
+/// base layer is a full copy of it. A full copy (an install from before packs shipped in the
+/// binary) keeps working as it always did, alone, and `check-config` says how to slim it.
+fn choose_pack(
+    policy: &mut Policy,
+    diagnostics: &mut Vec<Diagnostic>,
+    parsed: &[(&Source, &LineIndex, RawPolicy)],
+    restricted: impl Fn(LayerKind) -> bool,
+    pack: &super::Pack,
+    packs: &[super::Pack],
+) -> bool {
+    let mut wanted = true;
+    for (source, _, raw) in parsed.iter().filter(|(s, _, _)| !restricted(s.layer)) {
+        if let Some(list) = &raw.settings.packs {
+            for name in list.get_ref() {
+                if !packs.iter().any(|p| p.name == name) {
+                    let names: Vec<&str> = packs.iter().map(|p| p.name).collect();
+                    diagnostics.push(Diagnostic {
+                        path: source.path.clone(),
+                        line: 0,
+                        col: 0,
+                        message: format!("packs: there is no built-in pack {name:?}; the packs are {}", names.join(", ")),
+                    });
+                }
+            }
+            wanted = list.get_ref().iter().any(|n| n == pack.name);
+        }
+    }
+    if !wanted {
+        return false;
+    }
+    let ids: std::collections::HashSet<&str> = pack.rule_ids().collect();
+    for (source, _, raw) in parsed.iter().filter(|(s, _, _)| !restricted(s.layer)) {
+        let copied = raw.rule.iter().filter(|r| ids.contains(r.get_ref().id.get_ref().as_str())).count();
+        if copied > 0 {
+            policy.pack_note = Some(format!(
+                "{} holds {copied} of the built-in pack's rules (a full copy from an older install), so the built-in pack {} is not in force and its updates do not reach you; keep your [settings] and own rules, delete the copied ones (see rules.toml.example), and check again",
+                source.path,
+                pack.label()
+            ));
+            return false;
+        }
+    }
+    true
 }
 
 fn tighten_hint(layer: LayerKind) -> String {
@@ -406,6 +512,10 @@ fn compile_rule(
             raw.action.span(),
             format!("rule {:?} cannot allow: {}", raw.id.get_ref(), tighten_hint(ctx.source.layer)),
         );
+    }
+    let exception = raw.exception.as_ref().is_some_and(|e| *e.get_ref());
+    if let (true, Some(e)) = (exception && action != Action::Allow, &raw.exception) {
+        ctx.error(e.span(), "only an allow rule can be an exception (it sets aside asks and denies where it matches)");
     }
     let id = raw.id.get_ref();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
@@ -527,6 +637,7 @@ fn compile_rule(
         wait: raw.wait,
         sql_read: raw.sql.is_some(),
         config,
+        exception,
     })
 }
 
@@ -534,6 +645,11 @@ fn compile_rule(
 mod tests {
     use super::*;
     use crate::rules::Mode;
+
+    /// These tests are about the file format and layering; the built-in pack has tests of its own.
+    fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
+        compile_with_packs(sources, &[])
+    }
 
     fn src(layer: LayerKind, text: &str) -> Source {
         Source { layer, path: format!("{}.toml", layer.as_str()), text: text.to_string() }
@@ -712,10 +828,76 @@ args = ["get"]
     #[test]
     fn the_shipped_example_compiles() {
         let text = include_str!("../../rules.toml.example");
-        let p = compile(&[src(LayerKind::User, text)]).unwrap_or_else(|e| panic!("{e}"));
+        let p = super::compile(&[src(LayerKind::User, text)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.pack.as_deref(), Some(PACKS[0].label().as_str()), "the built-in pack is in force");
+        assert!(p.pack_note.is_none());
         for tool in ["aws", "kubectl", "psql", "railway", "terraform"] {
-            assert!(p.tools.contains_key(tool), "example covers {tool}");
+            assert!(p.tools.contains_key(tool), "the pack covers {tool}");
             assert_eq!(p.tools[tool].default, Action::Ask, "shipped default for {tool} is ask");
+            assert!(p.tools[tool].rules.iter().all(|r| r.layer == LayerKind::Pack), "the example has no rules");
         }
+    }
+
+    /// The pack is in force unless the base layer says `packs = []` or is a full copy of it (an
+    /// install from before packs shipped in the binary), which keeps working alone and is told
+    /// how to slim down. A project file cannot switch packs.
+    #[test]
+    fn packs_are_chosen_by_the_base_layer() {
+        let with = |text: &str| super::compile(&[src(LayerKind::User, text)]);
+        let p = with("").expect("empty user file");
+        assert!(p.pack.is_some() && p.tools.contains_key("kubectl"));
+        assert!(p.tools["kubectl"].posture.is_some() == crate::catalog::for_tool("kubectl").is_some());
+
+        let p = with("[settings]\npacks = []\n[tools.kubectl]\n").expect("no packs");
+        assert!(p.pack.is_none() && p.tools["kubectl"].rules.is_empty() && !p.tools.contains_key("aws"));
+        assert!(p.tools["kubectl"].posture.is_none(), "no pack, no posture unless the file has one");
+
+        let e = with("[settings]\npacks = [\"nope\"]\n").expect_err("unknown pack");
+        assert!(e.to_string().contains("there is no built-in pack \"nope\""), "{e}");
+
+        // A full copy of an older pack: its rules alone, and a note that says what to do.
+        let copy = format!("[settings]\ndefault = \"ask\"\n{}", PACKS[0].text);
+        let p = with(&copy).expect("a full copy compiles");
+        assert!(p.pack.is_none(), "a full copy is not layered on the pack (every id would clash)");
+        let note = p.pack_note.expect("told how to slim it");
+        assert!(note.contains("full copy") && note.contains("delete the copied ones"), "{note}");
+        assert!(p.tools["kubectl"].rules.iter().all(|r| r.layer == LayerKind::User));
+
+        let e = super::compile(&[src(LayerKind::User, ""), src(LayerKind::Project, "[settings]\npacks = []\n")])
+            .expect_err("project cannot drop the pack");
+        assert!(e.to_string().contains("packs may only be set in the base policy"), "{e}");
+    }
+
+    /// `[posture]`: a base layer sets it, a tighter layer may only raise a class.
+    #[test]
+    fn posture_tightens_only_in_tight_layers() {
+        use crate::catalog::Class;
+        let Some(tool) = ["kubectl", "aws", "gh"].into_iter().find(|t| crate::catalog::for_tool(t).is_some()) else {
+            return;
+        };
+        let p = super::compile(&[
+            src(LayerKind::User, "[posture]\nwrite = \"ask\"\ndestroy = \"allow\"\n"),
+            src(LayerKind::Project, "[posture]\ndestroy = \"deny\"\nread = \"allow\"\n"),
+        ])
+        .expect("compiles");
+        let posture = p.tools[tool].posture.expect("posture");
+        assert_eq!(posture.action(Class::Write), Action::Ask, "the user's setting");
+        assert_eq!(posture.action(Class::Destroy), Action::Deny, "the project raised it");
+        assert_eq!(posture.action(Class::Read), Action::Allow, "allow in a tight layer loosens nothing");
+        assert_eq!(posture.action(Class::Code), Action::Ask, "from the pack");
+    }
+
+    #[test]
+    fn only_allow_rules_in_base_layers_are_exceptions() {
+        let rule = |action: &str| {
+            format!(
+                "[[rule]]\nid = \"x\"\ntool = \"kubectl\"\naction = \"{action}\"\nreason = \"r\"\nargs = [\"delete\"]\nexception = true\n"
+            )
+        };
+        assert!(compile(&[src(LayerKind::User, &rule("allow"))]).expect("fine").tools["kubectl"].rules[0].exception);
+        let e = compile(&[src(LayerKind::User, &rule("ask"))]).expect_err("ask exception");
+        assert!(e.to_string().contains("only an allow rule can be an exception"), "{e}");
+        let e = compile(&[src(LayerKind::User, BASE), src(LayerKind::Project, &rule("allow"))]).expect_err("tight");
+        assert!(e.to_string().contains("cannot allow"), "{e}");
     }
 }

@@ -4,6 +4,7 @@
 
 mod compile;
 mod glob;
+mod packs;
 mod pattern;
 mod schema;
 
@@ -12,6 +13,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use compile::{ConfigError, Diagnostic, compile};
+#[cfg(test)]
+pub use compile::compile_with_packs;
+pub use packs::{PACKS, Pack};
 pub use pattern::Pattern;
 
 use crate::tools::ToolSpec;
@@ -65,11 +69,15 @@ pub enum ApprovalMode {
     Signature,
 }
 
-/// Where a policy source sits. The first layer present of system/user is the base; every layer
-/// after the base may only tighten it.
+/// Where a policy source sits. The built-in pack is below everything; the first layer present
+/// of system/user is the base; every layer after the base may only tighten it. Ordered from the
+/// loosest to the tightest, so that an exception (`Rule::exception`) can set aside the rules of
+/// its own layer and the layers below it, never those of a tighter one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LayerKind {
+    /// The rules shipped in the binary (`packs/*.toml`).
+    Pack,
     System,
     User,
     Project,
@@ -78,6 +86,7 @@ pub enum LayerKind {
 impl LayerKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            LayerKind::Pack => "pack",
             LayerKind::System => "system",
             LayerKind::User => "user",
             LayerKind::Project => "project",
@@ -119,6 +128,47 @@ pub struct Rule {
     pub sql_read: bool,
     /// Classes of configuration setting the rule is about (see `RawRule::config`).
     pub config: Vec<crate::git_config::ConfigClass>,
+    /// An `allow` that sets aside the ask and deny rules of its own layer and the layers below
+    /// it when it matches (a true dry run of a denied delete; `delete pod -n dev`).
+    pub exception: bool,
+}
+
+/// What each class of command (`catalog::Class`) does when no rule decides it: the posture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posture {
+    pub read: Action,
+    pub local: Action,
+    pub write: Action,
+    pub destroy: Action,
+    pub credential: Action,
+    pub code: Action,
+}
+
+impl Posture {
+    pub fn action(&self, class: crate::catalog::Class) -> Action {
+        use crate::catalog::Class;
+        match class {
+            Class::Group | Class::Read => self.read,
+            Class::Local => self.local,
+            Class::Write => self.write,
+            Class::Destroy => self.destroy,
+            Class::Credential => self.credential,
+            Class::Code => self.code,
+        }
+    }
+
+    /// The key of `[posture]` for a class, and a mutable reference to its action.
+    pub fn slot(&mut self, class: crate::catalog::Class) -> &mut Action {
+        use crate::catalog::Class;
+        match class {
+            Class::Group | Class::Read => &mut self.read,
+            Class::Local => &mut self.local,
+            Class::Write => &mut self.write,
+            Class::Destroy => &mut self.destroy,
+            Class::Credential => &mut self.credential,
+            Class::Code => &mut self.code,
+        }
+    }
 }
 
 /// Everything the policy says about one tool.
@@ -129,6 +179,9 @@ pub struct ToolPolicy {
     pub default_grant: Vec<String>,
     pub spec: ToolSpec,
     pub rules: Vec<Rule>,
+    /// Set when the policy has a posture and the tool a catalog: what a command no rule decides
+    /// does, by its class. `default` then decides only commands the catalog does not know.
+    pub posture: Option<Posture>,
 }
 
 impl ToolPolicy {
@@ -139,6 +192,7 @@ impl ToolPolicy {
             default_grant: self.default_grant.clone(),
             spec: self.spec.clone(),
             rules: vec![],
+            posture: self.posture,
         }
     }
 }
@@ -168,6 +222,11 @@ pub struct Policy {
     /// `[run] agent_keys`: the agent's model variables besides the built-in list.
     pub agent_keys: Vec<String>,
     pub tools: BTreeMap<String, ToolPolicy>,
+    /// The built-in pack in force ("default 2026.12.1"), if any.
+    pub pack: Option<String>,
+    /// Why the built-in pack is not in force, when the reason is one the user should act on (the
+    /// user's file is a full copy of shipped rules).
+    pub pack_note: Option<String>,
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
     pub sources: Vec<(LayerKind, String)>,
@@ -190,6 +249,8 @@ impl Default for Policy {
             sandbox: crate::sandbox::Settings::default(),
             agent_keys: vec![],
             tools: BTreeMap::new(),
+            pack: None,
+            pack_note: None,
             all_credentials: vec![],
             sources: vec![],
         }

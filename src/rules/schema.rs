@@ -21,6 +21,33 @@ pub struct RawPolicy {
     pub rule: Vec<Spanned<RawRule>>,
     /// `[sandbox]`: what `guardsh run`'s sandbox lets the agent reach (base layers only).
     pub sandbox: Option<Spanned<RawSandbox>>,
+    /// `[posture]`: what each class of catalogued command does when no rule decides it.
+    pub posture: Option<Spanned<RawPosture>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPosture {
+    pub read: Option<Spanned<Action>>,
+    pub local: Option<Spanned<Action>>,
+    pub write: Option<Spanned<Action>>,
+    pub destroy: Option<Spanned<Action>>,
+    pub credential: Option<Spanned<Action>>,
+    pub code: Option<Spanned<Action>>,
+}
+
+impl RawPosture {
+    pub fn entries(&self) -> [(crate::catalog::Class, Option<&Spanned<Action>>); 6] {
+        use crate::catalog::Class;
+        [
+            (Class::Read, self.read.as_ref()),
+            (Class::Local, self.local.as_ref()),
+            (Class::Write, self.write.as_ref()),
+            (Class::Destroy, self.destroy.as_ref()),
+            (Class::Credential, self.credential.as_ref()),
+            (Class::Code, self.code.as_ref()),
+        ]
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +89,8 @@ pub struct RawSettings {
     /// Commands `guardsh run` runs at start for credentials to hold (base layer only).
     #[serde(default)]
     pub credentials_from: Vec<Spanned<String>>,
+    /// The built-in packs in force (base layer only): `["default"]` when unset, `[]` for none.
+    pub packs: Option<Spanned<Vec<String>>>,
 }
 
 /// `[run]`: what `guardsh run` does besides holding credentials.
@@ -192,6 +221,9 @@ pub struct RawRule {
     /// an ask or deny rule with `config` matches only when some setting is of a listed class.
     #[serde(default)]
     pub config: Vec<Spanned<String>>,
+    /// For `allow` rules in a base layer: when this matches, the ask and deny rules of its own
+    /// layer and the layers below it (the built-in pack) do not apply.
+    pub exception: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -107,19 +107,32 @@ impl Test {
         self.state_dir().join("audit.jsonl")
     }
 
-    /// Writes the user policy.
+    /// Writes the user policy, and only it: the built-in pack is switched off (`packs = []`), so
+    /// that a test's own rules alone decide. `example_rules` and `rules_with_pack` keep the pack.
     pub fn rules(self, text: &str) -> Self {
+        let text = if text.contains("\npacks = ") || text.starts_with("packs = ") {
+            text.to_string()
+        } else if text.contains("[settings]\n") {
+            text.replacen("[settings]\n", "[settings]\npacks = []\n", 1)
+        } else {
+            format!("[settings]\npacks = []\n{text}")
+        };
+        self.rules_with_pack(&text)
+    }
+
+    /// Writes the user policy exactly as given; the built-in pack applies unless it says not.
+    pub fn rules_with_pack(self, text: &str) -> Self {
         std::fs::write(self.config_dir().join("rules.toml"), text).expect("write rules");
         self
     }
 
-    /// Uses the shipped rules.toml.example as the user policy, except that commands needing
-    /// approval exit 75 at once rather than wait for a human.
+    /// Uses the shipped rules.toml.example (with the built-in pack) as the user policy, except
+    /// that commands needing approval exit 75 at once rather than wait for a human.
     pub fn example_rules(self) -> Self {
         let text = include_str!("../../rules.toml.example");
         let no_wait = text.replacen("[settings]\n", "[settings]\nwait = false\n", 1);
         assert_ne!(text, no_wait, "rules.toml.example has a [settings] table");
-        self.rules(&no_wait)
+        self.rules_with_pack(&no_wait)
     }
 
     /// Writes a project `.guardsh.toml` in the working directory, and trusts it as the human

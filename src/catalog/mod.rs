@@ -1,0 +1,207 @@
+//! The command catalogs embedded at build time (`catalogs/*.tsv`, `build.rs`): which command a
+//! line of positional words names, and that command's class and flags.
+//!
+//! Pure: static tables in, values out. What a class is allowed to do is `posture`'s job.
+
+use serde::{Deserialize, Serialize};
+
+/// What running a command does (catalogs/README.md has the rubric). Ordered so that the stricter
+/// of two readings is the greater, with `Group` (runs nothing) lowest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    Group,
+    Read,
+    Local,
+    Write,
+    Destroy,
+    Credential,
+    Code,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Group => "group",
+            Class::Read => "read",
+            Class::Local => "local",
+            Class::Write => "write",
+            Class::Destroy => "destroy",
+            Class::Credential => "credential",
+            Class::Code => "code",
+        }
+    }
+}
+
+/// One CLI's catalog, as `build.rs` embeds it. Rows are sorted by path.
+#[derive(Debug)]
+pub struct Catalog {
+    pub name: &'static str,
+    pub tools: &'static [&'static str],
+    pub source: &'static str,
+    /// A long flag the row does not list takes a value (aws).
+    pub value_default: bool,
+    /// (path, class, flags, note)
+    pub rows: &'static [(&'static str, Class, &'static str, &'static str)],
+}
+
+include!(concat!(env!("OUT_DIR"), "/catalogs.rs"));
+
+/// The catalog of the CLI a shim named `tool` runs, if there is one.
+pub fn for_tool(tool: &str) -> Option<&'static Catalog> {
+    CATALOGS.iter().find(|c| c.tools.contains(&tool))
+}
+
+/// The catalog entry a command line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub path: &'static str,
+    pub class: Class,
+    flags: &'static str,
+    pub note: &'static str,
+    /// How many positional words the path took.
+    pub depth: usize,
+    value_default: bool,
+}
+
+impl Entry {
+    /// Whether the command accepts `flag` (as spelt on the command line, without a value).
+    pub fn accepts(&self, flag: &str) -> bool {
+        self.flags.split(',').any(|f| f.strip_suffix('=').unwrap_or(f) == flag)
+    }
+
+    /// Whether `flag` takes a value at this command: `Some(true)` or `Some(false)` when the
+    /// catalog says, `None` when it does not know the flag.
+    pub fn takes_value(&self, flag: &str) -> Option<bool> {
+        for f in self.flags.split(',') {
+            match f.strip_suffix('=') {
+                Some(name) if name == flag => return Some(true),
+                None if f == flag => return Some(false),
+                _ => {}
+            }
+        }
+        (self.value_default && flag.starts_with("--")).then_some(true)
+    }
+}
+
+/// What the catalog says of a line of positional words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The words name this command (words after its path are its arguments).
+    Known(Entry),
+    /// The words start with a group and go on with a word that is none of its children: a
+    /// typo, a plugin or an extension, an alias of the user's. The group is the deepest known.
+    Unknown { near: Option<&'static str> },
+}
+
+impl Catalog {
+    fn row(&self, path: &str) -> Option<&'static (&'static str, Class, &'static str, &'static str)> {
+        self.rows.binary_search_by(|r| r.0.cmp(path)).ok().map(|i| &self.rows[i])
+    }
+
+    /// The longest path of the catalog that `words` start with. A group followed by more words
+    /// is `Unknown`; a group on its own runs nothing (it prints help) and reads as `Read`.
+    pub fn lookup(&self, words: &[String]) -> Lookup {
+        let mut path = String::new();
+        let mut best: Option<(usize, &'static (&'static str, Class, &'static str, &'static str))> = None;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                path.push(' ');
+            }
+            path.push_str(w);
+            match self.row(&path) {
+                Some(row) => best = Some((i + 1, row)),
+                // Paths are prefix-closed in every generated catalog, but a missing middle level
+                // must not make a deeper row unreachable: keep looking while a longer path could
+                // still exist.
+                None if !self.has_prefix(&path) => break,
+                None => {}
+            }
+        }
+        let Some((depth, &(p, class, flags, note))) = best else { return Lookup::Unknown { near: None } };
+        if class == Class::Group && depth < words.len() {
+            return Lookup::Unknown { near: Some(p) };
+        }
+        let class = if class == Class::Group { Class::Read } else { class };
+        Lookup::Known(Entry { path: p, class, flags, note, depth, value_default: self.value_default })
+    }
+
+    fn has_prefix(&self, path: &str) -> bool {
+        let start = self.rows.partition_point(|r| r.0 < path);
+        self.rows.get(start).is_some_and(|r| r.0.strip_prefix(path).is_some_and(|rest| rest.starts_with(' ')))
+    }
+
+    /// A short name for explanations: "kubectl catalog (kubernetes v1.31.0)".
+    pub fn describe(&self) -> String {
+        format!("{} catalog ({})", self.name, self.source.split(" (").next().unwrap_or(self.source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static TEST: Catalog = Catalog {
+        name: "t",
+        tools: &["t"],
+        source: "test v1 (commit x)",
+        value_default: false,
+        rows: &[
+            ("config", Class::Group, "", ""),
+            ("config view", Class::Read, "--raw", ""),
+            ("create", Class::Write, "--filename=,-f=,--dry-run=", ""),
+            ("create secret", Class::Group, "", ""),
+            ("create secret generic", Class::Write, "--from-literal=", ""),
+            ("delete", Class::Destroy, "--dry-run=,--force", ""),
+        ],
+    };
+
+    fn look(line: &str) -> Lookup {
+        TEST.lookup(&line.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn longest_path_wins_and_arguments_follow() {
+        let cases: &[(&str, Option<(&str, Class)>)] = &[
+            ("delete pod x", Some(("delete", Class::Destroy))),
+            ("create secret generic s", Some(("create secret generic", Class::Write))),
+            // A runnable command with children takes other words as arguments.
+            ("create deployment x", Some(("create", Class::Write))),
+            // A group alone prints help.
+            ("config", Some(("config", Class::Read))),
+            ("config view", Some(("config view", Class::Read))),
+            // A group followed by a word that is none of its children is not known.
+            ("config frobnicate", None),
+            ("create secret tls x", None),
+            ("plugin-thing", None),
+            ("", None),
+        ];
+        for (line, want) in cases {
+            let got = match look(line) {
+                Lookup::Known(e) => Some((e.path, e.class)),
+                Lookup::Unknown { .. } => None,
+            };
+            assert_eq!(got, *want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn flags_say_whether_they_take_a_value() {
+        let Lookup::Known(e) = look("delete x") else { panic!("known") };
+        assert_eq!(e.takes_value("--dry-run"), Some(true));
+        assert_eq!(e.takes_value("--force"), Some(false));
+        assert_eq!(e.takes_value("--other"), None);
+        assert!(e.accepts("--dry-run") && !e.accepts("--filename"));
+    }
+
+    #[test]
+    fn every_embedded_catalog_is_sorted_and_names_its_tools() {
+        for c in CATALOGS {
+            assert!(!c.tools.is_empty(), "{}", c.name);
+            assert!(c.rows.windows(2).all(|w| w[0].0 < w[1].0), "{}", c.name);
+            for t in c.tools {
+                assert!(std::ptr::eq(for_tool(t).expect("found"), c), "{t} has one catalog");
+            }
+        }
+    }
+}
