@@ -530,9 +530,11 @@ class FlagRef:
 
 
 class Obj:
-    def __init__(self, pkg, tname, fields=None):
+    def __init__(self, pkg, tname, fields=None, literal=False):
         self.pkg, self.tname = pkg, tname
         self.fields = fields or {}
+        # fields a composite literal or an assignment set (None: not known, a zero value)
+        self.set_fields = set(self.fields) if literal else None
 
 
 class List:
@@ -645,6 +647,8 @@ class Interp:
                     body = st[b + 1:e]
                     if kw == "for" and any(x == ("ident", "range") for x in header):
                         self.run_range(header, body, env, ctx, ret)
+                    elif kw == "if" and self.known_nil(header, env, ctx):
+                        pass  # `if o.Field != nil {` on a struct literal that leaves Field nil
                     else:
                         for hs in split_top(header, ";"):
                             if hs and any(x[1] in (":=", "=") for x in hs if x[0] == "op"):
@@ -698,6 +702,18 @@ class Interp:
         if any(x[0] == "op" and x[1] in ("+=", "-=", "++", "--", "|=", "<-") for x in st):
             return
         self.eval(st, env, ctx)
+
+    def known_nil(self, header, env, ctx):
+        cond = split_top(header, ";")[-1]
+        if len(cond) < 5 or cond[-2:] != [("op", "!="), ("ident", "nil")] or cond[-4] != ("op", "."):
+            return False
+        if not all(t[0] == "ident" or t == ("op", ".") for t in cond[:-2]):
+            return False
+        base = self.eval(cond[:-4], env, ctx)
+        field = cond[-3][1]
+        if not isinstance(base, Obj) or base.set_fields is None:
+            return False
+        return field not in base.set_fields or base.fields.get(field, UNK) is None
 
     def run_var(self, spec, env, ctx):
         parts = split_top(spec, "=")
@@ -763,6 +779,8 @@ class Interp:
                     target.flag[2] = False
             elif isinstance(target, Obj):
                 target.fields[fld] = v
+                if target.set_fields is not None:
+                    target.set_fields.add(fld)
         elif ltoks and ltoks[0] == ("op", "*"):
             self.assign(ltoks[1:], v, env, ctx)
 
@@ -1095,7 +1113,7 @@ class Interp:
                 fields[parts[0][0][1]] = self.eval(parts[1], env, ctx)
             else:
                 extra.append(self.eval(parts[-1], env, ctx))
-        o = Obj(pkg, tn, fields)
+        o = Obj(pkg, tn, fields, literal=True)
         o.extra = extra
         return o
 
