@@ -118,6 +118,8 @@ def walk(node, names_paths, canon, inherited, overrides, rows, seen_canon):
     flags = list(node["flags"]) + inherited
     canon_s = " ".join(canon)
     cls, note = classify(node, canon_s, overrides)
+    if node.get("via"):
+        note = f"{note}; {node['via']}"
     spell = flag_spellings(f for f in flags)
     for typed in names_paths:
         typed_s = " ".join(typed)

@@ -8,13 +8,14 @@ not hold.
 How it was run (2026-12-03), from the repository root, each snapshot brought onto the machine
 with the `fetch` tool (bare git directories under /work/.mirror/) and unpacked at a release tag:
 
-    mkdir -p /tmp/cc/kubectl /tmp/cc/cli-runtime /tmp/cc/helm /tmp/cc/gh /tmp/cc/docker /tmp/cc/compose
+    mkdir -p /tmp/cc/kubectl /tmp/cc/cli-runtime /tmp/cc/helm /tmp/cc/gh /tmp/cc/docker /tmp/cc/compose /tmp/cc/buildx
     git --git-dir=/work/.mirror/kubernetes+kubectl/repo archive v0.36.3 pkg | tar -x -C /tmp/cc/kubectl
     git --git-dir=/work/.mirror/kubernetes+cli-runtime/repo archive v0.36.2 pkg | tar -x -C /tmp/cc/cli-runtime
     git --git-dir=/work/.mirror/helm+helm/repo archive v4.2.4 | tar -x -C /tmp/cc/helm
     git --git-dir=/work/.mirror/cli+cli/repo archive v2.60.0 | tar -x -C /tmp/cc/gh
     git --git-dir=/work/.mirror/docker+cli/repo archive v29.7.2 | tar -x -C /tmp/cc/docker
     git --git-dir=/work/.mirror/docker+compose/repo archive v5.5.0 | tar -x -C /tmp/cc/compose
+    git --git-dir=/work/.mirror/docker+buildx/repo archive v0.36.1 | tar -x -C /tmp/cc/buildx
     python3 catalogs/gen/cobra_extract.py kubectl /tmp/cc > catalogs/source/kubectl.json
     python3 catalogs/gen/cobra_extract.py helm /tmp/cc > catalogs/source/helm.json
     python3 catalogs/gen/cobra_extract.py gh /tmp/cc > catalogs/source/gh.json
@@ -23,7 +24,10 @@ with the `fetch` tool (bare git directories under /work/.mirror/) and unpacked a
 (kubernetes/kubernetes is too large to fetch; kubectl's staging directory is published as
 kubernetes/kubectl, tag v0.36.3 = kubernetes-1.36.3, and its flag helpers in k8s.io/cli-runtime as
 kubernetes/cli-runtime at the same tag. `docker compose` is a plugin built from docker/compose;
-its tree is extracted from that repository and grafted under `docker compose`.)
+its tree is extracted from that repository and grafted under `docker compose`; likewise the
+buildx plugin from docker/buildx under `docker buildx`, and since docker forwards `build`,
+`image build`, `bake` and `builder ...` to buildx when it is installed (cmd/docker/builder.go),
+buildx's flags and subcommands are merged into those, with a `via` field saying so.)
 
 How it works: a small Go tokenizer and a symbolic interpreter. Starting from the root
 constructor, it executes function bodies (every branch of every `if`/`switch`, each element of a
@@ -1134,9 +1138,15 @@ class Interp:
                     # a closure that only prints help or usage
                     words = {x[1] for x in vt if x[0] == "ident"}
                     if words & {"Help", "Usage", "UsageString", "DefaultSubCommandRun", "ShowHelp"} and \
-                            len(vt) < 60 and not words & {"Run", "RunE", "Complete", "Validate"} and \
+                            len(vt) < 90 and not words & {"Run", "RunE", "Complete", "Validate"} and \
                             not any(w.startswith("run") for w in words):
                         kind = "help"
+                elif vt and all(x[0] == "ident" or x == ("op", ".") for x in vt) and \
+                        vt[-1][1] in ("Run", "RunE"):
+                    # `RunE: rootcmd.RunE`: the kind of the command it borrows from
+                    borrowed = self.eval(vt, env, ctx)
+                    if borrowed in ("help", "func"):
+                        kind = borrowed
                 elif vt and vt[0][0] == "ident":
                     # a call: its name tells if it only prints help
                     names = [x[1] for x in vt if x[0] == "ident"]
@@ -1451,6 +1461,14 @@ TOOLS = {
         "entry": ("github.com/docker/cli/cmd/docker", "newDockerCommand"),
         "dir": "cli/command",
     },
+    "buildx": {
+        "commit": "1d8dde89b8aba914e05e45366770736fea1fd690",
+        "repo": "docker/buildx", "tag": "v0.36.1", "version": "docker buildx v0.36.1",
+        "roots": [("github.com/docker/buildx", "buildx")],
+        "entry": ("github.com/docker/buildx/commands", "NewRootCmd"),
+        "args": ["buildx"],
+        "dir": "commands",
+    },
     "compose": {
         "commit": "870908cc8f07f5e90acdf5d34dd1b96a4fe51d16",
         "repo": "docker/compose", "tag": "v5.5.0", "version": "docker compose v5.5.0",
@@ -1525,7 +1543,8 @@ def extract(tool, base):
     ipath, fname = conf["entry"]
     pkg = loader.load(ipath)
     func = pkg.funcs[fname]
-    root = interp.invoke(func, None, [], Ctx(pkg, func.imports))
+    args = [Str(a) for a in conf.get("args", [])]
+    root = interp.invoke(func, None, args, Ctx(pkg, func.imports))
     if isinstance(root, Obj):  # docker: cli.TopLevelCommand wraps the root
         for v in list(root.fields.values()):
             if isinstance(v, Command):
@@ -1559,6 +1578,59 @@ def extract(tool, base):
     }
 
 
+# docker forwards `build`, `image build`, `bake` and `builder ...` to the buildx plugin when it is
+# installed (cmd/docker/builder.go: forwardBuilder), so those take buildx's flags and subcommands.
+BUILDX_VIA = "with buildx's flags and subcommands: docker forwards it to buildx when the plugin is installed"
+
+
+def graft_buildx(out, bx):
+    """docker buildx (a plugin), and the commands docker forwards to it (cmd/docker/builder.go)."""
+    import copy
+    root = out["root"]
+    buildx = bx["root"]
+    buildx["name"] = "buildx"
+    kids = {c["name"]: c for c in root["children"]}
+    kids["buildx"] = buildx
+    bkids = {c["name"]: c for c in buildx["children"]}
+    # the buildx root's persistent flags (--builder, --debug) apply after forwarding
+    root_pflags = [[f[0], f[1], f[2], False] for f in buildx["flags"] if f[3]]
+
+    def merge(node, src, extra):
+        names = {(f[0], f[3]) for f in node["flags"]}
+        for f in src["flags"] + extra:
+            if (f[0], f[3]) not in names:
+                node["flags"].append(list(f))
+                names.add((f[0], f[3]))
+        node["flags"].sort(key=lambda x: (x[0], x[3]))
+        node["via"] = BUILDX_VIA
+
+    merge(kids["build"], bkids["build"], root_pflags)
+    image = kids["image"]
+    merge(next(c for c in image["children"] if c["name"] == "build"), bkids["build"], root_pflags)
+    bake = copy.deepcopy(bkids["bake"])
+    bake["flags"] = sorted(bake["flags"] + root_pflags, key=lambda x: (x[0], x[3]))
+    bake["via"] = BUILDX_VIA
+    bake["aliases"] = []  # only `bake` is forwarded, not buildx's alias `f`
+    kids.setdefault("bake", bake)
+    builder = kids["builder"]
+    builder["flags"] = sorted(builder["flags"] + [[f[0], f[1], f[2], True] for f in root_pflags],
+                              key=lambda x: (x[0], x[3]))
+    builder["via"] = BUILDX_VIA
+    have = {c["name"]: c for c in builder["children"]}
+    for name, c in bkids.items():
+        if name in have:
+            merge(have[name], c, [])
+        elif name != "help":
+            c2 = copy.deepcopy(c)
+            c2["via"] = BUILDX_VIA
+            builder["children"].append(c2)
+    builder["children"].sort(key=lambda c: c["name"])
+    root["children"] = [kids[k] for k in sorted(kids)]
+    out["buildx"] = {k: bx[k] for k in ("repo", "tag", "commit", "version", "dir")}
+    out["problems"] += ["buildx: " + p for p in bx["problems"]]
+    out["unresolved"] += ["buildx: " + p for p in bx["unresolved"]]
+
+
 def main():
     tool, base = sys.argv[1], sys.argv[2]
     out = extract(tool, base)
@@ -1572,6 +1644,7 @@ def main():
         out["compose"] = {k: comp[k] for k in ("repo", "tag", "commit", "version", "dir")}
         out["problems"] += ["compose: " + p for p in comp["problems"]]
         out["unresolved"] += ["compose: " + p for p in comp["unresolved"]]
+        graft_buildx(out, extract("buildx", base))
     json.dump(out, sys.stdout, sort_keys=True, separators=(",", ":"))
     sys.stdout.write("\n")
 
