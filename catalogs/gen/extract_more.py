@@ -501,7 +501,7 @@ class Railway:
                 (globals_ if "global" in keys else flags).append(("", sh, takes))
         return flags, globals_, sub, runnable
 
-    def walk(self, path, st, aliases, docs, inherited, out):
+    def walk(self, path, st, aliases, docs, inherited, out, hidden=False):
         fl, gl, sub, runnable = self.flags_of(st, st.module) if st is not None else ([], [], None, True)
         if st is not None and st.kind == "enum":
             fl, gl, sub, runnable = [], [], st, False
@@ -514,11 +514,11 @@ class Railway:
         allf = fl + gl + inherited
         out.append({"path": " ".join(path), "aliases": sorted(set(aliases)), "runnable": runnable,
                     "short": (docs or (st.docs if st is not None else []) or [""])[0],
-                    "flags": sorted(set((l, s, t) for l, s, t in allf)), "hidden": False})
+                    "flags": sorted(set((l, s, t) for l, s, t in allf)), "hidden": hidden})
         if sub is not None:
             inh = inherited + gl
-            for name, item, al, dc in self.variants_of(sub):
-                self.walk(path + [name], item, al, dc, inh, out)
+            for name, item, al, dc, hide in self.variants_of(sub):
+                self.walk(path + [name], item, al, dc, inh, out, hide)
             out.append({"path": " ".join(path + ["help"]), "aliases": [], "runnable": True,
                         "short": "Print this message or the help of the given subcommand(s)",
                         "flags": [], "hidden": False, "implicit": True})
@@ -548,7 +548,8 @@ class Railway:
                 item = self.resolve(payload, en.module, "struct") if payload else None
                 if item is None and payload:
                     item = self.resolve(payload, en.module, "enum")
-            yield name, item, aliases, var["docs"]
+            hide = any(k == "hide" and v in (None, "true") for k, v in ca)
+            yield name, item, aliases, var["docs"], hide
 
 
 def railway(src):

@@ -813,6 +813,7 @@ class Interp:
         self.pkgs = {}
         self.hooks = hooks or {}    # (pkgpath, funcname) -> python fn(interp, args) -> value
         self.depth = 0
+        self.frames = []
         self.warnings = []
         self.steps = 0
 
@@ -886,6 +887,7 @@ class Interp:
         if self.depth > 40:
             return UNK
         self.depth += 1
+        self.frames.append({"uncertain": False})
         try:
             if f.closure is not None:
                 sc = Scope(f.closure)
@@ -911,15 +913,19 @@ class Interp:
                 return UNK
             try:
                 self.exec_block(f.body, sc)
+                vals = [sc.vars.get(n, UNK) for n in results] if results else []
             except Return as r:
                 vals = r.vals
                 if not vals and results:
                     vals = [sc.vars.get(n, UNK) for n in results]
-                return vals[0] if len(vals) == 1 else (vals if vals else UNK)
             except (Break, Continue):
-                pass
-            return UNK
+                vals = []
+            v = vals[0] if len(vals) == 1 else (vals if vals else UNK)
+            if self.frames[-1]["uncertain"] and not isinstance(v, (Cmd, Struct, FlagSet, list, Func)):
+                return UNK  # another path may have returned something else
+            return v
         finally:
+            self.frames.pop()
             self.depth -= 1
 
     def exec_block(self, blk, sc):
@@ -948,10 +954,16 @@ class Interp:
                 if s[1] is not None:
                     self.exec(s[1], inner)
                 c = self.truth(s[2], inner) if s[2] is not None else None
-                if c is not False:
+                if c is True:
                     self.exec_block(s[3], inner)
-                if c is not True and s[4] is not None:
-                    self.exec(s[4], inner)
+                elif c is False:
+                    if s[4] is not None:
+                        self.exec(s[4], inner)
+                else:
+                    # undecided: explore both branches, and let neither end the function
+                    self.uncertain(lambda: self.exec_block(s[3], inner))
+                    if s[4] is not None:
+                        self.uncertain(lambda: self.exec(s[4], inner))
             elif k == "for":
                 self.exec_for(s, sc)
             elif k == "switch":
@@ -959,10 +971,7 @@ class Interp:
                 if s[1] is not None:
                     self.exec(s[1], inner)
                 for exprs, body in s[3]:
-                    try:
-                        self.exec_block(body, inner)
-                    except Break:
-                        pass
+                    self.uncertain(lambda: self.exec_block(body, inner))
             elif k == "rangeassign":
                 pass
             elif k in ("break",):
@@ -975,6 +984,15 @@ class Interp:
             raise
         except Exception as e:  # be forgiving
             self.warnings.append(f"exec {k}: {type(e).__name__}: {e}")
+
+    def uncertain(self, run):
+        try:
+            run()
+        except Return:
+            if self.frames:
+                self.frames[-1]["uncertain"] = True
+        except (Break, Continue):
+            pass
 
     def exec_for(self, s, sc):
         hdr, body = s[1], s[2]
