@@ -120,7 +120,10 @@ def go_tool(tool, src):
     for w in it.warnings[:40]:
         print("warning:", w, file=sys.stderr)
     print(f"{len(it.warnings)} warnings, {it.steps} steps", file=sys.stderr)
-    return cobra_tree(root)
+    cmds = cobra_tree(root)
+    # the root's persistent flags: global, accepted before or after any command path
+    cmds.append({"path": "", "global_flags": sorted(set((l, s, bool(v)) for l, s, v in root.pflags + root.flags))})
+    return cmds
 
 
 
@@ -727,9 +730,15 @@ def main():
     else:
         raise SystemExit(f"unknown tool {tool}")
     seen = {}
+    glob = []
     for c in cmds:
+        if c["path"] == "":
+            glob = c["global_flags"]
+            continue
         seen.setdefault(c["path"], c)
-    doc = {"repo": repo, "commit": commit, "version": version,
+    if tool == "terraform":
+        glob = [["-chdir", "", True], ["-help", "", False], ["-version", "", False], ["-v", "", False]]
+    doc = {"repo": repo, "commit": commit, "version": version, "global_flags": glob,
            "commands": [seen[k] for k in sorted(seen)]}
     sys.stdout.write(json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
                      .replace('},{"aliases"', '},\n{"aliases"') + "\n")
