@@ -103,6 +103,16 @@ def go_tool(tool, src):
                 it.call_method(f, "addTo", [args[0]])
             return None
         it.hooks[(mod + "/internal/flag", "Add")] = flag_add
+
+        def make_alias(it, args):
+            # makeAlias[T](template T, name string) T builds the alias flag by reflection
+            from extract_more_go import Struct
+            tpl, name = (args + [None, None])[:2]
+            if not isinstance(tpl, Struct) or not isinstance(name, str):
+                return None
+            short = name[0] if tpl.fields.get("UseAliasShortHand") is True else ""
+            return Struct(tpl.pkg, tpl.type, {"Name": name, "Shorthand": short, "Hidden": True})
+        it.hooks[(mod + "/internal/flag", "makeAlias")] = make_alias
         p = it.pkg(mod + "/internal/command/root")
         f, imps = p.funcs["New"]
         root = it.call(f, [], imps=imps)
