@@ -7,20 +7,30 @@ How it was run (2026-12-03, no network, no Go or Rust toolchain): each repositor
 in with the session's GitHub `fetch` tool (a bare git directory of the newest snapshot), written
 out with `git --git-dir=REPO archive HEAD | tar -x -C SRC_DIR`, and then:
 
-    python3 catalogs/gen/extract_more.py flyctl    SRC superfly/flyctl      ad0172fa... v0.4.87-6-gad0172fac
-    python3 catalogs/gen/extract_more.py doctl     SRC digitalocean/doctl   168188d3... v1.166.0-1-g168188d3
-    python3 catalogs/gen/extract_more.py supabase  SRC supabase/cli         1d1e7191... v2.104.0
-    python3 catalogs/gen/extract_more.py railway   SRC railwayapp/cli       df3838bf... v5.43.1
-    python3 catalogs/gen/extract_more.py terraform SRC hashicorp/terraform  883c7221... v1.17.0-alpha20260812-20-g883c7221ee
+    python3 catalogs/gen/extract_more.py flyctl SRC superfly/flyctl ad0172face303b77584eea95b46fa3ddc61d5ddd v0.4.87-6-gad0172fac \
+        > catalogs/source/flyctl.json
+    python3 catalogs/gen/extract_more.py doctl SRC digitalocean/doctl 168188d3e016be2768406a0b3dc615966f6555a9 v1.166.0-1-g168188d3 \
+        > catalogs/source/doctl.json
+    python3 catalogs/gen/extract_more.py supabase SRC supabase/cli 1d1e7191268e068fe9cb6aba524d1c619a9c727b v2.104.0 \
+        > catalogs/source/supabase.json
+    python3 catalogs/gen/extract_more.py railway SRC railwayapp/cli df3838bf117cfa332d0ea28e9d26405639a98b2b v5.43.1 \
+        > catalogs/source/railway.json
+    python3 catalogs/gen/extract_more.py terraform SRC hashicorp/terraform 883c7221ee2e0bc2fad6912fd4b3cc4b53a598a7 v1.17.0-alpha20260812-20-g883c7221ee \
+        > catalogs/source/terraform.json
 
-(full commits are in each catalogs/source/TOOL.json). Per tool:
+where SRC is that tool's checkout. Per tool:
 
 - flyctl, doctl, supabase (Go, cobra): extract_more_go.py interprets the Go code that builds the
   cobra tree, starting at flyctl's `root.New()`, doctl's `commands.DoitCmd` (after the package's
   init functions, which call `addCommands`), supabase's `cmd.rootCmd` (apps/cli-go, after all
   init functions). Flags come from what the interpreted code registers on each command's
-  FlagSet (pflag calls, flyctl's flag.Add, doctl's AddXxxFlag helpers run as written).
-- railway (Rust, clap derive): src/commands/mod.rs's `commands!` list and each module's `Args`
+  FlagSet (pflag calls, flyctl's flag.Add, doctl's AddXxxFlag helpers run as written; flyctl's
+  reflection-based makeAlias is modelled by a hook). An `if` whose condition is not known runs
+  both branches, so commands registered only under a condition (flyctl's DEV-only `agent`
+  debug commands) are included. cobra's own `help` and `completion` commands are added. The
+  root's persistent flags are global_flags, not any command's.
+- railway (Rust, clap derive): src/main.rs's `commands!` list, src/macros.rs's extra aliases,
+  and each module's `Args`
   struct / `Commands` enum are read with regular expressions (subcommand enums, `#[clap(...)]`
   and `#[arg(...)]` attributes: long, short, alias, visible_alias, value kinds).
 - terraform (mitchellh/cli): the command map in commands.go, and each command's flags from the
