@@ -106,6 +106,11 @@ SECRET_GROUPS = {"secret", "secrets", "credential", "credentials", "password", "
 SECRET_READ = {"show", "get", "list", "ls", "access", "download", "export", "describe", "view",
                "reveal", "backup", "create", "regenerate", "renew", "rotate", "add", "set",
                "get-value", "value", "print", "retrieve"}
+# `VERB-...-SECRET` names: `get-key-string`, `renew-credentials`, `create-token`.
+SECRET_VERB = {"get", "show", "list", "print", "generate", "create", "regenerate", "renew",
+               "reset", "rotate", "set", "add", "download", "export", "retrieve", "fetch", "reveal"}
+SECRET_PART = {"credential", "credentials", "password", "passwords", "token", "tokens", "secret",
+               "secrets", "keys", "key", "sas", "wallet", "kubeconfig", "keyfile"}
 # Groups named like secrets whose members are not (key names, KMS key metadata, SSH public keys).
 NOT_SECRET_GROUPS = {"kms", "ssh-key", "sshkey", "ssh-keys", "gpg-keys"}
 CODE_WORDS = {
@@ -127,6 +132,9 @@ def classify(path, words, help_text, hints, sep=" ", tool=""):
     first = parts[0]
     parents = set(words[:-1])
     if (w in CREDENTIAL_WORDS or (first == "print" and "token" in parts)) and not (parents & NOT_SECRET_GROUPS):
+        return "credential", f"credential: {w}"
+    if first in SECRET_VERB and set(parts[1:]) & SECRET_PART and "iam" not in parts \
+            and not (parents & NOT_SECRET_GROUPS):
         return "credential", f"credential: {w}"
     if (parents & SECRET_GROUPS) and not (parents & NOT_SECRET_GROUPS) and "iam-policy" not in w \
             and (w in SECRET_READ or first in SECRET_READ):
