@@ -167,6 +167,8 @@ def classify(path, words, help_text, hints, sep=" ", tool=""):
         return "write", f"{kind}"
     if kind in ("REMOVE_IAM_POLICY_BINDING",):
         return "destroy", f"{kind}"
+    if first in ("undelete", "recover", "unarchive", "restart", "start", "create", "update", "set", "add"):
+        return "write", f"verb: {w}"
     hw = (help_text or "").lower().split()
     h0 = re.sub(r"[^a-z-]", "", hw[0]) if hw else ""
     if h0 in HELP_DESTROY:
@@ -212,6 +214,8 @@ def finish(tool, tools, src, source_line, rows, ov):
         seen.add(path)
     for path, (cls, reason) in ov.items():
         if path not in seen:
+            if not reason.startswith("@oclif/"):
+                sys.exit(f"{tool}: override of {path!r}: no such command (only a bundled plugin's command may be added)")
             out.append((path, cls, [], f"hand: {reason}"))
     emit(tool, tools, source_line, f"python3 catalogs/gen/classify_cloud.py {tool}", False, out)
 
@@ -273,6 +277,10 @@ def gen_gcloud():
         base = path.split(" ", 1)[1] if path.split(" ", 1)[0] in ("alpha", "beta") and " " in path else None
         if base in ov and path not in ov:
             ov[path] = ov[base]
+    have = {r[0] for r in rows}
+    for path in list(ov):
+        if path not in have and ("beta " + path in have or "alpha " + path in have):
+            del ov[path]  # only in beta or alpha: applied there
     finish("gcloud", ["gcloud"], src, line, rows, ov)
 
 

@@ -7,6 +7,12 @@ catalogs/source/TOOL.json (read by classify_cloud.py). Not run in CI; run by han
   python3 catalogs/gen/extract_cloud.py gcloud GITDIR   # google-cloud-sdk-unofficial/google-cloud-sdk
   python3 catalogs/gen/extract_cloud.py az WHEEL        # azure_cli-VERSION-py3-none-any.whl (PyPI)
 
+Run on 2026-12-03 with GITDIR the `fetch` snapshots of heroku/cli (c5fbf4b, v11.9.0),
+vercel/vercel (17d9eba, cli 58.4.4) and google-cloud-sdk-unofficial/google-cloud-sdk (4643fc9,
+SDK 578.0.0; Google develops the SDK elsewhere, this mirror commits each release), and WHEEL from
+`pip download --no-deps azure-cli==2.91.0` (Azure/azure-cli is over the snapshot size limit;
+the wheel holds every command module's source, and its sha256 is recorded).
+
 Each reads the newest commit (HEAD) of GITDIR with `git --git-dir=GITDIR`, and writes
 catalogs/source/TOOL.json: {"repo", "commit", "version", "commands": [{"path", "help", "flags",
 "aliases", "hidden", ...}]} sorted by path. gcloud needs PyYAML (only this extractor).
