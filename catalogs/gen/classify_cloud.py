@@ -121,10 +121,6 @@ CODE_WORDS = {
 }
 
 
-def last_word(path, sep=" "):
-    return path.split(sep)[-1]
-
-
 def classify(path, words, help_text, hints, sep=" ", tool=""):
     """(class, note) from the name, the source's hints and the help text."""
     w = words[-1]

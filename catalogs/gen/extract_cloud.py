@@ -282,7 +282,7 @@ def extract_vercel(gitdir):
     structs = mods.resolve(index, mods.load(index)[0]["commandsStructs"])
     cmds = []
 
-    def walk(prefix, c, inherited):
+    def walk(prefix, c):
         if not isinstance(c, dict) or not isinstance(c.get("name"), str):
             cmds.append({"path": " ".join(prefix + ["?"]), "unread": [repr(c)[:200]]})
             return
@@ -302,10 +302,10 @@ def extract_vercel(gitdir):
             row["unread"] = problems
         cmds.append(row)
         for s in subs:
-            walk(path, s, flags)
+            walk(path, s)
 
     for c in structs:
-        walk([], c, [])
+        walk([], c)
     pkg = json.loads(git(gitdir, "show", "HEAD:packages/cli/package.json"))
     commit = git(gitdir, "rev-parse", "HEAD").decode().strip()
     write("vercel", {"repo": "vercel/vercel", "commit": commit, "version": pkg["version"],
@@ -366,10 +366,6 @@ def gcloud_python(src):
     cands = [e for e in plain if e[3] and e[3] not in ("object", "Exception", "Error")]
     best = [e for e in cands if re.search(r"Command|Group", e[3])]
     return (best or cands)[-1:] or None
-
-
-class _TolerantLoader:
-    pass
 
 
 def gcloud_yaml(text_):
