@@ -138,6 +138,8 @@ def classify(path, words, help_text, hints, sep=" ", tool=""):
     if w in CODE_WORDS or (first in CODE_WORDS and first not in ("run", "api", "dev", "cli")):
         return "code", f"code: {w}"
     kind = hints.get("kind", "")
+    if w == "set-iam-policy" or kind == "SET_IAM_POLICY":
+        return "destroy", "replaces the whole IAM policy"
     if kind == "TopicCommand":
         return "read", "help topic"
     if w in DESTROY or first in DESTROY or parts[-1] in DESTROY:
