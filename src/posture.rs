@@ -11,7 +11,7 @@ use crate::tools::ToolSpec;
 /// A form that runs nothing whatever the command is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Form {
-    /// `--help`, `help COMMAND`, `aws ... help`.
+    /// `--help`, `help COMMAND`, `aws ... help`, and `--version` alone.
     Help,
     /// A true dry run, as written (`--dry-run=server`).
     DryRun(String),
@@ -50,6 +50,9 @@ impl Reading {
             None => String::new(),
         };
         match &self.lookup {
+            Lookup::Unknown { near: None } if self.form.is_some() => {
+                format!("the tool's own help or version (runs nothing), {}", self.catalog.describe())
+            }
             Lookup::Known(e) => format!("`{}`: {}{form}, {}", e.path, e.class.as_str(), self.catalog.describe()),
             Lookup::Unknown { near: Some(g) } => {
                 format!("not a command of `{g}` in the {} (a typo, a plugin or an alias)", self.catalog.describe())
@@ -85,6 +88,14 @@ pub fn read(tool: &str, spec: &ToolSpec, argv: &NormalizedArgv) -> Option<Readin
 fn form(spec: &ToolSpec, argv: &NormalizedArgv, words: &[String], lookup: &Lookup) -> Option<Form> {
     // `help delete`: cobra's and gcloud's help command, whatever it is asked about.
     if words.first().is_some_and(|w| spec.help_commands.contains(w)) {
+        return Some(Form::Help);
+    }
+    // `railway --version`, `gh --help`: no command at all, only the tool's own options.
+    if words.is_empty()
+        && !argv.flags.is_empty()
+        && argv.flags.iter().all(|f| f.value.is_none() || spec.global.contains(&f.name))
+        && argv.flags.iter().any(|f| spec.help_flags.contains(&f.name) || spec.version_flags.contains(&f.name))
+    {
         return Some(Form::Help);
     }
     // Everything else only for a command the catalog knows: an unknown word may be a plugin,

@@ -156,6 +156,9 @@ pub struct RawToolSpec {
     /// Flags that make any command the catalog knows print its help and run nothing.
     #[serde(default)]
     pub help_flags: Vec<String>,
+    /// Flags that, with no command word, print the tool's version and run nothing.
+    #[serde(default)]
+    pub version_flags: Vec<String>,
     /// First words that make the rest of the line the subject of help (`kubectl help delete`).
     #[serde(default)]
     pub help_commands: Vec<String>,
@@ -292,6 +295,7 @@ pub struct ToolSpec {
     /// canonical name.
     pub help_flags: Vec<String>,
     pub help_commands: Vec<String>,
+    pub version_flags: Vec<String>,
     pub help_last: Option<String>,
     pub dry_run: Vec<(String, Vec<String>)>,
     pub dry_run_negations: Vec<String>,
@@ -340,6 +344,7 @@ impl RawToolSpec {
         self.api_path_flags.extend(other.api_path_flags.iter().cloned());
         self.help_flags.extend(other.help_flags.iter().cloned());
         self.help_commands.extend(other.help_commands.iter().cloned());
+        self.version_flags.extend(other.version_flags.iter().cloned());
         self.help_last = other.help_last.clone().or(self.help_last.take());
         self.dry_run.extend(other.dry_run.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.dry_run_negations.extend(other.dry_run_negations.iter().cloned());
@@ -390,6 +395,17 @@ impl RawToolSpec {
             }
         }
         let mut global = HashSet::new();
+        // Help and version options are the root's own options: a tool file that does not
+        // declare them still has them, as booleans the top-level parser knows.
+        for name in self.help_flags.iter().chain(&self.version_flags) {
+            let spec = flags
+                .entry(name.clone())
+                .or_insert_with(|| FlagSpec { canonical: name.clone(), takes_value: false });
+            if spec.takes_value {
+                return Err(format!("help or version flag {name:?} is declared in value_flags"));
+            }
+            global.insert(spec.canonical.clone());
+        }
         for name in &self.global {
             let spec: &FlagSpec = flags
                 .get(name)
@@ -443,6 +459,7 @@ impl RawToolSpec {
         Ok(ToolSpec {
             help_flags: self.help_flags.iter().map(canonical).collect(),
             help_commands: self.help_commands.clone(),
+            version_flags: self.version_flags.iter().map(canonical).collect(),
             help_last: self.help_last.clone(),
             dry_run: self.dry_run.iter().map(|(k, v)| (canonical(k), v.clone())).collect(),
             dry_run_negations: self.dry_run_negations.iter().map(canonical).collect(),
