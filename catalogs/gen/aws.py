@@ -35,8 +35,10 @@ Before printing, it checks a list of known commands and their classes (EXPECT) a
 any difference, on an override for a command that does not exist, and on an unknown verb.
 """
 
+import atexit
 import os
 import re
+import shutil
 import sys
 import tempfile
 
@@ -153,6 +155,7 @@ def scrub_environment():
         if k.startswith("AWS_") or k.startswith("BOTO_"):
             del os.environ[k]
     home = tempfile.mkdtemp(prefix="guardsh-aws-gen-")
+    atexit.register(shutil.rmtree, home, True)
     os.environ["HOME"] = home
     os.environ["AWS_CONFIG_FILE"] = os.path.join(home, "config")
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(home, "credentials")
