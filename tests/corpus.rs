@@ -222,7 +222,8 @@ struct Labelled {
 
 fn labelled_rows() -> Vec<Labelled> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/labelled");
-    let mut files: Vec<_> = std::fs::read_dir(dir).expect("labelled corpus").filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).expect("labelled corpus").filter_map(Result::ok).map(|e| e.path()).collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
     files.sort();
     let mut rows = Vec::new();
@@ -241,7 +242,11 @@ fn labelled_rows() -> Vec<Labelled> {
                 "{place}: bad class {class} (see tests/corpus/RUBRIC.md)"
             );
             assert!(!source.trim().is_empty(), "{place}: every row names its source");
-            assert_eq!(split(command).first().map(String::as_str), Some(tool.as_str()), "{place}: a row starts with its tool");
+            assert_eq!(
+                split(command).first().map(String::as_str),
+                Some(tool.as_str()),
+                "{place}: a row starts with its tool"
+            );
             rows.push(Labelled {
                 place,
                 tool: tool.clone(),
