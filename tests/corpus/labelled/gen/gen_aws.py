@@ -46,6 +46,7 @@ def cls(line):
     if svc=='dynamodb' and op in ('put-item','batch-write-item','update-item'):
         return 'destroy' if op=='update-item' else 'write'
     if svc=='s3api' and op=='put-object': return 'write'
+    if op in ('delete-tags','delete-tag','delete-resource-tags','delete-tags-for-resource'): return 'write'
     if op.startswith(DESTROY_PREFIX): 
         if op.startswith(('remove-tags','remove-tag','remove-permission','remove-role','remove-user','remove-client','remove-source','remove-targets','remove-layer','remove-attributes','remove-flow','remove-listener','remove-region','remove-thing','remove-profile','remove-notification','remove-auto','remove-','deregister-','release-','clear-')) and not op.startswith(('remove-account','remove-backup')):
             # removals of links/tags/permissions and deregistrations are reversible configuration
