@@ -11,7 +11,7 @@ BAD=re.compile(r'(\|\s|\$\(|\$\{|\$[A-Za-z_]|`|&&|\|\||;\s*$|\s>\s|\s>>\s|\s<\s|
 def clean(line):
     line=fill(line.strip())
     line=re.sub(r'\s+#\s.*$','',line)  # trailing comment
-    if BAD.search(line): return None
+    if BAD.search(line) or "$'" in line: return None
     if re.search(r'\s>\s?\S|\s<\S',line): return None
     if ';' in line and not ("'" in line or '"' in line): return None
     try: w=shlex.split(line)
