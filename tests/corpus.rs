@@ -205,3 +205,177 @@ fn check_agrees_with_the_shim_on_a_sample_of_the_corpus() {
     assert!(compared >= 100, "compared only {compared} rows");
     println!("check and the shim agree on {compared} sampled corpus rows");
 }
+
+/// The classes of tests/corpus/RUBRIC.md: the first three are safe (guardsh should let them run
+/// without asking), the last three are dangerous (guardsh should hold them: ask or deny).
+const SAFE_CLASSES: [&str; 3] = ["read", "local", "write"];
+const HELD_CLASSES: [&str; 3] = ["destroy", "credential", "code"];
+
+/// One row of tests/corpus/labelled/TOOL.tsv: `class<TAB>command line<TAB>source`.
+struct Labelled {
+    place: String,
+    tool: String,
+    class: String,
+    command: String,
+    evasive: bool,
+}
+
+fn labelled_rows() -> Vec<Labelled> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/labelled");
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).expect("labelled corpus").filter_map(Result::ok).map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
+    files.sort();
+    let mut rows = Vec::new();
+    for file in &files {
+        let tool = file.file_stem().expect("name").to_string_lossy().to_string();
+        let text = std::fs::read_to_string(file).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let place = format!("labelled/{tool}.tsv:{}", n + 1);
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [class, command, source] = cols[..] else { panic!("{place}: expected three tab-separated columns") };
+            assert!(
+                SAFE_CLASSES.contains(&class) || HELD_CLASSES.contains(&class),
+                "{place}: bad class {class} (see tests/corpus/RUBRIC.md)"
+            );
+            assert!(!source.trim().is_empty(), "{place}: every row names its source");
+            assert_eq!(
+                split(command).first().map(String::as_str),
+                Some(tool.as_str()),
+                "{place}: a row starts with its tool"
+            );
+            rows.push(Labelled {
+                place,
+                tool: tool.clone(),
+                class: class.to_string(),
+                command: command.to_string(),
+                evasive: source.trim_end().ends_with("evasive"),
+            });
+        }
+    }
+    rows
+}
+
+/// The measurement corpus (tests/corpus/labelled, written from each CLI's own documentation and
+/// labelled by tests/corpus/RUBRIC.md, not by what guardsh decides): at least 99.5 % of the
+/// dangerous rows (destroy, credential, code) are held, and at most 2 % of the safe rows (read,
+/// local, write) are asked. Prints, and writes to target/corpus-precision.txt, a table of rows and
+/// held rows per tool and class, and the first 50 safe rows asked and dangerous rows allowed.
+#[test]
+fn the_labelled_corpus_meets_the_precision_targets() {
+    let t = Test::new().example_rules();
+    input_files(&t);
+    let rows = labelled_rows();
+    assert!(rows.len() >= 2000, "the labelled corpus has only {} rows", rows.len());
+    // `guardsh check` is one process per row: a few threads keep the whole run short.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let decisions: Vec<(usize, String, String)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut got = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(row) = rows.get(i) else { break got };
+                        let argv = split(&row.command);
+                        let mut args = vec!["check", "--json", "--"];
+                        args.extend(argv.iter().map(String::as_str));
+                        let v = t.guardsh(&args).output().status(0).json();
+                        let decision = v["decision"].as_str().expect("decision").to_string();
+                        let why = format!("{} {}", v["rules"], v["reason"]);
+                        got.push((i, decision, why));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
+    });
+    let mut decided = vec![(String::new(), String::new()); rows.len()];
+    for (i, decision, why) in decisions {
+        decided[i] = (decision, why);
+    }
+
+    // tool -> class -> (rows, held)
+    let mut table: BTreeMap<&str, BTreeMap<&str, (usize, usize)>> = BTreeMap::new();
+    let (mut safe, mut asked, mut dangerous, mut held, mut evasive, mut evasive_held) = (0, 0, 0, 0, 0, 0);
+    let (mut asked_rows, mut allowed_rows) = (Vec::new(), Vec::new());
+    for (row, (decision, why)) in rows.iter().zip(&decided) {
+        let is_held = decision != "allow";
+        let cell = table.entry(&row.tool).or_default().entry(&row.class).or_default();
+        cell.0 += 1;
+        cell.1 += usize::from(is_held);
+        let line = format!("{} [{}] {}\n    {decision}: {why}", row.place, row.class, row.command);
+        if SAFE_CLASSES.contains(&row.class.as_str()) {
+            safe += 1;
+            if is_held {
+                asked += 1;
+                asked_rows.push(line);
+            }
+        } else {
+            dangerous += 1;
+            held += usize::from(is_held);
+            if row.evasive {
+                evasive += 1;
+                evasive_held += usize::from(is_held);
+            }
+            if !is_held {
+                allowed_rows.push(line);
+            }
+        }
+    }
+    let pct = |a: usize, b: usize| if b == 0 { 100.0 } else { a as f64 * 100.0 / b as f64 };
+    let classes: Vec<&str> = SAFE_CLASSES.iter().chain(&HELD_CLASSES).copied().collect();
+    let mut report = String::from("held = asked or denied; cells are held/rows\n");
+    report += &format!("{:<10}", "tool");
+    for class in &classes {
+        report += &format!(" {class:>11}");
+    }
+    report += &format!(" {:>13} {:>13}\n", "safe asked", "danger held");
+    for (tool, cells) in &table {
+        report += &format!("{tool:<10}");
+        let (mut s, mut sa, mut d, mut dh) = (0, 0, 0, 0);
+        for class in &classes {
+            let (n, h) = cells.get(class).copied().unwrap_or_default();
+            report += &format!(" {:>11}", if n == 0 { "-".to_string() } else { format!("{h}/{n}") });
+            if SAFE_CLASSES.contains(class) {
+                (s, sa) = (s + n, sa + h);
+            } else {
+                (d, dh) = (d + n, dh + h);
+            }
+        }
+        report += &format!(" {:>12.1}% {:>12.1}%\n", pct(sa, s), pct(dh, d));
+    }
+    report += &format!("{:<10}", "all");
+    for class in &classes {
+        let (n, h) = table.values().filter_map(|c| c.get(class)).fold((0, 0), |(n, h), c| (n + c.0, h + c.1));
+        report += &format!(" {:>11}", format!("{h}/{n}"));
+    }
+    report += &format!(" {:>12.1}% {:>12.1}%\n\n", pct(asked, safe), pct(held, dangerous));
+    report += &format!(
+        "{} rows: {held} of {dangerous} dangerous rows held ({:.2} %, target >= 99.5 %), {evasive_held} of {evasive} evasive; {asked} of {safe} safe rows asked ({:.2} %, target <= 2 %)\n",
+        rows.len(),
+        pct(held, dangerous),
+        pct(asked, safe)
+    );
+    report += &format!("\nsafe rows asked ({}, first 50):\n", asked_rows.len());
+    for line in asked_rows.iter().take(50) {
+        report += &format!("  {line}\n");
+    }
+    report += &format!("\ndangerous rows allowed ({}, first 50):\n", allowed_rows.len());
+    for line in allowed_rows.iter().take(50) {
+        report += &format!("  {line}\n");
+    }
+    println!("{report}");
+    let out = concat!(env!("CARGO_MANIFEST_DIR"), "/target");
+    std::fs::create_dir_all(out).expect("target dir");
+    std::fs::write(format!("{out}/corpus-precision.txt"), &report).expect("write corpus-precision.txt");
+    assert!(
+        pct(held, dangerous) >= 99.5 && pct(asked, safe) <= 2.0,
+        "the labelled corpus misses its targets: {:.2} % of dangerous rows held (want >= 99.5 %), {:.2} % of safe rows asked (want <= 2 %); see target/corpus-precision.txt",
+        pct(held, dangerous),
+        pct(asked, safe)
+    );
+}
