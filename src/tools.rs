@@ -299,6 +299,9 @@ pub struct ToolSpec {
     pub help_last: Option<String>,
     pub dry_run: Vec<(String, Vec<String>)>,
     pub dry_run_negations: Vec<String>,
+    /// The name the tool's command catalog is found under (`catalog::for_tool`), when it has one:
+    /// then the catalog says where the command words end.
+    pub catalog: Option<String>,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -463,6 +466,7 @@ impl RawToolSpec {
             help_last: self.help_last.clone(),
             dry_run: self.dry_run.iter().map(|(k, v)| (canonical(k), v.clone())).collect(),
             dry_run_negations: self.dry_run_negations.iter().map(canonical).collect(),
+            catalog: None,
             resources,
             read_env: self.read_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             read_undo_vars: self.read_undo_vars.clone(),
@@ -545,6 +549,14 @@ impl ToolSpec {
 
     /// How many positional words make up the operation, given the words seen so far.
     pub fn verb_len(&self, positionals: &[String]) -> usize {
+        // A catalogued CLI's command words end where its catalog's path does: `doctl projects
+        // list` is two words, `doctl compute droplet list` three, `aws ec2 wait instance-running`
+        // four. While the words so far lead to deeper commands, one more is needed.
+        if let Some(catalog) = self.catalog.as_deref().and_then(crate::catalog::for_tool)
+            && let Some(len) = catalog.command_len(positionals)
+        {
+            return len;
+        }
         match (&self.nested, positionals.first()) {
             (Some(nested), Some(first)) if !nested.contains(&first.to_lowercase()) => self.verb_depth.min(1),
             _ => self.verb_depth,

@@ -473,7 +473,7 @@ fn the_approver_sees_every_bound_variable_whatever_its_value_looks_like() {
 /// read when the request was made, and that copy is what kubectl gets.
 #[test]
 fn an_approved_manifest_is_the_manifest_that_runs() {
-    let t = Test::new().rules(include_str!("../rules.toml.example")).tools(&["kubectl"]);
+    let t = Test::new().rules_with_pack(include_str!("../rules.toml.example")).tools(&["kubectl"]);
     // A kubectl that keeps the manifest it was given.
     let kept = t.records.join("manifest");
     crate::support::write_executable(

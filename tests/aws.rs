@@ -67,7 +67,7 @@ fn s3_deletes_never_reach_the_bucket_and_listing_works() {
     let whoenv = "\n[[rule]]\nid = \"test-whoenv\"\ntool = \"aws\"\naction = \"allow\"\nreason = \"test: show the environment\"\nargs = [\"whoenv\"]\ngrant = [\"AWS_ACCESS_KEY_ID\", \"AWS_SECRET_ACCESS_KEY\"]\n";
     let policy = include_str!("../rules.toml.example").replacen("[settings]\n", "[settings]\nwait = false\n", 1);
     let t = Test::new()
-        .rules(&format!("{policy}{whoenv}"))
+        .rules_with_pack(&format!("{policy}{whoenv}"))
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_DEFAULT_REGION", "us-east-1")

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::Env;
+use crate::support::Test;
 
 fn catalogs() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalogs");
@@ -65,7 +65,7 @@ fn every_generator_reproduces_its_catalog() {
 /// first runnable row is explained with its path and class.
 #[test]
 fn check_names_the_catalog_entry_and_class() {
-    let env = Env::new().example_rules();
+    let env = Test::new().example_rules();
     for (name, text) in catalogs() {
         let tool = header(&text, "tools").split(' ').next().expect("a tool").to_string();
         let Some(row) = text.lines().skip(5).find(|l| !l.split('\t').nth(1).is_some_and(|c| c == "group")) else {

@@ -189,7 +189,7 @@ fn a_drop_a_human_approves_really_runs() {
     let Some(db) = Server::start() else { return };
     db.sql("create table users (id int); insert into users select generate_series(1, 3)");
     // The shipped policy as is: an ask waits for a human.
-    let t = Test::new().rules(include_str!("../rules.toml.example"));
+    let t = Test::new().rules_with_pack(include_str!("../rules.toml.example"));
     t.shim("psql");
     std::os::unix::fs::symlink(db.bin.join("psql"), t.real.join("psql")).expect("symlink real psql");
     let socket = db.socket();

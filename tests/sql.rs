@@ -93,7 +93,7 @@ fn more_piped_input_than_guardsh_reads_is_refused_not_truncated() {
 
 #[test]
 fn an_approval_of_piped_sql_is_for_those_bytes() {
-    let t = Test::new().rules(&include_str!("../rules.toml.example").replacen(
+    let t = Test::new().rules_with_pack(&include_str!("../rules.toml.example").replacen(
         "[settings]\n",
         "[settings]\nwait = false\n",
         1,

@@ -126,6 +126,24 @@ impl Catalog {
         Lookup::Known(Entry { path: p, class, flags, note, depth, value_default: self.value_default })
     }
 
+    /// How many words the command of `words` (the positional words read so far) takes: the
+    /// path's length when the words reach a command with no subcommands; one more than the words
+    /// when they are a path that goes on. `None` when the words leave the catalog.
+    pub fn command_len(&self, words: &[String]) -> Option<usize> {
+        let mut path = String::new();
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                path.push(' ');
+            }
+            path.push_str(w);
+            let row = self.row(&path);
+            if !self.has_prefix(&path) {
+                return row.map(|_| i + 1);
+            }
+        }
+        (!words.is_empty() || !self.rows.is_empty()).then_some(words.len() + 1)
+    }
+
     fn has_prefix(&self, path: &str) -> bool {
         let start = self.rows.partition_point(|r| r.0 < path);
         self.rows.get(start).is_some_and(|r| r.0.strip_prefix(path).is_some_and(|rest| rest.starts_with(' ')))

@@ -284,7 +284,8 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
     let mut specs = BTreeMap::new();
     for (name, raw) in &tools.knowledge {
         match raw.build() {
-            Ok(spec) => {
+            Ok(mut spec) => {
+                spec.catalog = crate::catalog::for_tool(name).map(|_| name.clone());
                 specs.insert(name.clone(), spec);
             }
             Err(message) => diagnostics.push(Diagnostic {
