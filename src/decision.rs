@@ -98,9 +98,18 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
     }
     let matched = hits.iter().map(|&i| policy.rules[i].id.clone()).collect();
     let strictest = hits.iter().map(|&i| policy.rules[i].action).max();
+    // The posture is the pack's verdict on the command's class: it counts with the rules (an
+    // allow rule does not let a destroy run), unless an exception matched, which sets aside the
+    // pack and everything below its own layer.
+    let excepted = hits.iter().any(|&i| policy.rules[i].exception);
+    let classed = match (policy.posture, &reading) {
+        (Some(posture), Some(r)) if !excepted => r.class().map(|c| (r, c, posture.action(c))),
+        _ => None,
+    };
+    let catalog_wins = classed.as_ref().is_some_and(|(_, _, p)| strictest.is_none_or(|a| *p > a));
     let mut no_wait = false;
     let (mut action, cause, reason, mut grants) = match strictest {
-        Some(action) => {
+        Some(action) if !catalog_wins => {
             let winners: Vec<_> = hits.iter().map(|&i| &policy.rules[i]).filter(|r| r.action == action).collect();
             let first = winners[0];
             let mut grants: Vec<String> = winners.iter().flat_map(|r| r.grant.iter().cloned()).collect();
@@ -109,10 +118,8 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
             no_wait = winners.iter().any(|r| r.wait == Some(false));
             (action, Cause::Rule(first.id.clone()), first.reason.clone(), grants)
         }
-        None if let (Some(posture), Some((r, class))) =
-            (policy.posture, reading.as_ref().and_then(|r| r.class().map(|c| (r, c)))) =>
-        {
-            let mut action = posture.action(class);
+        _ if let Some((r, class, posture_action)) = classed.filter(|_| catalog_wins) => {
+            let mut action = posture_action;
             let mut reason = format!(
                 "{}; {} commands {}",
                 r.describe(),
@@ -133,7 +140,7 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
             }
             (action, Cause::Catalog, reason, policy.default_grant.clone())
         }
-        None => {
+        _ => {
             let mut action = policy.default;
             let reason = match (&uncertain, argv.non_utf8) {
                 // Say what made the reading uncertain: "no rule matches" would send the agent

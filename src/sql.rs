@@ -536,6 +536,13 @@ fn statement_class(statement: &Statement, db: Db) -> SqlClass {
     }
 }
 
+/// PostgreSQL catalogs that hold password hashes or a foreign server's credentials.
+const SECRET_RELATIONS_PG: &[&str] = &["pg_shadow", "pg_authid", "pg_user_mappings", "pg_user_mapping"];
+/// MySQL's account tables (an unqualified `user` is treated as one too: after `USE mysql` it is).
+const SECRET_RELATIONS_MYSQL: &[&str] = &["mysql.user", "mysql.global_priv"];
+/// Columns of those stores.
+const SECRET_COLUMNS: &[&str] = &["authentication_string", "rolpassword", "passwd", "umoptions"];
+
 /// A query reads unless something inside it writes or may: a data-modifying CTE, SELECT INTO
 /// (anywhere in a UNION), row locks, or a call to a function that is not a known read-only
 /// built-in, in an expression or in FROM.
@@ -568,7 +575,26 @@ fn query_class(statement: &Statement, db: Db) -> SqlClass {
             }
             ControlFlow::Continue(())
         }
+        // The server's own password stores: reading them is reading credentials.
+        fn pre_visit_relation(&mut self, name: &sqlparser::ast::ObjectName) -> ControlFlow<()> {
+            let written = name.to_string().to_lowercase().replace(['"', '`'], "");
+            let last = written.rsplit('.').next().unwrap_or(&written);
+            let secret = match self.1 {
+                Db::Postgres => SECRET_RELATIONS_PG.contains(&last),
+                Db::Mysql => SECRET_RELATIONS_MYSQL.contains(&written.as_str()) || last == "user",
+            };
+            if secret {
+                return self.found(SqlClass::Write(format!("{name} holds password hashes or keys (a credential read)")));
+            }
+            ControlFlow::Continue(())
+        }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            // Columns that only the password stores have, whatever the table is called here.
+            if let Expr::Identifier(i) = e
+                && SECRET_COLUMNS.contains(&i.value.to_lowercase().as_str())
+            {
+                return self.found(SqlClass::Write(format!("{} is a password hash (a credential read)", i.value)));
+            }
             // PostgreSQL reads `x.y` as column y of x, or, when x has no column y, as the call
             // y(x) (field selection is function-call syntax: `u.purge` runs `purge(users)`).
             // Which it is depends on the schema, which guardsh does not read: a qualified

@@ -67,6 +67,15 @@ fn input_files(t: &Test) {
         ("read.sql", "select id, name from users where id = 1;\n"),
         ("drop.sql", "DROP TABLE users;\n"),
         ("migrate.sql", "alter table users add column email text;\n"),
+        // Named by rows of the labelled corpus, taken from the CLIs' documentation.
+        ("pod.json", "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"web-1\"}}\n"),
+        ("deploy.json", "{\"apiVersion\": \"apps/v1\", \"kind\": \"Deployment\", \"metadata\": {\"name\": \"api\"}}\n"),
+        ("node.json", "{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"worker-3\"}}\n"),
+        ("foo.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: foo\n"),
+        ("nginx-controller.yaml", "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: nginx\n"),
+        ("nginx-deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: nginx\n"),
+        ("values.yaml", "replicaCount: 2\n"),
+        ("myvalues.yaml", "replicaCount: 3\n"),
     ];
     for (name, text) in files {
         std::fs::write(t.cwd.join(name), text).expect("write an input file");
@@ -263,7 +272,7 @@ fn labelled_rows() -> Vec<Labelled> {
 /// labelled by tests/corpus/RUBRIC.md, not by what guardsh decides): at least 99.5 % of the
 /// dangerous rows (destroy, credential, code) are held, and at most 2 % of the safe rows (read,
 /// local, write) are asked. Prints, and writes to target/corpus-precision.txt, a table of rows and
-/// held rows per tool and class, and the first 50 safe rows asked and dangerous rows allowed.
+/// held rows per tool and class, and every safe row asked and dangerous row allowed.
 #[test]
 fn the_labelled_corpus_meets_the_precision_targets() {
     let t = Test::new().example_rules();
@@ -360,15 +369,18 @@ fn the_labelled_corpus_meets_the_precision_targets() {
         pct(held, dangerous),
         pct(asked, safe)
     );
-    report += &format!("\nsafe rows asked ({}, first 50):\n", asked_rows.len());
-    for line in asked_rows.iter().take(50) {
-        report += &format!("  {line}\n");
+    let mut listed = String::new();
+    listed += &format!("\nsafe rows asked ({}):\n", asked_rows.len());
+    for line in &asked_rows {
+        listed += &format!("  {line}\n");
     }
-    report += &format!("\ndangerous rows allowed ({}, first 50):\n", allowed_rows.len());
-    for line in allowed_rows.iter().take(50) {
-        report += &format!("  {line}\n");
+    listed += &format!("\ndangerous rows allowed ({}):\n", allowed_rows.len());
+    for line in &allowed_rows {
+        listed += &format!("  {line}\n");
     }
-    println!("{report}");
+    // The table and every row that misses, in the log; the file keeps the same.
+    println!("{report}{listed}");
+    report += &listed;
     let out = concat!(env!("CARGO_MANIFEST_DIR"), "/target");
     std::fs::create_dir_all(out).expect("target dir");
     std::fs::write(format!("{out}/corpus-precision.txt"), &report).expect("write corpus-precision.txt");
