@@ -152,12 +152,22 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
                         "guardsh could not read this {tool} command line with certainty ({why}), so no allow rule applies{hint}"
                     )
                 }
-                (None, _) => match &reading {
-                    Some(r) => format!("{}; the default for {tool} is {}", r.describe(), action.as_str()),
-                    None => {
-                        format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str())
+                (None, _) => {
+                    // For a database client, what in the statements kept every allow rule away.
+                    let sql = match &argv.sql {
+                        Some(crate::sql::SqlClass::Write(why) | crate::sql::SqlClass::Unknown(why)) => {
+                            format!(" ({why})")
+                        }
+                        _ => String::new(),
+                    };
+                    match &reading {
+                        Some(r) => format!("{}; the default for {tool} is {}", r.describe(), action.as_str()),
+                        None => format!(
+                            "no rule matches this {tool} invocation{sql}; the default for {tool} is {}",
+                            action.as_str()
+                        ),
                     }
-                },
+                }
             };
             (action, Cause::Default, reason, policy.default_grant.clone())
         }
@@ -210,6 +220,99 @@ mod tests {
             let v = verdict(&policy(), $line, $mode);
             assert_eq!(v.action, Action::$want, "{}: {:?}", $line, v);
         }};
+    }
+
+    /// A policy with a posture over the embedded catalogs, a deny, an exception and a plain allow
+    /// of a `code` command, all in one base layer.
+    const POSTURE: &str = r#"
+[posture]
+read = "allow"
+local = "allow"
+write = "allow"
+destroy = "ask"
+credential = "ask"
+code = "ask"
+
+[tools.aws]
+[tools.gh]
+
+[[rule]]
+id = "no-namespace-deletes"
+tool = "kubectl"
+action = "deny"
+reason = "namespaces"
+args = ["delete", "namespaces"]
+
+[[rule]]
+id = "dev-pods"
+tool = "kubectl"
+action = "allow"
+exception = true
+reason = "dev pods are disposable"
+args = ["delete", "pods"]
+flags = { "--namespace" = "dev" }
+
+[[rule]]
+id = "plain-allow-exec"
+tool = "kubectl"
+action = "allow"
+reason = "a plain allow does not let a held class run"
+args = ["exec"]
+"#;
+
+    /// Classes decide what no rule holds; forms (help, true dry runs, version) run nothing; an
+    /// exception sets aside the asks below it; a plain allow does not loosen a held class.
+    #[test]
+    fn posture_table() {
+        let p = compile(&[Source { layer: LayerKind::User, path: "p.toml".into(), text: POSTURE.into() }])
+            .expect("valid");
+        let cases: &[(&str, Action, Mode)] = &[
+            ("kubectl get pods", Action::Allow, Mode::Interactive),
+            ("kubectl create deployment web --image=nginx", Action::Allow, Mode::Interactive),
+            ("kubectl scale deploy web --replicas=3", Action::Allow, Mode::Interactive),
+            ("kubectl delete pod web-1", Action::Ask, Mode::Interactive),
+            ("kubectl delete pod web-1", Action::Deny, Mode::Ci),
+            ("kubectl delete pods web-1 -n dev", Action::Allow, Mode::Interactive),
+            ("kubectl delete pods web-1 -n prod", Action::Ask, Mode::Interactive),
+            ("kubectl delete ns staging", Action::Deny, Mode::Interactive),
+            // The human's own deny still holds for a dry run; only the pack's rules step aside.
+            ("kubectl delete ns staging --dry-run=server", Action::Deny, Mode::Interactive),
+            ("kubectl delete pod web-1 --dry-run=client", Action::Allow, Mode::Interactive),
+            ("kubectl delete pod web-1 --dry-run=none", Action::Ask, Mode::Interactive),
+            ("kubectl delete pod web-1 --dry-run", Action::Ask, Mode::Interactive),
+            ("kubectl delete --help", Action::Allow, Mode::Interactive),
+            ("kubectl delete pod web-1 -h", Action::Allow, Mode::Interactive),
+            ("kubectl help delete", Action::Allow, Mode::Interactive),
+            ("kubectl exec -it web-1 -- sh", Action::Ask, Mode::Interactive),
+            ("kubectl create secret generic s --from-literal=a=b", Action::Ask, Mode::Interactive),
+            ("kubectl config set-cluster prod --server=https://evil.example", Action::Ask, Mode::Interactive),
+            // Not in the catalog: a typo, a plugin, an alias. Its --help is the plugin's to read.
+            ("kubectl frobnicate", Action::Ask, Mode::Interactive),
+            ("kubectl frobnicate --help", Action::Ask, Mode::Interactive),
+            ("aws ec2 describe-instances", Action::Allow, Mode::Interactive),
+            ("aws ec2 terminate-instances --instance-ids i-1", Action::Ask, Mode::Interactive),
+            ("aws ec2 terminate-instances --instance-ids i-1 --dry-run", Action::Allow, Mode::Interactive),
+            ("aws ec2 terminate-instances --instance-ids i-1 --dry-run --no-dry-run", Action::Ask, Mode::Interactive),
+            ("aws ec2 terminate-instances --no-dry-run --instance-ids i-1 --dry-run", Action::Allow, Mode::Interactive),
+            ("aws ec2 terminate-instances help", Action::Allow, Mode::Interactive),
+            // `help` as one of the command's own arguments is not a request for help.
+            ("aws s3 rm s3://bucket/help help", Action::Ask, Mode::Interactive),
+            ("aws s3 rm s3://bucket/x --dryrun", Action::Allow, Mode::Interactive),
+            ("aws iam get-role --role-name delete-old-role", Action::Allow, Mode::Interactive),
+            ("aws secretsmanager get-secret-value --secret-id prod/db", Action::Ask, Mode::Interactive),
+            ("aws ec2 nosuch-operation", Action::Ask, Mode::Interactive),
+            ("gh --version", Action::Allow, Mode::Interactive),
+            ("gh repo delete octo/app --help", Action::Allow, Mode::Interactive),
+            ("gh repo delete octo/app", Action::Ask, Mode::Interactive),
+            ("gh pr create --title x", Action::Allow, Mode::Interactive),
+        ];
+        for (line, want, mode) in cases {
+            let v = verdict(&p, line, *mode);
+            assert_eq!(v.action, *want, "{line} ({mode:?}): {v:?}");
+        }
+        let v = verdict(&p, "kubectl rollout undo deploy/web", Mode::Interactive);
+        assert_eq!(v.cause, Cause::Catalog);
+        assert!(v.reason.starts_with("`rollout undo`: write, kubectl catalog"), "{}", v.reason);
     }
 
     #[test]

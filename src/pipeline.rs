@@ -268,6 +268,7 @@ fn sql_of(
     }
     // A statement file is a read only when guardsh holds a copy of it (and the tool gets that
     // copy: `snapshot`), and what the copy holds only reads.
+    let mut added: Option<String> = None;
     for f in argv.flags.iter().filter(|f| client.file_flags().contains(&f.name.as_str())) {
         let snapshot = spec
             .snapshot_flags
@@ -281,24 +282,37 @@ fn sql_of(
             },
             _ => SqlClass::Unknown("statements from a file, which can change after guardsh reads them".into()),
         };
-        if class != SqlClass::Read {
-            return class;
+        match class {
+            SqlClass::Read => {}
+            SqlClass::Add(why) => {
+                added.get_or_insert(why);
+            }
+            other => return other,
         }
     }
     for c in client.command_flags().iter().flat_map(|f| argv.values(f)) {
         match c.map(|c| client.classify(c)) {
             Some(SqlClass::Read) => {}
+            Some(SqlClass::Add(why)) => {
+                added.get_or_insert(why);
+            }
             Some(other) => return other,
             None => return SqlClass::Unknown("a command flag without a command".into()),
         }
     }
+    // Everything so far reads, or only adds: the strictest of them, unless stdin says more.
+    let so_far = || added.clone().map_or(SqlClass::Read, SqlClass::Add);
     if !reads_statements_from_stdin(client, argv) {
-        return SqlClass::Read;
+        return so_far();
     }
     // No flag replaces stdin: the client reads statements from it as well.
     match stdin {
         Stdin::Captured(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => client.classify(text),
+            Ok(text) => match client.classify(text) {
+                SqlClass::Read => so_far(),
+                SqlClass::Add(why) => SqlClass::Add(added.clone().unwrap_or(why)),
+                other => other,
+            },
             Err(_) => SqlClass::Unknown("piped input that is not UTF-8".into()),
         },
         Stdin::Terminal => SqlClass::Unknown("an interactive session".into()),

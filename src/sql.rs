@@ -16,6 +16,9 @@ use sqlparser::parser::Parser;
 pub enum SqlClass {
     /// Only reads (or nothing at all).
     Read,
+    /// Only adds: inserts rows or creates objects, and reads (the first such statement, in
+    /// words). Nothing that was there before is changed or removed.
+    Add(String),
     /// Writes, or may: the first statement or construct that does, in words.
     Write(String),
     /// Cannot be read with certainty: does not parse, uses client features guardsh does not
@@ -472,13 +475,54 @@ fn classify_with(db: Db, sql: &str) -> SqlClass {
         Ok(s) => s,
         Err(e) => return SqlClass::Unknown(format!("the SQL does not parse ({e})")),
     };
+    let mut added = None;
     for statement in &statements {
         match statement_class(statement, db) {
             SqlClass::Read => {}
+            SqlClass::Add(why) => {
+                added.get_or_insert(why);
+            }
             other => return other,
         }
     }
-    SqlClass::Read
+    added.map_or(SqlClass::Read, SqlClass::Add)
+}
+
+/// Statements that only add: new rows (`INSERT` without an update or replace on conflict), new
+/// objects (`CREATE` without `OR REPLACE`), comments. Whatever they compute is held to what a read
+/// may compute (no unknown function, no data-modifying CTE), so nothing else changes with them.
+/// Rows they add fire the table's triggers, which are the database owner's code, as for any
+/// insert the application makes.
+fn additive(statement: &Statement, db: Db) -> Option<SqlClass> {
+    let what = match statement {
+        Statement::Insert(i)
+            if !i.replace_into
+                && !i.overwrite
+                && i.or.is_none()
+                && i.assignments.is_empty()
+                && matches!(
+                    &i.on,
+                    None | Some(sqlparser::ast::OnInsert::OnConflict(sqlparser::ast::OnConflict {
+                        action: sqlparser::ast::OnConflictAction::DoNothing,
+                        ..
+                    }))
+                ) =>
+        {
+            "INSERT adds rows"
+        }
+        Statement::CreateTable(t) if !t.or_replace => "CREATE TABLE adds a table",
+        Statement::CreateIndex(_) => "CREATE INDEX adds an index",
+        Statement::CreateView(v) if !v.or_replace && !v.or_alter => "CREATE VIEW adds a view",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA adds a schema",
+        Statement::CreateSequence { .. } => "CREATE SEQUENCE adds a sequence",
+        Statement::CreateDatabase { .. } => "CREATE DATABASE adds a database",
+        Statement::Comment { .. } => "COMMENT ON describes an object",
+        _ => return None,
+    };
+    Some(match expressions_class(statement, db) {
+        SqlClass::Read => SqlClass::Add(what.into()),
+        other => other,
+    })
 }
 
 fn statement_class(statement: &Statement, db: Db) -> SqlClass {
@@ -528,11 +572,11 @@ fn statement_class(statement: &Statement, db: Db) -> SqlClass {
             }
             SqlClass::Read
         }
-        other => {
+        other => additive(other, db).unwrap_or_else(|| {
             let text = other.to_string();
             let verb: Vec<&str> = text.split_whitespace().take(2).collect();
             SqlClass::Write(format!("{} changes the database", verb.join(" ")))
-        }
+        }),
     }
 }
 
@@ -547,7 +591,18 @@ const SECRET_COLUMNS: &[&str] = &["authentication_string", "rolpassword", "passw
 /// (anywhere in a UNION), row locks, or a call to a function that is not a known read-only
 /// built-in, in an expression or in FROM.
 fn query_class(statement: &Statement, db: Db) -> SqlClass {
-    struct Finder(Option<SqlClass>, Db);
+    find_writes(statement, db, false)
+}
+
+/// What the expressions and queries inside an adding statement do, the statement itself aside.
+fn expressions_class(statement: &Statement, db: Db) -> SqlClass {
+    find_writes(statement, db, true)
+}
+
+/// `skip_top`: the statement visited first is the one being classed (an `INSERT`), not one
+/// nested in it.
+fn find_writes(statement: &Statement, db: Db, skip_top: bool) -> SqlClass {
+    struct Finder(Option<SqlClass>, Db, bool);
     impl Finder {
         fn found(&mut self, class: SqlClass) -> ControlFlow<()> {
             self.0 = Some(class);
@@ -557,6 +612,9 @@ fn query_class(statement: &Statement, db: Db) -> SqlClass {
     impl Visitor for Finder {
         type Break = ();
         fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<()> {
+            if std::mem::take(&mut self.2) {
+                return ControlFlow::Continue(());
+            }
             if matches!(s, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_)) {
                 return self.found(SqlClass::Write("a data-modifying statement inside the query".into()));
             }
@@ -633,7 +691,7 @@ fn query_class(statement: &Statement, db: Db) -> SqlClass {
             ControlFlow::Continue(())
         }
     }
-    let mut finder = Finder(None, db);
+    let mut finder = Finder(None, db, skip_top);
     let _ = statement.visit(&mut finder);
     finder.0.unwrap_or(SqlClass::Read)
 }
@@ -647,6 +705,55 @@ mod tests {
     }
 
     /// One statement per line: does it only read?
+    /// Statements that only add rows or objects, and every near miss that changes what was there.
+    #[test]
+    fn additive_table() {
+        let add = |sql: &str| matches!(classify_psql(sql), SqlClass::Add(_));
+        let cases: &[(&str, bool)] = &[
+            ("insert into users (email) values ('a@example.com')", true),
+            ("insert into events select * from staging where id > 3", true),
+            ("insert into t values (1) on conflict do nothing", true),
+            ("create table audit (id bigserial primary key, at timestamptz default now())", true),
+            ("create index concurrently i on orders (created_at)", true),
+            ("create view v as select id from users", true),
+            ("create schema reporting", true),
+            ("create sequence s", true),
+            ("comment on table users is 'people'", true),
+            ("select 1; insert into t values (1)", true),
+            ("insert into t values (1) on conflict (id) do update set x = 1", false),
+            ("create or replace view v as select 1", false),
+            ("insert into t select evil()", false),
+            ("create index i on t (evil(x))", false),
+            ("with d as (delete from t returning *) insert into u select * from d", false),
+            ("create table a as select * from pg_shadow", false),
+            ("insert into t values (1); delete from t", false),
+            ("insert into t values (1); drop table t", false),
+            ("select 1", false),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(add(sql), *want, "{sql:?}: {:?}", classify_psql(sql));
+        }
+        assert!(matches!(classify_mysql("insert into t values (1)"), SqlClass::Add(_)));
+        assert!(!matches!(classify_mysql("replace into t values (1)"), SqlClass::Add(_)));
+        assert!(!matches!(classify_mysql("insert into t values (1) on duplicate key update x = 1"), SqlClass::Add(_)));
+    }
+
+    /// The server's password stores are credentials, whatever spelling reaches them.
+    #[test]
+    fn password_stores_are_not_reads() {
+        for sql in [
+            "select usename, passwd from pg_shadow",
+            "SELECT * FROM PG_AUTHID",
+            "select * from pg_catalog.pg_user_mappings",
+            "select rolpassword from roles",
+        ] {
+            assert!(!is_read(sql), "{sql}");
+        }
+        for sql in ["select authentication_string from mysql.user", "select * from MYSQL.USER", "select * from user"] {
+            assert_ne!(classify_mysql(sql), SqlClass::Read, "{sql}");
+        }
+    }
+
     #[test]
     fn mysql_table() {
         let cases: &[(&str, bool)] = &[

@@ -87,6 +87,7 @@ mod tests {
             grant: vec![],
             wait: None,
             sql_read: false,
+            sql_additive: false,
             config: vec![],
             exception: false,
         }

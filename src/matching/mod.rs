@@ -38,6 +38,9 @@ pub fn rule_matches(rule: &Rule, argv: &NormalizedArgv) -> bool {
     if rule.sql_read && argv.sql != Some(crate::sql::SqlClass::Read) {
         return false;
     }
+    if rule.sql_additive && !matches!(argv.sql, Some(crate::sql::SqlClass::Read | crate::sql::SqlClass::Add(_))) {
+        return false;
+    }
     let permits = rule.action == Action::Allow;
     config_test(rule, argv, permits) && rule.flags.iter().all(|test| flag_test(test, argv, permits))
 }

@@ -636,7 +636,8 @@ fn compile_rule(
         flags,
         grant,
         wait: raw.wait,
-        sql_read: raw.sql.is_some(),
+        sql_read: raw.sql.as_ref().is_some_and(|t| *t.get_ref() == super::schema::SqlTest::Read),
+        sql_additive: raw.sql.as_ref().is_some_and(|t| *t.get_ref() == super::schema::SqlTest::Additive),
         config,
         exception,
     })

@@ -126,6 +126,8 @@ pub struct Rule {
     pub wait: Option<bool>,
     /// Matches only when the SQL the tool will run only reads.
     pub sql_read: bool,
+    /// Matches only when the SQL the tool will run reads or only adds.
+    pub sql_additive: bool,
     /// Classes of configuration setting the rule is about (see `RawRule::config`).
     pub config: Vec<crate::git_config::ConfigClass>,
     /// An `allow` that sets aside the ask and deny rules of its own layer and the layers below

@@ -213,7 +213,8 @@ pub struct RawRule {
     pub grant: Vec<Spanned<String>>,
     /// For `ask` rules: wait for the approval (default), or exit 75 at once.
     pub wait: Option<bool>,
-    /// For tools whose SQL guardsh reads: `read` matches only when every statement only reads.
+    /// For tools whose SQL guardsh reads: `read` matches only when every statement only reads;
+    /// `additive` when every statement reads or only adds (inserts rows, creates objects).
     pub sql: Option<Spanned<SqlTest>>,
     /// For tools whose configuration options guardsh reads (git's `-c`): classes of setting
     /// (`safe`, `fetch-command`, `command`, `location`, `other`, `unknown`). An allow rule matches
@@ -230,4 +231,5 @@ pub struct RawRule {
 #[serde(rename_all = "lowercase")]
 pub enum SqlTest {
     Read,
+    Additive,
 }
