@@ -173,6 +173,8 @@ pub struct RawToolSpec {
     /// Flags that turn a dry run back off (`--no-dry-run`).
     #[serde(default)]
     pub dry_run_negations: Vec<String>,
+    /// The CLI reads command words in any case (Redis): they are looked up lower-cased.
+    pub catalog_lower: Option<bool>,
 }
 
 /// Whose configuration options the normaliser reads.
@@ -302,6 +304,7 @@ pub struct ToolSpec {
     /// The name the tool's command catalog is found under (`catalog::for_tool`), when it has one:
     /// then the catalog says where the command words end.
     pub catalog: Option<String>,
+    pub catalog_lower: bool,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -351,6 +354,7 @@ impl RawToolSpec {
         self.help_last = other.help_last.clone().or(self.help_last.take());
         self.dry_run.extend(other.dry_run.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.dry_run_negations.extend(other.dry_run_negations.iter().cloned());
+        self.catalog_lower = other.catalog_lower.or(self.catalog_lower);
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -467,6 +471,7 @@ impl RawToolSpec {
             dry_run: self.dry_run.iter().map(|(k, v)| (canonical(k), v.clone())).collect(),
             dry_run_negations: self.dry_run_negations.iter().map(canonical).collect(),
             catalog: None,
+            catalog_lower: self.catalog_lower.unwrap_or(false),
             resources,
             read_env: self.read_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             read_undo_vars: self.read_undo_vars.clone(),
@@ -552,10 +557,15 @@ impl ToolSpec {
         // A catalogued CLI's command words end where its catalog's path does: `doctl projects
         // list` is two words, `doctl compute droplet list` three, `aws ec2 wait instance-running`
         // four. While the words so far lead to deeper commands, one more is needed.
-        if let Some(catalog) = self.catalog.as_deref().and_then(crate::catalog::for_tool)
-            && let Some(len) = catalog.command_len(positionals)
-        {
-            return len;
+        if let Some(catalog) = self.catalog.as_deref().and_then(crate::catalog::for_tool) {
+            let len = if self.catalog_lower {
+                catalog.command_len(&positionals.iter().map(|w| w.to_lowercase()).collect::<Vec<_>>())
+            } else {
+                catalog.command_len(positionals)
+            };
+            if let Some(len) = len {
+                return len;
+            }
         }
         match (&self.nested, positionals.first()) {
             (Some(nested), Some(first)) if !nested.contains(&first.to_lowercase()) => self.verb_depth.min(1),
