@@ -152,22 +152,15 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
                         "guardsh could not read this {tool} command line with certainty ({why}), so no allow rule applies{hint}"
                     )
                 }
-                (None, _) => {
-                    // For a database client, what in the statements kept every allow rule away.
-                    let sql = match &argv.sql {
-                        Some(crate::sql::SqlClass::Write(why) | crate::sql::SqlClass::Unknown(why)) => {
-                            format!(" ({why})")
-                        }
-                        _ => String::new(),
-                    };
-                    match &reading {
-                        Some(r) => format!("{}; the default for {tool} is {}", r.describe(), action.as_str()),
-                        None => format!(
-                            "no rule matches this {tool} invocation{sql}; the default for {tool} is {}",
-                            action.as_str()
-                        ),
+                // The reason is part of what an approval checks against the policy again, so it
+                // holds nothing the approver's own evaluation cannot see (piped SQL): `check`
+                // shows what the statements do.
+                (None, _) => match &reading {
+                    Some(r) => format!("{}; the default for {tool} is {}", r.describe(), action.as_str()),
+                    None => {
+                        format!("no rule matches this {tool} invocation; the default for {tool} is {}", action.as_str())
                     }
-                }
+                },
             };
             (action, Cause::Default, reason, policy.default_grant.clone())
         }

@@ -95,6 +95,12 @@ fn to_json(inv: &Invocation, eval: &Evaluation) -> serde_json::Value {
         "matches": eval.matched.iter().map(|r| json!({"id": r.id, "action": r.action.as_str(), "reason": r.reason, "origin": r.origin, "layer": r.layer.as_str()})).collect::<Vec<_>>(),
         "reason": v.reason,
         "catalog": v.catalog,
+        "sql": eval.argv.sql.as_ref().map(|c| match c {
+            crate::sql::SqlClass::Read => json!({"class": "read"}),
+            crate::sql::SqlClass::Add(why) => json!({"class": "add", "why": why}),
+            crate::sql::SqlClass::Write(why) => json!({"class": "write", "why": why}),
+            crate::sql::SqlClass::Unknown(why) => json!({"class": "unknown", "why": why}),
+        }),
         "mode": eval.mode.as_str(),
         "ci_denied": v.ci_denied,
         "env": { "stripped": eval.env.stripped, "passed": eval.env.passed },
@@ -172,6 +178,22 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
     let _ = writeln!(s, "reason:      {}", v.reason);
     if let Some(c) = &v.catalog {
         let _ = writeln!(s, "catalog:     {c}");
+    }
+    // For a database client: which statement made it more than a read.
+    match &eval.argv.sql {
+        Some(crate::sql::SqlClass::Read) => {
+            let _ = writeln!(s, "sql:         only reads");
+        }
+        Some(crate::sql::SqlClass::Add(why)) => {
+            let _ = writeln!(s, "sql:         only adds ({why})");
+        }
+        Some(crate::sql::SqlClass::Write(why)) => {
+            let _ = writeln!(s, "sql:         writes: {why}");
+        }
+        Some(crate::sql::SqlClass::Unknown(why)) => {
+            let _ = writeln!(s, "sql:         not certain: {why}");
+        }
+        None => {}
     }
     let _ = writeln!(s, "exit:        {}", eval.refusal_code().map_or("runs the real tool".into(), |c| c.to_string()));
     let list = |l: &[String]| if l.is_empty() { "(none)".to_string() } else { l.join(" ") };

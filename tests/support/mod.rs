@@ -115,7 +115,8 @@ impl Test {
         } else if text.contains("[settings]\n") {
             text.replacen("[settings]\n", "[settings]\npacks = []\n", 1)
         } else {
-            format!("[settings]\npacks = []\n{text}")
+            // At the end, so that the lines a test's diagnostics name stay where they were.
+            format!("{text}\n[settings]\npacks = []\n")
         };
         self.rules_with_pack(&text)
     }
