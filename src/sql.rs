@@ -517,6 +517,14 @@ fn additive(statement: &Statement, db: Db) -> Option<SqlClass> {
         Statement::CreateSequence { .. } => "CREATE SEQUENCE adds a sequence",
         Statement::CreateDatabase { .. } => "CREATE DATABASE adds a database",
         Statement::Comment { .. } => "COMMENT ON describes an object",
+        Statement::Analyze(_) => "ANALYZE gathers statistics",
+        Statement::Vacuum(_) => "VACUUM reclaims space",
+        Statement::AlterTable(t)
+            if !t.operations.is_empty()
+                && t.operations.iter().all(|o| matches!(o, sqlparser::ast::AlterTableOperation::AddColumn { .. })) =>
+        {
+            "ALTER TABLE ... ADD COLUMN adds a column"
+        }
         _ => return None,
     };
     Some(match expressions_class(statement, db) {
@@ -720,6 +728,12 @@ mod tests {
             ("create sequence s", true),
             ("comment on table users is 'people'", true),
             ("select 1; insert into t values (1)", true),
+            ("alter table users add column last_login timestamptz", true),
+            ("analyze users", true),
+            ("vacuum analyze orders", true),
+            ("alter table users add column x int default evil()", false),
+            ("alter table users add column x int, drop column y", false),
+            ("alter table users drop column y", false),
             ("insert into t values (1) on conflict (id) do update set x = 1", false),
             ("create or replace view v as select 1", false),
             ("insert into t select evil()", false),
