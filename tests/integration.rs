@@ -8,6 +8,7 @@ mod agents;
 mod approval;
 mod aws;
 mod corpus;
+mod differential;
 mod custody;
 mod escapes;
 mod faults;
