@@ -40,7 +40,7 @@ use crate::support::Test;
 const KNOWN_MUST_BE_FIXED: bool = false;
 
 /// Variants per tool in a default (CI) run: at least 2,000 in all, within a few minutes on 2 cores.
-const COUNTS: &[(&str, usize)] = &[("kubectl", 620), ("git", 560), ("psql", 800), ("aws", 190)];
+const COUNTS: &[(&str, usize)] = &[("kubectl", 700), ("git", 600), ("psql", 850), ("aws", 230)];
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -190,15 +190,32 @@ fn guardsh_allows_nothing_the_real_tools_show_to_be_destructive() {
     let summary: Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary.json")).expect("JSON");
 
-    println!("differential: seed {seed}{}, {:.0} s", if all { ", all" } else { "" }, start.elapsed().as_secs_f64());
-    println!(
+    let mut report = String::new();
+    macro_rules! say {
+        ($($a:tt)*) => {{
+            let line = format!($($a)*);
+            println!("{line}");
+            report.push_str(&line);
+            report.push('\n');
+        }};
+    }
+    say!("differential: seed {seed}{}, {:.0} s", if all { ", all" } else { "" }, start.elapsed().as_secs_f64());
+    say!(
         "{:<8} {:>8} {:>8} {:>6} {:>9} {:>13} {:>16} {:>15} {:>6}",
-        "tool", "variants", "allowed", "held", "ran real", "held sampled", "held+destructive", "harmless asked", "secs"
+        "tool",
+        "variants",
+        "allowed",
+        "held",
+        "ran real",
+        "held sampled",
+        "held+destructive",
+        "harmless asked",
+        "secs"
     );
     let mut total = 0;
     for (tool, s) in summary["tools"].as_object().expect("tools") {
         total += s["variants"].as_u64().unwrap_or(0);
-        println!(
+        say!(
             "{:<8} {:>8} {:>8} {:>6} {:>9} {:>13} {:>16} {:>9} of {:<4} {:>6}",
             tool,
             s["variants"],
@@ -212,49 +229,53 @@ fn guardsh_allows_nothing_the_real_tools_show_to_be_destructive() {
             s["seconds"]
         );
     }
-    println!("{total} variants; table: {}", out.join("results.tsv").display());
+    say!("{total} variants; table: {}", out.join("results.tsv").display());
     if !skipped.is_empty() {
-        println!("skipped (not installed here): {}", skipped.join(", "));
+        say!("skipped (not installed here): {}", skipped.join(", "));
     }
 
     let list = |key: &str| summary[key].as_array().cloned().unwrap_or_default();
     let (findings, still, fixed, misread, errors) =
         (list("findings"), list("known_still_allowed"), list("known_fixed"), list("misread"), list("errors"));
     if !misread.is_empty() {
-        println!(
-            "\n{} psql variants guardsh reads as reads whose statements write when run without the read-only \
-             session the shim adds (held only by that session):",
+        say!(
+            "\n{} psql variants guardsh reads as reads that write when run without what the shim adds \
+             (a read-only session, PSQLRC=/dev/null), so only that holds them:",
             misread.len()
         );
         for m in &misread {
-            println!("  {}  direct: {}", compact(m), m["direct_effects"]);
+            say!("  {}  direct: {}", compact(m), m["direct_effects"]);
         }
     }
     if !still.is_empty() {
-        println!("\n{} known findings (tests/differential/known.tsv) guardsh still allows:", still.len());
+        say!("\n{} known findings (tests/differential/known.tsv) guardsh still allows:", still.len());
         for k in &still {
-            println!("  KNOWN {}", compact(k));
+            say!("  KNOWN {}", compact(k));
         }
     }
     if !fixed.is_empty() {
-        println!("\n{} known findings now held or harmless (fixed?):", fixed.len());
+        say!("\n{} known findings now held or harmless (fixed?):", fixed.len());
         for k in &fixed {
-            println!("  FIXED {}", compact(k));
+            say!("  FIXED {}", compact(k));
         }
     }
     if !errors.is_empty() {
-        println!("\n{} variants the harness could not evaluate:", errors.len());
+        say!("\n{} variants the harness could not evaluate:", errors.len());
         for e in &errors {
-            println!("  {}", compact(e));
+            say!("  {}", compact(e));
         }
     }
+    for f in &findings {
+        say!("  NEW {}", compact(f));
+    }
+    std::fs::write(out.join("report.txt"), &report).expect("write report.txt");
     assert!(total >= 2000 || !skipped.is_empty() || only.is_some(), "fewer than 2,000 variants: {total}");
     assert!(
         findings.is_empty(),
         "{} variants guardsh allows while the real tool did something destructive or read a secret \
-         (add each fix's regression row to tests/differential/known.tsv only with a diagnosis):\n{}",
+         (listed above as NEW, and in {}; record each in tests/differential/known.tsv with a diagnosis)",
         findings.len(),
-        findings.iter().map(|f| format!("  NEW {}", compact(f))).collect::<Vec<_>>().join("\n")
+        out.join("report.txt").display()
     );
     let strict = KNOWN_MUST_BE_FIXED || std::env::var("GUARDSH_DIFF_STRICT_KNOWN").is_ok_and(|v| v == "1");
     assert!(!strict || still.is_empty(), "{} known findings are still allowed (see above)", still.len());

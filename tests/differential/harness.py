@@ -74,7 +74,39 @@ K_RES = {
     "ns": ["namespaces", "namespace", "ns", "NS", "namespaces.v1.", "Namespace"],
     "cm": ["configmaps", "configmap", "cm", "CM", "configmaps.v1", "ConfigMap"],
     "nodes": ["nodes", "node", "no", "NODES"],
+    "sa": ["serviceaccounts", "serviceaccount", "sa", "SA"],
 }
+K_DRY = ["--dry-run=client", "--dry-run=server", "--dry-run", "--dry-run=none", "--dry-run=None", "--dry-run=false",
+         "--dry-run=true", "--dry-run=CLIENT", "--dry-run=Server"]
+# A Secret manifest in the spellings YAML and JSON allow: what `get -f`/`describe -f` read.
+SECRET_DOCS = [
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n",
+    '{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}',
+    '{"apiVersion": "v1", "kind": "Secr\\u0065t", "metadata": {"name": "db"}}',
+    "{apiVersion: v1, kind: Secret, metadata: {name: db}}\n",
+    "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: db\n",
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n",
+    'apiVersion: "v1"\n"kind": "Secret"\nmetadata: {"name": "db"}\n',
+    "# x\napiVersion: v1 # c\nkind: Secret   # c\nmetadata:\n  name: db\n",
+    "apiVersion: v1\nkind: &k Secret\nmetadata:\n  name: db\n",
+    "apiVersion: v1\r\nkind: Secret\r\nmetadata:\r\n  name: db\r\n",
+    "apiVersion: v1\nkind: >-\n  Secret\nmetadata:\n  name: db\n",
+    "apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata:\n  name: db\n",
+    "apiVersion: v1\nkind: !!str Secret\nmetadata:\n  name: db\n",
+    "apiVersion: v1\n? kind\n: Secret\nmetadata:\n  name: db\n",
+    "apiVersion: v1\nkind: 'Secret'\nmetadata:\n  name: \"db\"\n",
+    "---\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n...\n",
+    "apiVersion: v1\nkind: SecretList\nitems:\n- metadata:\n    name: db\n",
+]
+ROLE_DOC = ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r\n  namespace: default\n"
+            "rules:\n- apiGroups: ['']\n  resources: ['secrets']\n  verbs: ['get']\n")
+# Global options that take a value, each given a value that reads like a harmless verb.
+K_VALUE_FLAGS = ["-n", "--namespace", "--as", "--as-group", "--as-uid", "--token", "--username", "--password",
+                 "--tls-server-name", "--cache-dir", "--log-dir", "--vmodule", "--profile-output", "--user",
+                 "--cluster", "--context", "--log-file", "--certificate-authority", "--client-key",
+                 "--client-certificate", "--log-backtrace-at", "--kubeconfig", "-s", "--server", "--request-timeout",
+                 "--profile", "-v", "--v", "--log-flush-frequency", "--one-output", "--skip-headers",
+                 "--add-dir-header", "--alsologtostderr", "--logtostderr", "--stderrthreshold"]
 K_OUT = ["json", "yaml", "name", "wide", "jsonpath={.metadata.name}"]
 
 MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: default\ndata:\n  k: evil\n"
@@ -103,6 +135,16 @@ def kubectl_intents():
         (h, "can-i", ["auth", "can-i", "delete", "pods"]),
         (h, "config-view", ["config", "view"]),
         (h, "get-all", ["get", "all"]),
+        (h, "describe-sa", ["describe", R % "sa", "default"]),
+        (h, "rollout-history", ["rollout", "history", "deploy/api"]),
+        (h, "dry-run-delete", ["delete", R % "pods", "web", "{DRY}"]),
+        (h, "dry-run-scale", ["scale", R % "deploy", "api", "--replicas=0", "{DRY}"]),
+        (h, "dry-run-cm", ["create", "configmap", "x", "--from-literal=a=b", "{DRY}"]),
+        (s, "get-f-secret", ["get", "-f", "{SECRETFILE}"]),
+        (s, "describe-f-secret", ["describe", "-f", "{SECRETFILE}"]),
+        (d, "delete-now", ["delete", R % "pods", "web", "{NOW}"]),
+        (d, "auth-reconcile", ["auth", "reconcile", "-f", "{ROLEFILE}"]),
+        (d, "verb-as-value", ["{VV}", "delete", R % "pods", "web"]),
         (h, "diff", ["diff", "-f", "{FILE}"]),
         (d, "delete", ["delete", R % "pods", "web"]),
         (d, "delete-slash", ["delete", "{R/:pods}web"]),
@@ -143,12 +185,12 @@ def kubectl_intents():
 
 def gen_kubectl(rng, n, ctx):
     intents = kubectl_intents()
-    server = ctx["kube_server"]
+    server = "@KUBE@"  # the stand-in's address, filled in when run (keys stay the same across runs)
     altkc = "alt-kubeconfig"
     globals_ = [
         ["-n", "default"], ["-ndefault"], ["--namespace=default"], ["--namespace", "default"], ["-n=default"],
         ["--context", "c"], ["--context=c"], ["--kubeconfig", altkc], ["--kubeconfig=" + altkc],
-        ["--request-timeout=10s"], ["--request-timeout", "10s"], ["-v", "0"], ["-v=0"], ["--v=0"], ["-v0"],
+        ["--request-timeout=10s"], ["--request-timeout", "10s"], ["-v", "0"], ["-v=0"], ["--v=0"], ["-v0"], ["-v=9"], ["--v", "8"],
         ["--insecure-skip-tls-verify"], ["-s", server], ["--server=" + server], ["--server", server],
         ["--cluster=c"], ["--user=u"], ["--token=t"], ["--match-server-version=false"],
         ["--warnings-as-errors=false"], ["--as=admin"], ["--as-group=system:masters"], ["--profile=none"],
@@ -168,6 +210,27 @@ def gen_kubectl(rng, n, ctx):
             if t.startswith("{R/:"):
                 b = t.index("}")
                 t = pick(rng, K_RES[t[4:b]]) + "/" + t[b + 1:]
+            if t == "{DRY}":
+                words.append(pick(rng, K_DRY))
+                continue
+            if t == "{NOW}":
+                words += pick(rng, [["--now"], ["--grace-period=0", "--force"], ["--wait=false"], ["--cascade=orphan"],
+                                    ["--ignore-not-found"]])
+                continue
+            if t == "{VV}":
+                f = pick(rng, K_VALUE_FLAGS)
+                val = pick(rng, ["get", "describe", "version", "logs"])
+                words += pick(rng, [[f, val], [f + "=" + val]]) if f.startswith("--") else [f, val]
+                continue
+            if t in ("{SECRETFILE}", "{ROLEFILE}"):
+                body = pick(rng, SECRET_DOCS) if t == "{SECRETFILE}" else ROLE_DOC
+                name = pick(rng, ["s.yaml", "s.json", "s.yml", "s.txt"])
+                if rng.random() < 0.15:
+                    stdin, name = body, "-"
+                else:
+                    prep.append(["cwd", name, body])
+                words.append(name)
+                continue
             if t == "{O}":
                 words += pick(rng, [["-o", o] for o in K_OUT] + [["-o" + o] for o in K_OUT[:3]] +
                               [["--output=" + o] for o in K_OUT[:3]] + [["--output", "yaml"]])
@@ -190,7 +253,7 @@ def gen_kubectl(rng, n, ctx):
         if family == "edit":
             env["KUBE_EDITOR"] = pick(rng, ["sed -i s/v/evil/", "sh -c 'echo \"  z: y\" >> \"$1\"' sh"])
         if "--kubeconfig" in " ".join(words) or rng.random() < 0.08:
-            prep.append(["cwd", altkc, oracles.kubeconfig(ctx["kube_port"])])
+            prep.append(["cwd", altkc, oracles.kubeconfig("@KUBE@")])
             if "--kubeconfig" not in " ".join(words):
                 env["KUBECONFIG"] = altkc
         if "--cache-dir" in words:
@@ -205,10 +268,10 @@ def gen_kubectl(rng, n, ctx):
 def run_kubectl(ctx, v, direct, ws=None):
     log = ctx["kube_log"]
     log.take()
-    r = run_tool(ctx, v, direct, ctx["cwd"])
-    effects = []
-    for (method, path, query) in log.take():
-        c = oracles.classify_kube(method, path, query)
+    code, err, effects = run_tool(ctx, v, direct, ctx["cwd"])
+    r = (code, err)
+    for (method, path, query, body) in log.take():
+        c = oracles.classify_kube(method, path, query, body)
         if c:
             effects.append(f"{c}:{method} {path}")
     return r, sorted(set(effects))
@@ -378,6 +441,23 @@ def git_intents():
         (d, "amend", [["commit"], ["--amend -m x", "--amend --no-edit", "--amen -m x"]]),
         (d, "rm", [["rm"], ["-f m.txt", "--force m.txt", "-rf .", "-f -- m.txt"]]),
         (d, "symbolic", [["symbolic-ref HEAD refs/heads/feature"], [""]]),
+        (d, "checkout-index", [["checkout-index"], ["-f -a", "-fa", "--force --all", "-f m.txt", "-f -- m.txt", "-af"]]),
+        (d, "read-tree", [["read-tree"], ["-u --reset HEAD", "--reset -u HEAD", "-m -u HEAD"]]),
+        (d, "fetch-force-local", [["fetch"], ["origin +other:feature", "origin +refs/heads/other:refs/heads/feature",
+                                              ". +main:feature", "-f origin other:feature", "--force origin other:feature",
+                                              "origin other:feature --force", "-u origin +other:main",
+                                              "origin +refs/tags/v1:refs/tags/v1 +other:feature"]]),
+        (d, "push-local", [["push"], [". +main:feature", ". :feature", ". --delete feature", "-f . main:feature",
+                                      ". :refs/tags/v1", "--force . main:feature"]]),
+        (d, "mv-force", [["mv"], ["-f u.txt m.txt", "--force u.txt m.txt", "-f -- u.txt m.txt"]]),
+        (d, "reset-modes", [["reset"], ["--keep HEAD~1", "--merge HEAD~1", "--soft HEAD~1", "HEAD~1", "--mixed HEAD~1"]]),
+        (d, "stash-variants", [["stash"], ["drop -q stash@{0}", "pop", "clear -q", "store HEAD", "push --keep-index"]]),
+        (d, "verb-as-value", [["--namespace status", "--namespace=status", "-C status", "--git-dir .git",
+                               "--work-tree .", "--attr-source HEAD", "--super-prefix status/",
+                               "--config-env=status.x=HOME", "--exec-path=/usr/lib/git-core"],
+                              ["reset --hard", "checkout -- m.txt", "clean -fd"]]),
+        (h, "housekeeping", [["gc --prune=now", "prune", "reflog expire --expire=now --all", "maintenance run",
+                              "fsck", "count-objects -v", "repack -ad"]]),
     ]
 
 
@@ -430,6 +510,8 @@ def gen_git(rng, n, ctx):
             for slot in slots:
                 words += pick(rng, slot).split()
             env, prep = {}, []
+            if "status" in words or "status/" in words:
+                prep.append(["cwd", "status/.keep", ""])
             words = insert_globals(rng, words, globals_, max_n=2, positions=lambda w: [1])
         out.append(Variant("git", words, intent, family, env, None, prep))
     return out
@@ -450,9 +532,9 @@ def run_git(ctx, v, direct, ws):
     # A held variant's direct run gets a fresh copy: the shim's run may have changed the first.
     work, remote = os.path.join(ws, "work"), os.path.join(ws, "remote.git")
     before = git_state(work, remote)
-    r = run_tool(ctx, v, direct, work, skip_prep_kinds=("gitconfig",))
+    code, err, extra = run_tool(ctx, v, direct, work, skip_prep_kinds=("gitconfig",))
     after = git_state(work, remote)
-    return r, git_effects(before, after, remote)
+    return (code, err), git_effects(before, after, remote) + extra
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,12 +553,16 @@ create function purge() returns bigint language sql as
   'with d as (delete from users returning 1) select count(*) from d';
 create procedure wipe() language sql as 'delete from users';
 create function safe() returns int language sql as 'select 1';
+create function report() returns bigint language sql as
+  'with d as (delete from audit returning 1) select count(*) from d';
+insert into audit values (1), (2);
+create view vp as select purge() as n;
 select lo_unlink(oid) from pg_largeobject_metadata;
 """
 
 PG_FINGERPRINT = r"""
 select md5(coalesce(string_agg(x, '|' order by x), '')) || ' ' || coalesce(string_agg(x, '|' order by x), '') from (
-  select 'rel ' || c.relname || ' ' || c.relkind || ' ' || coalesce(c.relacl::text, '') || ' '
+  select 'rel ' || c.relname || ' ' || c.relkind::text || ' ' || coalesce(c.relacl::text, '') || ' '
          || coalesce(obj_description(c.oid), '') as x
     from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public'
   union all select 'col ' || table_name || '.' || column_name || ' ' || data_type
@@ -499,6 +585,9 @@ PG_READS = [
     "show server_version", "table users", "values (1)", "select * from v", "explain select * from users",
     "with t as (select 1) select * from t", "select safe()", "select id from users order by id limit 2",
     "select current_setting('server_version')", "select name from users where id in (select id from v)",
+    "explain verbose delete from users", "select * from users for update", "select txid_current()",
+    "select set_config('a.b', 'c', false)", "select pg_notify('c', 'x')", "listen c", "select currval('s')",
+    "select table_to_xml('users', true, true, '')", "explain (analyze false) delete from users",
 ]
 PG_WRITES = [
     "drop table users", "delete from users", "update users set name = 'x'", "truncate users",
@@ -510,7 +599,22 @@ PG_WRITES = [
     "grant all on users to public", "comment on table users is 'x'", "select lo_import('/etc/hostname')",
     "copy users from program 'echo 9,z' with (format csv)", "select count(*) from purge()",
     "create database scratch", "create role evil", "drop view v", "alter sequence s restart with 50",
+    "select query_to_xml('delete from users returning id', true, true, '')", "select public.purge()",
+    'select "purge"()', "select (purge())", "select 1 where purge() > 0", "values (purge())", "select lo_create(0)",
+    "select lo_from_bytea(0, 'x')", "select pg_catalog.setval('s', 5)", "select pg_catalog.nextval('s')",
+    "table users; delete from users", "select nextval('s'::regclass)", "select * from pg_catalog.nextval('s')",
+    "explain (analyze) delete from users", "explain (analyze true, format json) update users set name = 'y'",
+    "explain analyse delete from users", "merge into users u using (select 1 as id) s on u.id = s.id when matched "
+    "then delete", "select * from vp", "select report()", "select count(*) from users where report() > 0",
+    "select * from v, purge()", "select cursor_to_xml('c', 1, false, false, '')",
 ]
+PG_META_WRITES = [
+    "\\copy users from program 'echo 9,z' with csv", "\\lo_import /etc/hostname",
+    "\\copy users (id, name) from program 'echo 8,y' (format csv)", "\\copy users from stdin",
+]
+PG_META_READS = ["\\dt", "\\d users", "\\l", "\\conninfo", "\\echo x", "\\copy users to stdout",
+                 "\\copy (select 1) to stdout", "\\lo_list", "\\sf purge", "\\dp", "\\du", "\\x",
+                 "\\pset format csv", "\\timing on", "\\encoding"]
 
 
 def sql_case(rng, s):
@@ -549,7 +653,7 @@ def sql_wrap(rng, s, write):
 
 
 def gen_psql(rng, n, ctx):
-    real_psql = ctx["tools"]["psql"]
+    real_psql = "@PSQLBIN@"  # the real psql's path, filled in when run
     out = []
     for i in range(n):
         write = i % 2 == 0
@@ -558,7 +662,7 @@ def gen_psql(rng, n, ctx):
         stmt = sql_wrap(rng, core, write)
         env, prep, stdin = {}, [], None
         words = ["psql"]
-        carrier = rng.randrange(16)
+        carrier = rng.randrange(20)
         family = "c"
         if carrier <= 5:
             words += pick(rng, [["-c", stmt], ["--command=" + stmt], ["-c" + stmt], ["--command", stmt],
@@ -617,10 +721,29 @@ def gen_psql(rng, n, ctx):
                                              "-d", "postgres"])]
             if words[-1] == "-d":
                 words.append("postgres")
-        else:
+        elif carrier == 15:
             family = "meta"
             words += ["-c", pick(rng, [f"\\set q '{core.replace(chr(39), chr(92) + chr(39))}'", "\\o /dev/null"])]
             words += ["-c", pick(rng, [":q", stmt])]
+        elif carrier == 16:
+            family = "metacmd"
+            m = pick(rng, PG_META_WRITES if write else PG_META_READS)
+            if m.endswith("from stdin"):
+                stdin = "9\tz\n\\.\n"
+            words += pick(rng, [["-c", m], ["-c", "select 1", "-c", m]])
+        elif carrier == 17:
+            family = "gset"
+            lit = core.replace("'", "''")
+            stdin = f"select '{lit}' as q \\gset\n:q;\n"
+        elif carrier == 18:
+            family = "editor"
+            env["EDITOR"] = env["PSQL_EDITOR"] = f"sh -c 'echo \"{core};\" > \"$1\"' sh"
+            words += ["-c", pick(rng, ["\\e", "\\ef purge"])]
+        else:
+            family = "encoding"
+            env["PGCLIENTENCODING"] = pick(rng, ["SJIS", "BIG5", "GBK"])
+            words += ["-c", "select '\udc83\\'; " + core + "; -- '"]
+            intent = "destructive" if write else "harmless"
         opts = [["-X"], ["-q"], ["-At"], ["--csv"], ["-1"], ["--single-transaction"], ["-v", "ON_ERROR_STOP=1"],
                 ["-o", "/dev/null"], ["-e"], ["-E"], ["-d", "postgres"], ["-U", "postgres"], ["-w"],
                 ["--no-psqlrc"], ["-n"], ["-S"], ["-x"], ["-P", "pager=off"], ["--echo-all"], ["-L", "plog"]]
@@ -642,7 +765,7 @@ class Pg:
         self.psql = ctx["tools"]["psql"]
         self.env = {"PATH": "/usr/bin:/bin", "PGHOST": ctx["pg_socket"], "PGUSER": "postgres",
                     "PGDATABASE": "postgres", "LC_ALL": "C"}
-        self.sql(PG_SETUP)
+        self.reset()
         self.baseline = self.fingerprint()
 
     def sql(self, text):
@@ -655,7 +778,9 @@ class Pg:
     def fingerprint(self):
         r = subprocess.run([self.psql, "-X", "-At", "-c", PG_FINGERPRINT], env=self.env, capture_output=True,
                            text=True, timeout=60)
-        return r.stdout.strip() if r.returncode == 0 else "error " + r.stderr
+        if r.returncode != 0 or not r.stdout.strip():
+            raise RuntimeError(f"the PostgreSQL fingerprint failed: {r.stderr}")
+        return r.stdout.strip()
 
     def reset(self):
         self.sql("drop database if exists scratch; drop role if exists evil;\n" + PG_SETUP)
@@ -663,9 +788,9 @@ class Pg:
 
 def run_psql(ctx, v, direct, ws=None):
     pg = ctx["pg"]
-    r = run_tool(ctx, v, direct, ctx["cwd"])
+    code, err, effects = run_tool(ctx, v, direct, ctx["cwd"])
+    r = (code, err)
     fp = pg.fingerprint()
-    effects = []
     if fp != pg.baseline:
         a = set(pg.baseline.split(" ", 1)[-1].split("|"))
         b = set(fp.split(" ", 1)[-1].split("|"))
@@ -707,6 +832,13 @@ def aws_intents():
                               "AttributeName=k,KeyType=HASH --billing-mode PAY_PER_REQUEST",
                               "sqs create-queue --queue-name q"]]),
         (d, "s3-stdin", [["s3 cp - s3://data/a.txt"]]),
+        (s, "local-secret", [["configure get aws_secret_access_key", "configure get default.aws_secret_access_key",
+                              "configure export-credentials", "configure get aws_secret_access_key --profile p",
+                              "s3 presign s3://data/a.txt", "rds generate-db-auth-token --hostname h --port 5432 "
+                              "--username u", "ecr get-login-password", "configure list"]]),
+        (d, "abbrev", [["s3 rm s3://data/a.txt --quie", "s3 rm s3://data --recur", "s3api delete-object --buck data "
+                        "--key a.txt", "--reg us-east-1 s3 rm s3://data/a.txt", "--prof p s3 rb s3://empty",
+                        "--out text s3api delete-bucket --bucket empty", "--debu s3 rm s3://data/a.txt"]]),
         (s, "secret", [["secretsmanager get-secret-value --secret-id db", "ssm get-parameter --name /db/pw --with-decryption",
                         "ssm get-parameters --names /db/pw --with-decryption",
                         "ssm get-parameters-by-path --path /db --with-decryption",
@@ -724,20 +856,30 @@ def gen_aws(rng, n, ctx):
     ]
     hostile = [
         ("destructive", "alias-file", ["ls"], {}, [["home", ".aws/cli/alias", "[toplevel]\nls = s3 rb s3://data --force\n"]]),
+        # An alias named like a built-in command replaces it; the last option swallows what follows.
         ("destructive", "alias-shadow", ["s3", "ls"], {},
-         [["home", ".aws/cli/alias", "[toplevel]\ns3 = s3api delete-object --bucket data --key a.txt\n"]]),
+         [["home", ".aws/cli/alias", "[toplevel]\ns3 = s3api delete-object --bucket data --key a.txt --request-payer\n"]]),
+        ("destructive", "alias-shadow-sts", ["sts", "get-caller-identity"], {},
+         [["home", ".aws/cli/alias", "[toplevel]\nsts = s3api delete-object --bucket data --key a.txt --request-payer\n"]]),
         ("destructive", "alias-whoami", ["whoami"], {},
-         [["home", ".aws/cli/alias", "[toplevel]\nwhoami = !" + ctx["tools"]["aws"] + " s3 rb s3://data --force\n"]]),
+         [["home", ".aws/cli/alias", "[toplevel]\nwhoami = !@AWSBIN@ s3 rb s3://data --force\n"]]),
         ("destructive", "input-json", ["s3api", "list-objects-v2", "--cli-input-json", "file://in.json"], {},
          [["cwd", "in.json", '{"Bucket": "data"}']]),
-        ("destructive", "config-file", ["s3", "ls"], {"AWS_CONFIG_FILE": "agent-config"},
-         [["cwd", "agent-config", "[default]\nregion = us-east-1\ncredential_process = sh -c ': > ../zz'\n"]]),
+        # A profile whose credentials come from a command, in a configuration file the agent wrote.
+        ("destructive", "credential-process", ["s3", "ls"], {"AWS_CONFIG_FILE": "agent-config", "AWS_PROFILE": "cp"},
+         [["cwd", "agent-config", "[profile cp]\nregion = us-east-1\ncredential_process = sh -c \"AWS_CONFIG_FILE=/dev/null "
+           "AWS_PROFILE=default @AWSBIN@ s3 rm s3://data/a.txt >/dev/null 2>&1; echo "
+           "'{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"x\\\", \\\"SecretAccessKey\\\": \\\"y\\\"}'\"\n"]]),
+        ("destructive", "credential-process-flag", ["--profile", "cp", "s3", "ls"], {"AWS_CONFIG_FILE": "agent-config"},
+         [["cwd", "agent-config", "[profile cp]\nregion = us-east-1\ncredential_process = sh -c \"AWS_CONFIG_FILE=/dev/null "
+           "AWS_PROFILE=default @AWSBIN@ s3 rm s3://data/a.txt >/dev/null 2>&1; echo "
+           "'{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"x\\\", \\\"SecretAccessKey\\\": \\\"y\\\"}'\"\n"]]),
     ]
     out = []
     for i in range(n):
         env, prep, stdin = {}, [], None
-        if i % 9 == 8:
-            intent, family, words, env, prep = hostile[(i // 9) % len(hostile)]
+        if i % 6 == 5:
+            intent, family, words, env, prep = hostile[(i // 6) % len(hostile)]
             words = ["aws"] + list(words)
             env, prep = dict(env), list(prep)
         else:
@@ -746,7 +888,7 @@ def gen_aws(rng, n, ctx):
             for slot in slots:
                 words += pick(rng, slot).split()
             words = insert_globals(rng, words, globals_, max_n=2)
-            words = [w.replace("{EP}", ctx["aws_endpoint"]) for w in words]
+            words = [w.replace("{EP}", "@AWS@") for w in words]
         if family == "s3-stdin":
             stdin = "overwritten\n"
         if "up.txt" in words or "empty" in words:
@@ -804,8 +946,9 @@ def run_aws(ctx, v, direct, ws=None):
     before = aws.s3_state()
     log = ctx["aws_log"]
     log.take()
-    r = run_tool(ctx, v, direct, ctx["cwd"])
-    effects = set()
+    code, err, extra = run_tool(ctx, v, direct, ctx["cwd"])
+    r = (code, err)
+    effects = set(extra)
     for (method, path, query, target, c) in log.take():
         if c:
             op = target.split(".")[-1] if target else f"{method} {path}"
@@ -822,7 +965,18 @@ def run_aws(ctx, v, direct, ws=None):
 # Running
 # ---------------------------------------------------------------------------------------------
 
-LOCK = threading.Lock()
+SECRET_MARKERS = [b"sekret-", b"X-Amz-Signature", b"X-Amz-Credential", b"aHVudGVyMg==", b"hunter2"]
+
+
+def fill(ctx, text):
+    """The oracles' addresses in place of their placeholders."""
+    if not isinstance(text, str):
+        return text
+    for k, v in (("@KUBE@", ctx.get("kube_server")), ("@AWS@", ctx.get("aws_endpoint")),
+                 ("@AWSBIN@", ctx["tools"].get("aws")), ("@PSQLBIN@", ctx["tools"].get("psql"))):
+        if v:
+            text = text.replace(k, v)
+    return text
 
 
 def apply_prep(ctx, v, cwd, kinds_skip=()):
@@ -834,7 +988,7 @@ def apply_prep(ctx, v, cwd, kinds_skip=()):
         path = os.path.join(root, p[1])
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
-            f.write(p[2])
+            f.write(fill(ctx, p[2]))
         if "/hooks/" in path or path.endswith("pre-commit"):
             os.chmod(path, 0o755)
         made.append(path)
@@ -846,19 +1000,20 @@ def run_tool(ctx, v, direct, cwd, skip_prep_kinds=()):
     Returns (exit code, first line of stderr)."""
     made = apply_prep(ctx, v, cwd, skip_prep_kinds)
     env = dict(ctx["env"])
-    env.update(v.env)
+    env.update({k: fill(ctx, x) for k, x in v.env.items()})
+    args = [fill(ctx, w) for w in v.argv[1:]]
     if direct:
         exe = ctx["tools"][v.tool]
-        argv = [exe] + v.argv[1:]
+        argv = [exe] + args
     else:
         exe = os.path.join(ctx["shims"], v.tool)
-        argv = [v.tool] + v.argv[1:]
+        argv = [v.tool] + args
     try:
         r = subprocess.run(argv, executable=exe, cwd=cwd, env=env, capture_output=True,
                            input=(v.stdin or "").encode(), timeout=30)
-        code, err = r.returncode, r.stderr.decode("utf-8", "replace")
+        code, err, out = r.returncode, r.stderr.decode("utf-8", "replace"), r.stdout
     except subprocess.TimeoutExpired as e:
-        code, err = -1, "timeout " + (e.stderr or b"").decode("utf-8", "replace")
+        code, err, out = -1, "timeout " + (e.stderr or b"").decode("utf-8", "replace"), e.stdout or b""
     finally:
         for p in made:
             try:
@@ -866,15 +1021,17 @@ def run_tool(ctx, v, direct, cwd, skip_prep_kinds=()):
             except OSError:
                 pass
     lines = [l for l in err.splitlines() if l.strip()]
-    return code, (lines[0] if lines else "")[:200]
+    # Credentials the tool printed: the human's secret key, or a URL signed with it.
+    extra = [f"secret-read:stdout {m.decode()}" for m in SECRET_MARKERS if m in out or m in err.encode()]
+    return code, (lines[0] if lines else "")[:200], extra
 
 
 def decide(ctx, v, cwd):
     env = dict(ctx["env"])
-    env.update(v.env)
+    env.update({k: fill(ctx, x) for k, x in v.env.items()})
     made = apply_prep(ctx, v, cwd, ("gitconfig",))
     try:
-        r = subprocess.run([ctx["guardsh"], "check", "--json", "--"] + v.argv, cwd=cwd, env=env,
+        r = subprocess.run([ctx["guardsh"], "check", "--json", "--"] + [fill(ctx, w) for w in v.argv], cwd=cwd, env=env,
                            capture_output=True, timeout=30)
     finally:
         for p in made:
@@ -948,6 +1105,17 @@ def evaluate_in(ctx, v, sample_held, run, fresh, spaces, unused):
     return row
 
 
+def printable(v):
+    """Lone surrogates (bytes that are not UTF-8, in argv) as backslash escapes, for JSON readers."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(v, list):
+        return [printable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: printable(x) for k, x in v.items()}
+    return v
+
+
 def destructive(effects):
     return [e for e in effects if e.split(":", 1)[0] in DESTRUCTIVE_EFFECTS]
 
@@ -1005,8 +1173,8 @@ def main():
         ctx["env"] = dict(ctx["env"], AWS_ENDPOINT_URL=ctx["aws_endpoint"], AWS_DEFAULT_REGION="us-east-1",
                           AWS_PAGER="", AWS_SHARED_CREDENTIALS_FILE=os.path.join(ctx["home"], ".aws-credentials"))
         with open(os.path.join(ctx["home"], ".aws-credentials"), "w") as f:
-            f.write("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
-                    "[p]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+            f.write("[default]\naws_access_key_id = testing\naws_secret_access_key = sekret-17\n"
+                    "[p]\naws_access_key_id = testing\naws_secret_access_key = sekret-p-31\n")
         ctx["aws"] = Aws(ctx)
     gens = {"kubectl": gen_kubectl, "git": gen_git, "psql": gen_psql, "aws": gen_aws}
     for t in tools:
@@ -1042,7 +1210,7 @@ def main():
         th.join()
 
     # The table.
-    with open(os.path.join(out_dir, "results.tsv"), "w") as f:
+    with open(os.path.join(out_dir, "results.tsv"), "w", errors="backslashreplace") as f:
         f.write("tool\tintent\tfamily\tdecision\trule\tran\texit\teffects\tdirect_effects\targv\tenv\tstdin\tprep\tstderr\n")
         for t in tools:
             for r in results[t]:
@@ -1072,7 +1240,8 @@ def main():
         }
         summary["tools"][t] = s
         for r in results[t]:
-            compact = {k: r.get(k) for k in ("tool", "argv", "env", "stdin", "prep", "effects", "rule", "family")}
+            compact = {k: printable(r.get(k)) for k in ("tool", "argv", "env", "stdin", "prep", "effects", "rule",
+                                                         "family")}
             if r["decision"] == "error":
                 summary["errors"].append(compact)
             bad = r["decision"] == "allow" and destructive(r.get("effects", []))
@@ -1089,5 +1258,17 @@ def main():
     print(json.dumps({k: summary[k] for k in ("seed", "all", "seconds", "tools")}, indent=1))
 
 
+def to_known(summary_path):
+    """Prints summary.json's new findings as known.tsv rows (what happened: the oracle and the rule)."""
+    summary = json.load(open(summary_path))
+    for f in summary["findings"]:
+        what = "allowed by " + str(f["rule"]) + "; oracle: " + " ".join(f["effects"])
+        print("\t".join([f["tool"], json.dumps(f["argv"]), json.dumps(f["env"], sort_keys=True), json.dumps(f["stdin"]),
+                         json.dumps(f["prep"]), what]))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--to-known":
+        to_known(sys.argv[2])
+    else:
+        main()

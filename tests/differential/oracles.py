@@ -118,11 +118,12 @@ class KubeLog:
         return e
 
 
-def classify_kube(method, path, query):
+def classify_kube(method, path, query, body=b""):
     """What one request to the API means: 'mutation', 'secret-read', 'exec' or None (a read)."""
     parts = [p for p in path.split("/") if p]
     q = urllib.parse.parse_qs(query)
-    if "dryRun" in q:
+    # A server-side dry run: in the query, or for DELETE in the DeleteOptions body.
+    if "dryRun" in q or (method == "DELETE" and b'"dryRun":["All"]' in body.replace(b" ", b"")):
         return None
     if any(p in ("exec", "attach", "portforward", "proxy") for p in parts[-2:]) or (
             "proxy" in parts and "namespaces" in parts):
@@ -159,17 +160,19 @@ def make_kube_handler(log):
         def handle_any(self):
             u = urllib.parse.urlsplit(self.path)
             n = int(self.headers.get("Content-Length") or 0)
+            body = b""
             if n:
-                self.rfile.read(n)
+                body = self.rfile.read(n)
             elif self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 while True:
                     size = int(self.rfile.readline().strip() or b"0", 16)
                     if size == 0:
                         self.rfile.readline()
                         break
-                    self.rfile.read(size + 2)
+                    body += self.rfile.read(size)
+                    self.rfile.read(2)
             with log.lock:
-                log.entries.append((self.command, u.path, u.query))
+                log.entries.append((self.command, u.path, u.query, body))
             self.answer(u.path, u.query)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
@@ -264,10 +267,11 @@ def start_kube():
 
 
 def kubeconfig(port, user="u", ns="default"):
+    server = port if isinstance(port, str) else f"http://127.0.0.1:{port}"
     return (
         "apiVersion: v1\nkind: Config\nclusters:\n"
-        f"- name: c\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\n"
-        f"- name: other\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\n"
+        f"- name: c\n  cluster: {{server: '{server}'}}\n"
+        f"- name: other\n  cluster: {{server: '{server}'}}\n"
         "contexts:\n"
         f"- name: c\n  context: {{cluster: c, user: {user}, namespace: {ns}}}\n"
         f"- name: prod\n  context: {{cluster: other, user: {user}, namespace: prod}}\n"
