@@ -230,6 +230,16 @@ fn guardsh_allows_nothing_the_real_tools_show_to_be_destructive() {
         );
     }
     say!("{total} variants; table: {}", out.join("results.tsv").display());
+    say!("harmless intents guardsh asks about, by family (count):");
+    for (tool, s) in summary["tools"].as_object().expect("tools") {
+        let families: Vec<String> = s["harmless_asked_by_family"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(family, n)| format!("{family} {n}"))
+            .collect();
+        say!("  {tool}: {}", if families.is_empty() { "none".to_string() } else { families.join(", ") });
+    }
     if !skipped.is_empty() {
         say!("skipped (not installed here): {}", skipped.join(", "));
     }

@@ -6,6 +6,7 @@ sample of the held ones) for real against oracles the tools cannot fool, and wri
 Called by tests/differential.rs with one argument, a JSON file describing the hermetic test world
 (see `main`). Python standard library only. Deterministic for a given seed."""
 
+import collections
 import hashlib
 import json
 import os
@@ -349,6 +350,8 @@ def git_state(work, remote):
     # Stash entries live in refs/stash's reflog: an older entry is kept, not lost.
     stashes = g("log", "-g", "--format=%H", "refs/stash").split() if "refs/stash" in refs else []
     reach = set(g("rev-list", "--all", "HEAD", *stashes).split())
+    # History proper: what branches, tags and HEAD reach (a stash entry's loss is judged by its content).
+    history = set(g("rev-list", "--exclude=refs/stash", "--all", "HEAD").split())
     objs = set(l.split()[0] for l in g("rev-list", "--objects", "--all", "HEAD", *stashes).splitlines() if l)
     index = set(l.split()[1] for l in g("ls-files", "-s").splitlines() if l)
     files = set()
@@ -360,7 +363,7 @@ def git_state(work, remote):
                 files.add(open(os.path.join(root, n), "rb").read())
             except OSError:
                 pass
-    return {"refs": refs, "rrefs": rrefs, "reach": reach, "objs": objs | index, "files": files}
+    return {"refs": refs, "rrefs": rrefs, "reach": reach, "history": history, "objs": objs | index, "files": files}
 
 
 def blob_id(text):
@@ -370,14 +373,14 @@ def blob_id(text):
 
 def git_effects(before, after, remote):
     eff = []
-    lost = before["reach"] - after["reach"]
+    lost = before["history"] - after["reach"]
     if lost:
         eff.append(f"lost-commit:{len(lost)}")
     for mark in (MARK_M, MARK_U, MARK_I, MARK_T):
         if mark.encode() not in after["files"] and blob_id(mark) not in after["objs"]:
             eff.append("discarded-work:" + mark.split("-")[0])
     for ref, oid in before["refs"].items():
-        if ref.startswith("refs/remotes/"):
+        if ref.startswith("refs/remotes/") or ref == "refs/stash":
             continue
         if ref not in after["refs"]:
             eff.append(("tag-deleted:" if ref.startswith("refs/tags/") else "ref-deleted:") + ref)
@@ -1237,6 +1240,11 @@ def main():
             "harmless_sampled_asked_no_effect": sum(r.get("ran") == "direct" and not destructive(r["effects"])
                                                     for r in rs),
             "seconds": round(timing.get(t, 0), 1),
+            # The reverse direction: which harmless intents guardsh asks about (feeds precision work).
+            "harmless_asked_by_family": dict(sorted(
+                collections.Counter(r["family"] for r in rs
+                                    if r["decision"] in ("ask", "deny") and r["intent"] == "harmless").items(),
+                key=lambda kv: -kv[1])),
         }
         summary["tools"][t] = s
         for r in results[t]:
