@@ -140,6 +140,10 @@ fn guardsh_allows_nothing_the_real_tools_show_to_be_destructive() {
         eprintln!("differential: no tool to test");
         return;
     }
+    // `kubectl diff` runs diff(1); the test world's PATH has only a few system utilities.
+    if let Some(diff) = ["/usr/bin/diff", "/bin/diff"].iter().map(Path::new).find(|p| p.exists()) {
+        std::os::unix::fs::symlink(diff, t.sysbin.join("diff")).expect("symlink diff");
+    }
     for (tool, path) in &tools {
         t.shim(tool);
         std::os::unix::fs::symlink(path.as_str().expect("path"), t.real.join(tool)).expect("symlink a real tool");

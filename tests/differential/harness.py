@@ -184,6 +184,14 @@ def kubectl_intents():
     ]
 
 
+# Environment that makes a read run a program. (Not here: a kubeconfig `exec` credential plugin;
+# kubectl 1.32 did not run one against the plain-HTTP stand-in.)
+K_HOSTILE = [
+    ("destructive", "external-diff", ["diff", "-f", "m.yaml"],
+     {"KUBECTL_EXTERNAL_DIFF": "@KUBECTLBIN@ -s @KUBE@ --token t -n default delete pod web --wait=false"}),
+]
+
+
 def gen_kubectl(rng, n, ctx):
     intents = kubectl_intents()
     server = "@KUBE@"  # the stand-in's address, filled in when run (keys stay the same across runs)
@@ -200,6 +208,12 @@ def gen_kubectl(rng, n, ctx):
     ]
     out = []
     for i in range(n):
+        if i % 29 == 28:
+            intent, family, args, env = K_HOSTILE[(i // 29) % len(K_HOSTILE)]
+            prep = [["cwd", "m.yaml", MANIFEST]]
+            words = insert_globals(rng, ["kubectl"] + args, globals_[:12], max_n=1)
+            out.append(Variant("kubectl", words, intent, family, dict(env), None, prep))
+            continue
         intent, family, tmpl = intents[i % len(intents)]
         words = ["kubectl"]
         prep, stdin, env = [], None, {}
@@ -976,7 +990,8 @@ def fill(ctx, text):
     if not isinstance(text, str):
         return text
     for k, v in (("@KUBE@", ctx.get("kube_server")), ("@AWS@", ctx.get("aws_endpoint")),
-                 ("@AWSBIN@", ctx["tools"].get("aws")), ("@PSQLBIN@", ctx["tools"].get("psql"))):
+                 ("@AWSBIN@", ctx["tools"].get("aws")), ("@PSQLBIN@", ctx["tools"].get("psql")),
+                 ("@KUBECTLBIN@", ctx["tools"].get("kubectl"))):
         if v:
             text = text.replace(k, v)
     return text
