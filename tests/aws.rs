@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::support::Test;
 
 /// The bin directory of the Python that has the AWS CLI and moto installed.
-fn python_bin() -> Option<PathBuf> {
+pub(crate) fn python_bin() -> Option<PathBuf> {
     let out = Command::new("python3")
         .args(["-c", "import sys, os, moto; print(os.path.join(sys.prefix, 'bin'))"])
         .stderr(Stdio::null())
@@ -24,14 +24,14 @@ fn python_bin() -> Option<PathBuf> {
     (out.status.success() && bin.join("aws").exists() && bin.join("moto_server").exists()).then_some(bin)
 }
 
-/// moto's S3 on a free loopback port, stopped when dropped.
-struct Moto {
+/// moto's S3 on a free loopback port, stopped when dropped (tests/differential.rs uses it too).
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Moto {
-    fn start(bin: &std::path::Path) -> Moto {
+    pub(crate) fn start(bin: &std::path::Path) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let child = Command::new(bin.join("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

@@ -10,6 +10,7 @@ mod aws;
 mod catalogs;
 mod corpus;
 mod custody;
+mod differential;
 mod escapes;
 mod faults;
 mod gate;

@@ -11,10 +11,10 @@ use std::process::Command;
 
 use crate::support::Test;
 
-/// A running throwaway cluster, stopped when dropped.
-struct Server {
+/// A running throwaway cluster, stopped when dropped (tests/differential.rs uses it too).
+pub(crate) struct Server {
     dir: tempfile::TempDir,
-    bin: PathBuf,
+    pub(crate) bin: PathBuf,
 }
 
 /// The directory with initdb, pg_ctl and psql: Debian keeps them off PATH.
@@ -39,7 +39,7 @@ fn server_binaries() -> Option<PathBuf> {
 }
 
 impl Server {
-    fn start() -> Option<Server> {
+    pub(crate) fn start() -> Option<Server> {
         let Some(bin) = server_binaries() else {
             assert!(std::env::var_os("CI").is_none(), "CI must provide PostgreSQL (.ci/run installs it)");
             eprintln!("skipping the real-PostgreSQL test: no initdb/pg_ctl found");
@@ -82,7 +82,7 @@ impl Server {
         assert!(out.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    fn socket(&self) -> String {
+    pub(crate) fn socket(&self) -> String {
         self.dir.path().display().to_string()
     }
 
