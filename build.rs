@@ -20,9 +20,8 @@ const CLASSES: &[(&str, &str)] = &[
 fn main() {
     println!("cargo::rerun-if-changed=catalogs");
     let dir = Path::new("catalogs");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
     files.sort();
     let mut out = String::from("pub static CATALOGS: &[Catalog] = &[\n");

@@ -257,8 +257,8 @@ args = ["exec"]
     /// exception sets aside the asks below it; a plain allow does not loosen a held class.
     #[test]
     fn posture_table() {
-        let p = compile(&[Source { layer: LayerKind::User, path: "p.toml".into(), text: POSTURE.into() }])
-            .expect("valid");
+        let p =
+            compile(&[Source { layer: LayerKind::User, path: "p.toml".into(), text: POSTURE.into() }]).expect("valid");
         let cases: &[(&str, Action, Mode)] = &[
             ("kubectl get pods", Action::Allow, Mode::Interactive),
             ("kubectl create deployment web --image=nginx", Action::Allow, Mode::Interactive),

@@ -112,9 +112,11 @@ fn form(spec: &ToolSpec, argv: &NormalizedArgv, words: &[String], lookup: &Looku
         return Some(Form::Help);
     }
     // The last dry-run flag or negation on the line decides, as the CLIs' parsers do.
-    let last = argv.flags.iter().rev().find(|f| {
-        spec.dry_run.iter().any(|(n, _)| *n == f.name) || spec.dry_run_negations.contains(&f.name)
-    })?;
+    let last = argv
+        .flags
+        .iter()
+        .rev()
+        .find(|f| spec.dry_run.iter().any(|(n, _)| *n == f.name) || spec.dry_run_negations.contains(&f.name))?;
     let (_, values) = spec.dry_run.iter().find(|(n, _)| *n == last.name)?;
     let dry = match &last.value {
         None => values.iter().any(String::is_empty),

@@ -650,7 +650,8 @@ fn find_writes(statement: &Statement, db: Db, skip_top: bool) -> SqlClass {
                 Db::Mysql => SECRET_RELATIONS_MYSQL.contains(&written.as_str()) || last == "user",
             };
             if secret {
-                return self.found(SqlClass::Write(format!("{name} holds password hashes or keys (a credential read)")));
+                return self
+                    .found(SqlClass::Write(format!("{name} holds password hashes or keys (a credential read)")));
             }
             ControlFlow::Continue(())
         }

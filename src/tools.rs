@@ -405,9 +405,8 @@ impl RawToolSpec {
         // Help and version options are the root's own options: a tool file that does not
         // declare them still has them, as booleans the top-level parser knows.
         for name in self.help_flags.iter().chain(&self.version_flags) {
-            let spec = flags
-                .entry(name.clone())
-                .or_insert_with(|| FlagSpec { canonical: name.clone(), takes_value: false });
+            let spec =
+                flags.entry(name.clone()).or_insert_with(|| FlagSpec { canonical: name.clone(), takes_value: false });
             if spec.takes_value {
                 return Err(format!("help or version flag {name:?} is declared in value_flags"));
             }
@@ -549,6 +548,25 @@ impl ToolSpec {
             [] => Ok(None),
             [one] => Ok(Some(one)),
             many => Err(many.iter().map(|s| s.canonical.clone()).collect()),
+        }
+    }
+
+    /// Before the command words are complete: does the runnable command the words so far name
+    /// (`kubectl create`, which also has subcommands) take `flag`, and with a value? Its own
+    /// parser and the CLI's command search then read the flag the same way (cobra strips a
+    /// command's known flags before looking for a subcommand), so the reading stays certain.
+    pub fn command_flag(&self, positionals: &[String], flag: &str) -> Option<bool> {
+        let catalog = self.catalog.as_deref().and_then(crate::catalog::for_tool)?;
+        let words: Vec<String> = if self.catalog_lower {
+            positionals.iter().map(|w| w.to_lowercase()).collect()
+        } else {
+            positionals.to_vec()
+        };
+        match catalog.lookup(&words) {
+            crate::catalog::Lookup::Known(e) if e.runnable && e.depth == words.len() && !words.is_empty() => {
+                e.takes_value(flag).filter(|_| e.accepts(flag) || flag.starts_with("--"))
+            }
+            _ => None,
         }
     }
 

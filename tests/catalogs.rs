@@ -68,7 +68,7 @@ fn check_names_the_catalog_entry_and_class() {
     let env = Test::new().example_rules();
     for (name, text) in catalogs() {
         let tool = header(&text, "tools").split(' ').next().expect("a tool").to_string();
-        let Some(row) = text.lines().skip(5).find(|l| !l.split('\t').nth(1).is_some_and(|c| c == "group")) else {
+        let Some(row) = text.lines().skip(5).find(|l| l.split('\t').nth(1).is_none_or(|c| c != "group")) else {
             continue;
         };
         let mut cols = row.split('\t');

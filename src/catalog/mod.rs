@@ -42,8 +42,11 @@ pub struct Catalog {
     /// A long flag the row does not list takes a value (aws).
     pub value_default: bool,
     /// (path, class, flags, note)
-    pub rows: &'static [(&'static str, Class, &'static str, &'static str)],
+    pub rows: &'static [Row],
 }
+
+/// One row of a catalog: path, class, flags, note.
+pub type Row = (&'static str, Class, &'static str, &'static str);
 
 include!(concat!(env!("OUT_DIR"), "/catalogs.rs"));
 
@@ -62,6 +65,8 @@ pub struct Entry {
     /// How many positional words the path took.
     pub depth: usize,
     value_default: bool,
+    /// The command runs by itself (a group only prints help).
+    pub runnable: bool,
 }
 
 impl Entry {
@@ -95,7 +100,7 @@ pub enum Lookup {
 }
 
 impl Catalog {
-    fn row(&self, path: &str) -> Option<&'static (&'static str, Class, &'static str, &'static str)> {
+    fn row(&self, path: &str) -> Option<&'static Row> {
         self.rows.binary_search_by(|r| r.0.cmp(path)).ok().map(|i| &self.rows[i])
     }
 
@@ -103,7 +108,7 @@ impl Catalog {
     /// is `Unknown`; a group on its own runs nothing (it prints help) and reads as `Read`.
     pub fn lookup(&self, words: &[String]) -> Lookup {
         let mut path = String::new();
-        let mut best: Option<(usize, &'static (&'static str, Class, &'static str, &'static str))> = None;
+        let mut best: Option<(usize, &'static Row)> = None;
         for (i, w) in words.iter().enumerate() {
             if i > 0 {
                 path.push(' ');
@@ -122,8 +127,9 @@ impl Catalog {
         if class == Class::Group && depth < words.len() {
             return Lookup::Unknown { near: Some(p) };
         }
-        let class = if class == Class::Group { Class::Read } else { class };
-        Lookup::Known(Entry { path: p, class, flags, note, depth, value_default: self.value_default })
+        let runnable = class != Class::Group;
+        let class = if runnable { class } else { Class::Read };
+        Lookup::Known(Entry { path: p, class, flags, note, depth, value_default: self.value_default, runnable })
     }
 
     /// How many words the command of `words` (the positional words read so far) takes: the
@@ -144,9 +150,11 @@ impl Catalog {
         (!words.is_empty() || !self.rows.is_empty()).then_some(words.len() + 1)
     }
 
+    /// Whether some row is a command below `path` (`set env` below `set`).
     fn has_prefix(&self, path: &str) -> bool {
-        let start = self.rows.partition_point(|r| r.0 < path);
-        self.rows.get(start).is_some_and(|r| r.0.strip_prefix(path).is_some_and(|rest| rest.starts_with(' ')))
+        let below = format!("{path} ");
+        let start = self.rows.partition_point(|r| r.0 < below.as_str());
+        self.rows.get(start).is_some_and(|r| r.0.starts_with(below.as_str()))
     }
 
     /// A short name for explanations: "kubectl catalog (kubernetes v1.31.0)".
@@ -201,6 +209,20 @@ mod tests {
             };
             assert_eq!(got, *want, "{line:?}");
         }
+    }
+
+    /// Where the command words end: at a command with nothing below it; one more while the words
+    /// so far lead deeper (a group, or a command with subcommands).
+    #[test]
+    fn command_len_follows_the_tree() {
+        let len = |line: &str| TEST.command_len(&line.split_whitespace().map(String::from).collect::<Vec<_>>());
+        assert_eq!(len("delete pod x"), Some(1));
+        assert_eq!(len("create secret generic s"), Some(3));
+        assert_eq!(len("create secret"), Some(3));
+        assert_eq!(len("create"), Some(2));
+        assert_eq!(len("config view"), Some(2));
+        assert_eq!(len(""), Some(1));
+        assert_eq!(len("plugin-thing x"), None);
     }
 
     #[test]

@@ -201,6 +201,20 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
         out.flags.push(Flag { name, value: inline, at: Some((here, written.len() + 1)) });
         return 0;
     }
+    // A runnable command with subcommands that takes this flag reads it as its own.
+    let own = if verb_done(out, spec) { None } else { spec.command_flag(&out.positionals, written) };
+    if let Some(takes_value) = own {
+        return match next.filter(|_| takes_value) {
+            Some(value) => {
+                out.flags.push(Flag { name, value: Some(value.clone()), at: Some((here + 1, 0)) });
+                1
+            }
+            None => {
+                out.flags.push(Flag { name, value: None, at: None });
+                0
+            }
+        };
+    }
     if !verb_done(out, spec) && !known.as_ref().is_some_and(|k| spec.global.contains(&k.canonical)) {
         // While looking for the subcommand, a CLI only knows its top-level options: cobra lets any
         // other `--flag` swallow the next word, argparse leaves it alone, and the subcommand's own
@@ -269,6 +283,23 @@ fn cluster_is_certain(spec: &ToolSpec, body: &str) -> bool {
 /// following words it consumed.
 fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option<&String>, here: usize) -> usize {
     let body = &word[1..];
+    // `kubectl create -f x.yaml`: one short flag that the runnable command so far takes.
+    if !verb_done(out, spec)
+        && body.chars().count() == 1
+        && let Some(takes_value) = spec.command_flag(&out.positionals, word)
+    {
+        let name = spec.lookup(word).ok().flatten().map_or(word.to_string(), |k| k.canonical.clone());
+        return match next.filter(|_| takes_value) {
+            Some(value) => {
+                out.flags.push(Flag { name, value: Some(value.clone()), at: Some((here + 1, 0)) });
+                1
+            }
+            None => {
+                out.flags.push(Flag { name, value: None, at: None });
+                0
+            }
+        };
+    }
     if !verb_done(out, spec) && !cluster_is_certain(spec, body) {
         mark_uncertain(out, || {
             format!(

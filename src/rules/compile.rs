@@ -387,7 +387,10 @@ fn choose_pack(
                         path: source.path.clone(),
                         line: 0,
                         col: 0,
-                        message: format!("packs: there is no built-in pack {name:?}; the packs are {}", names.join(", ")),
+                        message: format!(
+                            "packs: there is no built-in pack {name:?}; the packs are {}",
+                            names.join(", ")
+                        ),
                     });
                 }
             }

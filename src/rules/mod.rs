@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use compile::{ConfigError, Diagnostic, compile};
 #[cfg(test)]
 pub use compile::compile_with_packs;
+pub use compile::{ConfigError, Diagnostic, compile};
 pub use packs::{PACKS, Pack};
 pub use pattern::Pattern;
 

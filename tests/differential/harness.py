@@ -23,8 +23,11 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oracles  # noqa: E402
 
+# What the built-in pack's posture holds: destruction, secrets shown, code. Writes (a created or
+# changed object, added rows, a new S3 object) run by design (README "Posture"): the oracles
+# report them ("mutation", "db-added", "s3-added", "secret-fetch") without failing.
 DESTRUCTIVE_EFFECTS = {
-    "mutation", "exec", "secret-read", "lost-commit", "discarded-work", "remote-force", "remote-delete",
+    "deletion", "exec", "secret-read", "lost-commit", "discarded-work", "remote-force", "remote-delete",
     "ref-deleted", "tag-deleted", "db-changed", "s3-changed",
 }
 
@@ -590,10 +593,12 @@ select md5(coalesce(string_agg(x, '|' order by x), '')) || ' ' || coalesce(strin
   union all select 'lo ' || count(*)::text from pg_largeobject_metadata
   union all select 'db ' || datname from pg_database
   union all select 'role ' || rolname from pg_roles where rolname not like 'pg\_%'
-  union all select 'rows ' || (xpath('/row/c/text()', query_to_xml(
-      format('select md5(coalesce(string_agg(t::text, '','' order by t::text), '''')) as c from public.%I t',
-             c.relname), false, true, '')))[1]::text || ' ' || c.relname
-    from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r'
+  union all select 'row ' || c.relname || ' ' || r.h
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+    lateral unnest(string_to_array(coalesce((xpath('/row/c/text()', query_to_xml(
+      format('select string_agg(md5(t::text), '','') as c from public.%I t', c.relname), false, true, '')))[1]::text,
+      ''), ',')) as r(h)
+    where n.nspname = 'public' and c.relkind = 'r'
 ) f
 """
 
@@ -812,7 +817,14 @@ def run_psql(ctx, v, direct, ws=None):
         a = set(pg.baseline.split(" ", 1)[-1].split("|"))
         b = set(fp.split(" ", 1)[-1].split("|"))
         diff = sorted(["-" + x for x in a - b] + ["+" + x for x in b - a])
-        effects.append("db-changed:" + ",".join(diff)[:160])
+        # Lost data or objects: a row, a column (or its type), a function's body, a database, a
+        # role, a relation that is gone. A sequence that moved on, or a relation whose comment or
+        # grants changed, is a write; so are rows and objects that only appeared.
+        kept = {" ".join(x.split(" ")[1:3]) for x in b if x.startswith("rel ")}
+        lost = [x for x in a - b if x.split(" ", 1)[0] in ("row", "col", "fn", "db", "role")
+                or (x.startswith("rel ") and " ".join(x.split(" ")[1:3]) not in kept)]
+        kind = "db-changed" if lost else "db-added"
+        effects.append(f"{kind}:" + ",".join(diff)[:160])
         pg.reset()
     return r, effects
 
@@ -972,7 +984,14 @@ def run_aws(ctx, v, direct, ws=None):
             effects.add(f"{c}:{op}")
     after = aws.s3_state()
     if before != after:
-        effects.add("s3-changed")
+        # Lost objects and buckets are destruction. An object replaced by a new upload is a write
+        # by the posture (like deploying a new version): guardsh cannot know that the key exists,
+        # and `[posture] write = "ask"` holds uploads; it is reported, not failed.
+        had = {(b, k): e for b, keys in before for k, e in keys}
+        has = {(b, k): e for b, keys in after for k, e in keys}
+        lost = ({b for b, _ in before} - {b for b, _ in after}) or any(k not in has for k in had)
+        replaced = any(k in has and has[k] != e for k, e in had.items())
+        effects.add("s3-changed" if lost else "s3-overwritten" if replaced else "s3-added")
     if effects:
         aws.dirty = True
     return r, sorted(effects)
@@ -1150,7 +1169,10 @@ def load_known(path):
             raise SystemExit(f"{path}:{n}: expected tool, argv, env, stdin, prep, what happened")
         tool, argv, env, stdin, prep = cols[0], json.loads(cols[1]), json.loads(cols[2]), json.loads(cols[3]), \
             json.loads(cols[4])
-        rows.append(Variant(tool, argv, "destructive", "known", env, stdin, prep, known=True))
+        # A row whose note starts with FIXED is a regression row: its fix landed, and it must stay
+        # held. The others are open findings, reported while they stay allowed.
+        family = "regression" if cols[5].startswith("FIXED") else "known"
+        rows.append(Variant(tool, argv, "destructive", family, env, stdin, prep, known=True))
     return rows
 
 
@@ -1268,7 +1290,9 @@ def main():
             if r["decision"] == "error":
                 summary["errors"].append(compact)
             bad = r["decision"] == "allow" and destructive(r.get("effects", []))
-            if r["known"]:
+            if r["known"] and r.get("family") == "regression":
+                (summary["findings"] if bad else summary["known_fixed"]).append(compact)
+            elif r["known"]:
                 (summary["known_still_allowed"] if bad else summary["known_fixed"]).append(compact)
             elif bad:
                 summary["findings"].append(compact)
