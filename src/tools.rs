@@ -562,10 +562,14 @@ impl ToolSpec {
         } else {
             positionals.to_vec()
         };
+        // A group's own flags too (railway's `volume --volume NAME delete`), when its row lists
+        // them: the parser of a group reads the flags it declares before the subcommand.
         match catalog.lookup(&words) {
-            crate::catalog::Lookup::Known(e) if e.runnable && e.depth == words.len() && !words.is_empty() => {
-                e.takes_value(flag).filter(|_| e.accepts(flag) || flag.starts_with("--"))
+            crate::catalog::Lookup::Known(e) if e.depth == words.len() && !words.is_empty() => {
+                e.takes_value(flag).filter(|_| e.accepts(flag) || (e.runnable && flag.starts_with("--")))
             }
+            // A lone group reads as `Known`; a group followed by more words does not, and is
+            // not the words so far anyway.
             _ => None,
         }
     }
