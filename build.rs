@@ -56,7 +56,10 @@ fn catalog(path: &Path, text: &str) -> String {
         "false" => false,
         _ => fail(5, "value_default is true or false"),
     };
+    // Offsets into one text per catalog, not `&str`s: see `Catalog::text` for why.
+    let mut text = String::new();
     let mut rows = String::new();
+    let mut classes = String::new();
     let mut last: Option<String> = None;
     for (n, line) in lines {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -70,11 +73,20 @@ fn catalog(path: &Path, text: &str) -> String {
             fail(n + 1, "rows must be sorted by path, each path once");
         }
         last = Some(p.to_string());
-        writeln!(rows, "        ({p:?}, Class::{variant}, {flags:?}, {note:?}),").expect("write");
+        let start = text.len();
+        text.push_str(p);
+        let path_end = text.len();
+        text.push_str(flags);
+        let flags_end = text.len();
+        text.push_str(note);
+        let offset = |o: usize| u32::try_from(o).unwrap_or_else(|_| fail(n + 1, "the catalog is larger than 4 GiB"));
+        write!(rows, "[{},{},{},{}],", offset(start), offset(path_end), offset(flags_end), offset(text.len()))
+            .expect("write");
+        write!(classes, "Class::{variant},").expect("write");
     }
     let tools: Vec<String> = tools.split(' ').map(|t| format!("{t:?}")).collect();
     format!(
-        "    Catalog {{\n        name: {name:?},\n        tools: &[{}],\n        source: {source:?},\n        value_default: {value_default},\n        rows: &[\n{rows}        ],\n    }},\n",
+        "    Catalog {{\n        name: {name:?},\n        tools: &[{}],\n        source: {source:?},\n        value_default: {value_default},\n        text: {text:?},\n        rows: &[{rows}],\n        classes: &[{classes}],\n    }},\n",
         tools.join(", ")
     )
 }

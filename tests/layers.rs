@@ -106,3 +106,23 @@ fn project_layer_can_make_a_default_stricter() {
     t.run("kubectl", &["apply", "-f", "x"]).output().status(77);
     t.run("kubectl", &["get", "pods"]).output().status(0);
 }
+
+/// A policy file from before the rules shipped in the binary (a full copy of them) keeps deciding
+/// as it did, alone, and `check-config` says which pack is in force and how to slim the file.
+#[test]
+fn a_full_copy_of_the_shipped_rules_keeps_working_and_is_told_how_to_slim() {
+    let copy = format!("[settings]\nwait = false\n{}", include_str!("../packs/default.toml"));
+    let t = Test::new().rules_with_pack(&copy).tools(&["kubectl"]);
+    let c = t.guardsh(&["check-config"]).output().status(0);
+    assert!(c.stdout().contains("no built-in pack"), "{}", c.stdout());
+    assert!(c.stderr().contains("full copy") && c.stderr().contains("delete the copied ones"), "{}", c.stderr());
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    t.run("kubectl", &["delete", "ns", "prod"]).output().status(77);
+
+    // The slim example: the pack, its version, and the catalogs in force.
+    let t = Test::new().example_rules().tools(&["kubectl"]);
+    let c = t.guardsh(&["check-config"]).output().status(0);
+    assert!(c.stdout().contains("built-in pack default"), "{}", c.stdout());
+    assert!(c.stdout().contains("catalogs: ") && c.stdout().contains("kubectl (kubernetes/kubectl"), "{}", c.stdout());
+    assert!(!c.stderr().contains("full copy"), "{}", c.stderr());
+}

@@ -204,16 +204,7 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
     // A runnable command with subcommands that takes this flag reads it as its own.
     let own = if verb_done(out, spec) { None } else { spec.command_flag(&out.positionals, written) };
     if let Some(takes_value) = own {
-        return match next.filter(|_| takes_value) {
-            Some(value) => {
-                out.flags.push(Flag { name, value: Some(value.clone()), at: Some((here + 1, 0)) });
-                1
-            }
-            None => {
-                out.flags.push(Flag { name, value: None, at: None });
-                0
-            }
-        };
+        return own_flag(out, name, takes_value, next, here);
     }
     if !verb_done(out, spec) && !known.as_ref().is_some_and(|k| spec.global.contains(&k.canonical)) {
         // While looking for the subcommand, a CLI only knows its top-level options: cobra lets any
@@ -243,6 +234,21 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
             0
         }
         None => unknown_flag(out, spec, name, next, here),
+    }
+}
+
+/// A flag the command read so far declares (`ToolSpec::command_flag`), with its value when it
+/// takes one. Returns how many following words it consumed.
+fn own_flag(out: &mut NormalizedArgv, name: String, takes_value: bool, next: Option<&String>, here: usize) -> usize {
+    match next.filter(|_| takes_value) {
+        Some(value) => {
+            out.flags.push(Flag { name, value: Some(value.clone()), at: Some((here + 1, 0)) });
+            1
+        }
+        None => {
+            out.flags.push(Flag { name, value: None, at: None });
+            0
+        }
     }
 }
 
@@ -289,16 +295,7 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
         && let Some(takes_value) = spec.command_flag(&out.positionals, word)
     {
         let name = spec.lookup(word).ok().flatten().map_or(word.to_string(), |k| k.canonical.clone());
-        return match next.filter(|_| takes_value) {
-            Some(value) => {
-                out.flags.push(Flag { name, value: Some(value.clone()), at: Some((here + 1, 0)) });
-                1
-            }
-            None => {
-                out.flags.push(Flag { name, value: None, at: None });
-                0
-            }
-        };
+        return own_flag(out, name, takes_value, next, here);
     }
     if !verb_done(out, spec) && !cluster_is_certain(spec, body) {
         mark_uncertain(out, || {
