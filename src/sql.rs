@@ -383,7 +383,10 @@ pub fn classify_psql(text: &str) -> SqlClass {
             let name = meta.split_whitespace().next().unwrap_or("");
             // `|` pipes output to a command, backquotes run one to expand an argument, and a
             // second backslash starts another meta-command on the same line (`\\x \\! cmd`).
-            if !PSQL_SAFE_META.contains(&name) || meta.contains(['|', '`', '\\']) {
+            // `+` asks a listing for more detail and `S` for system objects too: `\\dt+`, `\\dtS+`.
+            let base = name.strip_suffix('+').unwrap_or(name);
+            let base = if base.len() > 1 { base.strip_suffix('S').unwrap_or(base) } else { base };
+            if !(PSQL_SAFE_META.contains(&name) || PSQL_SAFE_META.contains(&base)) || meta.contains(['|', '`', '\\']) {
                 return SqlClass::Unknown(format!("the psql meta-command \\{name} is not followed"));
             }
             continue;
@@ -816,6 +819,9 @@ mod tests {
             ("", true),
             ("-- just a comment", true),
             ("\\dt", true),
+            ("\\dt+", true),
+            ("\\dtS+ users", true),
+            ("\\!+", false),
             ("\\x\nselect 1", true),
             ("DROP TABLE users", false),
             ("drop table if exists users cascade", false),
