@@ -911,8 +911,9 @@ mod tests {
 /// false, null, objects, arrays, ObjectId/ISODate of a string). Anything else, including the
 /// server-side JavaScript operators and the `$out`/`$merge` stages, is not a read.
 pub fn classify_mongosh(script: &str) -> SqlClass {
-    match mongo::Script::new(script).map(|mut s| s.statements()) {
-        Ok(Ok(())) => SqlClass::Read,
+    match mongo::Script::new(script).map(|mut s| s.statements().map(|()| s.added.take())) {
+        Ok(Ok(None)) => SqlClass::Read,
+        Ok(Ok(Some(what))) => SqlClass::Add(what),
         Ok(Err(why)) | Err(why) => SqlClass::Unknown(format!("mongosh JavaScript guardsh does not follow ({why})")),
     }
 }
@@ -958,6 +959,13 @@ mod mongo {
         "hostInfo",
         "listCommands",
     ];
+    /// Collection methods that only add: new documents (without upserts or replacement), new
+    /// indexes. Their arguments are literals, held to the same keys as a read's.
+    const ADD_METHODS: &[&str] = &["insertOne", "insertMany", "createIndex", "createIndexes"];
+    /// `db.createCollection(...)`: a new collection.
+    const ADD_DB_METHODS: &[&str] = &["createCollection"];
+    /// `rs.status()` and the like: the replica set's state.
+    const RS_METHODS: &[&str] = &["status", "conf", "config", "isMaster", "hello", "printReplicationInfo"];
     const FORBIDDEN_KEYS: &[&str] = &["$out", "$merge", "$where", "$function", "$accumulator"];
 
     #[derive(Debug, Clone, PartialEq)]
@@ -971,6 +979,8 @@ mod mongo {
     pub(super) struct Script {
         toks: Vec<Tok>,
         at: usize,
+        /// The first statement that adds rather than reads, in words.
+        pub(super) added: Option<String>,
     }
 
     impl Script {
@@ -1014,7 +1024,7 @@ mod mongo {
                     return Err(format!("the character {c:?}"));
                 }
             }
-            Ok(Self { toks, at: 0 })
+            Ok(Self { toks, at: 0, added: None })
         }
 
         fn peek(&self) -> Option<&Tok> {
@@ -1058,12 +1068,23 @@ mod mongo {
                     "dbs" | "databases" | "collections" | "tables" => Ok(()),
                     other => Err(format!("show {other}")),
                 },
+                "rs" => {
+                    self.punct('.')?;
+                    match self.ident()?.as_str() {
+                        m if RS_METHODS.contains(&m) => self.call_args(),
+                        other => Err(format!("rs.{other}()")),
+                    }
+                }
                 "db" => {
                     self.punct('.')?;
                     let name = self.ident()?;
                     if self.peek() == Some(&Tok::Punct('(')) {
                         return match name.as_str() {
                             m if DB_METHODS.contains(&m) => self.call_args(),
+                            m if ADD_DB_METHODS.contains(&m) => {
+                                self.added.get_or_insert_with(|| format!("db.{m}() adds a collection"));
+                                self.call_args()
+                            }
                             "getCollection" => {
                                 self.call_args()?;
                                 self.punct('.')?;
@@ -1081,6 +1102,11 @@ mod mongo {
 
         fn collection_call(&mut self) -> Result<(), String> {
             let method = self.ident()?;
+            if ADD_METHODS.contains(&method.as_str()) {
+                self.added.get_or_insert_with(|| format!(".{method}() only adds"));
+                // Nothing chains after an insert that could change what it does.
+                return self.call_args();
+            }
             if !READ_METHODS.contains(&method.as_str()) {
                 return Err(format!(".{method}()"));
             }
@@ -1172,6 +1198,29 @@ mod mongo {
 #[cfg(test)]
 mod mongo_tests {
     use super::*;
+
+    /// Inserts, new indexes and collections only add; with anything else they are not.
+    #[test]
+    fn additive_table() {
+        let add = |js: &str| matches!(classify_mongosh(js), SqlClass::Add(_));
+        let cases: &[(&str, bool)] = &[
+            ("db.users.insertOne({email: 'a@example.com'})", true),
+            ("db.users.insertMany([{a: 1}, {a: 2}])", true),
+            ("db.orders.createIndex({created_at: 1})", true),
+            ("db.createCollection('audit')", true),
+            ("db.users.find(); db.users.insertOne({a: 1})", true),
+            ("db.users.insertOne({a: 1}); db.users.drop()", false),
+            ("db.users.insertOne({$where: 'sleep(1)'})", false),
+            ("db.users.insertOne({a: 1}).then(x => x)", false),
+            ("db.users.replaceOne({}, {a: 1})", false),
+            ("db.users.find()", false),
+        ];
+        for (js, want) in cases {
+            assert_eq!(add(js), *want, "{js:?}: {:?}", classify_mongosh(js));
+        }
+        assert_eq!(classify_mongosh("rs.status()"), SqlClass::Read);
+        assert_ne!(classify_mongosh("rs.reconfig({})"), SqlClass::Read);
+    }
 
     #[test]
     fn table() {
