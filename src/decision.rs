@@ -86,10 +86,15 @@ fn decide_one(tool: &str, policy: Option<&ToolPolicy>, argv: &NormalizedArgv, mo
     let resolved = reading.as_ref().and_then(|r| r.entry()).and_then(|e| crate::posture::resolve_values(argv, e));
     let argv = resolved.as_ref().unwrap_or(argv);
     let mut hits = matching::hits(&policy.rules, argv);
-    if reading.as_ref().is_some_and(|r| r.form.is_some()) {
+    if let Some(form) = reading.as_ref().and_then(|r| r.form.as_ref()) {
         // Help and true dry runs run nothing: the pack's rules say what commands do when they
-        // run, so they do not apply. The human's and the platform team's own rules still do.
-        hits.retain(|&i| policy.rules[i].layer != LayerKind::Pack);
+        // run, so they do not apply, except those whose danger comes before a dry run stops
+        // (`holds_dry_runs`). The human's and the platform team's own rules still do.
+        let help = *form == crate::posture::Form::Help;
+        hits.retain(|&i| {
+            let r = &policy.rules[i];
+            r.layer != LayerKind::Pack || (!help && r.holds_dry_runs)
+        });
     }
     // An exception sets aside the asks and denies of its own layer and the looser ones below it,
     // never those of a tighter layer.

@@ -101,7 +101,13 @@ fn form(spec: &ToolSpec, argv: &NormalizedArgv, words: &[String], lookup: &Looku
     // Everything else only for a command the catalog knows: an unknown word may be a plugin,
     // which gets `--help` and `--dry-run` to do with as it likes.
     let Lookup::Known(entry) = lookup else { return None };
-    if argv.flags.iter().any(|f| spec.help_flags.contains(&f.name) && f.value.is_none()) {
+    // Only where the command does not give the spelling a meaning of its own (`gh auth token -h
+    // HOST`: cobra hands `-h` to a command that declares it).
+    if argv
+        .flags
+        .iter()
+        .any(|f| spec.help_flags.contains(&f.name) && f.value.is_none() && entry.takes_value(&f.name) != Some(true))
+    {
         return Some(Form::Help);
     }
     if let Some(last) = &spec.help_last

@@ -513,18 +513,39 @@ fn additive(statement: &Statement, db: Db) -> Option<SqlClass> {
         {
             "INSERT adds rows"
         }
-        Statement::CreateTable(t) if !t.or_replace => "CREATE TABLE adds a table",
-        Statement::CreateIndex(_) => "CREATE INDEX adds an index",
+        // A child of another table (INHERITS, PARTITION OF) changes what queries of the parent
+        // return; a foreign key with ON DELETE sets up later deletes.
+        Statement::CreateTable(t)
+            if !t.or_replace
+                && t.inherits.is_none()
+                && t.partition_of.is_none()
+                && !t.to_string().to_ascii_uppercase().contains("REFERENCES") =>
+        {
+            "CREATE TABLE adds a table"
+        }
+        // Plain columns only: an expression, a predicate, an operator class or a cast can call
+        // functions of the database's own while the index is built.
+        Statement::CreateIndex(i)
+            if i.predicate.is_none()
+                && i.with.is_empty()
+                && i.columns
+                    .iter()
+                    .all(|c| c.operator_class.is_none() && matches!(c.column.expr, Expr::Identifier(_))) =>
+        {
+            "CREATE INDEX adds an index"
+        }
         Statement::CreateView(v) if !v.or_replace && !v.or_alter => "CREATE VIEW adds a view",
         Statement::CreateSchema { .. } => "CREATE SCHEMA adds a schema",
         Statement::CreateSequence { .. } => "CREATE SEQUENCE adds a sequence",
         Statement::CreateDatabase { .. } => "CREATE DATABASE adds a database",
         Statement::Comment { .. } => "COMMENT ON describes an object",
         Statement::Analyze(_) => "ANALYZE gathers statistics",
-        Statement::Vacuum(_) => "VACUUM reclaims space",
+        // FULL rewrites the table under an exclusive lock.
+        Statement::Vacuum(v) if !v.full => "VACUUM reclaims space",
         Statement::AlterTable(t)
             if !t.operations.is_empty()
-                && t.operations.iter().all(|o| matches!(o, sqlparser::ast::AlterTableOperation::AddColumn { .. })) =>
+                && t.operations.iter().all(|o| matches!(o, sqlparser::ast::AlterTableOperation::AddColumn { .. }))
+                && !t.to_string().to_ascii_uppercase().contains("REFERENCES") =>
         {
             "ALTER TABLE ... ADD COLUMN adds a column"
         }
@@ -738,6 +759,12 @@ mod tests {
             ("alter table users add column x int default evil()", false),
             ("alter table users add column x int, drop column y", false),
             ("alter table users drop column y", false),
+            ("alter table users add column a int references accounts(id) on delete cascade", false),
+            ("create index i on t ((x::evil_type))", false),
+            ("create index i on t (x evil_ops)", false),
+            ("create index i on t (x) where evil(x)", false),
+            ("create table c () inherits (users)", false),
+            ("vacuum full users", false),
             ("insert into t values (1) on conflict (id) do update set x = 1", false),
             ("create or replace view v as select 1", false),
             ("insert into t select evil()", false),
@@ -966,7 +993,8 @@ mod mongo {
     const ADD_DB_METHODS: &[&str] = &["createCollection"];
     /// `rs.status()` and the like: the replica set's state.
     const RS_METHODS: &[&str] = &["status", "conf", "config", "isMaster", "hello", "printReplicationInfo"];
-    const FORBIDDEN_KEYS: &[&str] = &["$out", "$merge", "$where", "$function", "$accumulator"];
+    /// `expireAfterSeconds` makes an index a TTL index: the server deletes documents by it.
+    const FORBIDDEN_KEYS: &[&str] = &["$out", "$merge", "$where", "$function", "$accumulator", "expireAfterSeconds"];
 
     #[derive(Debug, Clone, PartialEq)]
     enum Tok {
@@ -1213,6 +1241,7 @@ mod mongo_tests {
             ("db.users.insertOne({$where: 'sleep(1)'})", false),
             ("db.users.insertOne({a: 1}).then(x => x)", false),
             ("db.users.replaceOne({}, {a: 1})", false),
+            ("db.users.createIndex({createdAt: 1}, {expireAfterSeconds: 1})", false),
             ("db.users.find()", false),
         ];
         for (js, want) in cases {

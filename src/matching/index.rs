@@ -90,6 +90,7 @@ mod tests {
             sql_additive: false,
             config: vec![],
             exception: false,
+            holds_dry_runs: false,
         }
     }
 

@@ -643,6 +643,7 @@ fn compile_rule(
         sql_additive: raw.sql.as_ref().is_some_and(|t| *t.get_ref() == super::schema::SqlTest::Additive),
         config,
         exception,
+        holds_dry_runs: raw.holds_dry_runs.unwrap_or(false),
     })
 }
 

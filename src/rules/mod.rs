@@ -133,6 +133,8 @@ pub struct Rule {
     /// An `allow` that sets aside the ask and deny rules of its own layer and the layers below
     /// it when it matches (a true dry run of a denied delete; `delete pod -n dev`).
     pub exception: bool,
+    /// A true dry run does not set this pack rule aside (`RawRule::holds_dry_runs`).
+    pub holds_dry_runs: bool,
 }
 
 /// What each class of command (`catalog::Class`) does when no rule decides it: the posture.

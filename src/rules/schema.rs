@@ -225,6 +225,9 @@ pub struct RawRule {
     /// For `allow` rules in a base layer: when this matches, the ask and deny rules of its own
     /// layer and the layers below it (the built-in pack) do not apply.
     pub exception: Option<Spanned<bool>>,
+    /// For ask and deny rules of the built-in pack: what the rule holds happens in a dry run too
+    /// (helm runs a `--post-renderer` before it stops), so a true dry run does not set it aside.
+    pub holds_dry_runs: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
