@@ -19,5 +19,6 @@ mod layers;
 mod postgres;
 mod real_agents;
 mod regression;
+mod review_posture;
 mod signature;
 mod sql;
