@@ -19,6 +19,5 @@ mod layers;
 mod postgres;
 mod real_agents;
 mod regression;
-mod review_posture;
 mod signature;
 mod sql;

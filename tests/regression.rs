@@ -207,3 +207,48 @@ fn b26_raw_api_paths_are_decided_as_the_resource_they_name() {
     held(&t, &["kubectl", "delete", "--raw", "/api/v1/namespaces/pr%6fd"], 75);
     held(&t, &["kubectl", "get", "--raw", "/api/v1/namespaces/prod/secrets/db"], 75);
 }
+
+/// Held: the decision for a command line under the shipped policy is not allow.
+fn not_allowed(t: &Test, argv: &[&str]) {
+    let mut args = vec!["check", "--json", "--"];
+    args.extend_from_slice(argv);
+    let json = t.guardsh(&args).output().json();
+    assert_ne!(json["decision"], "allow", "{argv:?}: {json}");
+}
+
+// See: docs/bypasses.md#d12 (found by an adversarial review of the posture and shared forms)
+#[test]
+fn d12_forms_and_additive_statements_hold_what_runs_anyway() {
+    let t = Test::new().example_rules();
+    // gh: `-h` is `--hostname` in the commands that declare it, not help.
+    not_allowed(&t, &["gh", "auth", "token", "-h", "github.com"]);
+    not_allowed(&t, &["gh", "auth", "token", "-h=github.com"]);
+    not_allowed(&t, &["gh", "auth", "status", "--show-token", "-h", "github.com"]);
+    not_allowed(&t, &["gh", "auth", "refresh", "-h", "github.com", "-s", "delete_repo"]);
+    // helm runs a post-renderer before a dry run stops.
+    not_allowed(&t, &["helm", "install", "x", "./chart", "--dry-run", "--post-renderer", "./evil.sh"]);
+    not_allowed(&t, &["helm", "upgrade", "x", "./chart", "--dry-run=server", "--post-renderer", "evil"]);
+    // A TTL index deletes documents.
+    not_allowed(&t, &["mongosh", "--eval", "db.users.createIndex({createdAt:1}, {expireAfterSeconds:1})"]);
+    not_allowed(&t, &["mongosh", "--eval", "db.users.createIndexes([{createdAt:1}], {expireAfterSeconds:0})"]);
+    // git's last flag wins, and a dry-run push to a local path starts its receive-pack.
+    not_allowed(&t, &["git", "push", "--dry-run", "--no-dry-run", "origin", ":main"]);
+    not_allowed(&t, &["git", "clean", "--dry-run", "-ffdx", "--no-dry-run"]);
+    not_allowed(
+        &t,
+        &["git", "push", "--dry-run", "--receive-pack=touch /tmp/pwned; git-receive-pack", "../r.git", "HEAD:x"],
+    );
+    // CONFIG GET takes several parameters.
+    not_allowed(&t, &["redis-cli", "config", "get", "maxmemory", "requirepass"]);
+    // The real forms still run.
+    for argv in [
+        &["gh", "auth", "token", "--help"][..],
+        &["helm", "install", "x", "./chart", "--dry-run"],
+        &["git", "push", "--dry-run", "origin", "main"],
+        &["kubectl", "delete", "ns", "staging", "--dry-run=client"],
+    ] {
+        let mut args = vec!["check", "--json", "--"];
+        args.extend_from_slice(argv);
+        assert_eq!(t.guardsh(&args).output().json()["decision"], "allow", "{argv:?}");
+    }
+}
