@@ -195,11 +195,12 @@ fn tokens_that_must_not_approve_are_refused_with_their_reason() {
     }
     assert!(t.audited("refused") >= 3);
 
-    // Expired: a request that lives one second, signed and imported too late.
+    // Expired: a request that lives a few seconds (long enough to sign on a loaded CI machine),
+    // signed in time and imported too late.
     let short =
-        t.guardsh(&["request", "--ttl", "1", "--", "kubectl", "delete", "pod", "late"]).output().status(0).stdout();
+        t.guardsh(&["request", "--ttl", "5", "--", "kubectl", "delete", "pod", "late"]).output().status(0).stdout();
     let late = token_for(&t, &short, &key);
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(6100));
     let f = write(&t, "late.json", &late);
     t.guardsh(&["import", s(&f)]).output().status(1).stderr_has("has expired");
 }
