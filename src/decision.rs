@@ -233,6 +233,7 @@ code = "ask"
 
 [tools.aws]
 [tools.gh]
+[tools.vercel]
 
 [[rule]]
 id = "no-namespace-deletes"
@@ -303,6 +304,10 @@ args = ["exec"]
             ("gh repo delete octo/app --help", Action::Allow, Mode::Interactive),
             ("gh repo delete octo/app", Action::Ask, Mode::Interactive),
             ("gh pr create --title x", Action::Allow, Mode::Interactive),
+            // vercel's default command: no command word, or a path, deploys.
+            ("vercel", Action::Allow, Mode::Interactive),
+            ("vercel ./site --prod", Action::Allow, Mode::Interactive),
+            ("vercel rm my-app", Action::Ask, Mode::Interactive),
         ];
         for (line, want, mode) in cases {
             let v = verdict(&p, line, *mode);

@@ -81,7 +81,18 @@ pub fn read(tool: &str, spec: &ToolSpec, argv: &NormalizedArgv) -> Option<Readin
             lookup = Lookup::Unknown { near: None };
         }
     }
-    let form = if argv.is_uncertain() { None } else { form(spec, argv, &words, &lookup) };
+    let mut form = if argv.is_uncertain() { None } else { form(spec, argv, &words, &lookup) };
+    // A first word that is none of the CLI's commands is its default command's argument
+    // (`vercel ./site` deploys ./site), and no words at all are that command too.
+    if let (Lookup::Unknown { near: None }, Some(default), None) = (&lookup, &spec.default_command, &form)
+        && argv.maybe_values.is_empty()
+    {
+        let with_default: Vec<String> = std::iter::once(default.clone()).chain(words.iter().cloned()).collect();
+        if let found @ Lookup::Known(_) = catalog.lookup(&with_default[..1]) {
+            lookup = found;
+            form = if argv.is_uncertain() { None } else { self::form(spec, argv, &with_default, &lookup) };
+        }
+    }
     Some(Reading { catalog, lookup, form })
 }
 

@@ -175,6 +175,9 @@ pub struct RawToolSpec {
     pub dry_run_negations: Vec<String>,
     /// The CLI reads command words in any case (Redis): they are looked up lower-cased.
     pub catalog_lower: Option<bool>,
+    /// The command the CLI runs when the first word is none of its commands (vercel: `vercel`,
+    /// `vercel ./site --prod` deploy).
+    pub default_command: Option<String>,
 }
 
 /// Whose configuration options the normaliser reads.
@@ -305,6 +308,7 @@ pub struct ToolSpec {
     /// then the catalog says where the command words end.
     pub catalog: Option<String>,
     pub catalog_lower: bool,
+    pub default_command: Option<String>,
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
@@ -355,6 +359,7 @@ impl RawToolSpec {
         self.dry_run.extend(other.dry_run.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.dry_run_negations.extend(other.dry_run_negations.iter().cloned());
         self.catalog_lower = other.catalog_lower.or(self.catalog_lower);
+        self.default_command = other.default_command.clone().or(self.default_command.take());
     }
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
@@ -471,6 +476,7 @@ impl RawToolSpec {
             dry_run_negations: self.dry_run_negations.iter().map(canonical).collect(),
             catalog: None,
             catalog_lower: self.catalog_lower.unwrap_or(false),
+            default_command: self.default_command.clone(),
             resources,
             read_env: self.read_env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             read_undo_vars: self.read_undo_vars.clone(),
@@ -557,11 +563,15 @@ impl ToolSpec {
     /// command's known flags before looking for a subcommand), so the reading stays certain.
     pub fn command_flag(&self, positionals: &[String], flag: &str) -> Option<bool> {
         let catalog = self.catalog.as_deref().and_then(crate::catalog::for_tool)?;
-        let words: Vec<String> = if self.catalog_lower {
+        let mut words: Vec<String> = if self.catalog_lower {
             positionals.iter().map(|w| w.to_lowercase()).collect()
         } else {
             positionals.to_vec()
         };
+        // No command word yet, and the CLI has a default command: its flags are that command's.
+        if let (true, Some(default)) = (words.is_empty(), &self.default_command) {
+            words.push(default.clone());
+        }
         // A group's own flags too (railway's `volume --volume NAME delete`), when its row lists
         // them: the parser of a group reads the flags it declares before the subcommand.
         match catalog.lookup(&words) {

@@ -388,7 +388,7 @@ fn the_labelled_corpus_meets_the_precision_targets() {
     // second is not yet (README "Posture, catalogs and the built-in pack" says what remains), so
     // this holds the line where it is: a change that asks about more safe rows fails here.
     const HELD_AT_LEAST: f64 = 99.5;
-    const SAFE_ASKED_AT_MOST: f64 = 5.5;
+    const SAFE_ASKED_AT_MOST: f64 = 5.0;
     assert!(
         pct(held, dangerous) >= HELD_AT_LEAST && pct(asked, safe) <= SAFE_ASKED_AT_MOST,
         "the labelled corpus misses its bar: {:.2} % of dangerous rows held (want >= {HELD_AT_LEAST} %), {:.2} % of safe rows asked (want <= {SAFE_ASKED_AT_MOST} %, target 2 %); see target/corpus-precision.txt",
