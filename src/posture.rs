@@ -72,7 +72,7 @@ pub fn read(tool: &str, spec: &ToolSpec, argv: &NormalizedArgv) -> Option<Readin
         .iter()
         .enumerate()
         .filter(|(i, _)| !argv.maybe_values.contains(i))
-        .map(|(_, w)| if spec.catalog_lower { w.to_lowercase() } else { w.clone() })
+        .map(|(_, w)| spec.catalog_word(w))
         .collect();
     let mut lookup = catalog.lookup(&words);
     if let Lookup::Known(e) = &lookup {

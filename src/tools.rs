@@ -557,17 +557,33 @@ impl ToolSpec {
         }
     }
 
+    /// The tool's command catalog, when it has one.
+    pub fn command_catalog(&self) -> Option<&'static crate::catalog::Catalog> {
+        self.catalog.as_deref().and_then(crate::catalog::for_tool)
+    }
+
+    /// Positional words as the catalog spells them: lower-cased for a CLI that reads its
+    /// command words in any case (`catalog_lower`), as they are otherwise.
+    pub fn catalog_words<'a>(&self, words: &'a [String]) -> std::borrow::Cow<'a, [String]> {
+        if self.catalog_lower {
+            std::borrow::Cow::Owned(words.iter().map(|w| self.catalog_word(w)).collect())
+        } else {
+            std::borrow::Cow::Borrowed(words)
+        }
+    }
+
+    /// One word as the catalog spells it.
+    pub fn catalog_word(&self, word: &str) -> String {
+        if self.catalog_lower { word.to_lowercase() } else { word.to_string() }
+    }
+
     /// Before the command words are complete: does the runnable command the words so far name
     /// (`kubectl create`, which also has subcommands) take `flag`, and with a value? Its own
     /// parser and the CLI's command search then read the flag the same way (cobra strips a
     /// command's known flags before looking for a subcommand), so the reading stays certain.
     pub fn command_flag(&self, positionals: &[String], flag: &str) -> Option<bool> {
-        let catalog = self.catalog.as_deref().and_then(crate::catalog::for_tool)?;
-        let mut words: Vec<String> = if self.catalog_lower {
-            positionals.iter().map(|w| w.to_lowercase()).collect()
-        } else {
-            positionals.to_vec()
-        };
+        let catalog = self.command_catalog()?;
+        let mut words = self.catalog_words(positionals).into_owned();
         // No command word yet, and the CLI has a default command: its flags are that command's.
         if let (true, Some(default)) = (words.is_empty(), &self.default_command) {
             words.push(default.clone());
@@ -589,15 +605,8 @@ impl ToolSpec {
         // A catalogued CLI's command words end where its catalog's path does: `doctl projects
         // list` is two words, `doctl compute droplet list` three, `aws ec2 wait instance-running`
         // four. While the words so far lead to deeper commands, one more is needed.
-        if let Some(catalog) = self.catalog.as_deref().and_then(crate::catalog::for_tool) {
-            let len = if self.catalog_lower {
-                catalog.command_len(&positionals.iter().map(|w| w.to_lowercase()).collect::<Vec<_>>())
-            } else {
-                catalog.command_len(positionals)
-            };
-            if let Some(len) = len {
-                return len;
-            }
+        if let Some(len) = self.command_catalog().and_then(|c| c.command_len(&self.catalog_words(positionals))) {
+            return len;
         }
         match (&self.nested, positionals.first()) {
             (Some(nested), Some(first)) if !nested.contains(&first.to_lowercase()) => self.verb_depth.min(1),
