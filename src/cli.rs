@@ -159,6 +159,29 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The Rego stage (`[policy]`): test a policy against a table of invocations.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Run every `[[case]]` of TABLE (argv, env, stdin, expect, rego) and compare the decisions.
+    Test {
+        /// A TOML file of `[[case]]` entries.
+        table: PathBuf,
+        /// Test these .rego files instead of the configured `[policy]` (repeatable).
+        #[arg(long, value_name = "FILE")]
+        rego: Vec<PathBuf>,
+        /// JSON data documents for `--rego` (repeatable).
+        #[arg(long, value_name = "FILE")]
+        data: Vec<PathBuf>,
+        /// One JSON line per case: the Rego input, the result and the decision.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +244,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Request { ttl, argv } => commands::tokens::request(&argv, ttl),
         Command::Audit { command: AuditCommand::Verify } => commands::audit::verify(),
         Command::Audit { command: AuditCommand::Tail { lines, json } } => commands::audit::tail(lines, json),
+        Command::Policy { command: PolicyCommand::Test { table, rego, data, json } } => {
+            commands::policy::test(&table, &rego, &data, json)
+        }
     };
     match result {
         Ok(code) => code,

@@ -17,6 +17,8 @@ pub enum Cause {
     Catalog,
     /// The policy has no rules for this tool.
     UnknownTool,
+    /// The Rego stage (`crate::policy`) made the rules' decision stricter.
+    Policy,
 }
 
 /// The decision for one invocation. `#[must_use]`: dropping a verdict on the floor is a bug.

@@ -23,6 +23,7 @@ mod manifest;
 mod matching;
 mod paths;
 mod pipeline;
+mod policy;
 mod policy_cache;
 mod posture;
 mod random;

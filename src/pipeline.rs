@@ -107,6 +107,8 @@ pub struct Evaluation {
     pub files: Vec<snapshot::FileInput>,
     /// What the approval binds for them: `(file PATH)` and its hash, size and summary.
     pub file_bindings: Vec<(String, String)>,
+    /// The Rego stage's input and answers, when one is configured (`crate::policy`).
+    pub policy_stage: Option<crate::policy::Report>,
 }
 
 impl Evaluation {
@@ -206,7 +208,9 @@ pub fn evaluate_files(
         set_env.extend(spec.read_env.iter().cloned());
     }
     let mode = effective_mode(policy.mode, inv.var(MODE_VAR), inv.var("CI"));
-    let verdict = decision::decide(&inv.tool, tool_policy, &argv, mode);
+    let mut verdict = decision::decide(&inv.tool, tool_policy, &argv, mode);
+    // The Rego stage, if configured: only ever stricter (`crate::policy`).
+    let policy_stage = crate::policy::stage(&policy.rego, inv, &spec, &argv, mode, &mut verdict);
     let matched = tool_policy
         .map(|t| t.rules.iter().filter(|r| verdict.matched.contains(&r.id)).cloned().collect())
         .unwrap_or_default();
@@ -250,6 +254,7 @@ pub fn evaluate_files(
         runs_inside: spec.runs_inside,
         own_files: spec.own_files.clone(),
         selector_flags: spec.selector_flags.clone(),
+        policy_stage,
     }
 }
 
@@ -472,7 +477,7 @@ pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
     let cmd = command_line(inv);
     let by = match &verdict.cause {
         Cause::Rule(id) => format!(" (rule {id})"),
-        Cause::Default | Cause::Catalog | Cause::UnknownTool => String::new(),
+        Cause::Default | Cause::Catalog | Cause::UnknownTool | Cause::Policy => String::new(),
     };
     let reason = display::escape_text(&verdict.reason);
     match verdict.action {
@@ -725,7 +730,7 @@ fn ask_a_human(
             };
             let rule = match &eval.verdict.cause {
                 Cause::Rule(id) => Some(id.clone()),
-                Cause::Default | Cause::Catalog | Cause::UnknownTool => None,
+                Cause::Default | Cause::Catalog | Cause::UnknownTool | Cause::Policy => None,
             };
             let ctx = approval::Context {
                 id,

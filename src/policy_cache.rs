@@ -199,6 +199,7 @@ fn settings_only(policy: &Policy) -> Policy {
         pack_note,
         all_credentials,
         sources,
+        rego,
     } = policy;
     Policy {
         mode: *mode,
@@ -219,6 +220,7 @@ fn settings_only(policy: &Policy) -> Policy {
         pack_note: pack_note.clone(),
         all_credentials: all_credentials.clone(),
         sources: sources.clone(),
+        rego: rego.clone(),
     }
 }
 

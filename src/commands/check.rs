@@ -69,6 +69,7 @@ fn cause(c: &Cause) -> (&'static str, Option<&str>) {
         Cause::Default => ("default", None),
         Cause::Catalog => ("catalog", None),
         Cause::UnknownTool => ("unknown_tool", None),
+        Cause::Policy => ("policy", None),
     }
 }
 
@@ -106,6 +107,7 @@ fn to_json(inv: &Invocation, eval: &Evaluation) -> serde_json::Value {
         "env": { "stripped": eval.env.stripped, "passed": eval.env.passed },
         "real": real,
         "exit_code": eval.refusal_code(),
+        "policy": eval.policy_stage.as_ref().map(crate::policy::Report::to_json),
     })
 }
 
@@ -168,6 +170,7 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
         Cause::Default => "no rule matched; the tool's default applies".into(),
         Cause::Catalog => "no rule matched; the posture for the command's class applies".into(),
         Cause::UnknownTool => "the policy has no rules for this tool".into(),
+        Cause::Policy => format!("the Rego policy ({}), stricter than the rules", crate::policy::DECISION),
     };
     let _ = writeln!(
         s,
@@ -194,6 +197,19 @@ fn explain(inv: &Invocation, eval: &Evaluation) -> String {
             let _ = writeln!(s, "sql:         not certain: {why}");
         }
         None => {}
+    }
+    if let Some(stage) = &eval.policy_stage {
+        for o in &stage.outcomes {
+            let _ = writeln!(
+                s,
+                "policy:      {} ({}{}): {}{}",
+                o.decision.action.as_str(),
+                o.engine,
+                o.how.as_deref().map_or(String::new(), |h| format!(", {h}")),
+                if o.decision.reasons.is_empty() { "no reasons given".into() } else { o.decision.reasons.join("; ") },
+                o.error.as_deref().map_or(String::new(), |e| format!(" [{e}]")),
+            );
+        }
     }
     let _ = writeln!(s, "exit:        {}", eval.refusal_code().map_or("runs the real tool".into(), |c| c.to_string()));
     let list = |l: &[String]| if l.is_empty() { "(none)".to_string() } else { l.join(" ") };

@@ -517,7 +517,7 @@ impl Custodian {
                     .map_err(|e| stop(exit::AUDIT, &format!("cannot make a request id: {e}; nothing was run")))?;
                 let rule = match &eval.verdict.cause {
                     Cause::Rule(id) => Some(id.clone()),
-                    Cause::Default | Cause::Catalog | Cause::UnknownTool => None,
+                    Cause::Default | Cause::Catalog | Cause::UnknownTool | Cause::Policy => None,
                 };
                 let grants = eval.verdict.grants.iter().map(|g| format!("{g} (from guardsh run)")).collect();
                 let ctx = approval::Context {

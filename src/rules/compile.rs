@@ -264,6 +264,18 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
                 }
             }
         }
+        if let Some(stage) = &raw.policy {
+            // Only the human's own policy names the Rego stage: it reads files, and a project file
+            // is written by whoever controls the repository. (The stage only tightens anyway.)
+            if tight {
+                ctx.error(
+                    stage.span(),
+                    format!("[policy] may only be set in the base policy; {}", tighten_hint(source.layer)),
+                );
+            } else {
+                policy_stage(&mut ctx, &mut policy.rego, stage.get_ref(), source.layer == LayerKind::System);
+            }
+        }
         for (name, table) in &raw.tools {
             tools.table(&mut ctx, tight, name, table);
         }
@@ -413,6 +425,50 @@ fn choose_pack(
         }
     }
     true
+}
+
+/// `[policy]` of a base layer: absolute paths, an `http://` OPA URL, `on_error` no looser than ask.
+fn policy_stage(ctx: &mut Ctx, out: &mut crate::policy::Settings, raw: &super::schema::RawPolicyStage, system: bool) {
+    for (list, into) in [(&raw.rego, &mut out.rego), (&raw.data, &mut out.data)] {
+        for p in list {
+            if p.get_ref().starts_with('/') {
+                into.push(p.get_ref().clone());
+            } else {
+                ctx.error(p.span(), "a [policy] file is an absolute path or glob (/etc/guardsh/policy/*.rego)");
+            }
+        }
+    }
+    if let Some(url) = &raw.opa_url {
+        match crate::policy::opa::Target::parse(url.get_ref()) {
+            Ok(_) => out.opa_url = Some(url.get_ref().clone()),
+            Err(e) => ctx.error(url.span(), e),
+        }
+    }
+    if let Some(a) = &raw.on_error {
+        if *a.get_ref() == Action::Allow {
+            ctx.error(
+                a.span(),
+                "on_error = \"allow\" would let a policy server that fails open every command; use \"deny\" or \"ask\"",
+            );
+        } else {
+            out.on_error = Some(*a.get_ref());
+        }
+    }
+    if let Some(t) = &raw.timeout_ms {
+        if *t.get_ref() == 0 || *t.get_ref() > 10_000 {
+            ctx.error(t.span(), "timeout_ms is in milliseconds, from 1 to 10000");
+        } else {
+            out.timeout_ms = Some(*t.get_ref());
+        }
+    }
+    if let Some(d) = &raw.decision_log {
+        if d.get_ref().starts_with('/') {
+            out.decision_log = Some(d.get_ref().clone());
+        } else {
+            ctx.error(d.span(), "decision_log is an absolute path");
+        }
+    }
+    out.system = out.system || system;
 }
 
 fn tighten_hint(layer: LayerKind) -> String {

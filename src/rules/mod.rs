@@ -234,6 +234,8 @@ pub struct Policy {
     /// Every tool's credential variables, so each tool can be kept from the others'.
     pub all_credentials: Vec<String>,
     pub sources: Vec<(LayerKind, String)>,
+    /// `[policy]`: the Rego stage after the rules (`crate::policy`); empty when not configured.
+    pub rego: crate::policy::Settings,
 }
 
 impl Default for Policy {
@@ -257,6 +259,7 @@ impl Default for Policy {
             pack_note: None,
             all_credentials: vec![],
             sources: vec![],
+            rego: crate::policy::Settings::default(),
         }
     }
 }

@@ -23,6 +23,29 @@ pub struct RawPolicy {
     pub sandbox: Option<Spanned<RawSandbox>>,
     /// `[posture]`: what each class of catalogued command does when no rule decides it.
     pub posture: Option<Spanned<RawPosture>>,
+    /// `[policy]`: a second, tighten-only stage in Rego, embedded or on an OPA server (base
+    /// layers only; see `crate::policy`).
+    pub policy: Option<Spanned<RawPolicyStage>>,
+}
+
+/// `[policy]`: Rego files, data documents and an OPA server, consulted after the rules.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicyStage {
+    /// Absolute paths or globs of `.rego` files evaluated in-process.
+    #[serde(default)]
+    pub rego: Vec<Spanned<String>>,
+    /// Absolute paths or globs of JSON data documents, merged under `data`.
+    #[serde(default)]
+    pub data: Vec<Spanned<String>>,
+    /// An OPA server's Data API URL for the decision (`http://HOST:PORT/v1/data/guardsh/decision`).
+    pub opa_url: Option<Spanned<String>>,
+    /// What an OPA server that fails to answer gives: `deny` (the default) or `ask`.
+    pub on_error: Option<Spanned<Action>>,
+    /// Milliseconds an evaluation, or a server's answer, may take (default 200 embedded, 500 OPA).
+    pub timeout_ms: Option<Spanned<u64>>,
+    /// A file to append OPA-shaped decision logs to (absolute path).
+    pub decision_log: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
