@@ -28,12 +28,16 @@ class := input.catalog.class
 
 # --- Which production target the command names ---------------------------------------------
 
+# A builtin given a value of the wrong type (regex.match on null) is an error in OPA and undefined
+# in regorus: test types first, so that both engines decide the same (docs/rego.md).
 targets contains sprintf("kube context %s", [input.kube.context]) if {
+	is_string(input.kube.context)
 	some p in production.kube_contexts
 	regex.match(p, input.kube.context)
 }
 
 targets contains sprintf("namespace %s", [input.kube.namespace]) if {
+	is_string(input.kube.namespace)
 	some p in production.namespaces
 	regex.match(p, input.kube.namespace)
 }
@@ -44,7 +48,10 @@ targets contains sprintf("AWS profile %s", [profile]) if {
 	regex.match(p, profile)
 }
 
-aws_profiles contains input.selectors.AWS_PROFILE if input.tool == "aws"
+aws_profiles contains input.selectors.AWS_PROFILE if {
+	input.tool == "aws"
+	is_string(input.selectors.AWS_PROFILE)
+}
 
 aws_profiles contains profile if {
 	input.tool == "aws"

@@ -13,7 +13,7 @@ use crate::support::{Test, chown_tree};
 const AGENT: u32 = 65534;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Mode {
+pub(crate) enum Mode {
     Sandbox,
     NoSandbox,
 }
@@ -70,13 +70,13 @@ fn sandbox_works(t: &Test) -> bool {
 }
 
 /// `world()`, where this machine can run the sandbox for the agent's user.
-fn sandboxed() -> Option<Test> {
+pub(crate) fn sandboxed() -> Option<Test> {
     let t = world();
     sandbox_works(&t).then_some(t)
 }
 
 /// Runs `script` with sh inside `guardsh run` as the agent. Returns (exit code, stdout, stderr).
-fn agent(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String, String) {
+pub(crate) fn agent(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String, String) {
     agent_with(t, mode, &[], script)
 }
 

@@ -18,6 +18,7 @@ mod kubectl;
 mod layers;
 mod postgres;
 mod real_agents;
+mod rego;
 mod regression;
 mod signature;
 mod sql;

@@ -111,6 +111,9 @@ fn one_line(e: &impl std::fmt::Display) -> String {
 
 fn engine(sources: &Sources, limit: Duration) -> Result<regorus::Engine, String> {
     let mut engine = regorus::Engine::new();
+    // A builtin's error is an evaluation error (so a deny), not an undefined value that another
+    // rule could turn into an allow: fail closed, as OPA does with strict builtin errors.
+    engine.set_strict_builtin_errors(true);
     engine.set_execution_timer_config(timer(limit));
     for (path, text) in &sources.modules {
         engine
@@ -152,6 +155,7 @@ fn run_program(
     let mut vm = RegoVM::new();
     vm.set_max_instructions(usize::MAX);
     vm.set_execution_timer_config(Some(timer(limit)));
+    vm.set_strict_builtin_errors(true);
     vm.load_program(program);
     vm.set_data(data).map_err(|e| format!("data: {}", one_line(&e)))?;
     vm.set_input(input);

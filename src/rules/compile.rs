@@ -824,6 +824,33 @@ args = ["get"]
         assert!(errors(&[src(LayerKind::User, BASE)]).is_empty());
     }
 
+    /// `[policy]` (the Rego stage) is the base layers' only: it names files to read.
+    #[test]
+    fn the_rego_stage_is_named_by_base_layers_only() {
+        let stage = "[policy]\nrego = [\"/etc/guardsh/policy/*.rego\"]\n";
+        for sources in [
+            vec![src(LayerKind::User, BASE), src(LayerKind::Project, stage)],
+            vec![src(LayerKind::System, BASE), src(LayerKind::User, stage)],
+        ] {
+            let got = errors(&sources);
+            assert!(got.iter().any(|e| e.contains("[policy] may only be set in the base policy")), "{got:?}");
+        }
+        let p = compile(&[src(LayerKind::System, stage)]).expect("valid");
+        assert!(p.rego.system && p.rego.is_configured());
+        let p = compile(&[src(LayerKind::User, stage)]).expect("valid");
+        assert!(!p.rego.system && p.rego.rego == ["/etc/guardsh/policy/*.rego"]);
+        for (bad, why) in [
+            ("[policy]\nrego = [\"p.rego\"]\n", "absolute path"),
+            ("[policy]\nopa_url = \"https://opa/v1/data/guardsh/decision\"\n", "https is not supported"),
+            ("[policy]\non_error = \"allow\"\n", "fails open"),
+            ("[policy]\ntimeout_ms = 0\n", "timeout_ms"),
+            ("[policy]\nrgo = []\n", "unknown field `rgo`"),
+        ] {
+            let got = errors(&[src(LayerKind::User, bad)]);
+            assert!(got.iter().any(|e| e.contains(why)), "{bad}: {got:?}");
+        }
+    }
+
     #[test]
     fn tighten_layers_raise_defaults_and_mode_but_never_lower_them() {
         let base = format!("[settings]\nmode = \"ci\"\ndefault = \"ask\"\n{BASE}");
