@@ -477,7 +477,8 @@ pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
     let cmd = command_line(inv);
     let by = match &verdict.cause {
         Cause::Rule(id) => format!(" (rule {id})"),
-        Cause::Default | Cause::Catalog | Cause::UnknownTool | Cause::Policy => String::new(),
+        Cause::Policy => " (Rego policy)".to_string(),
+        Cause::Default | Cause::Catalog | Cause::UnknownTool => String::new(),
     };
     let reason = display::escape_text(&verdict.reason);
     match verdict.action {

@@ -50,13 +50,18 @@ pub fn event(report: &Report, final_action: Action, decision_id: &str, timestamp
     event
 }
 
-/// Appends the event for `report` to `file` (created 0600).
+/// Appends the event for `report` to `file` (created 0600; a symlink is not followed).
 pub fn append(file: &Path, report: &Report, final_action: Action) {
     let id = crate::random::token(16).unwrap_or_default();
     let now = crate::timefmt::rfc3339(std::time::SystemTime::now());
     let mut line = event(report, final_action, &id, &now).to_string();
     line.push('\n');
-    let opened = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(file);
+    let opened = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(file);
     if let Ok(mut f) = opened {
         // One write: lines of concurrent shims do not interleave (O_APPEND).
         let _ = f.write_all(line.as_bytes());
