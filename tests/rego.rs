@@ -284,6 +284,34 @@ fn decision_logs_have_opas_shape() {
 }
 
 #[test]
+fn an_opa_bundle_is_read_with_its_data_and_revision() {
+    let (t, _) = world(BY_VERB, "rego = [\"BUNDLE\"]\ndecision_log = \"LOG\"");
+    let bundle = t.root.path().join("guardsh.tar.gz");
+    let log = t.root.path().join("decisions.jsonl");
+    // As `opa build` lays one out: absolute names, a manifest, data.json at its path.
+    let made = Command::new("python3")
+        .args([
+            "-c",
+            "import io, sys, tarfile\nwith tarfile.open(sys.argv[1], 'w:gz') as t:\n    for name, text in [('/.manifest', '{\"revision\": \"rev-7\"}'), ('/guardsh/policy.rego', 'package guardsh\\nimport rego.v1\\ndefault decision := {\"action\": \"allow\", \"reasons\": []}\\ndecision := {\"action\": \"deny\", \"reasons\": [data.limits.msg]} if input.words[0] == \"delete\"\\n'), ('/limits/data.json', '{\"msg\": \"the bundle says no\"}')]:\n        b = text.encode()\n        i = tarfile.TarInfo(name); i.size = len(b); t.addfile(i, io.BytesIO(b))\n",
+        ])
+        .arg(&bundle)
+        .status()
+        .expect("python3");
+    assert!(made.success());
+    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+    let t = t.rules(&rules.replace("BUNDLE", &bundle.display().to_string()).replace("LOG", &log.display().to_string()));
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    t.run("kubectl", &["delete", "pod", "x"]).output().status(77).stderr_has("the bundle says no");
+    let last: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&log).expect("log").lines().last().expect("a line"))
+            .expect("JSON");
+    assert_eq!(last["bundles"]["guardsh"]["revision"], "rev-7");
+    // A bundle that is not one denies.
+    std::fs::write(&bundle, "not a bundle").expect("write");
+    t.run("kubectl", &["get", "pods"]).output().status(77).stderr_has("is not a gzip bundle");
+}
+
+#[test]
 fn policy_test_runs_a_table_of_cases() {
     let t = Test::new().example_rules();
     let repo = Path::new(MANIFEST);

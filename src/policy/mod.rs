@@ -11,6 +11,7 @@
 //!
 //! A policy that is not configured costs one branch: `stage` returns before anything else.
 
+pub mod bundle;
 pub mod decision_log;
 pub mod input;
 pub mod opa;
@@ -180,7 +181,7 @@ pub fn evaluate(settings: &Settings, input: Value, state_dir: Option<&Path>) -> 
         let cache = if settings.system { None } else { state_dir.map(|d| d.join("rego-cache")) };
         let (result, how) = match rego::Sources::load(settings) {
             Ok(sources) => {
-                revision = Some(sources.key()[..16].to_string());
+                revision = Some(sources.revision.clone().unwrap_or_else(|| sources.key()[..16].to_string()));
                 let (r, how) = rego::evaluate(&sources, &input, limit, cache.as_deref());
                 (r, Some(how.to_string()))
             }

@@ -27,22 +27,33 @@ pub const REGORUS_VERSION: &str = "0.14.1";
 pub struct Sources {
     pub modules: Vec<(String, String)>,
     pub data: Vec<(String, String)>,
+    /// An OPA bundle's `.manifest` revision, if one was read.
+    pub revision: Option<String>,
 }
 
 impl Sources {
-    /// Reads every file `[policy] rego` and `data` name. Any failure is the stage's failure.
+    /// Reads every file `[policy] rego` and `data` name; a `.tar.gz` in `rego` is an OPA bundle
+    /// (`super::bundle`). Any failure is the stage's failure.
     pub fn load(settings: &Settings) -> Result<Self, String> {
-        let read = |patterns: &[String]| -> Result<Vec<(String, String)>, String> {
-            super::expand(patterns)?
-                .into_iter()
-                .map(|p| {
-                    let bytes = super::read_file(&p, settings.system)?;
-                    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8", p.display()))?;
-                    Ok((p.display().to_string(), text))
-                })
-                .collect()
-        };
-        Ok(Sources { modules: read(&settings.rego)?, data: read(&settings.data)? })
+        let mut sources = Sources { modules: vec![], data: vec![], revision: None };
+        for (patterns, is_data) in [(&settings.rego, false), (&settings.data, true)] {
+            for p in super::expand(patterns)? {
+                let bytes = super::read_file(&p, settings.system)?;
+                let name = p.display().to_string();
+                if !is_data && name.ends_with(".tar.gz") {
+                    let bundle = super::bundle::read(&name, &bytes)?;
+                    sources.modules.extend(bundle.modules);
+                    for (i, value) in bundle.data.iter().enumerate() {
+                        sources.data.push((format!("{name}#data{i}"), value.to_string()));
+                    }
+                    sources.revision = bundle.revision.or(sources.revision.take());
+                    continue;
+                }
+                let text = String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8"))?;
+                if is_data { sources.data.push((name, text)) } else { sources.modules.push((name, text)) }
+            }
+        }
+        Ok(sources)
     }
 
     /// Names a compiled program: regorus's version, the entry point, every file's path and bytes.
@@ -221,7 +232,7 @@ mod tests {
     use super::*;
 
     fn sources(text: &str) -> Sources {
-        Sources { modules: vec![("p.rego".into(), text.into())], data: vec![] }
+        Sources { modules: vec![("p.rego".into(), text.into())], data: vec![], revision: None }
     }
 
     const POLICY: &str = r#"package guardsh
