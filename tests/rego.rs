@@ -48,6 +48,10 @@ fn the_policy_allows_asks_and_denies_through_the_shim() {
     let t = rego_world(BY_VERB);
     t.run("kubectl", &["get", "pods"]).output().status(0).stdout_has("fake kubectl ran");
     t.forget("kubectl");
+    t.guardsh(&["check-config"])
+        .output()
+        .status(0)
+        .stdout_has("rego: 1 Rego files, 0 data documents, compiled to an RVM program");
     t.run("kubectl", &["scale", "deploy/web", "--replicas=2"]).output().status(75).stderr_has("rego asks about scale");
     assert!(!t.ran("kubectl"));
     let d = t.run("kubectl", &["delete", "pod", "x"]).output().status(77).stderr_has("rego says no to delete");
@@ -142,6 +146,12 @@ fn every_failure_of_the_stage_denies() {
         assert!(d.stderr().contains("guardsh fails closed") && d.stderr().contains(why), "{what}: {}", d.stderr());
         assert!(!t.ran("kubectl"), "{what}");
         assert!(start.elapsed() < Duration::from_secs(5), "{what} took {:?}", start.elapsed());
+        // `check-config` says so before any command runs, where it does not depend on the input.
+        let cc = t.guardsh(&["check-config"]).output();
+        if ["a parse error", "a pattern that names no file", "a data file that is not JSON"].contains(what) {
+            assert_eq!(cc.code(), Some(78), "{what}: {}", cc.stderr());
+            assert!(cc.stderr().contains("the Rego policy does not load"), "{what}: {}", cc.stderr());
+        }
         // `check` says the same, with the input it evaluated.
         let v = t.guardsh(&["check", "--json", "--", "kubectl", "get", "pods"]).output().status(0).json();
         assert_eq!(v["decision"], "deny", "{what}");

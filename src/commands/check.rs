@@ -251,6 +251,20 @@ pub fn config() -> anyhow::Result<ExitCode> {
             } else {
                 println!("catalogs: {}", catalogued.join("; "));
             }
+            // The Rego stage: a policy that does not load denies every command, so say so here.
+            if !policy.rego.rego.is_empty() {
+                match crate::policy::rego::check(&policy.rego) {
+                    Ok(what) => println!("rego: {what}"),
+                    Err(e) => {
+                        eprintln!("guardsh: the Rego policy does not load: {}", crate::display::escape_text(&e));
+                        eprintln!("guardsh: every guarded command is denied until it does");
+                        return Ok(ExitCode::from(exit::CONFIG));
+                    }
+                }
+            }
+            if let Some(url) = &policy.rego.opa_url {
+                println!("opa: {url} (asked on every guarded command)");
+            }
             let rules: usize = policy.tools.values().map(|t| t.rules.len()).sum();
             let (approval, problem) = super::approval_status(&paths, &policy);
             println!("{approval}");

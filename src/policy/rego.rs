@@ -109,6 +109,16 @@ pub fn evaluate(
     (result.and_then(to_json), "interpreter")
 }
 
+/// For `guardsh check-config`: loads, parses and compiles the configured policy, and says what
+/// it found, or why every command would be denied.
+pub fn check(settings: &Settings) -> Result<String, String> {
+    let sources = Sources::load(settings)?;
+    let mut engine = engine(&sources, Duration::from_secs(5))?;
+    let how =
+        if compile(&mut engine).is_some() { "compiled to an RVM program" } else { "evaluated by the interpreter" };
+    Ok(format!("{} Rego files, {} data documents, {how}", sources.modules.len(), sources.data.len()))
+}
+
 /// The interpreter, for `evaluate` and for tests that compare it with the RVM program.
 pub fn interpret(sources: &Sources, input: &Value, limit: Duration) -> Result<Option<Value>, String> {
     let mut engine = engine(sources, limit)?;
