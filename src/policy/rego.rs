@@ -277,6 +277,9 @@ decision := {"action": "ask", "reasons": ["drop"]} if {
         }
         let deny = interpret(&s, &json!({"tool": "kubectl", "flags": {"--namespace": ["prod"]}}), limit);
         assert_eq!(deny, Ok(Some(json!({"action": "deny", "reasons": ["no kubectl in prod"]}))));
+        // `(?i)\b...\s+`: needs regex's Unicode features (without them, an "invalid regex").
+        let ask = evaluate(&s, &json!({"tool": "psql", "flags": {}, "sql": {"text": "Drop  TABLE x"}}), limit, None).0;
+        assert_eq!(ask, Ok(Some(json!({"action": "ask", "reasons": ["drop"]}))));
     }
 
     #[test]
