@@ -321,6 +321,28 @@ fn an_opa_bundle_is_read_with_its_data_and_revision() {
     t.run("kubectl", &["get", "pods"]).output().status(77).stderr_has("is not a gzip bundle");
 }
 
+/// A human approves what the stage asked about, where the stage decided by the environment (the
+/// kubeconfig's current context): `guardsh approve` re-asks the policy with the request's
+/// selectors, and gets the same answer.
+#[test]
+fn an_ask_that_depends_on_the_kubeconfig_can_be_approved() {
+    let t = rego_world(
+        "package guardsh\n\nimport rego.v1\n\ndefault decision := {\"action\": \"allow\", \"reasons\": []}\n\ndecision := {\"action\": \"ask\", \"reasons\": [\"production context\"]} if input.kube.context == \"prod\"\n",
+    );
+    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
+    let t = t.rules(&rules.replace("wait = false", "wait = true"));
+    let kubeconfig = t.root.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\ncurrent-context: prod\n").expect("kubeconfig");
+    let t = t.env("KUBECONFIG", &kubeconfig);
+    let asked = t.run_detached("kubectl", &["get", "pods"]);
+    let id = t.wait_for_pending(1).remove(0);
+    assert!(!t.ran("kubectl"));
+    t.approve(&id);
+    assert_eq!(asked.wait(Duration::from_secs(20)), Some(0), "{}", asked.stderr());
+    assert!(asked.stderr().contains("production context"), "{}", asked.stderr());
+    assert!(t.ran("kubectl"));
+}
+
 #[test]
 fn policy_test_runs_a_table_of_cases() {
     let t = Test::new().example_rules();

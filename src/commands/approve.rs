@@ -383,11 +383,20 @@ fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> 
     }
     let mut words = argv.into_iter().map(std::ffi::OsString::from_vec);
     let argv0 = words.next().ok_or_else(|| tampered("has an empty argv".into()))?;
+    // The variables the request binds (selectors, HOME; not credentials, which it holds only as
+    // hashes): a Rego stage may decide by them (the kube context a KUBECONFIG names), and they are
+    // what the approved command will run with.
+    let vars = req
+        .env
+        .iter()
+        .filter(|(k, v)| !k.starts_with('(') && !req.is_credential(k) && !v.starts_with("sha256:"))
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
     let inv = crate::pipeline::Invocation {
         tool: req.tool.clone(),
         argv0,
         args: words.collect(),
-        vars: vec![],
+        vars,
         cwd,
         stdin: crate::pipeline::Stdin::Unknown,
     };
