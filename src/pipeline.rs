@@ -120,8 +120,8 @@ impl Evaluation {
     }
 }
 
-/// CI mode comes from the policy, `GUARDSH_MODE=ci`, or a CI environment (`CI` set and not
-/// false). Environment variables can only switch CI mode on: an unknown `GUARDSH_MODE` value
+/// CI mode comes from the policy, `GUARDSH_MODE=ci`, or a CI environment (`CI` set, even empty,
+/// and not `false`/`0`). Environment variables can only switch CI mode on: an unknown `GUARDSH_MODE` value
 /// counts as `ci`, and no value switches it off.
 pub fn effective_mode(configured: Mode, guardsh_mode: Option<&OsStr>, ci: Option<&OsStr>) -> Mode {
     let from_var = match guardsh_mode.map(|v| v.to_string_lossy().to_ascii_lowercase()) {
@@ -130,7 +130,8 @@ pub fn effective_mode(configured: Mode, guardsh_mode: Option<&OsStr>, ci: Option
         Some(_) => Mode::Ci,
     };
     let from_ci = match ci.map(|v| v.to_string_lossy().to_ascii_lowercase()) {
-        Some(v) if !v.is_empty() && v != "false" && v != "0" => Mode::Ci,
+        // Set at all, even empty (`CI=`), is a CI environment, as the README says.
+        Some(v) if v != "false" && v != "0" => Mode::Ci,
         _ => Mode::Interactive,
     };
     configured.max(from_var).max(from_ci)
@@ -479,13 +480,22 @@ pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
         Action::Deny if verdict.ci_denied => format!(
             "guardsh: denied in CI mode: `{cmd}` needs human approval ({reason}{by}), and nothing in CI can give it. Do not try to reach the same result another way."
         ),
+        // A hard deny has no approval: saying it "needs a human decision" would send the agent
+        // (and the human) looking for one.
         Action::Deny => format!(
-            "guardsh: denied: `{cmd}`: {reason}{by}. This needs a human decision; do not try to reach the same result another way."
+            "guardsh: denied: `{cmd}`: {reason}{by}. The policy forbids this outright; no approval exists for it. Do not try to reach the same result another way."
         ),
         _ => format!(
             "guardsh: `{cmd}` needs human approval: {reason}{by}. Tell the human what you need and why; do not try to reach the same result another way."
         ),
     }
+}
+
+/// What the agent reads when the policy is invalid: a human must fix it (never how).
+pub fn invalid_policy_message(tool: &str) -> String {
+    format!(
+        "the guardsh policy is invalid, so {tool} was not run, and no guarded command runs until a human fixes it. Tell the human; do not try to reach the same result another way."
+    )
 }
 
 /// Runs as a shim. Returns only when the real tool was not executed.
@@ -514,8 +524,10 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
         Err(e) => {
             // Best effort: the refusal stands whether or not it can be recorded.
             let _ = write(&record(&inv, None, "config_error", &e.to_string()));
-            eprintln!("guardsh: the guardsh policy is invalid, so {} was not run:\n{e}", inv.tool);
-            return fail(exit::CONFIG, "fix the errors above (check with `guardsh check-config`)");
+            // The agent reads this: a human must act, and the policy is not the agent's to
+            // edit, so neither the errors nor a way to check them are shown here. The human sees
+            // them with `guardsh check-config`, `guardsh doctor` and when `guardsh run` starts.
+            return fail(exit::CONFIG, &invalid_policy_message(&inv.tool));
         }
     };
 
@@ -1007,9 +1019,9 @@ fn run_signed_token(
         rec.request = request;
         let _ = write(&rec);
         eprintln!(
-            "guardsh: denied in CI mode: `{}` needs human approval, and the approval token {} does not authorize it: {}",
+            "guardsh: denied in CI mode: `{}` needs human approval, and the approval token in {} does not authorize it: {}",
             command_line(inv),
-            file.display(),
+            display::escape_text(&file.display().to_string()),
             display::escape_text(&why)
         );
         ExitCode::from(exit::DENIED)
@@ -1122,7 +1134,9 @@ mod tests {
             (Mode::Interactive, None, s("true"), Mode::Ci),
             (Mode::Interactive, None, s("1"), Mode::Ci),
             (Mode::Interactive, None, s("false"), Mode::Interactive),
-            (Mode::Interactive, None, s(""), Mode::Interactive),
+            (Mode::Interactive, None, s(""), Mode::Ci),
+            (Mode::Interactive, None, s("0"), Mode::Interactive),
+            (Mode::Interactive, s(""), None, Mode::Interactive),
         ];
         for (configured, var, ci, want) in cases {
             assert_eq!(effective_mode(*configured, *var, *ci), *want, "{configured:?} {var:?} {ci:?}");

@@ -222,8 +222,7 @@ pub(crate) fn signing_for(
     cwd: &std::path::Path,
     key: Option<PathBuf>,
 ) -> anyhow::Result<Option<Signing>> {
-    let policy =
-        super::load_policy(paths, cwd).map_err(|e| anyhow::anyhow!("{e}\nthe policy is invalid; fix it first"))?;
+    let policy = super::load_policy(paths, cwd).map_err(super::InvalidPolicy::fix_first)?;
     if policy.approval != ApprovalMode::Signature {
         return Ok(None);
     }

@@ -196,6 +196,15 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             ));
         }
     }
+    // The PATH entries tools guardsh run starts outside the sandbox leave out (custody/server.rs).
+    let uid = nix::unistd::geteuid().as_raw();
+    for d in std::env::split_paths(&path_var).filter(|d| d.is_absolute() && d.is_dir()) {
+        if let Err(why) = crate::custody::exposure::trusted_path_dir(&d, uid) {
+            report.warning(&format!(
+                "tools guardsh run starts outside the sandbox do not search the PATH entry {why}: an agent could put its own programs there; what a tool needs from it must be installed where only root can write"
+            ));
+        }
+    }
     for w in [crate::custody::exposure::ptrace_warning(), crate::custody::exposure::own_binary_warning()]
         .into_iter()
         .flatten()

@@ -44,6 +44,22 @@ impl RunOptions {
     }
 }
 
+/// The policy is invalid: the command stops with exit 78 (the README's table), and says what the
+/// human must do. Only commands a human runs use it; the agent's message is the shim's.
+#[derive(Debug, thiserror::Error)]
+#[error("{errors}\nthe policy is invalid, so every guarded command is refused; {advice}")]
+pub(crate) struct InvalidPolicy {
+    pub errors: ConfigError,
+    pub advice: &'static str,
+}
+
+impl InvalidPolicy {
+    /// What to do about it, for a command that needs a valid policy to go on.
+    pub fn fix_first(errors: ConfigError) -> Self {
+        InvalidPolicy { errors, advice: "fix the file and line named above, then check with `guardsh check-config`" }
+    }
+}
+
 /// The process's own view of the world, read once.
 pub(crate) fn here() -> anyhow::Result<(Paths, PathBuf)> {
     let paths = Paths::discover()?;

@@ -36,7 +36,7 @@ fn read_input(file: Option<&Path>) -> anyhow::Result<String> {
 pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
     let inv = invocation(argv, cwd)?;
-    let policy = load_policy(&paths, &inv.cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = load_policy(&paths, &inv.cwd).map_err(super::InvalidPolicy::fix_first)?;
     let eval = pipeline::evaluate_reading_files(&policy, &inv, true, FileId::current_exe().ok());
     if eval.verdict.action == Action::Deny && !eval.verdict.ci_denied {
         anyhow::bail!("the policy denies this command outright; no approval can run it: {}", eval.verdict.reason);
@@ -128,7 +128,7 @@ pub fn sign(file: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<ExitC
 pub fn import(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
     let token = Token::parse(&read_input(file.as_deref())?)?;
-    let policy = load_policy(&paths, &cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = load_policy(&paths, &cwd).map_err(super::InvalidPolicy::fix_first)?;
     let system = policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System);
     let signers_file = approval::signers_path(&paths, policy.allowed_signers.as_deref().map(Path::new), system);
     let signers = approval::load_signers(&signers_file).map_err(anyhow::Error::msg)?;

@@ -211,13 +211,7 @@ impl Custodian {
             Err(e) => {
                 let _ = write(&record(None, "config_error", &e.to_string()));
                 // The agent is told that a human must act, not how: the policy is not its to fix.
-                return Err(stop(
-                    exit::CONFIG,
-                    &format!(
-                        "the guardsh policy is invalid, so {} was not run; the human who started this session must fix it",
-                        inv.tool
-                    ),
-                ));
+                return Err(stop(exit::CONFIG, &pipeline::invalid_policy_message(&inv.tool)));
             }
         };
         if inv.stdin == Stdin::TooLarge {

@@ -51,7 +51,14 @@ pub fn trusted_path_dir_with(dir: &std::path::Path, uid: u32, path: Option<&std:
         return Ok(());
     }
     let mut seen = 0;
-    check_chain(dir, uid, &mut seen).map_err(|p| format!("{} is writable by this user", p.display()))?;
+    // Name the PATH entry itself, and the directory above it that makes it replaceable.
+    check_chain(dir, uid, &mut seen).map_err(|p| {
+        if p == dir {
+            format!("{} is writable by this user", dir.display())
+        } else {
+            format!("{} ({} is writable by this user)", dir.display(), p.display())
+        }
+    })?;
     let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if m.mode() & 0o022 != 0 {
         return Err(format!("{} is writable by others", dir.display()));

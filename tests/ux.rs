@@ -1,0 +1,173 @@
+//! What users meet around the gate (issue 16): completions, the man page, exit codes as the README
+//! documents them, messages to the agent and to the human, CI mode from the environment.
+
+use crate::gate::world;
+use crate::support::Test;
+
+/// Every code in the README's exit-code table, as numbers (the real tool's own status aside).
+fn readme_exit_codes() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let table = readme.split("## Exit codes").nth(1).expect("an exit codes section");
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with("| code"))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .filter(|c| c.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn completions_parse_in_their_shells() {
+    let t = Test::new();
+    let bash = t.guardsh(&["completions", "bash"]).output().status(0).stdout();
+    assert!(bash.contains("approve") && bash.contains("check-config"), "{bash}");
+    let file = t.root.path().join("guardsh.bash");
+    std::fs::write(&file, &bash).expect("write");
+    let out = std::process::Command::new("bash").arg("-n").arg(&file).output().expect("bash");
+    assert!(out.status.success(), "bash -n: {}", String::from_utf8_lossy(&out.stderr));
+    // And it completes: the subcommands after `guardsh `.
+    let script = format!(
+        "source {}; COMP_WORDS=(guardsh appr); COMP_CWORD=1; COMP_LINE='guardsh appr'; COMP_POINT=12; _guardsh guardsh appr guardsh; echo \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = std::process::Command::new("bash").arg("-c").arg(script).output().expect("bash");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "approve", "{}", String::from_utf8_lossy(&out.stderr));
+
+    let zsh = t.guardsh(&["completions", "zsh"]).output().status(0).stdout();
+    assert!(zsh.starts_with("#compdef guardsh"), "{zsh}");
+    let fish = t.guardsh(&["completions", "fish"]).output().status(0).stdout();
+    assert!(fish.contains("complete -c guardsh"), "{fish}");
+    t.guardsh(&["completions", "tcsh"]).output().status(2);
+}
+
+#[test]
+fn the_man_page_renders_with_every_command_and_the_readme_exit_codes() {
+    let t = Test::new();
+    let page = t.guardsh(&["man"]).output().status(0).stdout();
+    let file = t.root.path().join("guardsh.1");
+    std::fs::write(&file, &page).expect("write");
+    let out = std::process::Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must provide man (.ci/run installs man-db): {e}");
+            eprintln!("SKIPPED: man is not installed: {e}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "", "groff warnings");
+    for heading in ["NAME", "SYNOPSIS", "COMMANDS", "EXIT STATUS", "FILES", "ENVIRONMENT"] {
+        assert!(text.contains(heading), "no {heading}: {text}");
+    }
+    for cmd in ["check", "check-config", "doctor", "run", "approve", "watch", "uninstall", "audit", "completions"] {
+        assert!(text.contains(&format!("guardsh {cmd}")), "no guardsh {cmd}: {text}");
+    }
+    let status = text.split("EXIT STATUS").nth(1).expect("exit status").split("FILES").next().expect("section");
+    let listed: Vec<String> = status
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(String::from)
+        .collect();
+    assert_eq!(listed, readme_exit_codes(), "the man page and the README list the same exit codes");
+}
+
+/// The README's table and the codes guardsh uses are the same list.
+#[test]
+fn exit_codes_are_the_readmes() {
+    let codes = readme_exit_codes();
+    let exit_rs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/exit.rs")).expect("exit.rs");
+    let ours: Vec<&str> =
+        exit_rs.lines().filter_map(|l| l.strip_prefix("pub const ")?.split(" = ").nth(1)?.strip_suffix(';')).collect();
+    assert!(ours.len() >= 7, "{ours:?}");
+    for code in &ours {
+        assert!(codes.iter().any(|c| c == code), "{code} (src/exit.rs) is not in the README's table {codes:?}");
+    }
+    let t = world();
+    t.guardsh(&["no-such-command"]).output().status(2);
+    t.run("kubectl", &["delete", "ns", "prod"]).output().status(77);
+    // An invalid policy is 78 for the shim, for check, check-config, and guardsh run.
+    let t = world().rules("[[rule]]\nid = 1\n");
+    t.run("kubectl", &["get", "pods"]).output().status(78);
+    t.guardsh(&["check-config"]).output().status(78);
+    t.guardsh(&["check", "--", "kubectl", "get", "pods"]).output().status(78);
+    t.guardsh(&["run", "--", "sh", "-c", "touch started"]).output().status(78).stderr_has("guardsh check-config");
+    assert!(!t.cwd.join("started").exists());
+}
+
+#[test]
+fn ci_set_but_empty_is_ci_mode_and_only_tightens() {
+    let t = world();
+    t.run("kubectl", &["delete", "pod", "x"]).env("CI", "").output().status(77).stderr_has("CI mode");
+    t.run("kubectl", &["get", "pods"]).env("CI", "").output().status(0);
+    // A hard deny stays one; nothing in the environment loosens.
+    t.run("kubectl", &["delete", "ns", "prod"]).env("CI", "").output().status(77);
+    t.run("kubectl", &["delete", "pod", "x"]).env("CI", "0").env("GUARDSH_MODE", "ci").output().status(77);
+    let json = t.guardsh(&["check", "--json", "--", "kubectl", "delete", "pod", "x"]).env("CI", "").output().json();
+    assert_eq!(json["decision"], "deny", "{json}");
+}
+
+#[test]
+fn messages_to_the_agent_never_invite_it_to_approve_or_edit() {
+    let t = world();
+    let denied = t.run("kubectl", &["delete", "ns", "prod"]).output().status(77);
+    let s = denied.stderr();
+    assert!(!s.contains("human decision"), "a hard deny has no approval: {s}");
+    assert!(s.contains("no approval exists"), "{s}");
+
+    // An invalid policy: the agent is told a human must fix it, not how.
+    let t = world().rules("[[rule]]\nid = 1\n");
+    let out = t.run("kubectl", &["get", "pods"]).output().status(78);
+    let s = out.stderr();
+    assert!(s.contains("a human fixes it"), "{s}");
+    for invitation in ["check-config", "fix the errors", "rules.toml", "guardsh trust"] {
+        assert!(!s.contains(invitation), "{invitation:?} in {s}");
+    }
+    // The human, at their own terminal, is told where and how.
+    let human = t.guardsh(&["check-config"]).output().status(78);
+    assert!(human.stderr().contains("rules.toml:"), "{}", human.stderr());
+    let doctor = t.guardsh(&["doctor"]).output();
+    assert!(doctor.stdout().contains("rules.toml:"), "{}", doctor.stdout());
+}
+
+#[test]
+fn a_token_file_named_token_is_not_the_token_token() {
+    let t = world();
+    std::fs::write(t.cwd.join("token"), "not a token\n").expect("write");
+    let out = t
+        .run("kubectl", &["delete", "pod", "x"])
+        .env("CI", "true")
+        .env("GUARDSH_APPROVAL_FILE", "token")
+        .output()
+        .status(77);
+    let s = out.stderr();
+    assert!(!s.contains("token token"), "{s}");
+    assert!(s.contains("the approval token in token does not authorize it"), "{s}");
+}
+
+#[test]
+fn every_argument_has_help() {
+    let t = Test::new();
+    for (cmd, needle) in [
+        (&["sign", "--help"][..], "SSH private key to sign with"),
+        (&["sign", "--help"], "The request, as `guardsh export`"),
+        (&["watch", "--help"], "SSH key to sign approvals with"),
+        (&["request", "--help"], "The command line as the CI step will run it"),
+        (&["export", "--help"], "The request id"),
+        (&["import", "--help"], "The token `guardsh sign` printed"),
+    ] {
+        t.guardsh(cmd).output().status(0).stdout_has(needle);
+    }
+    // No argument of any visible command is without help text.
+    let page = t.guardsh(&["man"]).output().status(0).stdout();
+    assert!(!page.contains("\\fR\n\n"), "an argument without help:\n{page}");
+}
