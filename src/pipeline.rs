@@ -468,14 +468,32 @@ pub(crate) fn command_line(inv: &Invocation) -> String {
     display::shell_join(std::iter::once(OsStr::new(&inv.tool)).chain(inv.args.iter().map(OsString::as_os_str)))
 }
 
-/// What the agent reads when it is refused: one line, the rule's reason, no way to approve.
-pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
+/// What made a command a write, beyond the rule's reason: for SQL, the statement and what it
+/// does. Shown to the agent and the approver; kept out of the reason, which an approval checks
+/// against the approver's own evaluation (that cannot see piped SQL).
+pub fn explanation(argv: &NormalizedArgv) -> Option<String> {
+    use crate::sql::SqlClass;
+    match argv.sql.as_ref()? {
+        SqlClass::Read => None,
+        SqlClass::Add(why) => Some(format!("the SQL adds: {why}")),
+        SqlClass::Write(why) => Some(format!("the SQL writes: {why}")),
+        SqlClass::Unknown(why) => Some(format!("the SQL cannot be read with certainty: {why}")),
+    }
+}
+
+/// What the agent reads when it is refused: one line, the rule's reason (and what made the command
+/// a write), no way to approve.
+pub fn refusal_message(inv: &Invocation, eval: &Evaluation) -> String {
+    let verdict = &eval.verdict;
     let cmd = command_line(inv);
     let by = match &verdict.cause {
         Cause::Rule(id) => format!(" (rule {id})"),
         Cause::Default | Cause::Catalog | Cause::UnknownTool => String::new(),
     };
-    let reason = display::escape_text(&verdict.reason);
+    let reason = match explanation(&eval.argv) {
+        Some(what) => display::escape_text(&format!("{}; {what}", verdict.reason)),
+        None => display::escape_text(&verdict.reason),
+    };
     match verdict.action {
         Action::Deny if verdict.ci_denied => format!(
             "guardsh: denied in CI mode: `{cmd}` needs human approval ({reason}{by}), and nothing in CI can give it. Do not try to reach the same result another way."
@@ -548,7 +566,7 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
     }
     let real = match (eval.verdict.action, eval.real.as_ref()) {
         (Action::Deny, _) => {
-            eprintln!("{}", refusal_message(&inv, &eval.verdict));
+            eprintln!("{}", refusal_message(&inv, &eval));
             if let Err(e) = write(&record(&inv, Some(&eval), "denied", &eval.verdict.reason)) {
                 eprintln!("guardsh: {e}");
             }
@@ -764,7 +782,7 @@ fn ask_a_human(
     };
 
     let left = req.expires.saturating_sub(now);
-    eprintln!("{}", refusal_message(inv, &eval.verdict));
+    eprintln!("{}", refusal_message(inv, eval));
     if !eval.wait && !signed {
         eprintln!(
             "guardsh: request {} is waiting for a human to approve it from their own terminal; nothing was run. Once they have, run exactly the same command again (within {}).",
@@ -1046,7 +1064,7 @@ fn run_signed_token(
             let mut rec = record(inv, Some(eval), "refused", &e);
             rec.request = id;
             let _ = write(&rec);
-            eprintln!("{}", refusal_message(inv, &eval.verdict));
+            eprintln!("{}", refusal_message(inv, eval));
             eprintln!("guardsh: signature approvals are not set up here (see `guardsh doctor`)");
             return ExitCode::from(exit::DENIED);
         }

@@ -171,3 +171,36 @@ fn every_argument_has_help() {
     let page = t.guardsh(&["man"]).output().status(0).stdout();
     assert!(!page.contains("\\fR\n\n"), "an argument without help:\n{page}");
 }
+
+/// A shipped policy with a fake psql.
+fn psql_world() -> Test {
+    let t = Test::new().example_rules();
+    t.shim("psql");
+    t.fake_tool("psql");
+    t
+}
+
+/// The agent and the approver both learn which statement made the SQL a write.
+#[test]
+fn a_write_says_which_statement_made_it_one() {
+    use expectrl::Expect;
+    let t = psql_world();
+    let sql = "select 1; drop table users";
+    let want = "statement 2 of 2 `DROP TABLE users`: DROP TABLE changes the database";
+    t.guardsh(&["check", "--", "psql", "-c", sql]).output().status(0).stdout_has(want);
+    t.run("psql", &["-c", sql]).env("CI", "true").output().status(77).stderr_has(&format!("the SQL writes: {want}"));
+
+    let asked = t.run_detached("psql", &["-c", sql]);
+    let id = t.wait_for_pending(1).remove(0);
+    let mut s = t.in_terminal(crate::support::GUARDSH, &["approve", &id]);
+    s.expect(format!("what:      the SQL writes: {want}")).expect("the approver sees the statement");
+    let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("the prompt");
+    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+    s.send_line(code).expect("type");
+    s.expect(format!("approved request {id}")).expect("approved");
+    // Asked from no terminal, the command did not wait; the same command runs once approved.
+    asked.wait(std::time::Duration::from_secs(20));
+    assert!(asked.stderr().contains(&format!("the SQL writes: {want}")), "{}", asked.stderr());
+    t.run("psql", &["-c", sql]).output().status(0);
+    assert!(t.ran("psql"));
+}

@@ -295,17 +295,23 @@ fn decide_interactively(
         return Ok(ExitCode::FAILURE);
     }
     let by = decided_by(facts);
-    if let Err(why) = matches_policy(paths, &req, now) {
-        audit_decision(paths, &req, "refused", &why, &by);
-        eprintln!("guardsh: {}", display::escape_text(&why));
-        return Ok(ExitCode::from(exit::DENIED));
-    }
+    let explained = match matches_policy(paths, &req, now) {
+        Ok(explained) => explained,
+        Err(why) => {
+            audit_decision(paths, &req, "refused", &why, &by);
+            eprintln!("guardsh: {}", display::escape_text(&why));
+            return Ok(ExitCode::from(exit::DENIED));
+        }
+    };
     if let Err(refusal) = checks::may_approve(facts, &req) {
         audit_decision(paths, &req, "refused", &refusal.to_string(), &by);
         eprintln!("guardsh: {refusal}");
         return Ok(ExitCode::from(exit::DENIED));
     }
     tty.say(&describe(&req, now))?;
+    if let Some(what) = explained {
+        tty.say(&(display::escape_text(&format!("  what:      {what}")) + "\n"))?;
+    }
     // The values escaped, the line's own newline not.
     let waiting = display::escape_text(&format!(
         "  waiting:   {}; {}",
@@ -363,7 +369,10 @@ fn decide_interactively(
 /// Checks what a request claims about itself against the policy: anything running as the user
 /// can rewrite a request file, so the rule, reason and lifetime shown to the human are only
 /// trusted when the policy, asked afresh about that argv in that directory, says the same.
-fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> {
+///
+/// Returns what made the command a write as the policy sees it (`pipeline::explanation`), for the
+/// human; not for SQL piped on stdin, which only the shim read (the request shows its hash).
+fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<Option<String>, String> {
     use std::os::unix::ffi::OsStringExt;
     let tampered = |what: String| {
         format!("request {} {what}; it may have been tampered with, so it is not shown for approval", req.id)
@@ -409,7 +418,8 @@ fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> 
             req.rule, req.reason, rule, eval.verdict.reason
         )));
     }
-    Ok(())
+    let piped = req.env.iter().any(|(k, _)| k == "(stdin)");
+    Ok(if piped { None } else { crate::pipeline::explanation(&eval.argv) })
 }
 
 pub fn deny(id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {

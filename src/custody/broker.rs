@@ -224,7 +224,7 @@ impl Custodian {
             return Err(stop(exit::DENIED, &why));
         }
         if eval.verdict.action == Action::Deny {
-            io.say(&pipeline::refusal_message(inv, &eval.verdict));
+            io.say(&pipeline::refusal_message(inv, &eval));
             // A signed CI token names a file the agent chose inside its sandbox; the broker does
             // not read files on the agent's word, so inside the sandbox CI mode simply denies.
             let _ = write(&record(Some(&eval), "denied", &eval.verdict.reason));
@@ -533,7 +533,7 @@ impl Custodian {
             }
         };
         let left = req.expires.saturating_sub(now);
-        io.say(&pipeline::refusal_message(inv, &eval.verdict));
+        io.say(&pipeline::refusal_message(inv, eval));
         if !eval.wait {
             io.say(&format!(
                 "guardsh: request {} is waiting for a human to approve it from their own terminal; nothing was run. Once they have, run exactly the same command again (within {}).",
