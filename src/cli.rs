@@ -43,11 +43,22 @@ enum Command {
         /// Tools to create shims for (default: every tool the policy knows).
         tools: Vec<String>,
     },
-    /// Remove every guardsh shim from the shim directory (nothing else is touched).
+    /// Remove every guardsh shim from the shim directory; with --all, everything guardsh installed.
     Uninstall {
         /// Shim directory (default: `shim_dir` from the policy, else ~/.local/share/guardsh/shims).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Also remove this guardsh binary, your policy, allowed signers, trusted projects, the
+        /// request store, the policy cache, completions and the man page (listed first); the
+        /// audit log is kept.
+        #[arg(long)]
+        all: bool,
+        /// With --all: remove the audit log too.
+        #[arg(long, requires = "all")]
+        purge_audit: bool,
+        /// With --all: do not ask (needed without a terminal).
+        #[arg(long, short = 'y', requires = "all")]
+        yes: bool,
     },
     /// List the shim directory, and the policy's tools that have no shim.
     List {
@@ -224,7 +235,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::CheckConfig => commands::check::config(),
         Command::Doctor { dir } => commands::doctor::run(dir),
         Command::Install { dir, tools } => commands::shims::install(dir, tools),
-        Command::Uninstall { dir } => commands::shims::uninstall(dir),
+        Command::Uninstall { dir, all: false, .. } => commands::shims::uninstall(dir),
+        Command::Uninstall { dir, all: true, purge_audit, yes } => commands::remove::run(dir, purge_audit, yes),
         Command::List { dir } => commands::shims::list(dir),
         Command::Run { dir, credentials_from, no_sandbox, approval_timeout, warn_unguarded_shells, command } => {
             let options = commands::RunOptions { approval_timeout, warn_unguarded_shells, sandboxed: !no_sandbox };

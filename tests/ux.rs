@@ -204,3 +204,74 @@ fn a_write_says_which_statement_made_it_one() {
     t.run("psql", &["-c", sql]).output().status(0);
     assert!(t.ran("psql"));
 }
+
+/// install.sh, then `guardsh uninstall --all`: everything it lists is gone, the audit log stays
+/// (until --purge-audit), and nothing guardsh put there remains.
+#[test]
+fn uninstall_all_removes_everything_it_lists_and_keeps_the_audit_log() {
+    let t = Test::new();
+    let prefix = t.root.path().join("prefix");
+    let repo = env!("CARGO_MANIFEST_DIR");
+    t.command("bash")
+        .arg_os(format!("{repo}/install.sh"))
+        .env("PREFIX", &prefix)
+        .env("GUARDSH_BINARY", crate::support::GUARDSH)
+        .env("PATH", std::env::var_os("PATH").expect("PATH"))
+        .output()
+        .status(0)
+        .stdout_has("uninstall --all");
+    let guardsh = prefix.join("bin/guardsh");
+    let data = t.home.join(".local/share");
+    let installed = [
+        guardsh.clone(),
+        prefix.join("share/man/man1/guardsh.1"),
+        data.join("bash-completion/completions/guardsh"),
+        data.join("zsh/site-functions/_guardsh"),
+        t.shims.join("kubectl"),
+        t.config_dir().join("rules.toml"),
+    ];
+    for p in &installed {
+        assert!(p.exists(), "install.sh put {} there", p.display());
+    }
+    // Use it: an audit log, a request, a cache, signers, a file that is not a shim.
+    t.fake_tool("kubectl");
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_APPROVAL_TIMEOUT", "1").output();
+    std::fs::write(t.config_dir().join("allowed_signers"), "").expect("write");
+    std::fs::write(t.shims.join("notes.txt"), "mine").expect("write");
+    assert!(t.state_dir().join("requests").is_dir() && t.audit_log().is_file());
+
+    // Without a terminal and without --yes, it only lists.
+    let listed = t.command(&guardsh).arg_os("uninstall").arg_os("--all").output().status(1);
+    let listing = listed.stdout();
+    assert!(guardsh.exists() && t.config_dir().join("rules.toml").exists(), "{listing}");
+    let paths: Vec<std::path::PathBuf> = listing
+        .lines()
+        .skip_while(|l| !l.starts_with("guardsh uninstall --all removes:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  ") && !l.starts_with("  kept:"))
+        .filter_map(|l| l.split_whitespace().last().map(std::path::PathBuf::from))
+        .collect();
+    for p in &installed {
+        assert!(paths.contains(p), "{} is not listed:\n{listing}", p.display());
+    }
+    for p in [t.state_dir().join("requests"), t.config_dir().join("allowed_signers")] {
+        assert!(paths.contains(&p), "{} is not listed:\n{listing}", p.display());
+    }
+    assert!(listing.contains(&format!("kept: audit log    {}", t.audit_log().display())), "{listing}");
+    assert!(listing.contains("kept: not a shim"), "{listing}");
+
+    let removed = t.command(&guardsh).arg_os("uninstall").arg_os("--all").arg_os("--yes").output().status(0);
+    for p in &paths {
+        assert!(p.symlink_metadata().is_err(), "{} was listed and is still there:\n{}", p.display(), removed.stdout());
+    }
+    assert!(t.audit_log().is_file(), "the audit log is kept");
+    assert_eq!(std::fs::read_to_string(t.shims.join("notes.txt")).expect("kept"), "mine");
+    assert!(!t.config_dir().exists(), "the configuration directory is gone");
+
+    // --purge-audit takes the audit log too (a guardsh is needed to run it: the same binary).
+    let again = t.root.path().join("guardsh");
+    std::fs::copy(crate::support::GUARDSH, &again).expect("copy");
+    t.command(&again).arg_os("uninstall").arg_os("--all").arg_os("--purge-audit").arg_os("--yes").output().status(0);
+    assert!(!t.audit_log().exists() && !t.state_dir().exists());
+}

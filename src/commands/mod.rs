@@ -4,6 +4,7 @@ pub mod approve;
 pub mod audit;
 pub mod check;
 pub mod doctor;
+pub mod remove;
 pub mod session;
 pub mod shellcheck;
 pub mod shims;
