@@ -977,7 +977,7 @@ pub(crate) fn shown_grants(inv: &Invocation, eval: &Evaluation) -> Vec<String> {
 /// Everything besides argv, directory and binary that an approval binds: the environment a human
 /// approves (see `bound_environment`) and, for SQL piped on stdin, those bytes and no others.
 pub(crate) fn approval_binding(inv: &Invocation, eval: &Evaluation) -> Vec<(String, String)> {
-    let mut bound = bound_environment(&eval.env, &eval.selectors);
+    let mut bound = bound_environment(&inv.tool, &eval.env, &eval.selectors);
     // The input files' snapshots: an approval is for these bytes and no others.
     bound.extend(eval.file_bindings.iter().cloned());
     if let Stdin::Captured(bytes) = &inv.stdin {
@@ -996,18 +996,26 @@ pub(crate) fn command_digest(inv: &Invocation, eval: &Evaluation, real: &Path, u
     Ok(command(inv, &argv, real, &sha, uid, &bound).digest())
 }
 
-/// The part of the environment a human approves along with the command: the tool's selectors,
-/// `HOME` and `XDG_CONFIG_HOME` (where tools find their configuration), and a hash of each
-/// credential the command receives.
-pub fn bound_environment(plan: &EnvPlan, selectors: &[String]) -> Vec<(String, String)> {
+/// The part of the environment a human approves along with the command: the tool's selectors, a
+/// hash of each credential the command receives, and what `HOME` and `XDG_CONFIG_HOME` decide:
+/// for a tool `approval::target` knows, the content of the configuration files that choose its
+/// target (not their paths, so a request made under one HOME runs under another with the same
+/// configuration); for any other tool, those two paths.
+pub fn bound_environment(tool: &str, plan: &EnvPlan, selectors: &[String]) -> Vec<(String, String)> {
     use sha2::{Digest, Sha256};
+    let var = |name: &str| plan.vars.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.to_str().map(String::from));
+    let targets = approval::target::files(tool, &var);
+    let by_path = |k: &str| match targets {
+        Some(_) => approval::target::PATH_SELECTORS.contains(&k),
+        None => false,
+    };
     let mut out: Vec<(String, String)> = plan
         .vars
         .iter()
         .filter_map(|(k, v)| Some((k.to_str()?, v)))
         .filter(|(k, _)| {
-            ["HOME", "XDG_CONFIG_HOME"].contains(k)
-                || selectors.iter().any(|p| env::name_matches(p, k))
+            (targets.is_none() && ["HOME", "XDG_CONFIG_HOME"].contains(k))
+                || (selectors.iter().any(|p| env::name_matches(p, k)) && !by_path(k))
                 || plan.passed.iter().any(|p| p == k)
         })
         .map(|(k, v)| {
@@ -1019,6 +1027,15 @@ pub fn bound_environment(plan: &EnvPlan, selectors: &[String]) -> Vec<(String, S
             (k.to_string(), value)
         })
         .collect();
+    for f in targets.unwrap_or_default() {
+        let content = match std::fs::read(&f.path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || f.path.as_os_str().is_empty() => None,
+            // Unreadable is not absent: bind the reason, which no readable file matches.
+            Err(e) => Some(format!("unreadable: {}", e.kind()).into_bytes()),
+        };
+        out.push((format!("(target: {})", f.label), approval::target::describe(&f.label, content.as_deref())));
+    }
     out.sort();
     out
 }
@@ -1079,7 +1096,7 @@ fn run_signed_token(
     };
     let argv = argv_bytes(inv);
     let plan = eval.approval_env.as_ref().unwrap_or(&eval.env);
-    let mut bound = bound_environment(plan, &eval.selectors);
+    let mut bound = bound_environment(&inv.tool, plan, &eval.selectors);
     bound.extend(eval.file_bindings.iter().cloned());
     let this = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw(), &bound);
     if this.digest() != token.request.command_digest {

@@ -299,14 +299,19 @@ fn approve_without_an_id_lets_the_human_pick_from_the_waiting_requests() {
 
 #[test]
 fn an_approval_does_not_follow_the_command_to_another_cluster() {
-    let t = Test::new().rules(&policy("wait = false")).tools(&["kubectl"]).env("KUBECONFIG", "/home/u/.kube/staging");
+    // Two kubeconfigs; the approval binds what KUBECONFIG leads to (its content), not the path.
+    let root = tempfile::tempdir().expect("tempdir");
+    let (staging, prod) = (root.path().join("staging"), root.path().join("prod"));
+    std::fs::write(&staging, "apiVersion: v1\ncurrent-context: staging\n").expect("write");
+    std::fs::write(&prod, "apiVersion: v1\ncurrent-context: prod\n").expect("write");
+    let t = Test::new().rules(&policy("wait = false")).tools(&["kubectl"]).env("KUBECONFIG", &staging);
     let first = t.run_detached("kubectl", &["delete", "pod", "x"]);
     assert_eq!(first.wait(WAIT), Some(75));
     let id = t.wait_for_pending(1).remove(0);
     let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
     let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
     assert!(
-        String::from_utf8_lossy(shown.before()).contains("KUBECONFIG=/home/u/.kube/staging"),
+        String::from_utf8_lossy(shown.before()).contains("target: kubeconfig: current-context staging, sha256:"),
         "the human sees the target"
     );
     let code = String::from_utf8_lossy(shown.get(1).expect("code")).into_owned();
@@ -314,7 +319,7 @@ fn an_approval_does_not_follow_the_command_to_another_cluster() {
     s.expect("approved request").expect("approved");
 
     // The same argv, pointed at production, is another command.
-    t.run("kubectl", &["delete", "pod", "x"]).env("KUBECONFIG", "/home/u/.kube/prod").output().status(75);
+    t.run("kubectl", &["delete", "pod", "x"]).env("KUBECONFIG", &prod).output().status(75);
     assert!(!t.ran("kubectl"));
     t.run("kubectl", &["delete", "pod", "x"]).output().status(0);
     assert!(t.ran("kubectl"));
@@ -456,16 +461,19 @@ fn guardsh_run_approval_timeout_reaches_the_agent() {
 /// approved a delete that kubectl then ran against the production kubeconfig in that value.
 #[test]
 fn the_approver_sees_every_bound_variable_whatever_its_value_looks_like() {
+    // A selector bound by value (KUBECONFIG is bound by what it leads to, approval::target).
     let prod = "sha256:/srv/prod-kubeconfig";
-    let t = Test::new().rules(&policy("wait = false")).tools(&["kubectl"]).env("KUBECONFIG", prod);
+    let rules =
+        policy("wait = false").replace("default = \"ask\"\n", "default = \"ask\"\nselectors = [\"KUBE_TARGET\"]\n");
+    let t = Test::new().rules(&rules).tools(&["kubectl"]).env("KUBE_TARGET", prod);
     let asked = t.run_detached("kubectl", &["delete", "pod", "web-1"]);
     assert_eq!(asked.wait(WAIT), Some(75));
     let id = t.wait_for_pending(1).remove(0);
-    t.guardsh(&["pending"]).output().status(0).stdout_has(&format!("KUBECONFIG={prod}"));
+    t.guardsh(&["pending"]).output().status(0).stdout_has(&format!("KUBE_TARGET={prod}"));
     let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
     let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
     let screen = String::from_utf8_lossy(shown.before()).into_owned();
-    assert!(screen.contains(&format!("KUBECONFIG={prod}")), "the human sees the target: {screen}");
+    assert!(screen.contains(&format!("KUBE_TARGET={prod}")), "the human sees the target: {screen}");
 }
 
 /// a10: the human approved `kubectl delete -f cleanup.yaml` after seeing a Pod in it; the agent

@@ -52,7 +52,8 @@ pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> 
     let sha = approval::sha256_file(&real).with_context(|| format!("cannot read {}", real.display()))?;
     let argv: Vec<&[u8]> =
         std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect();
-    let mut bound = pipeline::bound_environment(eval.approval_env.as_ref().unwrap_or(&eval.env), &eval.selectors);
+    let mut bound =
+        pipeline::bound_environment(&inv.tool, eval.approval_env.as_ref().unwrap_or(&eval.env), &eval.selectors);
     // The input files as they are now: the token is for these bytes (see `snapshot`).
     bound.extend(eval.file_bindings.iter().cloned());
     let cmd = approval::Command {
