@@ -199,13 +199,26 @@ enum Command {
 enum AuditCommand {
     /// Check the hash chain; exits non-zero and says where after any edit, deletion or reordering.
     Verify,
-    /// Show the most recent records.
+    /// Show the most recent records: time, mode, decision, outcome, command, rules, and the
+    /// approval (request, who, their reason).
     Tail {
+        /// How many records to show (the last N that pass the filters).
         #[arg(short = 'n', default_value_t = 20)]
         lines: usize,
         /// Print the raw JSON lines.
         #[arg(long)]
         json: bool,
+        /// Only this tool's records (`kubectl`).
+        #[arg(long, value_name = "TOOL")]
+        tool: Option<String>,
+        /// Only records with this decision (allow, ask, deny, error) or outcome (exec, denied,
+        /// approved, approved_by_token, denied_by_human, expired, withdrawn, refused, ...).
+        #[arg(long, value_name = "DECISION")]
+        decision: Option<String>,
+        /// Only records since then: a duration back from now (30m, 2h, 1d) or a UTC time
+        /// (2026-12-03, 2026-12-03T10:00).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
     },
 }
 
@@ -260,7 +273,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
         Command::Man => man_page(),
         Command::Audit { command: AuditCommand::Verify } => commands::audit::verify(),
-        Command::Audit { command: AuditCommand::Tail { lines, json } } => commands::audit::tail(lines, json),
+        Command::Audit { command: AuditCommand::Tail { lines, json, tool, decision, since } } => {
+            commands::audit::tail(lines, json, &commands::audit::Filter { tool, decision, since })
+        }
     };
     match result {
         Ok(code) => code,

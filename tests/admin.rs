@@ -245,7 +245,7 @@ fn audit_tail_is_readable() {
     let s = out.stdout();
     assert_eq!(s.lines().count(), 1, "{s}");
     assert!(
-        s.contains("deny  denied")
+        s.contains("interactive deny           denied")
             && s.contains(r"kubectl delete ns 'it'\''s'")
             && s.contains("[k-delete,k-delete-ns]"),
         "{s}"

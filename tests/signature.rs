@@ -333,4 +333,20 @@ fn a_ci_token_runs_under_another_home_but_never_against_another_target() {
     t.forget("kubectl");
     kubeconfig(&runner, "staging");
     on_runner(None).status(77).stderr_has("already used");
+
+    // The audit log says the run was CI mode, approved by the token, and by whom.
+    let tail = t
+        .guardsh(&["audit", "tail", "--decision", "approved_by_token"])
+        .env("XDG_STATE_HOME", runner.join(".local/state"))
+        .output()
+        .status(0)
+        .stdout();
+    assert!(tail.contains("ci          deny") && tail.contains("by signed by human@example"), "{tail}");
+    let ran = t
+        .guardsh(&["audit", "tail", "--decision", "exec"])
+        .env("XDG_STATE_HOME", runner.join(".local/state"))
+        .output()
+        .status(0)
+        .stdout();
+    assert!(ran.contains("ci          deny>approved  exec"), "{ran}");
 }

@@ -275,3 +275,41 @@ fn uninstall_all_removes_everything_it_lists_and_keeps_the_audit_log() {
     t.command(&again).arg_os("uninstall").arg_os("--all").arg_os("--purge-audit").arg_os("--yes").output().status(0);
     assert!(!t.audit_log().exists() && !t.state_dir().exists());
 }
+
+/// `audit tail` shows the mode, the approval and the human's reason, and filters by tool,
+/// decision and time.
+#[test]
+fn audit_tail_shows_approvals_and_filters() {
+    let t = world();
+    t.run("kubectl", &["get", "pods"]).output().status(0);
+    t.run("aws", &["s3", "ls"]).output();
+    t.run("kubectl", &["delete", "ns", "prod"]).output().status(77);
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let id = t.wait_for_pending(1).remove(0);
+    t.guardsh(&["deny", &id, "--reason", "not during the freeze"]).output().status(0);
+    asked.wait(std::time::Duration::from_secs(20));
+
+    let all = t.guardsh(&["audit", "tail", "-n", "50"]).output().status(0).stdout();
+    let denied = all.lines().find(|l| l.contains("denied_by_human")).unwrap_or_else(|| panic!("{all}"));
+    assert!(denied.contains("interactive ask") && denied.contains(&format!("request {id}")), "{denied}");
+    assert!(denied.contains("reason: not during the freeze") && denied.contains("by "), "{denied}");
+
+    let aws = t.guardsh(&["audit", "tail", "--tool", "aws"]).output().status(0).stdout();
+    assert!(!aws.is_empty() && aws.lines().all(|l| l.contains(" aws ")), "{aws}");
+    let deny = t.guardsh(&["audit", "tail", "--decision", "deny"]).output().status(0).stdout();
+    assert!(deny.contains("kubectl delete ns prod") && !deny.contains("get pods"), "{deny}");
+    let human = t.guardsh(&["audit", "tail", "--decision", "denied_by_human", "--json"]).output().status(0).stdout();
+    assert_eq!(human.lines().count(), 1, "{human}");
+    assert_eq!(
+        t.guardsh(&["audit", "tail", "--since", "1h"]).output().status(0).stdout().lines().count(),
+        all.lines().count()
+    );
+    assert_eq!(t.guardsh(&["audit", "tail", "--since", "2999-01-01"]).output().status(0).stdout(), "");
+    let records = t.audit_records();
+    let today = &records[0]["time"].as_str().expect("time")[..10];
+    assert!(!t.guardsh(&["audit", "tail", "--since", today]).output().status(0).stdout().is_empty());
+    t.guardsh(&["audit", "tail", "--since", "yesterday"]).output().status(1).stderr_has("give a duration");
+    // The last N of what passes the filters.
+    let one = t.guardsh(&["audit", "tail", "-n", "1", "--tool", "kubectl", "--decision", "allow"]).output().stdout();
+    assert!(one.lines().count() == 1 && one.contains("kubectl get pods"), "{one}");
+}
