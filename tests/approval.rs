@@ -85,9 +85,14 @@ fn the_wrong_code_leaves_the_request_pending() {
     let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
     let id = t.wait_for_pending(1).remove(0);
     let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
-    s.expect("to approve").expect("prompt");
-    s.send_line("yes").expect("type");
-    s.expect("left pending").expect("not approved");
+    let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    let code = String::from_utf8_lossy(shown.get(1).expect("code")).into_owned();
+    // Three wrong answers (issue 16: retry, a bounded number of times, never shown the code).
+    for _ in 0..3 {
+        s.send_line("yes").expect("type");
+    }
+    let after = s.expect("left pending").expect("not approved");
+    assert!(!String::from_utf8_lossy(after.before()).contains(&code), "the code is not revealed");
     assert_eq!(t.wait_for_pending(1), std::slice::from_ref(&id));
     t.approve(&id);
     assert_eq!(asked.wait(WAIT), Some(0));

@@ -313,3 +313,37 @@ fn audit_tail_shows_approvals_and_filters() {
     let one = t.guardsh(&["audit", "tail", "-n", "1", "--tool", "kubectl", "--decision", "allow"]).output().stdout();
     assert!(one.lines().count() == 1 && one.contains("kubectl get pods"), "{one}");
 }
+
+/// `guardsh watch`: a mistyped code can be typed again (without being shown it), and a request
+/// withdrawn while its prompt is on screen goes away without a key press.
+#[test]
+fn watch_lets_the_human_retry_and_drops_a_withdrawn_request() {
+    use expectrl::Expect;
+    let t = Test::new()
+        .rules("[settings]\napproval_timeout = 60\n[tools.kubectl]\ndefault = \"ask\"\n")
+        .tools(&["kubectl"]);
+    let mut s = t.in_terminal(crate::support::GUARDSH, &["watch"]);
+    s.expect("watching for requests").expect("watching");
+
+    let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+    let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
+    s.send_line("zzzz").expect("type");
+    let retry = s.expect("type it again (2 tries left)").expect("a retry");
+    assert!(!String::from_utf8_lossy(retry.before()).contains(&code), "the code is not revealed");
+    s.send_line(&code).expect("type");
+    s.expect("approved request").expect("approved on the second try");
+    assert_eq!(asked.wait(std::time::Duration::from_secs(20)), Some(0), "{}", asked.stderr());
+
+    // The next request's command dies while its prompt is shown.
+    let _gone = t.run_detached("kubectl", &["delete", "pod", "y"]);
+    s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
+    let j = t.guardsh(&["pending", "--json"]).output().json();
+    let (pid, id) = (j[0]["requester"]["pid"].as_i64().expect("pid"), j[0]["id"].as_str().expect("id").to_string());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL).expect("kill");
+    s.expect(format!("request {id} was withdrawn")).expect("gone without a key press");
+    assert_eq!(t.audited("withdrawn"), 1);
+    // And watch goes on watching: the next request is shown.
+    let _next = t.run_detached("kubectl", &["delete", "pod", "z"]);
+    s.expect("kubectl delete pod z").expect("the next request");
+}

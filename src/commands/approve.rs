@@ -321,19 +321,47 @@ fn decide_interactively(
     tty.say(&format!("{waiting}\n"))?;
     // A code shown only now, on this terminal: nothing could have typed it in advance.
     let code = crate::random::token(4)?;
-    tty.say(&format!("Type {code} to approve, \"deny\" to deny, or anything else to leave it pending: "))?;
-    let answer = tty.read_line()?;
-    let (outcome, reason) = if answer.trim() == code {
-        (Outcome::Approved, None)
-    } else if matches!(answer.trim(), "deny" | "d" | "n" | "no") {
-        tty.say("Reason (shown to the agent): ")?;
-        (Outcome::Denied, Some(tty.read_line()?).filter(|r| !r.trim().is_empty()))
-    } else if answer.trim().is_empty() {
-        tty.say("left pending\n")?;
-        return Ok(ExitCode::FAILURE);
-    } else {
-        tty.say(&format!("that is not the code {code}: request {id} is left pending, NOT approved\n"))?;
-        return Ok(ExitCode::FAILURE);
+    tty.say(&format!("Type {code} to approve, \"deny\" to deny, or Enter to leave it pending: "))?;
+    // While the prompt waits, the request can go: its command died (withdrawn), another approver
+    // decided, or it expired. Then the prompt goes too, without a key press.
+    let gone = || {
+        lifecycle::waiting(store, id).abandoned()
+            || store.decision(id).ok().flatten().is_some()
+            || req.is_expired(crate::timefmt::now_secs())
+    };
+    let mut tries = CODE_TRIES;
+    let (outcome, reason) = loop {
+        let Some(answer) = tty.read_line_unless(std::time::Duration::from_millis(250), gone)? else {
+            withdraw_abandoned(paths, store)?;
+            let now_state = match store.decision(id).ok().flatten() {
+                Some(d) => format!("was {} elsewhere", d.outcome),
+                None if req.is_expired(crate::timefmt::now_secs()) => "expired".to_string(),
+                None => format!("was withdrawn: {}", lifecycle::ABANDONED),
+            };
+            tty.say(&format!("\nrequest {id} {now_state}; nothing to decide\n"))?;
+            return Ok(ExitCode::FAILURE);
+        };
+        let answer = answer.trim();
+        if answer == code {
+            break (Outcome::Approved, None);
+        } else if matches!(answer, "deny" | "d" | "n" | "no") {
+            tty.say("Reason (shown to the agent): ")?;
+            break (Outcome::Denied, Some(tty.read_line()?).filter(|r| !r.trim().is_empty()));
+        } else if answer.is_empty() {
+            tty.say("left pending\n")?;
+            return Ok(ExitCode::FAILURE);
+        }
+        // A mistyped code: try again, a bounded number of times; the code is never shown again
+        // in reply (what was typed may not be the human's).
+        tries -= 1;
+        if tries == 0 {
+            tty.say(&format!("that is not the code: request {id} is left pending, NOT approved\n"))?;
+            return Ok(ExitCode::FAILURE);
+        }
+        tty.say(&format!(
+            "that is not the code; type it again ({tries} {} left), \"deny\", or Enter to leave it pending: ",
+            if tries == 1 { "try" } else { "tries" }
+        ))?;
     };
     let mut by = by;
     let mut signature = None;
@@ -365,6 +393,9 @@ fn decide_interactively(
     tty.say(&format!("{word} request {id}\n"))?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// How many times a mistyped approval code may be typed again before the request is left pending.
+const CODE_TRIES: u32 = 3;
 
 /// Checks what a request claims about itself against the policy: anything running as the user
 /// can rewrite a request file, so the rule, reason and lifetime shown to the human are only
