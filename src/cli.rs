@@ -11,6 +11,9 @@ use crate::commands;
 #[derive(Debug, Parser)]
 #[command(name = "guardsh", version, about = "A fail-closed gate between AI coding agents and dangerous CLIs", long_about = None)]
 struct Cli {
+    /// Colour on a terminal: auto (unless NO_COLOR is set), always, or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    color: crate::colour::Choice,
     #[command(subcommand)]
     command: Command,
 }
@@ -243,6 +246,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         );
         return ExitCode::from(crate::exit::USAGE);
     }
+    crate::colour::set(cli.color);
     let result = match cli.command {
         Command::Check { json, argv } => commands::check::run(&argv, json),
         Command::CheckConfig => commands::check::config(),

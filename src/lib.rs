@@ -9,6 +9,7 @@ mod approval;
 mod audit;
 mod catalog;
 mod cli;
+mod colour;
 mod commands;
 mod config;
 mod custody;

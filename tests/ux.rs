@@ -347,3 +347,39 @@ fn watch_lets_the_human_retry_and_drops_a_withdrawn_request() {
     let _next = t.run_detached("kubectl", &["delete", "pod", "z"]);
     s.expect("kubectl delete pod z").expect("the next request");
 }
+
+/// Colour on a terminal (the approval screen), never into a pipe or under NO_COLOR; `--color`
+/// overrides both ways.
+#[test]
+fn colour_on_a_terminal_only_and_never_under_no_color() {
+    use expectrl::Expect;
+    let t = world();
+    let piped = t.guardsh(&["check", "--", "kubectl", "delete", "ns", "prod"]).output().status(0).stdout();
+    assert!(!piped.contains('\x1b'), "{piped}");
+    let always =
+        t.guardsh(&["--color", "always", "check", "--", "kubectl", "delete", "ns", "prod"]).output().status(0).stdout();
+    assert!(always.contains("decision:    \x1b[1;31mDENY\x1b[0m:"), "{always}");
+    let doctor = t.guardsh(&["doctor", "--color", "always"]).output().stdout();
+    assert!(doctor.contains("\x1b["), "{doctor}");
+    t.run("kubectl", &["delete", "ns", "prod"]).output().status(77);
+    let tail = t.guardsh(&["audit", "tail", "--color=always"]).output().status(0).stdout();
+    assert!(tail.contains("\x1b[1;31mdeny"), "{tail}");
+    assert!(!t.guardsh(&["audit", "tail"]).output().status(0).stdout().contains('\x1b'));
+    t.guardsh(&["--color", "sometimes", "doctor"]).output().status(2);
+
+    // The approval screen is a terminal: colour, unless NO_COLOR.
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let mut t = Test::new()
+            .rules("[settings]\napproval_timeout = 60\n[tools.kubectl]\ndefault = \"ask\"\n")
+            .tools(&["kubectl"]);
+        if let Some(v) = no_color {
+            t = t.env("NO_COLOR", v);
+        }
+        let _asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
+        let id = t.wait_for_pending(1).remove(0);
+        let mut s = t.in_terminal(crate::support::GUARDSH, &["approve", &id]);
+        let shown = s.expect("to approve").expect("prompt");
+        let screen = String::from_utf8_lossy(shown.before()).into_owned();
+        assert_eq!(screen.contains("\x1b[1m"), coloured, "NO_COLOR={no_color:?}: {screen:?}");
+    }
+}

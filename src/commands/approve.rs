@@ -11,6 +11,7 @@ use crate::approval::checks::{self, ApproverFacts};
 use crate::approval::human::{self, Terminal};
 use crate::approval::{DecidedBy, Decision, Outcome, Request, Store, lifecycle};
 use crate::audit;
+use crate::colour::{Style, paint};
 use crate::display;
 use crate::exit;
 use crate::paths::Paths;
@@ -308,7 +309,8 @@ fn decide_interactively(
         eprintln!("guardsh: {refusal}");
         return Ok(ExitCode::from(exit::DENIED));
     }
-    tty.say(&describe(&req, now))?;
+    let on = crate::colour::tty();
+    tty.say(&paint_screen(&describe(&req, now), on))?;
     if let Some(what) = explained {
         tty.say(&(display::escape_text(&format!("  what:      {what}")) + "\n"))?;
     }
@@ -321,7 +323,11 @@ fn decide_interactively(
     tty.say(&format!("{waiting}\n"))?;
     // A code shown only now, on this terminal: nothing could have typed it in advance.
     let code = crate::random::token(4)?;
-    tty.say(&format!("Type {code} to approve, \"deny\" to deny, or Enter to leave it pending: "))?;
+    tty.say(&paint(
+        on,
+        Style::Strong,
+        &format!("Type {code} to approve, \"deny\" to deny, or Enter to leave it pending: "),
+    ))?;
     // While the prompt waits, the request can go: its command died (withdrawn), another approver
     // decided, or it expired. Then the prompt goes too, without a key press.
     let gone = || {
@@ -385,13 +391,32 @@ fn decide_interactively(
         tty.say(&format!("request {id} was already {} (while you were looking at it)\n", standing.outcome))?;
         return Ok(ExitCode::FAILURE);
     }
-    let (word, audit_outcome) = match outcome {
-        Outcome::Approved => ("approved", "approved"),
-        _ => ("denied", "denied_by_human"),
+    let (word, audit_outcome, style) = match outcome {
+        Outcome::Approved => ("approved", "approved", Style::Allow),
+        _ => ("denied", "denied_by_human", Style::Deny),
     };
     audit_decision(paths, &req, audit_outcome, decision.reason.as_deref().unwrap_or(""), &by);
-    tty.say(&format!("{word} request {id}\n"))?;
+    tty.say(&format!("{}\n", paint(on, style, &format!("{word} request {id}"))))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The approval screen with its first line (the request) in bold and the rule's reason in the
+/// ask colour; applied to escaped text, so only to guardsh's own lines.
+fn paint_screen(screen: &str, on: bool) -> String {
+    screen
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let line = if i == 0 {
+                paint(on, Style::Strong, l)
+            } else if l.starts_with("  because:") {
+                paint(on, Style::Ask, l)
+            } else {
+                l.to_string()
+            };
+            line + "\n"
+        })
+        .collect()
 }
 
 /// How many times a mistyped approval code may be typed again before the request is left pending.

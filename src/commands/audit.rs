@@ -96,14 +96,14 @@ pub fn tail(n: usize, as_json: bool, filter: &Filter) -> anyhow::Result<ExitCode
             println!("(unreadable) {}", display::escape_text(&record.to_string()));
             continue;
         };
-        println!("{}", display::escape_text(&line(r)));
+        println!("{}", line(r, crate::colour::stdout()));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// One record in words: when, the mode, what the policy decided and what happened (with the
 /// approval that let it run), the command, the rules, and the reason a human or a token gave.
-fn line(r: &serde_json::Map<String, Value>) -> String {
+fn line(r: &serde_json::Map<String, Value>, colour: bool) -> String {
     let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
     let argv: Vec<String> = r
         .get("argv")
@@ -151,14 +151,27 @@ fn line(r: &serde_json::Map<String, Value>) -> String {
             tail.push_str(&format!("  reason: {reason}"));
         }
     }
+    // Everything in a record came from an argv or a policy: escaped before it reaches a terminal,
+    // then the decision (guardsh's own word) in colour.
+    let esc = |t: &str| display::escape_text(t);
+    let padded = format!("{:<14}", esc(&decision));
+    let style = if request.is_some() && outcome.starts_with("exec") {
+        Some(crate::colour::Style::Allow)
+    } else {
+        crate::colour::Style::of_decision(&s("decision"))
+    };
+    let decision = match style {
+        Some(style) => crate::colour::paint(colour, style, &padded),
+        None => padded,
+    };
     format!(
-        "{}  {:<11} {:<14} {:<17} {}  [{}]{tail}",
-        s("time"),
-        s("mode"),
-        decision,
-        outcome,
-        argv.join(" "),
-        rules.join(",")
+        "{}  {:<11} {decision} {:<17} {}  [{}]{}",
+        esc(&s("time")),
+        esc(&s("mode")),
+        esc(&outcome),
+        esc(&argv.join(" ")),
+        esc(&rules.join(",")),
+        esc(&tail)
     )
 }
 

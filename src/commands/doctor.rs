@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{here, install_hint, load_policy, shim_dir};
+use crate::colour::{Style, paint};
 use crate::env;
 use crate::exec::{self, FileId};
 use crate::shims::{self, ShimState};
@@ -18,12 +19,12 @@ struct Report {
 impl Report {
     fn problem(&mut self, msg: &str) {
         self.problems += 1;
-        println!("    PROBLEM: {msg}");
+        println!("    {}: {msg}", paint(crate::colour::stdout(), Style::Problem, "PROBLEM"));
     }
 
     fn warning(&mut self, msg: &str) {
         self.warnings += 1;
-        println!("    warning: {msg}");
+        println!("    {}: {msg}", paint(crate::colour::stdout(), Style::Warning, "warning"));
     }
 }
 
@@ -90,7 +91,10 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             let guarded = first.as_ref().is_some_and(|f| FileId::of(f).is_ok_and(|id| id == guardsh));
             let resolved = exec::resolve_real(tool, Some(&effective_path), guardsh).ok();
             let real = resolved.as_ref().map_or_else(|| "not installed".to_string(), |p| p.display().to_string());
-            println!("  {tool:<12} {}  real: {real}", if guarded { status_word } else { "NOT GUARDED" });
+            let on = crate::colour::stdout();
+            let status =
+                if guarded { paint(on, Style::Ok, status_word) } else { paint(on, Style::Problem, "NOT GUARDED") };
+            println!("  {tool:<12} {status}  real: {real}");
             let uid = nix::unistd::geteuid().as_raw();
             if let Some(p) = &resolved
                 && !policy.trust_user_installed_tools
@@ -252,6 +256,15 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
 
     let plural = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
-    println!("{}, {}", plural(report.problems, "problem"), plural(report.warnings, "warning"));
+    let on = crate::colour::stdout();
+    let summary = format!("{}, {}", plural(report.problems, "problem"), plural(report.warnings, "warning"));
+    let style = if report.problems > 0 {
+        Style::Problem
+    } else if report.warnings > 0 {
+        Style::Warning
+    } else {
+        Style::Ok
+    };
+    println!("{}", paint(on, style, &summary));
     Ok(if report.problems > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
