@@ -383,3 +383,20 @@ fn colour_on_a_terminal_only_and_never_under_no_color() {
         assert_eq!(screen.contains("\x1b[1m"), coloured, "NO_COLOR={no_color:?}: {screen:?}");
     }
 }
+
+/// `guardsh run`'s start-up warnings: one line each, then one pointer to `guardsh doctor`.
+#[test]
+fn run_warnings_are_one_line_each_with_a_doctor_pointer() {
+    let t = world();
+    std::fs::create_dir_all(t.home.join(".aws")).expect("mkdir");
+    std::fs::write(t.home.join(".aws/credentials"), "[default]\naws_secret_access_key = x\n").expect("write");
+    let d = t.shims.to_str().expect("utf8");
+    let out = t.guardsh(&["run", "--no-sandbox", "--dir", d, "--", "sh", "-c", "true"]).output().status(0);
+    let err = out.stderr();
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("guardsh run: warning:")).collect();
+    assert!(warnings.iter().any(|l| l.contains("the agent can read 1 credential file(s)")), "{err}");
+    assert!(err.lines().all(|l| l.starts_with("guardsh run: ")), "every line is guardsh run's own: {err}");
+    let pointer = err.lines().filter(|l| l.contains("`guardsh doctor` explains each warning")).count();
+    assert_eq!(pointer, 1, "{err}");
+    assert!(warnings.iter().all(|l| l.len() < 400), "{err}");
+}
