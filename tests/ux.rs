@@ -400,3 +400,15 @@ fn run_warnings_are_one_line_each_with_a_doctor_pointer() {
     assert_eq!(pointer, 1, "{err}");
     assert!(warnings.iter().all(|l| l.len() < 400), "{err}");
 }
+
+/// install.sh shows cargo's progress: no cargo build in it is quiet, and it says how long.
+#[test]
+fn install_script_shows_cargos_progress() {
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh")).expect("install.sh");
+    let builds: Vec<&str> = script.lines().filter(|l| l.contains("cargo rustc") || l.contains("cargo build")).collect();
+    assert!(builds.len() >= 2, "{builds:?}");
+    for line in builds {
+        assert!(!line.contains("--quiet") && !line.contains(" -q"), "a quiet build: {line}");
+    }
+    assert!(script.contains("cargo shows its progress"), "says what the wait is");
+}
