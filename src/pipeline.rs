@@ -1028,13 +1028,22 @@ pub fn bound_environment(tool: &str, plan: &EnvPlan, selectors: &[String]) -> Ve
         })
         .collect();
     for f in targets.unwrap_or_default() {
-        let content = match std::fs::read(&f.path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound || f.path.as_os_str().is_empty() => None,
-            // Unreadable is not absent: bind the reason, which no readable file matches.
-            Err(e) => Some(format!("unreadable: {}", e.kind()).into_bytes()),
+        // Only a regular file is read (a FIFO or a device named by a selector would block or
+        // never end); unreadable is neither absent nor any content.
+        let value = match std::fs::metadata(&f.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || f.path.as_os_str().is_empty() => {
+                approval::target::describe(&f.label, None)
+            }
+            Err(e) => format!("unreadable ({})", e.kind()),
+            Ok(m) if !m.is_file() => "not a regular file".to_string(),
+            Ok(m) if m.len() > 4 << 20 => approval::sha256_file(&f.path)
+                .map_or_else(|e| format!("unreadable ({})", e.kind()), |h| format!("sha256:{h}")),
+            Ok(_) => match std::fs::read(&f.path) {
+                Ok(bytes) => approval::target::describe(&f.label, Some(&bytes)),
+                Err(e) => format!("unreadable ({})", e.kind()),
+            },
         };
-        out.push((format!("(target: {})", f.label), approval::target::describe(&f.label, content.as_deref())));
+        out.push((format!("(target: {})", f.label), value));
     }
     out.sort();
     out
