@@ -16,15 +16,8 @@ pub struct TargetFile {
 
 /// Selector variables whose value is a path: for a tool `files` knows, the file's content is
 /// bound (by `files`) instead of the path.
-pub const PATH_SELECTORS: &[&str] = &[
-    "KUBECONFIG",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "GH_CONFIG_DIR",
-    "PGSERVICEFILE",
-    "PGPASSFILE",
-    "DOCKER_CONFIG",
-];
+pub const PATH_SELECTORS: &[&str] =
+    &["KUBECONFIG", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "GH_CONFIG_DIR", "PGSERVICEFILE", "PGPASSFILE"];
 
 /// The files that decide `tool`'s target, from its environment (`var`). `None` for a tool this
 /// table does not know: the approval then binds `HOME` and `XDG_CONFIG_HOME` themselves, as
@@ -65,12 +58,8 @@ pub fn files(tool: &str, var: &dyn Fn(&str) -> Option<String>) -> Option<Vec<Tar
             file("pg service file", set("PGSERVICEFILE").map(PathBuf::from).or_else(|| in_home(".pg_service.conf"))),
             file("pgpass", set("PGPASSFILE").map(PathBuf::from).or_else(|| in_home(".pgpass"))),
         ],
-        "docker" => vec![file(
-            "docker config",
-            set("DOCKER_CONFIG")
-                .map(|d| PathBuf::from(d).join("config.json"))
-                .or_else(|| in_home(".docker/config.json")),
-        )],
+        // Not docker: its config.json names a context whose endpoint is in another file
+        // (`contexts/meta/HASH/meta.json`), so HOME itself stays bound for it.
         _ => return None,
     };
     // A file nobody can name (no HOME) binds as absent: its label with an empty path.
@@ -123,6 +112,7 @@ mod tests {
         assert_eq!(f[0].path, PathBuf::from("/c"));
         assert_eq!(f[1].path, PathBuf::from("/h/.aws/credentials"));
         assert!(files("railway", &vars(&[("HOME", "/h")])).is_none(), "unknown tools bind HOME itself");
+        assert!(files("docker", &vars(&[("HOME", "/h")])).is_none(), "a docker context's endpoint is elsewhere");
         assert_eq!(files("kubectl", &vars(&[])).expect("known")[0].label, "no HOME");
     }
 
