@@ -321,7 +321,7 @@ fn an_approval_does_not_follow_the_command_to_another_cluster() {
     let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
     let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
     assert!(
-        String::from_utf8_lossy(shown.before()).contains("target: kubeconfig: current-context staging, sha256:"),
+        String::from_utf8_lossy(shown.before()).contains("target:    kubeconfig: current-context staging, sha256:"),
         "the human sees the target"
     );
     let code = String::from_utf8_lossy(shown.get(1).expect("code")).into_owned();

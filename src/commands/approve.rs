@@ -110,7 +110,14 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
     // what they hold) one per line below.
     let (inputs, shown_env): (Vec<String>, Vec<String>) =
         req.shown_environment().into_iter().partition(|e| e.starts_with('['));
-    let inputs = inputs.iter().map(|i| format!("  input:     {}", i.trim_start_matches('[').trim_end_matches(']')));
+    // The configuration files that decide the target (approval::target) as `target:` lines.
+    let inputs = inputs.iter().map(|i| {
+        let inner = i.trim_start_matches('[').trim_end_matches(']');
+        match inner.strip_prefix("target: ") {
+            Some(target) => format!("  target:    {target}"),
+            None => format!("  input:     {inner}"),
+        }
+    });
     let lines = [
         format!("request {}  (expires in {}s)", req.id, req.expires.saturating_sub(now)),
         format!("  command:   {}", command_line(req)),
