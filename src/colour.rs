@@ -13,7 +13,9 @@ pub enum Choice {
     /// On a terminal, unless NO_COLOR is set.
     #[default]
     Auto,
+    /// Also into pipes and files, and under NO_COLOR.
     Always,
+    /// Never.
     Never,
 }
 
