@@ -10,6 +10,7 @@ mod arena;
 mod audit;
 mod catalog;
 mod cli;
+mod colour;
 mod commands;
 mod config;
 mod custody;

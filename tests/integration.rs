@@ -21,3 +21,4 @@ mod real_agents;
 mod regression;
 mod signature;
 mod sql;
+mod ux;
