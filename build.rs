@@ -25,12 +25,21 @@ fn main() {
     files.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
     files.sort();
     let mut out = String::from("pub static CATALOGS: &[Catalog] = &[\n");
-    for path in &files {
+    // Which catalog each tool uses, as one line per tool in one string (`kubectl 7`): finding a
+    // tool's catalog then reads that string alone, not each catalog's name strings, which the
+    // compiler places beside their catalogs, pages apart.
+    let mut index = String::new();
+    for (i, path) in files.iter().enumerate() {
         println!("cargo::rerun-if-changed={}", path.display());
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         out.push_str(&catalog(path, &text));
+        let tools = text.lines().find_map(|l| l.strip_prefix("# tools: ")).unwrap_or_default();
+        for tool in tools.split(' ') {
+            writeln!(index, "{tool} {i}").expect("write");
+        }
     }
     out.push_str("];\n");
+    writeln!(out, "const TOOL_INDEX: &str = {index:?};").expect("write");
     let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("catalogs.rs");
     std::fs::write(dest, out).expect("write catalogs.rs");
 }
@@ -56,7 +65,9 @@ fn catalog(path: &Path, text: &str) -> String {
         "false" => false,
         _ => fail(5, "value_default is true or false"),
     };
-    // Offsets into one text per catalog, not `&str`s: see `Catalog::text` for why.
+    // Offsets into texts, not `&str`s: see `Catalog::text` for why. Paths have a text of their
+    // own, so that a lookup's binary search reads a few pages, not pages all over the catalog.
+    let mut paths = String::new();
     let mut text = String::new();
     let mut rows = String::new();
     let mut classes = String::new();
@@ -73,9 +84,9 @@ fn catalog(path: &Path, text: &str) -> String {
             fail(n + 1, "rows must be sorted by path, each path once");
         }
         last = Some(p.to_string());
-        let start = text.len();
-        text.push_str(p);
-        let path_end = text.len();
+        let start = paths.len();
+        paths.push_str(p);
+        let path_end = paths.len();
         text.push_str(flags);
         let flags_end = text.len();
         text.push_str(note);
@@ -86,7 +97,7 @@ fn catalog(path: &Path, text: &str) -> String {
     }
     let tools: Vec<String> = tools.split(' ').map(|t| format!("{t:?}")).collect();
     format!(
-        "    Catalog {{\n        name: {name:?},\n        tools: &[{}],\n        source: {source:?},\n        value_default: {value_default},\n        text: {text:?},\n        rows: &[{rows}],\n        classes: &[{classes}],\n    }},\n",
+        "    Catalog {{\n        name: {name:?},\n        tools: &[{}],\n        source: {source:?},\n        value_default: {value_default},\n        paths: {paths:?},\n        text: {text:?},\n        rows: &[{rows}],\n        classes: &[{classes}],\n    }},\n",
         tools.join(", ")
     )
 }

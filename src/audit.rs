@@ -69,7 +69,7 @@ pub enum AuditError {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::approval::request::hex(&Sha256::digest(bytes))
 }
 
 /// Splits a line into its body (the hash field removed) and the stated hash.
@@ -89,18 +89,28 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// and write records that claim the same predecessor.
 pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
     let err = |source| AuditError::Write { path: path.to_path_buf(), source };
-    if let Some(dir) = path.parent() {
-        ensure_dir(dir).map_err(err)?;
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            // A symlink here would let someone redirect our appends to a file of their choosing.
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+    };
+    // The directory is created only when it is missing, not checked on every call: creating
+    // an existing one is a failing system call on every guarded command.
+    let mut file = match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                ensure_dir(dir).map_err(err)?;
+            }
+            open()
+        }
+        other => other,
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        // A symlink here would let someone redirect our appends to a file of their choosing.
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(err)?;
+    .map_err(err)?;
     file.lock().map_err(err)?;
     let (seq, prev, ends_mid_line) = head(&mut file).map_err(err)?;
     let body =
@@ -142,14 +152,21 @@ fn head(file: &mut File) -> io::Result<(u64, String, bool)> {
             // A damaged last line still chains: the next record names the damage's hash, and
             // `verify` reports the damaged line itself.
             return Ok(match split_line(&text) {
-                Some((body, hash)) => {
-                    let seq = serde_json::from_str::<Value>(&body).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(0);
-                    (seq, hash.to_string(), ends_mid_line)
-                }
+                Some((body, hash)) => (seq_of(&body), hash.to_string(), ends_mid_line),
                 None => (0, sha256_hex(last), ends_mid_line),
             });
         }
         window *= 4;
+    }
+}
+
+/// A record's `seq`. Records start with it, as `append` writes them, so it is read from there
+/// without parsing the line; anything else is parsed as JSON.
+fn seq_of(body: &str) -> u64 {
+    let digits = body.strip_prefix("{\"seq\":").map(|rest| rest.split(',').next().unwrap_or(""));
+    match digits.filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).map(str::parse) {
+        Some(Ok(seq)) => seq,
+        _ => serde_json::from_str::<Value>(body).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(0),
     }
 }
 

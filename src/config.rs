@@ -70,6 +70,55 @@ fn read_layer(layer: LayerKind, path: &Path) -> Result<Option<Source>, ConfigErr
     Ok(Some(Source { layer, path: path.display().to_string(), text }))
 }
 
+/// What a file's inode says of its version, read without opening it: device, inode, size,
+/// mode, owner, and the modification and change times to the nanosecond. Every write to a file
+/// sets its change time from the kernel's clock, and no system call can set it back, so two
+/// versions of a file can share a stamp only when both were written within one tick of that
+/// clock (the compiled-policy cache relies on this; see `policy_cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mode: m.mode(),
+            uid: m.uid(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// The stamp of every file the compiled policy depends on, in a fixed order: the system, user
+/// and project layers (each `None` when absent) and, when there is a project file, the trust
+/// list that decides whether it counts. `None` when a file cannot be examined: the caller then
+/// reads the layers, which reports the problem properly.
+pub fn stamps(locations: &Locations) -> Option<Vec<(&Path, Option<Stamp>)>> {
+    let mut files = vec![locations.system.as_path(), locations.user.as_path()];
+    if let Some(project) = &locations.project {
+        files.extend([project.as_path(), locations.trust.as_path()]);
+    }
+    files
+        .into_iter()
+        .map(|path| match std::fs::metadata(path) {
+            Ok(m) => Some((path, Some(Stamp::of(&m)))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((path, None)),
+            Err(_) => None,
+        })
+        .collect()
+}
+
 /// Reads and compiles every layer present. No policy at all is an error too: guardsh would
 /// otherwise deny every tool without saying why.
 pub fn load(locations: &Locations) -> Result<Policy, ConfigError> {

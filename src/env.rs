@@ -161,26 +161,26 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
 /// name instead of a wildcard match per pattern. This runs for every variable on every guarded
 /// invocation.
 #[derive(Debug, Default)]
-struct NameSet {
-    exact: Vec<String>,
-    prefix: Vec<String>,
-    suffix: Vec<String>,
-    infix: Vec<String>,
-    /// Anything else, matched with `name_matches`.
+struct NameSet<'a> {
+    /// The patterns' words as written, compared ignoring ASCII case (no copies: this is built
+    /// from the merged credential list on every call).
+    exact: Vec<&'a str>,
+    prefix: Vec<&'a str>,
+    suffix: Vec<&'a str>,
+    infix: Vec<&'a str>,
+    /// Anything else, upper-cased and matched with `name_matches`.
     other: Vec<String>,
 }
 
-impl NameSet {
-    fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Self {
+impl<'a> NameSet<'a> {
+    fn new(patterns: impl IntoIterator<Item = &'a str>) -> Self {
         let mut set = Self::default();
         for p in patterns {
-            let p = p.to_ascii_uppercase();
             let inner = p.trim_matches('*');
             if inner.contains('*') || inner.is_empty() {
-                set.other.push(p);
+                set.other.push(p.to_ascii_uppercase());
                 continue;
             }
-            let inner = inner.to_string();
             match (p.starts_with('*'), p.ends_with('*')) {
                 (false, false) => set.exact.push(inner),
                 (false, true) => set.prefix.push(inner),
@@ -193,10 +193,12 @@ impl NameSet {
 
     /// `upper` is the variable name, upper-cased.
     fn contains(&self, upper: &str) -> bool {
-        self.exact.iter().any(|p| p == upper)
-            || self.prefix.iter().any(|p| upper.starts_with(p.as_str()))
-            || self.suffix.iter().any(|p| upper.ends_with(p.as_str()))
-            || self.infix.iter().any(|p| upper.contains(p.as_str()))
+        let name = upper.as_bytes();
+        let same = |a: &[u8], b: &str| a.eq_ignore_ascii_case(b.as_bytes());
+        self.exact.iter().any(|p| same(name, p))
+            || self.prefix.iter().any(|p| name.len() >= p.len() && same(&name[..p.len()], p))
+            || self.suffix.iter().any(|p| name.len() >= p.len() && same(&name[name.len() - p.len()..], p))
+            || self.infix.iter().any(|p| name.windows(p.len()).any(|w| same(w, p)))
             || self.other.iter().any(|p| name_matches(p, upper))
     }
 }

@@ -6,9 +6,11 @@
 //! README.md for the threat model.
 
 mod approval;
+mod arena;
 mod audit;
 mod catalog;
 mod cli;
+mod colour;
 mod commands;
 mod config;
 mod custody;
@@ -40,6 +42,9 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: arena::Allocator = arena::Allocator;
+
 /// Replaces what Rust's start-up would do for guardsh; `main.rs` calls it first.
 pub fn startup() {
     startup::standard_fds();
@@ -53,6 +58,7 @@ pub fn main() -> ExitCode {
     if name.starts_with("guardsh") {
         return cli::main(std::iter::once(argv0).chain(args));
     }
+    arena::use_for_this_call();
     // Inside the sandbox a shim only proposes its command to guardsh run, which decides and runs
     // it outside. The socket is also found where the sandbox puts it, for a shell that cleared
     // the environment (`env -i`); only root can create it anywhere else.

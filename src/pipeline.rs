@@ -122,8 +122,8 @@ impl Evaluation {
     }
 }
 
-/// CI mode comes from the policy, `GUARDSH_MODE=ci`, or a CI environment (`CI` set and not
-/// false). Environment variables can only switch CI mode on: an unknown `GUARDSH_MODE` value
+/// CI mode comes from the policy, `GUARDSH_MODE=ci`, or a CI environment (`CI` set, even empty,
+/// and not `false`/`0`). Environment variables can only switch CI mode on: an unknown `GUARDSH_MODE` value
 /// counts as `ci`, and no value switches it off.
 pub fn effective_mode(configured: Mode, guardsh_mode: Option<&OsStr>, ci: Option<&OsStr>) -> Mode {
     let from_var = match guardsh_mode.map(|v| v.to_string_lossy().to_ascii_lowercase()) {
@@ -132,7 +132,8 @@ pub fn effective_mode(configured: Mode, guardsh_mode: Option<&OsStr>, ci: Option
         Some(_) => Mode::Ci,
     };
     let from_ci = match ci.map(|v| v.to_string_lossy().to_ascii_lowercase()) {
-        Some(v) if !v.is_empty() && v != "false" && v != "0" => Mode::Ci,
+        // Set at all, even empty (`CI=`), is a CI environment, as the README says.
+        Some(v) if v != "false" && v != "0" => Mode::Ci,
         _ => Mode::Interactive,
     };
     configured.max(from_var).max(from_ci)
@@ -472,26 +473,53 @@ pub(crate) fn command_line(inv: &Invocation) -> String {
     display::shell_join(std::iter::once(OsStr::new(&inv.tool)).chain(inv.args.iter().map(OsString::as_os_str)))
 }
 
-/// What the agent reads when it is refused: one line, the rule's reason, no way to approve.
-pub fn refusal_message(inv: &Invocation, verdict: &Verdict) -> String {
+/// What made a command a write, beyond the rule's reason: for SQL, the statement and what it
+/// does. Shown to the agent and the approver; kept out of the reason, which an approval checks
+/// against the approver's own evaluation (that cannot see piped SQL).
+pub fn explanation(argv: &NormalizedArgv) -> Option<String> {
+    use crate::sql::SqlClass;
+    match argv.sql.as_ref()? {
+        SqlClass::Read => None,
+        SqlClass::Add(why) => Some(format!("the SQL adds: {why}")),
+        SqlClass::Write(why) => Some(format!("the SQL writes: {why}")),
+        SqlClass::Unknown(why) => Some(format!("the SQL cannot be read with certainty: {why}")),
+    }
+}
+
+/// What the agent reads when it is refused: one line, the rule's reason (and what made the command
+/// a write), no way to approve.
+pub fn refusal_message(inv: &Invocation, eval: &Evaluation) -> String {
+    let verdict = &eval.verdict;
     let cmd = command_line(inv);
     let by = match &verdict.cause {
         Cause::Rule(id) => format!(" (rule {id})"),
         Cause::Policy => " (Rego policy)".to_string(),
         Cause::Default | Cause::Catalog | Cause::UnknownTool => String::new(),
     };
-    let reason = display::escape_text(&verdict.reason);
+    let reason = match explanation(&eval.argv) {
+        Some(what) => display::escape_text(&format!("{}; {what}", verdict.reason)),
+        None => display::escape_text(&verdict.reason),
+    };
     match verdict.action {
         Action::Deny if verdict.ci_denied => format!(
             "guardsh: denied in CI mode: `{cmd}` needs human approval ({reason}{by}), and nothing in CI can give it. Do not try to reach the same result another way."
         ),
+        // A hard deny has no approval: saying it "needs a human decision" would send the agent
+        // (and the human) looking for one.
         Action::Deny => format!(
-            "guardsh: denied: `{cmd}`: {reason}{by}. This needs a human decision; do not try to reach the same result another way."
+            "guardsh: denied: `{cmd}`: {reason}{by}. The policy forbids this outright; no approval exists for it. Do not try to reach the same result another way."
         ),
         _ => format!(
             "guardsh: `{cmd}` needs human approval: {reason}{by}. Tell the human what you need and why; do not try to reach the same result another way."
         ),
     }
+}
+
+/// What the agent reads when the policy is invalid: a human must fix it (never how).
+pub fn invalid_policy_message(tool: &str) -> String {
+    format!(
+        "the guardsh policy is invalid, so {tool} was not run, and no guarded command runs until a human fixes it. Tell the human; do not try to reach the same result another way."
+    )
 }
 
 /// Runs as a shim. Returns only when the real tool was not executed.
@@ -520,8 +548,10 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
         Err(e) => {
             // Best effort: the refusal stands whether or not it can be recorded.
             let _ = write(&record(&inv, None, "config_error", &e.to_string()));
-            eprintln!("guardsh: the guardsh policy is invalid, so {} was not run:\n{e}", inv.tool);
-            return fail(exit::CONFIG, "fix the errors above (check with `guardsh check-config`)");
+            // The agent reads this: a human must act, and the policy is not the agent's to
+            // edit, so neither the errors nor a way to check them are shown here. The human sees
+            // them with `guardsh check-config`, `guardsh doctor` and when `guardsh run` starts.
+            return fail(exit::CONFIG, &invalid_policy_message(&inv.tool));
         }
     };
 
@@ -542,7 +572,7 @@ pub fn run_shim(inv: Invocation) -> ExitCode {
     }
     let real = match (eval.verdict.action, eval.real.as_ref()) {
         (Action::Deny, _) => {
-            eprintln!("{}", refusal_message(&inv, &eval.verdict));
+            eprintln!("{}", refusal_message(&inv, &eval));
             if let Err(e) = write(&record(&inv, Some(&eval), "denied", &eval.verdict.reason)) {
                 eprintln!("guardsh: {e}");
             }
@@ -758,7 +788,7 @@ fn ask_a_human(
     };
 
     let left = req.expires.saturating_sub(now);
-    eprintln!("{}", refusal_message(inv, &eval.verdict));
+    eprintln!("{}", refusal_message(inv, eval));
     if !eval.wait && !signed {
         eprintln!(
             "guardsh: request {} is waiting for a human to approve it from their own terminal; nothing was run. Once they have, run exactly the same command again (within {}).",
@@ -953,7 +983,7 @@ pub(crate) fn shown_grants(inv: &Invocation, eval: &Evaluation) -> Vec<String> {
 /// Everything besides argv, directory and binary that an approval binds: the environment a human
 /// approves (see `bound_environment`) and, for SQL piped on stdin, those bytes and no others.
 pub(crate) fn approval_binding(inv: &Invocation, eval: &Evaluation) -> Vec<(String, String)> {
-    let mut bound = bound_environment(&eval.env, &eval.selectors);
+    let mut bound = bound_environment(&inv.tool, &eval.env, &eval.selectors);
     // The input files' snapshots: an approval is for these bytes and no others.
     bound.extend(eval.file_bindings.iter().cloned());
     if let Stdin::Captured(bytes) = &inv.stdin {
@@ -972,18 +1002,26 @@ pub(crate) fn command_digest(inv: &Invocation, eval: &Evaluation, real: &Path, u
     Ok(command(inv, &argv, real, &sha, uid, &bound).digest())
 }
 
-/// The part of the environment a human approves along with the command: the tool's selectors,
-/// `HOME` and `XDG_CONFIG_HOME` (where tools find their configuration), and a hash of each
-/// credential the command receives.
-pub fn bound_environment(plan: &EnvPlan, selectors: &[String]) -> Vec<(String, String)> {
+/// The part of the environment a human approves along with the command: the tool's selectors, a
+/// hash of each credential the command receives, and what `HOME` and `XDG_CONFIG_HOME` decide:
+/// for a tool `approval::target` knows, the content of the configuration files that choose its
+/// target (not their paths, so a request made under one HOME runs under another with the same
+/// configuration); for any other tool, those two paths.
+pub fn bound_environment(tool: &str, plan: &EnvPlan, selectors: &[String]) -> Vec<(String, String)> {
     use sha2::{Digest, Sha256};
+    let var = |name: &str| plan.vars.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.to_str().map(String::from));
+    let targets = approval::target::files(tool, &var);
+    let by_path = |k: &str| match targets {
+        Some(_) => approval::target::PATH_SELECTORS.contains(&k),
+        None => false,
+    };
     let mut out: Vec<(String, String)> = plan
         .vars
         .iter()
         .filter_map(|(k, v)| Some((k.to_str()?, v)))
         .filter(|(k, _)| {
-            ["HOME", "XDG_CONFIG_HOME"].contains(k)
-                || selectors.iter().any(|p| env::name_matches(p, k))
+            (targets.is_none() && ["HOME", "XDG_CONFIG_HOME"].contains(k))
+                || (selectors.iter().any(|p| env::name_matches(p, k)) && !by_path(k))
                 || plan.passed.iter().any(|p| p == k)
         })
         .map(|(k, v)| {
@@ -995,6 +1033,24 @@ pub fn bound_environment(plan: &EnvPlan, selectors: &[String]) -> Vec<(String, S
             (k.to_string(), value)
         })
         .collect();
+    for f in targets.unwrap_or_default() {
+        // Only a regular file is read (a FIFO or a device named by a selector would block or
+        // never end); unreadable is neither absent nor any content.
+        let value = match std::fs::metadata(&f.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || f.path.as_os_str().is_empty() => {
+                approval::target::describe(&f.label, None)
+            }
+            Err(e) => format!("unreadable ({})", e.kind()),
+            Ok(m) if !m.is_file() => "not a regular file".to_string(),
+            Ok(m) if m.len() > 4 << 20 => approval::sha256_file(&f.path)
+                .map_or_else(|e| format!("unreadable ({})", e.kind()), |h| format!("sha256:{h}")),
+            Ok(_) => match std::fs::read(&f.path) {
+                Ok(bytes) => approval::target::describe(&f.label, Some(&bytes)),
+                Err(e) => format!("unreadable ({})", e.kind()),
+            },
+        };
+        out.push((format!("(target: {})", f.label), value));
+    }
     out.sort();
     out
 }
@@ -1013,9 +1069,9 @@ fn run_signed_token(
         rec.request = request;
         let _ = write(&rec);
         eprintln!(
-            "guardsh: denied in CI mode: `{}` needs human approval, and the approval token {} does not authorize it: {}",
+            "guardsh: denied in CI mode: `{}` needs human approval, and the approval token in {} does not authorize it: {}",
             command_line(inv),
-            file.display(),
+            display::escape_text(&file.display().to_string()),
             display::escape_text(&why)
         );
         ExitCode::from(exit::DENIED)
@@ -1040,7 +1096,7 @@ fn run_signed_token(
             let mut rec = record(inv, Some(eval), "refused", &e);
             rec.request = id;
             let _ = write(&rec);
-            eprintln!("{}", refusal_message(inv, &eval.verdict));
+            eprintln!("{}", refusal_message(inv, eval));
             eprintln!("guardsh: signature approvals are not set up here (see `guardsh doctor`)");
             return ExitCode::from(exit::DENIED);
         }
@@ -1055,7 +1111,7 @@ fn run_signed_token(
     };
     let argv = argv_bytes(inv);
     let plan = eval.approval_env.as_ref().unwrap_or(&eval.env);
-    let mut bound = bound_environment(plan, &eval.selectors);
+    let mut bound = bound_environment(&inv.tool, plan, &eval.selectors);
     bound.extend(eval.file_bindings.iter().cloned());
     let this = command(inv, &argv, &real, &sha, nix::unistd::getuid().as_raw(), &bound);
     if this.digest() != token.request.command_digest {
@@ -1128,7 +1184,9 @@ mod tests {
             (Mode::Interactive, None, s("true"), Mode::Ci),
             (Mode::Interactive, None, s("1"), Mode::Ci),
             (Mode::Interactive, None, s("false"), Mode::Interactive),
-            (Mode::Interactive, None, s(""), Mode::Interactive),
+            (Mode::Interactive, None, s(""), Mode::Ci),
+            (Mode::Interactive, None, s("0"), Mode::Interactive),
+            (Mode::Interactive, s(""), None, Mode::Interactive),
         ];
         for (configured, var, ci, want) in cases {
             assert_eq!(effective_mode(*configured, *var, *ci), *want, "{configured:?} {var:?} {ci:?}");

@@ -4,9 +4,18 @@
 //! Compiling the whole policy is most of a shim call's cost (BENCHMARKS.md). On a miss the
 //! policy is compiled in full, exactly as without a cache, and the part the invoked tool needs
 //! (the settings, the merged credential list and that tool's rules) is written under a name
-//! derived from the guardsh build, the tool, and every layer's path and bytes. On a hit that part
-//! is read back instead. Any problem with the cache (missing, unreadable, not ours, not valid)
-//! is a miss: the cache can make guardsh slower, never decide differently.
+//! derived from the guardsh build, the tool, and every layer's path and stamp (`config::Stamp`:
+//! device, inode, size, mode, owner, modification and change times). On a hit that part is read
+//! back instead, and no layer is opened: the key costs a `stat` per layer, whatever the policy's
+//! size. Any problem with the cache (missing, unreadable, not ours, not valid) is a miss: the
+//! cache can make guardsh slower, never decide differently.
+//!
+//! A stamp names a file's content because every write sets the change time from the kernel's
+//! clock and nothing can set it back. The one gap is the clock's tick: two writes of the same
+//! size within one tick leave the same stamp (the "racy clean" problem git's index has). So an
+//! entry is written only when every layer last changed more than `SETTLE` ago, and only when no
+//! stamp moved while the layers were read; a policy edited a moment ago is compiled by each call
+//! until it settles. Tested by `an_edit_within_one_clock_tick_is_not_missed`.
 //!
 //! Trust: the cache lives in the user's state directory, which an agent running as the user can
 //! write, just like the user policy it was compiled from. A forged entry therefore gives an agent
@@ -15,16 +24,17 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use crate::config::{self, Locations};
+use crate::approval::request::hex;
+use crate::config::{self, Locations, Stamp};
 use crate::matching::index::{self, RuleIndex};
-use crate::rules::{ConfigError, LayerKind, Policy, Rule, Source, ToolPolicy};
+use crate::rules::{ConfigError, Policy, Rule, ToolPolicy};
+use serde::{Deserialize, Serialize};
 
 /// What an entry starts with, after `MAGIC` and the header's length. The invoked tool's rules
 /// follow it in chunks, one per index bucket (see `matching::index`), each a list of
@@ -40,7 +50,7 @@ struct Header {
 }
 
 /// Names the format: an entry of another layout is a miss, not garbage decoded as rules.
-const MAGIC: &[u8; 8] = b"gshc\0\0\0\x01";
+const MAGIC: &[u8; 8] = b"gshc\0\0\0\x02";
 
 /// The policy as it applies to this command line of `tool`: every setting, and of the tools
 /// only `tool`, with at least every rule that could match `args` (all of them on a miss).
@@ -50,64 +60,108 @@ pub fn load_for_invocation(
     tool: &str,
     args: &[OsString],
 ) -> Result<Policy, ConfigError> {
-    let sources = config::read_sources(locations)?;
-    if sources.iter().any(|s| s.layer == LayerKind::System) {
-        return crate::rules::compile(&sources);
-    }
-    let dir = state_dir.join("cache");
-    let policy_key = key(&sources);
-    let file = entry(&dir, &policy_key, tool);
+    load_at(locations, state_dir, tool, args, SystemTime::now())
+}
+
+/// `load_for_invocation` as of `now` (the tests move the clock).
+fn load_at(
+    locations: &Locations,
+    state_dir: &Path,
+    tool: &str,
+    args: &[OsString],
+    now: SystemTime,
+) -> Result<Policy, ConfigError> {
+    let Some(cached) = Cached::new(locations, state_dir) else {
+        return crate::rules::compile(&config::read_sources(locations)?);
+    };
+    let file = cached.entry(tool);
     if let Some(policy) = read(&file, tool, args) {
         return Ok(policy);
     }
-    let policy = crate::rules::compile(&sources)?;
-    // Best effort: a cache that cannot be written only costs the next call a compile.
-    let _ = write(&dir, &policy_key, &file, &policy, tool);
+    let policy = crate::rules::compile(&config::read_sources(locations)?)?;
+    if cached.may_write(locations, now) {
+        // Best effort: a cache that cannot be written only costs the next call a compile.
+        let _ = write(&cached.dir, &cached.key, &file, &policy, tool);
+    }
     Ok(policy)
 }
 
 /// Compiles the policy and writes every tool's entry, so that no shim call has to compile it
 /// (`guardsh check-config` does this: after the usual edit-and-check, shims only read). Without a
-/// cache (a system policy is present), it only compiles.
+/// cache (a system policy is present), or while the policy has not settled, it only compiles.
 pub fn warm(locations: &Locations, state_dir: &Path) -> Result<Policy, ConfigError> {
-    let sources = config::read_sources(locations)?;
-    let policy = crate::rules::compile(&sources)?;
-    if sources.iter().any(|s| s.layer == LayerKind::System) {
-        return Ok(policy);
-    }
-    let dir = state_dir.join("cache");
-    let policy_key = key(&sources);
-    for tool in policy.tools.keys() {
-        let file = entry(&dir, &policy_key, tool);
-        // Best effort, as on a miss: a shim that finds no entry compiles.
-        let _ = write(&dir, &policy_key, &file, &policy, tool);
+    let now = SystemTime::now();
+    let cached = Cached::new(locations, state_dir);
+    let policy = crate::rules::compile(&config::read_sources(locations)?)?;
+    if let Some(cached) = cached.filter(|c| c.may_write(locations, now)) {
+        for tool in policy.tools.keys() {
+            // Best effort, as on a miss: a shim that finds no entry compiles.
+            let _ = write(&cached.dir, &cached.key, &cached.entry(tool), &policy, tool);
+        }
     }
     Ok(policy)
 }
 
-/// The entry for `tool` under the policy named `policy_key`.
-fn entry(dir: &Path, policy_key: &str, tool: &str) -> PathBuf {
-    dir.join(format!("{policy_key}-{}.bin", hex(&Sha256::digest(tool.as_bytes()))))
+/// How long after a layer's last change its stamp is not yet trusted to name its content. File
+/// times advance in ticks of the kernel's coarse clock (milliseconds) or of the filesystem's
+/// resolution (up to two seconds on FAT); this covers both with room to spare.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// The cache as it applies to the policy on disk now: its directory and the key that names the
+/// policy, from the layers' stamps taken before anything is read.
+struct Cached<'a> {
+    dir: PathBuf,
+    key: String,
+    stamps: Vec<(&'a Path, Option<Stamp>)>,
+}
+
+impl<'a> Cached<'a> {
+    /// `None` when the cache is not used: a system policy is present (the one layer an agent
+    /// cannot write; see the module comment), or a layer cannot even be examined.
+    fn new(locations: &'a Locations, state_dir: &Path) -> Option<Self> {
+        let stamps = config::stamps(locations)?;
+        if stamps.first().is_some_and(|(_, s)| s.is_some()) {
+            return None;
+        }
+        Some(Cached { dir: state_dir.join("cache"), key: key(&stamps), stamps })
+    }
+
+    /// The entry for `tool` under this policy.
+    fn entry(&self, tool: &str) -> PathBuf {
+        self.dir.join(format!("{}-{}.bin", self.key, hex(&hash128(tool))))
+    }
+
+    /// Whether what was just read and compiled may be kept under this key: every layer changed
+    /// more than `SETTLE` before `started` (when the stamps were taken), and no stamp has moved
+    /// since. A write after the stamps were taken sets a change time at least `SETTLE` later than
+    /// the one in the key, so it cannot hide behind it.
+    fn may_write(&self, locations: &Locations, started: SystemTime) -> bool {
+        let settled = self.stamps.iter().filter_map(|(_, s)| s.as_ref()).all(|s| {
+            let nanos = u32::try_from(s.ctime.1).unwrap_or(0).min(999_999_999);
+            let changed = UNIX_EPOCH + Duration::new(s.ctime.0.max(0).unsigned_abs(), nanos);
+            started.duration_since(changed).is_ok_and(|age| age > SETTLE)
+        });
+        settled && config::stamps(locations).as_ref() == Some(&self.stamps)
+    }
 }
 
 /// Names the compiled policy: the guardsh build (its version and the identity of this binary, so
-/// an upgrade never reads an older build's entry) and each layer's kind, path and text.
-fn key(sources: &[Source]) -> String {
-    let mut h = Sha256::new();
-    h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    if let Ok(m) = std::fs::metadata("/proc/self/exe") {
-        h.update(format!("\0{}:{}:{}:{}", m.dev(), m.ino(), m.size(), m.mtime()).as_bytes());
-    }
-    for s in sources {
-        h.update(format!("\0{:?}\0{}\0{}\0", s.layer, s.path.len(), s.path).as_bytes());
-        h.update(s.text.len().to_le_bytes());
-        h.update(s.text.as_bytes());
-    }
-    hex(&h.finalize())
+/// an upgrade never reads an older build's entry) and each layer's path and stamp.
+fn key(stamps: &[(&Path, Option<Stamp>)]) -> String {
+    let exe = std::fs::metadata("/proc/self/exe").map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())).ok();
+    hex(&hash128((env!("CARGO_PKG_VERSION"), exe, stamps)))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// 128 bits of SipHash over `value`: a name for a cache entry, not a security check (an agent
+/// that can write the cache can write the policy it came from).
+fn hash128(value: impl Hash) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (seed, half) in out.chunks_mut(8).enumerate() {
+        let mut h = DefaultHasher::new();
+        (seed, &value).hash(&mut h);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
 }
 
 /// A cached policy, if there is a regular file of ours that nobody else can write and it parses.
@@ -246,4 +300,95 @@ fn write(dir: &Path, policy_key: &str, file: &Path, policy: &Policy, tool: &str)
         let _ = std::fs::remove_file(&tmp);
     }
     renamed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user layer in a temporary HOME, and where its cache goes.
+    struct World {
+        _dir: tempfile::TempDir,
+        locations: Locations,
+        state: PathBuf,
+    }
+
+    fn world() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let locations = Locations {
+            system: dir.path().join("system/rules.toml"),
+            user: dir.path().join("rules.toml"),
+            project: None,
+            trust: dir.path().join("trusted"),
+        };
+        let state = dir.path().join("state");
+        World { _dir: dir, locations, state }
+    }
+
+    /// A policy whose only difference between versions is one digit of the approval timeout,
+    /// so that every version has the same size.
+    fn policy(timeout: u64) -> String {
+        format!("[settings]\npacks = []\napproval_timeout = {timeout}\n[tools.kubectl]\ndefault = \"ask\"\n")
+    }
+
+    fn timeout(w: &World, now: SystemTime) -> u64 {
+        let args = [OsString::from("get"), OsString::from("pods")];
+        load_at(&w.locations, &w.state, "kubectl", &args, now).expect("policy").approval_timeout
+    }
+
+    fn entries(w: &World) -> usize {
+        std::fs::read_dir(w.state.join("cache")).map_or(0, |d| d.flatten().count())
+    }
+
+    /// Rewrites the user layer in place and puts its modification time back, as an edit within
+    /// one tick of a coarse clock would leave it. Only the change time (which no call can set)
+    /// still differs, and the cache must not need even that while the edit is recent.
+    fn rewrite_keeping_mtime(w: &World, text: &str) {
+        let before = std::fs::metadata(&w.locations.user).expect("stat");
+        std::fs::write(&w.locations.user, text).expect("write");
+        let f = std::fs::File::options().write(true).open(&w.locations.user).expect("open");
+        f.set_modified(before.modified().expect("mtime")).expect("utimensat");
+    }
+
+    #[test]
+    fn an_edit_within_one_clock_tick_is_not_missed() {
+        let w = world();
+        std::fs::write(&w.locations.user, policy(100)).expect("write");
+        let now = SystemTime::now();
+        assert_eq!(timeout(&w, now), 100);
+        // Changed a moment ago: compiled, and not kept, because a second edit in the same tick
+        // could leave the same stamp.
+        assert_eq!(entries(&w), 0, "an entry was written for a policy that had not settled");
+        rewrite_keeping_mtime(&w, &policy(200));
+        assert_eq!(timeout(&w, now), 200, "the edit was missed");
+        // The same holds with the change time forced equal: the unsettled policy was never cached.
+        assert_eq!(timeout(&w, now), 200);
+    }
+
+    #[test]
+    fn a_settled_policy_is_read_from_its_entry_and_every_edit_is_seen() {
+        let w = world();
+        std::fs::write(&w.locations.user, policy(100)).expect("write");
+        let later = SystemTime::now() + SETTLE + Duration::from_secs(1);
+        assert_eq!(timeout(&w, later), 100);
+        assert_eq!(entries(&w), 1, "a settled policy is kept");
+        // The entry is what a hit reads: a forged one (ours, not writable by others) is used.
+        let cached = Cached::new(&w.locations, &w.state).expect("cache in use");
+        let mut forged = crate::rules::compile(&config::read_sources(&w.locations).expect("read")).expect("compile");
+        forged.approval_timeout = 7;
+        write(&cached.dir, &cached.key, &cached.entry("kubectl"), &forged, "kubectl").expect("write entry");
+        assert_eq!(timeout(&w, later), 7, "a hit did not read the entry");
+        // An edit moves the change time, so the key no longer names that entry.
+        rewrite_keeping_mtime(&w, &policy(300));
+        assert_eq!(timeout(&w, later + SETTLE), 300);
+    }
+
+    #[test]
+    fn a_system_policy_is_never_cached() {
+        let w = world();
+        std::fs::write(&w.locations.user, policy(100)).expect("write");
+        std::fs::create_dir_all(w.locations.system.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&w.locations.system, "").expect("write");
+        assert!(Cached::new(&w.locations, &w.state).is_none());
+    }
 }

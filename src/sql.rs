@@ -479,16 +479,30 @@ fn classify_with(db: Db, sql: &str) -> SqlClass {
         Err(e) => return SqlClass::Unknown(format!("the SQL does not parse ({e})")),
     };
     let mut added = None;
-    for statement in &statements {
+    for (n, statement) in statements.iter().enumerate() {
+        let which = || which_statement(n, statements.len(), statement);
         match statement_class(statement, db) {
             SqlClass::Read => {}
             SqlClass::Add(why) => {
-                added.get_or_insert(why);
+                added.get_or_insert_with(|| format!("{}: {why}", which()));
             }
-            other => return other,
+            SqlClass::Write(why) => return SqlClass::Write(format!("{}: {why}", which())),
+            SqlClass::Unknown(why) => return SqlClass::Unknown(format!("{}: {why}", which())),
         }
     }
     added.map_or(SqlClass::Read, SqlClass::Add)
+}
+
+/// Which statement made the SQL what it is, for the agent and the approver alike: its place when
+/// there are several, and its text (as the parser prints it, shortened).
+fn which_statement(n: usize, of: usize, statement: &Statement) -> String {
+    const MAX: usize = 80;
+    let text = statement.to_string();
+    let short = match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text,
+    };
+    if of > 1 { format!("statement {} of {of} `{short}`", n + 1) } else { format!("`{short}`") }
 }
 
 /// Statements that only add: new rows (`INSERT` without an update or replace on conflict), new

@@ -6,6 +6,7 @@
 //! with a `[tools.NAME]` table (see `rules::compile`). This module is pure: it takes text, returns values.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -267,13 +268,13 @@ pub struct ToolSpec {
     pub abbrev: bool,
     pub verb_depth: usize,
     /// Lower-cased verbs with subcommands; `None` means every operation is `verb_depth` words.
-    pub nested: Option<HashSet<String>>,
+    pub nested: Option<Set<String>>,
     /// Canonical names of the flags the top-level parser knows.
-    pub global: HashSet<String>,
+    pub global: Set<String>,
     /// Every spelling (canonical and aliases) to its flag.
-    pub flags: HashMap<String, FlagSpec>,
+    pub flags: Map<String, FlagSpec>,
     /// Lower-cased verb alias to canonical verb.
-    pub aliases: HashMap<String, String>,
+    pub aliases: Map<String, String>,
     pub credentials: Vec<String>,
     pub selectors: Vec<String>,
     /// guardsh reads the SQL this tool runs.
@@ -312,6 +313,35 @@ pub struct ToolSpec {
 }
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
+
+/// The hash maps of tool knowledge. They hash with FNV-1a rather than std's SipHash with random
+/// keys: every shim call rebuilds them from the policy cache, where SipHash (and the random keys'
+/// system call) came to a tenth of a cached call's instructions. Their keys are guardsh's own
+/// knowledge and the policy's, never an agent's words, which are only looked up, so there is no
+/// flooding to defend against.
+pub type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+pub type Set<K> = HashSet<K, BuildHasherDefault<Fnv>>;
+
+/// 64-bit FNV-1a.
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 impl RawToolSpec {
     /// Parses a tool file. Errors carry toml's own position information.
@@ -364,7 +394,7 @@ impl RawToolSpec {
 
     /// Checks spellings and builds the lookup tables. Returns a message on the first bad entry.
     pub fn build(&self) -> Result<ToolSpec, String> {
-        let mut flags = HashMap::new();
+        let mut flags = Map::default();
         for (list, takes_value) in [(&self.value_flags, true), (&self.bool_flags, false)] {
             for entry in list {
                 let mut names = entry.split('|');
@@ -406,7 +436,7 @@ impl RawToolSpec {
                 return Err(format!("verb flag {flag:?} is not declared in value_flags or bool_flags"));
             }
         }
-        let mut global = HashSet::new();
+        let mut global = Set::default();
         // Help and version options are the root's own options: a tool file that does not
         // declare them still has them, as booleans the top-level parser knows.
         for name in self.help_flags.iter().chain(&self.version_flags) {

@@ -144,7 +144,7 @@ fn run_and_shellenv_refuse_to_start_an_unguarded_agent() {
     assert!(!t.cwd.join("started").exists());
 
     let t = world().rules("[[rule]]\nid = 1\n");
-    t.guardsh(&["run", "--", "sh", "-c", "touch started"]).output().status(1).stderr_has("the policy is invalid");
+    t.guardsh(&["run", "--", "sh", "-c", "touch started"]).output().status(78).stderr_has("the policy is invalid");
     assert!(!t.cwd.join("started").exists());
 }
 
@@ -245,7 +245,7 @@ fn audit_tail_is_readable() {
     let s = out.stdout();
     assert_eq!(s.lines().count(), 1, "{s}");
     assert!(
-        s.contains("deny  denied")
+        s.contains("interactive deny           denied")
             && s.contains(r"kubectl delete ns 'it'\''s'")
             && s.contains("[k-delete,k-delete-ns]"),
         "{s}"

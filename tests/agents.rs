@@ -235,7 +235,10 @@ fn guardsh_run_refuses_when_a_login_shell_would_miss_the_shims() {
     // Started anyway, with a warning, when asked to.
     let warned =
         t.guardsh(&["run", "--no-sandbox", "--warn-unguarded-shells", "--", "sh", "-c", &agent]).output().status(0);
-    assert!(warned.stderr().contains("warning: these shells of the agent would not reach the shims"));
+    let err = warned.stderr();
+    let line = err.lines().find(|l| l.contains("would not reach the shims")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("warning: bash -lc") && line.contains("guardsh doctor"), "{err}");
+    assert!(!err.contains("    fix:"), "one line per warning: {err}");
     assert!(marker.exists());
 
     // The named fix, at the end of the file bash reads, makes the check pass.

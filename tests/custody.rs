@@ -685,7 +685,7 @@ fn what_the_tool_runs_next_cannot_be_the_agents() {
     crate::support::write_executable(&t.real.join("aws"), "#!/bin/sh\nhelper\n");
     let (code, stderr) = session(&t, "aws s3 ls; true");
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("do not search this PATH entry"), "{stderr}");
+    assert!(stderr.contains("do not search these PATH entries"), "{stderr}");
     let leaked = std::fs::read_to_string(&leak).unwrap_or_default();
     assert!(!leaked.contains("custody-secret-value"), "the agent's helper got the key");
     assert_eq!(t.audited("custody_released"), 1, "aws itself was started, without its helper");

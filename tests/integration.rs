@@ -22,3 +22,4 @@ mod rego;
 mod regression;
 mod signature;
 mod sql;
+mod ux;

@@ -8,11 +8,14 @@ use crate::support::Test;
 fn invalid_policy_refuses_every_guarded_command_with_78() {
     let bad = format!("{POLICY}\n[[rule]]\nid = \"typo\"\ntool = \"kubectl\"\naction = \"alow\"\nreason = \"r\"\n");
     let t = Test::new().rules_with_pack(&bad).tools(&["kubectl"]);
-    let d = t.run("kubectl", &["get", "pods"]).output().status(78);
-    let stderr = d.stderr();
+    // The agent is told a human must fix it (tests/ux.rs); the errors are in the audit log and
+    // in what the human runs.
+    t.run("kubectl", &["get", "pods"]).output().status(78).stderr_has("a human fixes it");
     let path = t.config_dir().join("rules.toml");
     let line = bad.lines().count() - 1;
-    assert!(stderr.contains(&format!("{}:{line}:10: unknown variant `alow`", path.display())), "{stderr}");
+    let want = format!("{}:{line}:10: unknown variant `alow`", path.display());
+    let audited = t.audit_records();
+    assert!(audited[0]["reason"].as_str().is_some_and(|r| r.contains(&want)), "{audited:?}");
     assert!(!t.ran("kubectl"));
 
     let c = t.guardsh(&["check-config"]).output().status(78);
@@ -39,14 +42,16 @@ fn every_kind_of_mistake_is_reported_at_its_place() {
     for (text, want) in cases {
         // As written: the built-in pack is valid and changes no line of the user's file.
         let t = Test::new().rules_with_pack(text).tools(&["kubectl"]);
-        t.run("kubectl", &["get", "pods"]).output().status(78).stderr_has(want);
+        t.run("kubectl", &["get", "pods"]).output().status(78);
+        t.guardsh(&["check-config"]).output().status(78).stderr_has(want);
     }
 }
 
 #[test]
 fn missing_policy_refuses_and_says_how_to_fix_it() {
     let t = Test::new().tools(&["kubectl"]);
-    t.run("kubectl", &["get", "pods"]).output().status(78).stderr_has("no guardsh policy found");
+    t.run("kubectl", &["get", "pods"]).output().status(78).stderr_has("a human fixes it");
+    t.guardsh(&["check-config"]).output().status(78).stderr_has("no guardsh policy found");
 }
 
 #[test]

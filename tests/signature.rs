@@ -268,3 +268,85 @@ fn signing_never_runs_an_ssh_keygen_found_on_path() {
     t.guardsh(&["sign", "--key", s(&key), s(&req)]).env("PATH", path).output().status(0).stdout_has("SSH SIGNATURE");
     assert!(!marker.exists(), "guardsh ran the ssh-keygen it found on PATH");
 }
+
+/// A kubeconfig whose current context is `context`, in `home`.
+fn kubeconfig(home: &Path, context: &str) {
+    std::fs::create_dir_all(home.join(".kube")).expect("mkdir");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: {context}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\nclusters:\n- name: {context}\n  cluster:\n    server: https://{context}.example:6443\n"
+    );
+    std::fs::write(home.join(".kube/config"), text).expect("kubeconfig");
+}
+
+/// Issue 16: a CI token binds what decides the target, not where HOME is. Made on one "machine"
+/// (one HOME, one XDG_CONFIG_HOME), it runs on another with the same kubeconfig; a token made for
+/// context staging never runs against prod, whether prod comes from the runner's HOME or from
+/// KUBECONFIG.
+#[test]
+fn a_ci_token_runs_under_another_home_but_never_against_another_target() {
+    let (t, key) = signed();
+    kubeconfig(&t.home, "staging");
+    let request =
+        t.guardsh(&["request", "--ttl", "600", "--", "kubectl", "delete", "pod", "x"]).output().status(0).stdout();
+    assert!(request.contains("current-context staging, sha256:"), "{request}");
+    assert!(!request.contains(&format!("\"{}\"", t.home.display())), "HOME itself is not bound: {request}");
+    let token = write(&t, "ci-token.json", &token_for(&t, &request, &key));
+
+    // The CI runner: another HOME and XDG directories, with guardsh's policy and signers.
+    let runner = t.root.path().join("runner");
+    let config = runner.join(".config/guardsh");
+    std::fs::create_dir_all(&config).expect("mkdir");
+    for f in ["rules.toml", "allowed_signers"] {
+        std::fs::copy(t.config_dir().join(f), config.join(f)).expect("copy");
+    }
+    let on_runner = |extra: Option<(&str, &Path)>| {
+        let mut r = t
+            .run("kubectl", &["delete", "pod", "x"])
+            .env("CI", "true")
+            .env("GUARDSH_APPROVAL_FILE", &token)
+            .env("HOME", &runner)
+            .env("XDG_CONFIG_HOME", runner.join(".config"))
+            .env("XDG_STATE_HOME", runner.join(".local/state"));
+        if let Some((k, v)) = extra {
+            r = r.env(k, v);
+        }
+        r.output()
+    };
+
+    // The attack: the runner's kubeconfig is for prod.
+    kubeconfig(&runner, "prod");
+    on_runner(None).status(77).stderr_has("kubeconfig");
+    // Or KUBECONFIG names a prod kubeconfig somewhere else.
+    let elsewhere = t.root.path().join("elsewhere");
+    kubeconfig(&elsewhere, "prod");
+    on_runner(Some(("KUBECONFIG", &elsewhere.join(".kube/config")))).status(77);
+    // No kubeconfig at all is another target too.
+    std::fs::remove_file(runner.join(".kube/config")).expect("rm");
+    on_runner(None).status(77);
+    assert!(!t.ran("kubectl"));
+
+    // The same kubeconfig, found through the runner's HOME or named by KUBECONFIG: it runs, once.
+    let staging = t.root.path().join("staging-kubeconfig");
+    std::fs::copy(t.home.join(".kube/config"), &staging).expect("copy");
+    on_runner(Some(("KUBECONFIG", &staging))).status(0);
+    assert!(t.ran("kubectl"));
+    t.forget("kubectl");
+    kubeconfig(&runner, "staging");
+    on_runner(None).status(77).stderr_has("already used");
+
+    // The audit log says the run was CI mode, approved by the token, and by whom.
+    let tail = t
+        .guardsh(&["audit", "tail", "--decision", "approved_by_token"])
+        .env("XDG_STATE_HOME", runner.join(".local/state"))
+        .output()
+        .status(0)
+        .stdout();
+    assert!(tail.contains("ci          deny") && tail.contains("by signed by human@example"), "{tail}");
+    let ran = t
+        .guardsh(&["audit", "tail", "--decision", "exec"])
+        .env("XDG_STATE_HOME", runner.join(".local/state"))
+        .output()
+        .status(0)
+        .stdout();
+    assert!(ran.contains("ci          deny>approved  exec"), "{ran}");
+}

@@ -58,6 +58,36 @@ impl Terminal {
         Ok(line.trim_end_matches(['\n', '\r']).to_string())
     }
 
+    /// A line from the terminal, or `None` once `gone` says there is nothing left to answer
+    /// (asked every `every` while nothing is typed): a request withdrawn while its prompt is on
+    /// screen goes away without a key press.
+    pub fn read_line_unless(
+        &mut self,
+        every: std::time::Duration,
+        mut gone: impl FnMut() -> bool,
+    ) -> io::Result<Option<String>> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let timeout = PollTimeout::try_from(every).unwrap_or(PollTimeout::MAX);
+        // Typed ahead and already buffered: no need to wait for the device.
+        while self.reader.buffer().is_empty() {
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(0) => {
+                    if gone() {
+                        return Ok(None);
+                    }
+                }
+                // Readable (a canonical-mode terminal: a whole line), closed or in error: the
+                // read says which.
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.read_line().map(Some)
+    }
+
     /// A dialoguer terminal on the same device.
     pub fn term(&self) -> io::Result<dialoguer::console::Term> {
         Ok(dialoguer::console::Term::read_write_pair(self.file.try_clone()?, self.file.try_clone()?))

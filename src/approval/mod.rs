@@ -9,6 +9,7 @@ pub mod request;
 pub mod sign;
 pub mod signature;
 pub mod store;
+pub mod target;
 pub mod token;
 pub mod wait;
 

@@ -11,6 +11,7 @@ use crate::approval::checks::{self, ApproverFacts};
 use crate::approval::human::{self, Terminal};
 use crate::approval::{DecidedBy, Decision, Outcome, Request, Store, lifecycle};
 use crate::audit;
+use crate::colour::{Style, paint};
 use crate::display;
 use crate::exit;
 use crate::paths::Paths;
@@ -109,7 +110,14 @@ pub(crate) fn describe(req: &Request, now: u64) -> String {
     // what they hold) one per line below.
     let (inputs, shown_env): (Vec<String>, Vec<String>) =
         req.shown_environment().into_iter().partition(|e| e.starts_with('['));
-    let inputs = inputs.iter().map(|i| format!("  input:     {}", i.trim_start_matches('[').trim_end_matches(']')));
+    // The configuration files that decide the target (approval::target) as `target:` lines.
+    let inputs = inputs.iter().map(|i| {
+        let inner = i.trim_start_matches('[').trim_end_matches(']');
+        match inner.strip_prefix("target: ") {
+            Some(target) => format!("  target:    {target}"),
+            None => format!("  input:     {inner}"),
+        }
+    });
     let lines = [
         format!("request {}  (expires in {}s)", req.id, req.expires.saturating_sub(now)),
         format!("  command:   {}", command_line(req)),
@@ -222,8 +230,7 @@ pub(crate) fn signing_for(
     cwd: &std::path::Path,
     key: Option<PathBuf>,
 ) -> anyhow::Result<Option<Signing>> {
-    let policy =
-        super::load_policy(paths, cwd).map_err(|e| anyhow::anyhow!("{e}\nthe policy is invalid; fix it first"))?;
+    let policy = super::load_policy(paths, cwd).map_err(super::InvalidPolicy::fix_first)?;
     if policy.approval != ApprovalMode::Signature {
         return Ok(None);
     }
@@ -296,17 +303,24 @@ fn decide_interactively(
         return Ok(ExitCode::FAILURE);
     }
     let by = decided_by(facts);
-    if let Err(why) = matches_policy(paths, &req, now) {
-        audit_decision(paths, &req, "refused", &why, &by);
-        eprintln!("guardsh: {}", display::escape_text(&why));
-        return Ok(ExitCode::from(exit::DENIED));
-    }
+    let explained = match matches_policy(paths, &req, now) {
+        Ok(explained) => explained,
+        Err(why) => {
+            audit_decision(paths, &req, "refused", &why, &by);
+            eprintln!("guardsh: {}", display::escape_text(&why));
+            return Ok(ExitCode::from(exit::DENIED));
+        }
+    };
     if let Err(refusal) = checks::may_approve(facts, &req) {
         audit_decision(paths, &req, "refused", &refusal.to_string(), &by);
         eprintln!("guardsh: {refusal}");
         return Ok(ExitCode::from(exit::DENIED));
     }
-    tty.say(&describe(&req, now))?;
+    let on = crate::colour::tty();
+    tty.say(&paint_screen(&describe(&req, now), on))?;
+    if let Some(what) = explained {
+        tty.say(&(display::escape_text(&format!("  what:      {what}")) + "\n"))?;
+    }
     // The values escaped, the line's own newline not.
     let waiting = display::escape_text(&format!(
         "  waiting:   {}; {}",
@@ -316,19 +330,51 @@ fn decide_interactively(
     tty.say(&format!("{waiting}\n"))?;
     // A code shown only now, on this terminal: nothing could have typed it in advance.
     let code = crate::random::token(4)?;
-    tty.say(&format!("Type {code} to approve, \"deny\" to deny, or anything else to leave it pending: "))?;
-    let answer = tty.read_line()?;
-    let (outcome, reason) = if answer.trim() == code {
-        (Outcome::Approved, None)
-    } else if matches!(answer.trim(), "deny" | "d" | "n" | "no") {
-        tty.say("Reason (shown to the agent): ")?;
-        (Outcome::Denied, Some(tty.read_line()?).filter(|r| !r.trim().is_empty()))
-    } else if answer.trim().is_empty() {
-        tty.say("left pending\n")?;
-        return Ok(ExitCode::FAILURE);
-    } else {
-        tty.say(&format!("that is not the code {code}: request {id} is left pending, NOT approved\n"))?;
-        return Ok(ExitCode::FAILURE);
+    tty.say(&paint(
+        on,
+        Style::Strong,
+        &format!("Type {code} to approve, \"deny\" to deny, or Enter to leave it pending: "),
+    ))?;
+    // While the prompt waits, the request can go: its command died (withdrawn), another approver
+    // decided, or it expired. Then the prompt goes too, without a key press.
+    let gone = || {
+        lifecycle::waiting(store, id).abandoned()
+            || store.decision(id).ok().flatten().is_some()
+            || req.is_expired(crate::timefmt::now_secs())
+    };
+    let mut tries = CODE_TRIES;
+    let (outcome, reason) = loop {
+        let Some(answer) = tty.read_line_unless(std::time::Duration::from_millis(250), gone)? else {
+            withdraw_abandoned(paths, store)?;
+            let now_state = match store.decision(id).ok().flatten() {
+                Some(d) => format!("was {} elsewhere", d.outcome),
+                None if req.is_expired(crate::timefmt::now_secs()) => "expired".to_string(),
+                None => format!("was withdrawn: {}", lifecycle::ABANDONED),
+            };
+            tty.say(&format!("\nrequest {id} {now_state}; nothing to decide\n"))?;
+            return Ok(ExitCode::FAILURE);
+        };
+        let answer = answer.trim();
+        if answer == code {
+            break (Outcome::Approved, None);
+        } else if matches!(answer, "deny" | "d" | "n" | "no") {
+            tty.say("Reason (shown to the agent): ")?;
+            break (Outcome::Denied, Some(tty.read_line()?).filter(|r| !r.trim().is_empty()));
+        } else if answer.is_empty() {
+            tty.say("left pending\n")?;
+            return Ok(ExitCode::FAILURE);
+        }
+        // A mistyped code: try again, a bounded number of times; the code is never shown again
+        // in reply (what was typed may not be the human's).
+        tries -= 1;
+        if tries == 0 {
+            tty.say(&format!("that is not the code: request {id} is left pending, NOT approved\n"))?;
+            return Ok(ExitCode::FAILURE);
+        }
+        tty.say(&format!(
+            "that is not the code; type it again ({tries} {} left), \"deny\", or Enter to leave it pending: ",
+            if tries == 1 { "try" } else { "tries" }
+        ))?;
     };
     let mut by = by;
     let mut signature = None;
@@ -352,19 +398,44 @@ fn decide_interactively(
         tty.say(&format!("request {id} was already {} (while you were looking at it)\n", standing.outcome))?;
         return Ok(ExitCode::FAILURE);
     }
-    let (word, audit_outcome) = match outcome {
-        Outcome::Approved => ("approved", "approved"),
-        _ => ("denied", "denied_by_human"),
+    let (word, audit_outcome, style) = match outcome {
+        Outcome::Approved => ("approved", "approved", Style::Allow),
+        _ => ("denied", "denied_by_human", Style::Deny),
     };
     audit_decision(paths, &req, audit_outcome, decision.reason.as_deref().unwrap_or(""), &by);
-    tty.say(&format!("{word} request {id}\n"))?;
+    tty.say(&format!("{}\n", paint(on, style, &format!("{word} request {id}"))))?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The approval screen with its first line (the request) in bold and the rule's reason in the
+/// ask colour; applied to escaped text, so only to guardsh's own lines.
+fn paint_screen(screen: &str, on: bool) -> String {
+    screen
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let line = if i == 0 {
+                paint(on, Style::Strong, l)
+            } else if l.starts_with("  because:") {
+                paint(on, Style::Ask, l)
+            } else {
+                l.to_string()
+            };
+            line + "\n"
+        })
+        .collect()
+}
+
+/// How many times a mistyped approval code may be typed again before the request is left pending.
+const CODE_TRIES: u32 = 3;
 
 /// Checks what a request claims about itself against the policy: anything running as the user
 /// can rewrite a request file, so the rule, reason and lifetime shown to the human are only
 /// trusted when the policy, asked afresh about that argv in that directory, says the same.
-fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> {
+///
+/// Returns what made the command a write as the policy sees it (`pipeline::explanation`), for the
+/// human; not for SQL piped on stdin, which only the shim read (the request shows its hash).
+fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<Option<String>, String> {
     use std::os::unix::ffi::OsStringExt;
     let tampered = |what: String| {
         format!("request {} {what}; it may have been tampered with, so it is not shown for approval", req.id)
@@ -419,7 +490,8 @@ fn matches_policy(paths: &Paths, req: &Request, now: u64) -> Result<(), String> 
             req.rule, req.reason, rule, eval.verdict.reason
         )));
     }
-    Ok(())
+    let piped = req.env.iter().any(|(k, _)| k == "(stdin)");
+    Ok(if piped { None } else { crate::pipeline::explanation(&eval.argv) })
 }
 
 pub fn deny(id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {

@@ -37,7 +37,8 @@ pub fn run(argv: &[OsString], as_json: bool) -> anyhow::Result<ExitCode> {
         println!("{v}");
     } else {
         // Positional words, flag values and policy text all reach the terminal here.
-        print!("{}", display::escape_lines(&explain(&inv, &eval)));
+        let text = display::escape_lines(&explain(&inv, &eval));
+        print!("{}", paint_decision(&text, crate::colour::stdout()));
         for note in notes {
             println!("note:        {}", display::escape_text(&note));
         }
@@ -287,4 +288,18 @@ pub fn config() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(exit::CONFIG))
         }
     }
+}
+
+/// The explanation with its decision word in colour (after escaping: only guardsh's own word).
+fn paint_decision(text: &str, on: bool) -> String {
+    use crate::colour::{Style, paint};
+    text.lines()
+        .map(|l| match l.strip_prefix("decision:    ").and_then(|rest| rest.split_once(':')) {
+            Some((word, rest)) if on => match Style::of_decision(word) {
+                Some(style) => format!("decision:    {}:{rest}\n", paint(true, style, word)),
+                None => format!("{l}\n"),
+            },
+            _ => format!("{l}\n"),
+        })
+        .collect()
 }

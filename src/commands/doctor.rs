@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{here, install_hint, load_policy, shim_dir};
+use crate::colour::{Style, paint};
 use crate::env;
 use crate::exec::{self, FileId};
 use crate::shims::{self, ShimState};
@@ -18,12 +19,12 @@ struct Report {
 impl Report {
     fn problem(&mut self, msg: &str) {
         self.problems += 1;
-        println!("    PROBLEM: {msg}");
+        println!("    {}: {msg}", paint(crate::colour::stdout(), Style::Problem, "PROBLEM"));
     }
 
     fn warning(&mut self, msg: &str) {
         self.warnings += 1;
-        println!("    warning: {msg}");
+        println!("    {}: {msg}", paint(crate::colour::stdout(), Style::Warning, "warning"));
     }
 }
 
@@ -90,7 +91,10 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             let guarded = first.as_ref().is_some_and(|f| FileId::of(f).is_ok_and(|id| id == guardsh));
             let resolved = exec::resolve_real(tool, Some(&effective_path), guardsh).ok();
             let real = resolved.as_ref().map_or_else(|| "not installed".to_string(), |p| p.display().to_string());
-            println!("  {tool:<12} {}  real: {real}", if guarded { status_word } else { "NOT GUARDED" });
+            let on = crate::colour::stdout();
+            let status =
+                if guarded { paint(on, Style::Ok, status_word) } else { paint(on, Style::Problem, "NOT GUARDED") };
+            println!("  {tool:<12} {status}  real: {real}");
             let uid = nix::unistd::geteuid().as_raw();
             if let Some(p) = &resolved
                 && !policy.trust_user_installed_tools
@@ -196,6 +200,15 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             ));
         }
     }
+    // The PATH entries tools guardsh run starts outside the sandbox leave out (custody/server.rs).
+    let uid = nix::unistd::geteuid().as_raw();
+    for d in std::env::split_paths(&path_var).filter(|d| d.is_absolute() && d.is_dir()) {
+        if let Err(why) = crate::custody::exposure::trusted_path_dir(&d, uid) {
+            report.warning(&format!(
+                "tools guardsh run starts outside the sandbox do not search the PATH entry {why}: an agent could put its own programs there; what a tool needs from it must be installed where only root can write"
+            ));
+        }
+    }
     for w in [crate::custody::exposure::ptrace_warning(), crate::custody::exposure::own_binary_warning()]
         .into_iter()
         .flatten()
@@ -243,6 +256,15 @@ pub fn run(dir_flag: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
 
     let plural = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
-    println!("{}, {}", plural(report.problems, "problem"), plural(report.warnings, "warning"));
+    let on = crate::colour::stdout();
+    let summary = format!("{}, {}", plural(report.problems, "problem"), plural(report.warnings, "warning"));
+    let style = if report.problems > 0 {
+        Style::Problem
+    } else if report.warnings > 0 {
+        Style::Warning
+    } else {
+        Style::Ok
+    };
+    println!("{}", paint(on, style, &summary));
     Ok(if report.problems > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod check;
 pub mod doctor;
 pub mod policy;
+pub mod remove;
 pub mod session;
 pub mod shellcheck;
 pub mod shims;
@@ -42,6 +43,22 @@ impl RunOptions {
             .map(|t| (crate::pipeline::APPROVAL_TIMEOUT_VAR, t.to_string()))
             .into_iter()
             .collect()
+    }
+}
+
+/// The policy is invalid: the command stops with exit 78 (the README's table), and says what the
+/// human must do. Only commands a human runs use it; the agent's message is the shim's.
+#[derive(Debug, thiserror::Error)]
+#[error("{errors}\nthe policy is invalid, so every guarded command is refused; {advice}")]
+pub(crate) struct InvalidPolicy {
+    pub errors: ConfigError,
+    pub advice: &'static str,
+}
+
+impl InvalidPolicy {
+    /// What to do about it, for a command that needs a valid policy to go on.
+    pub fn fix_first(errors: ConfigError) -> Self {
+        InvalidPolicy { errors, advice: "fix the file and line named above, then check with `guardsh check-config`" }
     }
 }
 

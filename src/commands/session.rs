@@ -41,11 +41,7 @@ fn session_id() -> anyhow::Result<String> {
 /// The shim directory, the agent's PATH, the session id and the policy.
 fn prepare(dir_flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, OsString, String, Policy)> {
     let (paths, cwd) = here()?;
-    let policy = load_policy(&paths, &cwd).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\nthe policy is invalid, so every guarded command would be refused; fix it first (guardsh check-config)"
-        )
-    })?;
+    let policy = load_policy(&paths, &cwd).map_err(super::InvalidPolicy::fix_first)?;
     if let Some(project) = crate::paths::find_project_policy(&cwd) {
         let text = std::fs::read_to_string(&project).unwrap_or_default();
         let path = project.canonicalize().unwrap_or(project);
@@ -150,17 +146,28 @@ pub fn run(
             args,
         );
     }
+    // Start-up warnings: one line each, what and where; `guardsh doctor` says what to do.
+    let mut warnings = Vec::new();
     if from_environment {
-        eprintln!(
-            "guardsh run: warning: the shell that started guardsh run still holds them; give them with --credentials-from instead, so they are never in a shell an agent could read"
+        warnings.push(
+            "the shell that started guardsh run still holds those credentials (--credentials-from keeps them out of shells)"
+                .to_string(),
         );
     }
     for w in [custody::exposure::ptrace_warning(), custody::exposure::own_binary_warning()].into_iter().flatten() {
-        eprintln!("guardsh run: warning: {w}");
+        warnings.push(first_clause(&w).to_string());
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    for f in custody::exposure::scan(&home, &cwd) {
-        eprintln!("guardsh run: warning: the agent can read {} ({}): {}", f.path.display(), f.what, f.advice);
+    let readable: Vec<String> =
+        custody::exposure::scan(&home, &cwd).iter().map(|f| format!("{} ({})", f.path.display(), f.what)).collect();
+    if !readable.is_empty() {
+        warnings.push(format!("the agent can read {} credential file(s): {}", readable.len(), readable.join(", ")));
+    }
+    for w in &warnings {
+        eprintln!("guardsh run: warning: {w}");
+    }
+    if !warnings.is_empty() {
+        eprintln!("guardsh run: `guardsh doctor` explains each warning and what to do about it");
     }
 
     // Issue 19 B: would the agent's shells reach the shims? (commands/shellcheck.rs)
@@ -176,8 +183,11 @@ pub fn run(
     let tools_env = custody::agent_keys::without(&agent_env, &agent_keys);
     let custodian = custody::server::Custodian::new(vault, paths, session.clone(), tools_env)
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
-    for why in &custodian.untrusted_path {
-        eprintln!("guardsh run: tools started with credentials do not search this PATH entry: {why}");
+    if !custodian.untrusted_path.is_empty() {
+        eprintln!(
+            "guardsh run: tools started with credentials do not search these PATH entries: {} (guardsh doctor)",
+            custodian.untrusted_path.join("; ")
+        );
     }
     let custodian = std::sync::Arc::new(custodian);
     std::thread::spawn(move || custody::server::serve(listener, custodian));
@@ -317,8 +327,11 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
 
     let mut custodian = custody::server::Custodian::new(s.vault, s.paths, s.session.clone(), s.tools_env)
         .context("cannot identify this guardsh binary (/proc/self/exe)")?;
-    for why in &custodian.untrusted_path {
-        eprintln!("guardsh run: tools started outside the sandbox do not search this PATH entry: {why}");
+    if !custodian.untrusted_path.is_empty() {
+        eprintln!(
+            "guardsh run: tools started outside the sandbox do not search these PATH entries: {} (guardsh doctor)",
+            custodian.untrusted_path.join("; ")
+        );
     }
     let mut agent_writable: Vec<PathBuf> =
         plan.landlock_write.iter().filter(|p| !p.starts_with("/dev") && **p != home).cloned().collect();
@@ -494,4 +507,9 @@ pub fn shellenv(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     println!("export PATH={}", display::shell_quote(&path));
     println!("export {SESSION_VAR}={session}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning's first clause: what is wrong, without the remedy (`guardsh doctor` gives that).
+fn first_clause(warning: &str) -> &str {
+    warning.split("; ").next().unwrap_or(warning)
 }

@@ -230,14 +230,18 @@ pub fn require(
     if failures.is_empty() {
         return Ok(());
     }
-    let text = describe(&failures);
     if warn {
-        eprintln!(
-            "guardsh run: warning: these shells of the agent would not reach the shims, and run the real tools unguarded (--warn-unguarded-shells):\n{}",
-            text.trim_end()
-        );
+        // One line per shell; `guardsh doctor` names the fix.
+        for f in &failures {
+            eprintln!(
+                "guardsh run: warning: {} would not reach the shims (the agent runs the real tools there): {} (--warn-unguarded-shells; guardsh doctor shows the fix)",
+                f.shell,
+                f.what.join("; ")
+            );
+        }
         return Ok(());
     }
+    let text = describe(&failures);
     anyhow::bail!(
         "an agent's shell would not reach the shims, so commands it runs there would reach the real tools unguarded:\n{}\nthe agent was not started; fix that, or start it anyway with --warn-unguarded-shells",
         text.trim_end()

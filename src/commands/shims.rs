@@ -20,7 +20,10 @@ pub fn install(dir: Option<PathBuf>, tools: Vec<String>) -> anyhow::Result<ExitC
     let tools = if tools.is_empty() {
         let policy = policy
             .as_ref()
-            .map_err(|e| anyhow::anyhow!("{e}\nthe policy is invalid; fix it or name the tools to install"))?;
+            .map_err(|e| super::InvalidPolicy {
+                errors: e.clone(),
+                advice: "fix the file and line named above (check with `guardsh check-config`), or name the tools to install",
+            })?;
         policy.tools.keys().cloned().collect()
     } else {
         tools

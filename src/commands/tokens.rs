@@ -36,7 +36,7 @@ fn read_input(file: Option<&Path>) -> anyhow::Result<String> {
 pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
     let inv = invocation(argv, cwd)?;
-    let policy = load_policy(&paths, &inv.cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = load_policy(&paths, &inv.cwd).map_err(super::InvalidPolicy::fix_first)?;
     let eval = pipeline::evaluate_reading_files(&policy, &inv, true, FileId::current_exe().ok());
     if eval.verdict.action == Action::Deny && !eval.verdict.ci_denied {
         anyhow::bail!("the policy denies this command outright; no approval can run it: {}", eval.verdict.reason);
@@ -52,7 +52,8 @@ pub fn request(argv: &[OsString], ttl: Option<u64>) -> anyhow::Result<ExitCode> 
     let sha = approval::sha256_file(&real).with_context(|| format!("cannot read {}", real.display()))?;
     let argv: Vec<&[u8]> =
         std::iter::once(inv.argv0.as_encoded_bytes()).chain(inv.args.iter().map(|a| a.as_encoded_bytes())).collect();
-    let mut bound = pipeline::bound_environment(eval.approval_env.as_ref().unwrap_or(&eval.env), &eval.selectors);
+    let mut bound =
+        pipeline::bound_environment(&inv.tool, eval.approval_env.as_ref().unwrap_or(&eval.env), &eval.selectors);
     // The input files as they are now: the token is for these bytes (see `snapshot`).
     bound.extend(eval.file_bindings.iter().cloned());
     let cmd = approval::Command {
@@ -128,7 +129,7 @@ pub fn sign(file: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<ExitC
 pub fn import(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let (paths, cwd) = here()?;
     let token = Token::parse(&read_input(file.as_deref())?)?;
-    let policy = load_policy(&paths, &cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = load_policy(&paths, &cwd).map_err(super::InvalidPolicy::fix_first)?;
     let system = policy.sources.iter().any(|(l, _)| *l == crate::rules::LayerKind::System);
     let signers_file = approval::signers_path(&paths, policy.allowed_signers.as_deref().map(Path::new), system);
     let signers = approval::load_signers(&signers_file).map_err(anyhow::Error::msg)?;

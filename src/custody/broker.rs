@@ -211,13 +211,7 @@ impl Custodian {
             Err(e) => {
                 let _ = write(&record(None, "config_error", &e.to_string()));
                 // The agent is told that a human must act, not how: the policy is not its to fix.
-                return Err(stop(
-                    exit::CONFIG,
-                    &format!(
-                        "the guardsh policy is invalid, so {} was not run; the human who started this session must fix it",
-                        inv.tool
-                    ),
-                ));
+                return Err(stop(exit::CONFIG, &pipeline::invalid_policy_message(&inv.tool)));
             }
         };
         if inv.stdin == Stdin::TooLarge {
@@ -230,7 +224,7 @@ impl Custodian {
             return Err(stop(exit::DENIED, &why));
         }
         if eval.verdict.action == Action::Deny {
-            io.say(&pipeline::refusal_message(inv, &eval.verdict));
+            io.say(&pipeline::refusal_message(inv, &eval));
             // A signed CI token names a file the agent chose inside its sandbox; the broker does
             // not read files on the agent's word, so inside the sandbox CI mode simply denies.
             let _ = write(&record(Some(&eval), "denied", &eval.verdict.reason));
@@ -539,7 +533,7 @@ impl Custodian {
             }
         };
         let left = req.expires.saturating_sub(now);
-        io.say(&pipeline::refusal_message(inv, &eval.verdict));
+        io.say(&pipeline::refusal_message(inv, eval));
         if !eval.wait {
             io.say(&format!(
                 "guardsh: request {} is waiting for a human to approve it from their own terminal; nothing was run. Once they have, run exactly the same command again (within {}).",

@@ -51,7 +51,14 @@ pub fn trusted_path_dir_with(dir: &std::path::Path, uid: u32, path: Option<&std:
         return Ok(());
     }
     let mut seen = 0;
-    check_chain(dir, uid, &mut seen).map_err(|p| format!("{} is writable by this user", p.display()))?;
+    // Name the PATH entry itself, and the directory above it that makes it replaceable.
+    check_chain(dir, uid, &mut seen).map_err(|p| {
+        if p == dir {
+            format!("{} is writable by this user", dir.display())
+        } else {
+            format!("{} ({} is writable by this user)", dir.display(), p.display())
+        }
+    })?;
     let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if m.mode() & 0o022 != 0 {
         return Err(format!("{} is writable by others", dir.display()));
@@ -368,6 +375,24 @@ fn is_dotenv(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 16: the warning named the writable directory above a PATH entry ("HOME is
+    /// writable") instead of the entry guardsh leaves out.
+    #[test]
+    fn a_path_entry_under_a_writable_directory_is_named_with_it() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let entry = root.path().join("bin");
+        std::fs::create_dir(&entry).expect("mkdir");
+        let uid = if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(root.path(), Some(12345), None).expect("chown");
+            12345
+        } else {
+            nix::unistd::getuid().as_raw()
+        };
+        let why = super::trusted_path_dir(&entry, uid).expect_err("replaceable");
+        assert!(why.starts_with(&format!("{} (", entry.display())), "{why}");
+        assert!(why.ends_with(" is writable by this user)"), "{why}");
+    }
     use super::is_dotenv;
 
     /// A binary is trusted when nothing on the way to it, through every symlink, is the user's or

@@ -10,8 +10,8 @@
 //! `namespaces/prod`. Dropping the group can only make a rule apply to more commands (a custom
 //! resource called `secrets` is treated like the built-in one), never to fewer.
 
+use crate::tools::{Map, Set};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 
 use super::NormalizedArgv;
 
@@ -19,11 +19,11 @@ use super::NormalizedArgv;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceSpec {
     /// Lower-cased operations (their words joined by a space) whose arguments are resources.
-    pub verbs: HashSet<String>,
+    pub verbs: Set<String>,
     /// Lower-cased spellings (singular, short names, kinds) to the canonical plural.
-    pub names: HashMap<String, String>,
+    pub names: Map<String, String>,
     /// Names that stand for several resource types (`all`), each canonical.
-    pub groups: HashMap<String, Vec<String>>,
+    pub groups: Map<String, Vec<String>>,
     /// Canonical names of flags whose value is an API path (`--raw`).
     pub api_path_flags: Vec<String>,
 }

@@ -15,7 +15,7 @@
 //! this module against globset itself.
 
 /// One element of a flat alternative.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Tok {
     /// A lower-cased ASCII byte.
     Byte(u8),
@@ -30,7 +30,7 @@ enum Tok {
 }
 
 /// A glob as alternatives without lists in them; it matches when any alternative does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FlatGlob(Vec<Vec<Tok>>);
 
 const MAX_ALTERNATIVES: usize = 64;

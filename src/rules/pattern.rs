@@ -14,24 +14,52 @@ use serde::{Deserialize, Serialize};
 
 use super::glob::FlatGlob;
 
-/// Stored (in the policy cache) as its source text and parsed again when read back.
+/// Stored (in the policy cache) as compiled, so that a shim call reading its rules parses no
+/// glob again; only a pattern left to globset is built anew from its source.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "Stored", into = "Stored")]
 pub struct Pattern {
     source: String,
     kind: Kind,
 }
 
-impl TryFrom<String> for Pattern {
+/// A pattern as the policy cache stores it.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    source: String,
+    kind: StoredKind,
+}
+
+#[derive(Serialize, Deserialize)]
+enum StoredKind {
+    Any,
+    OneOf(Vec<String>),
+    Flat(FlatGlob),
+    Glob,
+}
+
+impl TryFrom<Stored> for Pattern {
     type Error = String;
-    fn try_from(source: String) -> Result<Self, String> {
-        Pattern::new(&source)
+    fn try_from(Stored { source, kind }: Stored) -> Result<Self, String> {
+        let kind = match kind {
+            StoredKind::Any => Kind::Any,
+            StoredKind::OneOf(words) => Kind::OneOf(words),
+            StoredKind::Flat(flat) => Kind::Flat(flat),
+            StoredKind::Glob => return Pattern::new(&source),
+        };
+        Ok(Self { source, kind })
     }
 }
 
-impl From<Pattern> for String {
-    fn from(p: Pattern) -> String {
-        p.source
+impl From<Pattern> for Stored {
+    fn from(Pattern { source, kind }: Pattern) -> Stored {
+        let kind = match kind {
+            Kind::Any => StoredKind::Any,
+            Kind::OneOf(words) => StoredKind::OneOf(words),
+            Kind::Flat(flat) => StoredKind::Flat(flat),
+            Kind::Glob(..) => StoredKind::Glob,
+        };
+        Stored { source, kind }
     }
 }
 
