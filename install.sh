@@ -22,12 +22,15 @@ else
   command -v cargo >/dev/null 2>&1 || { say "install.sh: cargo not found; install a Rust toolchain (https://rustup.rs) and re-run" >&2; exit 1; }
   say "==> building guardsh (release; the first build compiles every dependency and can take 5-15 minutes; cargo shows its progress below)"
   # Statically linked where the toolchain can (glibc on Linux): it starts faster, and an agent
-  # cannot load its own code into a shim with LD_PRELOAD (see BENCHMARKS.md and README).
+  # cannot load its own code into a shim with LD_PRELOAD (see BENCHMARKS.md and README). Not
+  # position-independent: a static-PIE binary relocates itself at every start (about 9,000
+  # relocations and 50 page faults per shim call); the cost is that guardsh's own code is not
+  # at a random address (a shim call lives a millisecond and execs; see README's threat model).
   # (Read whole, not piped into `grep -q`: under pipefail, rustc's SIGPIPE would fail the test.)
   host=$(rustc -vV | sed -n 's/^host: //p')
   if [[ $host == *-linux-gnu ]] &&
     cargo rustc --release --locked --manifest-path "$repo/Cargo.toml" --bin guardsh \
-      --target-dir "$repo/target/static" -- -C target-feature=+crt-static; then
+      --target-dir "$repo/target/static" -- -C target-feature=+crt-static -C relocation-model=static; then
     built=$repo/target/static/release/guardsh
   else
     say "install.sh: building a statically linked guardsh failed; building a dynamically linked one" >&2

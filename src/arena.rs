@@ -48,6 +48,13 @@ pub fn use_for_this_call() {
 
 const POPULATE_WRITE: nix::libc::c_int = 23;
 
+/// Back to the system allocator for the rest of the call, for work that allocates and frees
+/// far more than it keeps (compiling the whole policy on a cache miss), where an arena that
+/// never reuses memory would only grow. What the arena handed out stays valid.
+pub fn stop() {
+    ON.store(false, Ordering::Relaxed);
+}
+
 pub struct Allocator;
 
 fn start() -> *mut u8 {
@@ -59,11 +66,17 @@ fn offset_of(ptr: *mut u8) -> Option<usize> {
     (ptr as usize).checked_sub(start() as usize).filter(|&o| o < SIZE)
 }
 
-/// `layout.size()` fresh bytes aligned to `layout.align()`, or `None` when the arena is full.
+/// Every block is aligned to at least this, as glibc's malloc aligns them: code in the wild
+/// (nix's control-message buffers, for one) asks for bytes and reads `u64`s from them.
+const MIN_ALIGN: usize = 16;
+
+/// `layout.size()` fresh bytes aligned to `layout.align()` (and `MIN_ALIGN`), or `None` when
+/// the arena is full.
 fn bump(layout: Layout) -> Option<*mut u8> {
+    let align = layout.align().max(MIN_ALIGN);
     let mut next = NEXT.load(Ordering::Relaxed);
     loop {
-        let at = (start() as usize).checked_add(next)?.checked_next_multiple_of(layout.align())? - start() as usize;
+        let at = (start() as usize).checked_add(next)?.checked_next_multiple_of(align)? - start() as usize;
         let end = at.checked_add(layout.size()).filter(|&e| e <= SIZE)?;
         match NEXT.compare_exchange_weak(next, end, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return Some(start().wrapping_add(at)),

@@ -12,10 +12,12 @@
 //!
 //! A stamp names a file's content because every write sets the change time from the kernel's
 //! clock and nothing can set it back. The one gap is the clock's tick: two writes of the same
-//! size within one tick leave the same stamp (the "racy clean" problem git's index has). So an
-//! entry is written only when every layer last changed more than `SETTLE` ago, and only when no
-//! stamp moved while the layers were read; a policy edited a moment ago is compiled by each call
-//! until it settles. Tested by `an_edit_within_one_clock_tick_is_not_missed`.
+//! size within one tick leave the same stamp (the "racy clean" problem git's index has). So, as
+//! git does, an entry is kept only when its own file's modification time, set by the same clock
+//! when it was written, is later than every layer's change time: a later write to a layer then
+//! falls in a later tick and moves its stamp. It is also kept only when no stamp moved while the
+//! layers were read. A policy edited within the current tick is compiled by each call until the
+//! clock moves on. Tested by `an_edit_within_one_clock_tick_is_not_missed`.
 //!
 //! Trust: the cache lives in the user's state directory, which an agent running as the user can
 //! write, just like the user policy it was compiled from. A forged entry therefore gives an agent
@@ -60,52 +62,55 @@ pub fn load_for_invocation(
     tool: &str,
     args: &[OsString],
 ) -> Result<Policy, ConfigError> {
-    load_at(locations, state_dir, tool, args, SystemTime::now())
+    load_with(locations, state_dir, tool, args, &written_at)
 }
 
-/// `load_for_invocation` as of `now` (the tests move the clock).
-fn load_at(
+/// When an entry was written, by the clock that stamps the layers: its file's modification time.
+fn written_at(file: &File) -> std::io::Result<SystemTime> {
+    file.metadata()?.modified()
+}
+
+/// `load_for_invocation`, with the entry's clock given (the tests stop it).
+fn load_with(
     locations: &Locations,
     state_dir: &Path,
     tool: &str,
     args: &[OsString],
-    now: SystemTime,
+    clock: Clock,
 ) -> Result<Policy, ConfigError> {
     let Some(cached) = Cached::new(locations, state_dir) else {
+        crate::arena::stop();
         return crate::rules::compile(&config::read_sources(locations)?);
     };
     let file = cached.entry(tool);
     if let Some(policy) = read(&file, tool, args) {
         return Ok(policy);
     }
+    crate::arena::stop();
     let policy = crate::rules::compile(&config::read_sources(locations)?)?;
-    if cached.may_write(locations, now) {
-        // Best effort: a cache that cannot be written only costs the next call a compile.
-        let _ = write(&cached.dir, &cached.key, &file, &policy, tool);
-    }
+    // Best effort: a cache that cannot be written only costs the next call a compile.
+    let _ = write(&cached.dir, &cached.key, &file, &policy, tool, |t: &File| cached.may_keep(locations, clock, t));
     Ok(policy)
 }
+
+/// When an entry was written, as the file clock tells (`written_at`).
+type Clock<'a> = &'a dyn Fn(&File) -> std::io::Result<SystemTime>;
 
 /// Compiles the policy and writes every tool's entry, so that no shim call has to compile it
 /// (`guardsh check-config` does this: after the usual edit-and-check, shims only read). Without a
 /// cache (a system policy is present), or while the policy has not settled, it only compiles.
 pub fn warm(locations: &Locations, state_dir: &Path) -> Result<Policy, ConfigError> {
-    let now = SystemTime::now();
     let cached = Cached::new(locations, state_dir);
     let policy = crate::rules::compile(&config::read_sources(locations)?)?;
-    if let Some(cached) = cached.filter(|c| c.may_write(locations, now)) {
+    if let Some(cached) = cached {
         for tool in policy.tools.keys() {
             // Best effort, as on a miss: a shim that finds no entry compiles.
-            let _ = write(&cached.dir, &cached.key, &cached.entry(tool), &policy, tool);
+            let keep = |t: &File| cached.may_keep(locations, &written_at, t);
+            let _ = write(&cached.dir, &cached.key, &cached.entry(tool), &policy, tool, keep);
         }
     }
     Ok(policy)
 }
-
-/// How long after a layer's last change its stamp is not yet trusted to name its content. File
-/// times advance in ticks of the kernel's coarse clock (milliseconds) or of the filesystem's
-/// resolution (up to two seconds on FAT); this covers both with room to spare.
-const SETTLE: Duration = Duration::from_secs(3);
 
 /// The cache as it applies to the policy on disk now: its directory and the key that names the
 /// policy, from the layers' stamps taken before anything is read.
@@ -131,15 +136,16 @@ impl<'a> Cached<'a> {
         self.dir.join(format!("{}-{}.bin", self.key, hex(&hash128(tool))))
     }
 
-    /// Whether what was just read and compiled may be kept under this key: every layer changed
-    /// more than `SETTLE` before `started` (when the stamps were taken), and no stamp has moved
-    /// since. A write after the stamps were taken sets a change time at least `SETTLE` later than
-    /// the one in the key, so it cannot hide behind it.
-    fn may_write(&self, locations: &Locations, started: SystemTime) -> bool {
+    /// Whether an entry written (to its temporary file) at `written`, by the file clock, may be
+    /// kept under this key: every layer changed before that tick, and no stamp has moved since
+    /// the stamps were taken. A later write to a layer then gets a later change time than the
+    /// one in the key, so it cannot hide behind it.
+    fn may_keep(&self, locations: &Locations, clock: Clock, entry: &File) -> bool {
+        let Ok(written) = clock(entry) else { return false };
         let settled = self.stamps.iter().filter_map(|(_, s)| s.as_ref()).all(|s| {
             let nanos = u32::try_from(s.ctime.1).unwrap_or(0).min(999_999_999);
             let changed = UNIX_EPOCH + Duration::new(s.ctime.0.max(0).unsigned_abs(), nanos);
-            started.duration_since(changed).is_ok_and(|age| age > SETTLE)
+            changed < written
         });
         settled && config::stamps(locations).as_ref() == Some(&self.stamps)
     }
@@ -279,9 +285,17 @@ fn settings_only(policy: &Policy) -> Policy {
 }
 
 /// Writes the entry under a temporary name and renames it into place, so that a concurrent
-/// shim (the race: two calls missing at once) reads either nothing or a whole entry. Entries
-/// for other policy keys are removed first: they belong to policies that no longer exist.
-fn write(dir: &Path, policy_key: &str, file: &Path, policy: &Policy, tool: &str) -> std::io::Result<()> {
+/// shim (the race: two calls missing at once) reads either nothing or a whole entry; the entry
+/// is dropped instead when `keep`, shown the written file, says so. Entries for other policy
+/// keys are removed first: they belong to policies that no longer exist.
+fn write(
+    dir: &Path,
+    policy_key: &str,
+    file: &Path,
+    policy: &Policy,
+    tool: &str,
+    keep: impl Fn(&File) -> bool,
+) -> std::io::Result<()> {
     let bytes = encode(policy, tool).map_err(std::io::Error::other)?;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -295,7 +309,10 @@ fn write(dir: &Path, policy_key: &str, file: &Path, policy: &Policy, tool: &str)
     }
     let tmp: PathBuf = dir.join(format!(".{}.{}", std::process::id(), crate::random::token(8)?));
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    let renamed = f.write_all(&bytes).and_then(|()| std::fs::rename(&tmp, file));
+    let renamed = f.write_all(&bytes).and_then(|()| match keep(&f) {
+        true => std::fs::rename(&tmp, file),
+        false => Err(std::io::Error::other("the policy changed within the file clock's current tick")),
+    });
     if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -331,9 +348,16 @@ mod tests {
         format!("[settings]\npacks = []\napproval_timeout = {timeout}\n[tools.kubectl]\ndefault = \"ask\"\n")
     }
 
+    /// The policy's timeout as a shim call reads it, with the entry's file clock saying `now`.
     fn timeout(w: &World, now: SystemTime) -> u64 {
         let args = [OsString::from("get"), OsString::from("pods")];
-        load_at(&w.locations, &w.state, "kubectl", &args, now).expect("policy").approval_timeout
+        load_with(&w.locations, &w.state, "kubectl", &args, &|_| Ok(now)).expect("policy").approval_timeout
+    }
+
+    /// The tick in which the user layer last changed.
+    fn changed(w: &World) -> SystemTime {
+        let m = std::fs::metadata(&w.locations.user).expect("stat");
+        UNIX_EPOCH + Duration::new(m.ctime().unsigned_abs(), u32::try_from(m.ctime_nsec()).expect("nanoseconds"))
     }
 
     fn entries(w: &World) -> usize {
@@ -354,11 +378,11 @@ mod tests {
     fn an_edit_within_one_clock_tick_is_not_missed() {
         let w = world();
         std::fs::write(&w.locations.user, policy(100)).expect("write");
-        let now = SystemTime::now();
+        // The entry is written in the tick the policy changed in: compiled, and not kept,
+        // because a second edit in the same tick could leave the same stamp.
+        let now = changed(&w);
         assert_eq!(timeout(&w, now), 100);
-        // Changed a moment ago: compiled, and not kept, because a second edit in the same tick
-        // could leave the same stamp.
-        assert_eq!(entries(&w), 0, "an entry was written for a policy that had not settled");
+        assert_eq!(entries(&w), 0, "an entry was kept for a policy changed in its own tick");
         rewrite_keeping_mtime(&w, &policy(200));
         assert_eq!(timeout(&w, now), 200, "the edit was missed");
         // The same holds with the change time forced equal: the unsettled policy was never cached.
@@ -369,18 +393,18 @@ mod tests {
     fn a_settled_policy_is_read_from_its_entry_and_every_edit_is_seen() {
         let w = world();
         std::fs::write(&w.locations.user, policy(100)).expect("write");
-        let later = SystemTime::now() + SETTLE + Duration::from_secs(1);
+        let later = changed(&w) + Duration::from_millis(10);
         assert_eq!(timeout(&w, later), 100);
         assert_eq!(entries(&w), 1, "a settled policy is kept");
         // The entry is what a hit reads: a forged one (ours, not writable by others) is used.
         let cached = Cached::new(&w.locations, &w.state).expect("cache in use");
         let mut forged = crate::rules::compile(&config::read_sources(&w.locations).expect("read")).expect("compile");
         forged.approval_timeout = 7;
-        write(&cached.dir, &cached.key, &cached.entry("kubectl"), &forged, "kubectl").expect("write entry");
+        write(&cached.dir, &cached.key, &cached.entry("kubectl"), &forged, "kubectl", |_| true).expect("write entry");
         assert_eq!(timeout(&w, later), 7, "a hit did not read the entry");
         // An edit moves the change time, so the key no longer names that entry.
         rewrite_keeping_mtime(&w, &policy(300));
-        assert_eq!(timeout(&w, later + SETTLE), 300);
+        assert_eq!(timeout(&w, changed(&w) + Duration::from_millis(10)), 300);
     }
 
     #[test]

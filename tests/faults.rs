@@ -143,7 +143,7 @@ fn a_thousand_concurrent_shims_keep_the_audit_chain_intact() {
 fn the_policy_cache_never_changes_a_decision() {
     let t = Test::new().tools(&["kubectl"]);
     let allow = "[tools.kubectl]\ndefault = \"ask\"\n[[rule]]\nid = \"get\"\ntool = \"kubectl\"\naction = \"allow\"\nreason = \"reads\"\nargs = [\"get\"]\n";
-    let t = t.rules(&format!("[settings]\nwait = false\n{allow}"));
+    let t = t.rules(&format!("[settings]\nwait = false\n{allow}")).settle();
     t.run("kubectl", &["get", "pods"]).output().status(0);
     let cache = t.state_dir().join("cache");
     let entries = || -> Vec<std::path::PathBuf> {
@@ -154,7 +154,7 @@ fn the_policy_cache_never_changes_a_decision() {
     let forged = std::fs::read(&entries()[0]).expect("entry");
 
     // The policy changes: the old entry is not used, and is replaced.
-    let t = t.rules(&format!("[settings]\nwait = false\n{}", allow.replace("\"allow\"", "\"deny\"")));
+    let t = t.rules(&format!("[settings]\nwait = false\n{}", allow.replace("\"allow\"", "\"deny\""))).settle();
     t.run("kubectl", &["get", "pods"]).output().status(77);
     assert_eq!(entries().len(), 1, "the stale entry was removed");
 
@@ -203,7 +203,7 @@ fn the_policy_cache_never_changes_a_decision() {
 #[test]
 fn check_config_fills_the_policy_cache_for_every_tool() {
     use std::os::unix::fs::MetadataExt;
-    let t = Test::new().tools(&["kubectl"]).example_rules();
+    let t = Test::new().tools(&["kubectl"]).example_rules().settle();
     t.guardsh(&["check-config"]).output().status(0);
     let cache = t.state_dir().join("cache");
     let entries: Vec<std::path::PathBuf> =

@@ -75,7 +75,10 @@ struct LineIndex(Vec<usize>);
 
 impl LineIndex {
     fn new(text: &str) -> Self {
-        Self(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+        // Bytes, not `match_indices`: its char searcher cost 14 instructions a byte, a tenth of
+        // compiling a large policy.
+        let starts = text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1);
+        Self(std::iter::once(0).chain(starts).collect())
     }
 
     /// 1-based line and column (in characters) of a byte offset.

@@ -16,21 +16,21 @@ use super::glob::FlatGlob;
 
 /// Stored (in the policy cache) as compiled, so that a shim call reading its rules parses no
 /// glob again; only a pattern left to globset is built anew from its source.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(try_from = "Stored", into = "Stored")]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "Stored")]
 pub struct Pattern {
     source: String,
     kind: Kind,
 }
 
 /// A pattern as the policy cache stores it.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Stored {
     source: String,
     kind: StoredKind,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 enum StoredKind {
     Any,
     OneOf(Vec<String>),
@@ -51,15 +51,31 @@ impl TryFrom<Stored> for Pattern {
     }
 }
 
-impl From<Pattern> for Stored {
-    fn from(Pattern { source, kind }: Pattern) -> Stored {
-        let kind = match kind {
-            Kind::Any => StoredKind::Any,
-            Kind::OneOf(words) => StoredKind::OneOf(words),
-            Kind::Flat(flat) => StoredKind::Flat(flat),
-            Kind::Glob(..) => StoredKind::Glob,
+/// `Stored`, borrowed: written without copying the pattern (a large policy's cache entry holds
+/// tens of thousands). Same fields and variants in the same order, so it reads back as `Stored`.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    source: &'a str,
+    kind: StoredKindRef<'a>,
+}
+
+#[derive(Serialize)]
+enum StoredKindRef<'a> {
+    Any,
+    OneOf(&'a [String]),
+    Flat(&'a FlatGlob),
+    Glob,
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let kind = match &self.kind {
+            Kind::Any => StoredKindRef::Any,
+            Kind::OneOf(words) => StoredKindRef::OneOf(words),
+            Kind::Flat(flat) => StoredKindRef::Flat(flat),
+            Kind::Glob(..) => StoredKindRef::Glob,
         };
-        Stored { source, kind }
+        StoredRef { source: &self.source, kind }.serialize(serializer)
     }
 }
 
@@ -128,6 +144,22 @@ impl Pattern {
 #[cfg(test)]
 mod tests {
     use super::Pattern;
+
+    #[test]
+    fn every_kind_reads_back_from_the_cache_as_it_was_compiled() {
+        for source in ["*", "Delete", "{get,describe}", "secret*", "[a-c]?x", "**/prod", "ünï*"] {
+            let p = Pattern::new(source).expect("valid");
+            let bytes = postcard::to_stdvec(&p).expect("encode");
+            let back: Pattern = postcard::from_bytes(&bytes).expect("decode");
+            assert_eq!(
+                format!("{p:?}").replace("OnceLock(<uninit>)", ""),
+                format!("{back:?}").replace("OnceLock(<uninit>)", "")
+            );
+            for word in ["delete", "get", "secrets", "bzx", "a/b/prod", "ünïcode", "x"] {
+                assert_eq!(p.is_match(word), back.is_match(word), "{source} against {word}");
+            }
+        }
+    }
 
     #[test]
     fn table() {

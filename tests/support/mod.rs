@@ -109,6 +109,13 @@ impl Test {
 
     /// Writes the user policy, and only it: the built-in pack is switched off (`packs = []`), so
     /// that a test's own rules alone decide. `example_rules` and `rules_with_pack` keep the pack.
+    /// Waits until the file clock has moved past the policy's last change: only then may a call
+    /// keep its compiled policy in the cache (see src/policy_cache.rs).
+    pub fn settle(self) -> Self {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self
+    }
+
     pub fn rules(self, text: &str) -> Self {
         let text = if text.contains("\npacks = ") || text.starts_with("packs = ") {
             text.to_string()
