@@ -322,25 +322,30 @@ fn an_opa_bundle_is_read_with_its_data_and_revision() {
 }
 
 /// A human approves what the stage asked about, where the stage decided by the environment (the
-/// kubeconfig's current context): `guardsh approve` re-asks the policy with the request's
-/// selectors, and gets the same answer.
+/// AWS profile): `guardsh approve` re-asks the policy with the variables the request binds, and
+/// gets the same answer.
 #[test]
-fn an_ask_that_depends_on_the_kubeconfig_can_be_approved() {
-    let t = rego_world(
-        "package guardsh\n\nimport rego.v1\n\ndefault decision := {\"action\": \"allow\", \"reasons\": []}\n\ndecision := {\"action\": \"ask\", \"reasons\": [\"production context\"]} if input.kube.context == \"prod\"\n",
-    );
-    let rules = std::fs::read_to_string(t.config_dir().join("rules.toml")).expect("rules");
-    let t = t.rules(&rules.replace("wait = false", "wait = true"));
-    let kubeconfig = t.root.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\ncurrent-context: prod\n").expect("kubeconfig");
-    let t = t.env("KUBECONFIG", &kubeconfig);
-    let asked = t.run_detached("kubectl", &["get", "pods"]);
+fn an_ask_that_depends_on_a_selector_can_be_approved() {
+    let t = Test::new().tools(&["aws"]);
+    let file = t.root.path().join("p.rego");
+    std::fs::write(
+        &file,
+        "package guardsh\n\nimport rego.v1\n\ndefault decision := {\"action\": \"allow\", \"reasons\": []}\n\ndecision := {\"action\": \"ask\", \"reasons\": [\"production profile\"]} if input.selectors.AWS_PROFILE == \"prod-admin\"\n",
+    )
+    .expect("write rego");
+    let t = t
+        .rules(&format!(
+            "[settings]\nwait = true\n\n[tools.aws]\ndefault = \"allow\"\n\n[policy]\nrego = [{:?}]\n",
+            file.display().to_string()
+        ))
+        .env("AWS_PROFILE", "prod-admin");
+    let asked = t.run_detached("aws", &["s3", "ls"]);
     let id = t.wait_for_pending(1).remove(0);
-    assert!(!t.ran("kubectl"));
+    assert!(!t.ran("aws"));
     t.approve(&id);
     assert_eq!(asked.wait(Duration::from_secs(20)), Some(0), "{}", asked.stderr());
-    assert!(asked.stderr().contains("production context"), "{}", asked.stderr());
-    assert!(t.ran("kubectl"));
+    assert!(asked.stderr().contains("production profile"), "{}", asked.stderr());
+    assert!(t.ran("aws"));
 }
 
 #[test]
@@ -586,7 +591,9 @@ fn opa_url_must_be_plain_http_and_on_error_cannot_allow() {
         ("rego = [\"relative.rego\"]", "absolute path"),
     ] {
         let (t, _) = world("package guardsh\n", settings);
-        let d = t.run("kubectl", &["get", "pods"]).output();
+        // The shim refuses (78); `check-config` says why, to the human.
+        t.run("kubectl", &["get", "pods"]).output().status(78);
+        let d = t.guardsh(&["check-config"]).output();
         assert_eq!(d.code(), Some(78), "{settings}: {}", d.stderr());
         assert!(d.stderr().contains(why), "{settings}: {}", d.stderr());
     }
