@@ -66,7 +66,11 @@ include!(concat!(env!("OUT_DIR"), "/catalogs.rs"));
 
 /// The catalog of the CLI a shim named `tool` runs, if there is one.
 pub fn for_tool(tool: &str) -> Option<&'static Catalog> {
-    let index = TOOL_INDEX.lines().find_map(|line| line.strip_prefix(tool)?.strip_prefix(' ')?.parse::<usize>().ok());
+    // Bytes, not `lines()`: its char searcher was most of a catalog lookup's instructions.
+    let index = TOOL_INDEX.as_bytes().split(|&b| b == b'\n').find_map(|line| {
+        let number = line.strip_prefix(tool.as_bytes())?.strip_prefix(b" ")?;
+        std::str::from_utf8(number).ok()?.parse::<usize>().ok()
+    });
     index.and_then(|i| CATALOGS.get(i))
 }
 
