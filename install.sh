@@ -26,11 +26,13 @@ else
   # position-independent: a static-PIE binary relocates itself at every start (about 9,000
   # relocations and 50 page faults per shim call); the cost is that guardsh's own code is not
   # at a random address (a shim call lives a millisecond and execs; see README's threat model).
+  # The linker wrapper lays the shim path's code out together (build/link-shim-path-first.sh).
   # (Read whole, not piped into `grep -q`: under pipefail, rustc's SIGPIPE would fail the test.)
   host=$(rustc -vV | sed -n 's/^host: //p')
   if [[ $host == *-linux-gnu ]] &&
     cargo rustc --release --locked --manifest-path "$repo/Cargo.toml" --bin guardsh \
-      --target-dir "$repo/target/static" -- -C target-feature=+crt-static -C relocation-model=static; then
+      --target-dir "$repo/target/static" -- -C target-feature=+crt-static -C relocation-model=static \
+      -C linker="$repo/build/link-shim-path-first.sh"; then
     built=$repo/target/static/release/guardsh
   else
     say "install.sh: building a statically linked guardsh failed; building a dynamically linked one" >&2

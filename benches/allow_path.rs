@@ -41,6 +41,7 @@ fn static_build() -> Option<PathBuf> {
         .current_dir(root)
         .args(["rustc", "--release", "--locked", "--quiet", "--bin", "guardsh", "--target-dir", "target/static"])
         .args(["--", "-C", "target-feature=+crt-static", "-C", "relocation-model=static"])
+        .arg(format!("-Clinker={}", root.join("build/link-shim-path-first.sh").display()))
         .status()
         .is_ok_and(|s| s.success());
     let path = root.join("target/static/release/guardsh");
