@@ -16,10 +16,12 @@
 //! `cargo build` builds it (dynamically linked), so the difference linking makes is on the same
 //! page.
 
+mod common;
+
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const ROUNDS: usize = 400;
 
@@ -73,33 +75,11 @@ fn world(extra: usize, guardsh: &Path, tool: &Path) -> World {
     World { _root: root, home, shims, real }
 }
 
-/// Compiles a static C program; the bench needs `cc` with a static libc.
-fn cc(dir: &Path, name: &str, source: &str) -> PathBuf {
-    let src = dir.join(format!("{name}.c"));
-    let out = dir.join(name);
-    std::fs::write(&src, source).expect("write C");
-    let ok = Command::new("cc").args(["-O2", "-static", "-o"]).arg(&out).arg(&src).status().is_ok_and(|s| s.success());
-    assert!(ok, "this bench needs a C compiler with static libc (cc -static)");
-    out
-}
-
 /// Runs one command to completion; returns its wall time and the peak RSS in KiB of the
 /// largest child waited for so far (see `rss_of` for one call's).
 fn run(w: &World, program: &Path, args: &[&str], want: i32) -> (Duration, i64) {
-    let start = Instant::now();
-    let status = Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("HOME", &w.home)
-        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), w.real.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("spawn");
-    let took = start.elapsed();
-    assert_eq!(status.code(), Some(want), "{program:?} {args:?}");
-    (took, peak_rss_kib())
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), w.real.display());
+    (common::timed(program, args, Some((&w.home, &path)), want), peak_rss_kib())
 }
 
 /// Largest RSS of any waited-for child so far (Linux reports it in KiB).
@@ -110,10 +90,6 @@ fn peak_rss_kib() -> i64 {
 struct Variant {
     name: &'static str,
     samples: Vec<Duration>,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// The peak RSS of one shim call: getrusage only reports the largest child so far, so this
@@ -148,8 +124,8 @@ fn main() {
     let dynamic = PathBuf::from(env!("CARGO_BIN_EXE_guardsh"));
     let shipped_bin = static_build().unwrap_or_else(|| dynamic.clone());
     let c = tempfile::tempdir().expect("tempdir");
-    let tool = cc(c.path(), "tool", "int main(void) { return 0; }\n");
-    let wrapper = cc(
+    let tool = common::cc(c.path(), "tool", "int main(void) { return 0; }\n");
+    let wrapper = common::cc(
         c.path(),
         "wrapper",
         "#include <unistd.h>\nextern char **environ;\nint main(int c, char **v) { (void)c; execve(v[1], v + 1, environ); return 127; }\n",
@@ -211,18 +187,18 @@ fn main() {
         (v[v.len() / 2], v[v.len() * 9 / 10], v[v.len() - 1])
     };
     let floor = median(&mut variants[0].samples.clone()).0;
-    let wrapper_added = ms(median(&mut variants[1].samples.clone()).0) - ms(floor);
+    let wrapper_added = common::ms(median(&mut variants[1].samples.clone()).0) - common::ms(floor);
     println!("{ROUNDS} rounds, variants interleaved; real tool = a static C int main(){{return 0;}}");
     println!("{:<32} {:>9} {:>9} {:>9} {:>11} {:>13}", "variant", "median", "p90", "max", "added", "x C wrapper");
     for v in &mut variants {
         let (m, p90, max) = median(&mut v.samples);
-        let added = ms(m) - ms(floor);
+        let added = common::ms(m) - common::ms(floor);
         println!(
             "{:<32} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>+9.2}ms {:>12.2}x",
             v.name,
-            ms(m),
-            ms(p90),
-            ms(max),
+            common::ms(m),
+            common::ms(p90),
+            common::ms(max),
             added,
             added / wrapper_added
         );
@@ -230,8 +206,8 @@ fn main() {
     let (m, p90, _) = median(&mut compiling);
     println!(
         "compiling call (no cache entry), +10,000 rules: median {:.1} ms, p90 {:.1} ms (15 calls)",
-        ms(m),
-        ms(p90)
+        common::ms(m),
+        common::ms(p90)
     );
     println!(
         "peak RSS of the shim (compiling call / cached call): {:.1} / {:.1} MiB with the shipped rules, {:.1} / {:.1} MiB with 10,000 more",

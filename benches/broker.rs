@@ -8,6 +8,8 @@
 //! variants interleaved, round by round, so noise lands on all of them alike. The real tool is a
 //! static C `int main(){return 0;}`, compiled here with `cc`.
 
+mod common;
+
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,36 +17,13 @@ use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 300;
 
-fn cc(dir: &Path, name: &str, source: &str) -> PathBuf {
-    let src = dir.join(format!("{name}.c"));
-    let out = dir.join(name);
-    std::fs::write(&src, source).expect("write C");
-    let ok = Command::new("cc").args(["-O2", "-static", "-o"]).arg(&out).arg(&src).status().is_ok_and(|s| s.success());
-    assert!(ok, "this bench needs a C compiler with static libc (cc -static)");
-    out
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn stats(v: &mut [Duration]) -> (Duration, Duration) {
     v.sort();
     (v[v.len() / 2], v[v.len() * 9 / 10])
 }
 
 fn time(program: &Path, args: &[&str]) -> Duration {
-    let start = Instant::now();
-    let status = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("spawn");
-    let took = start.elapsed();
-    assert!(status.success(), "{program:?} {args:?}: {status}");
-    took
+    common::timed(program, args, None, 0)
 }
 
 /// Inside the sandbox: the three variants, interleaved; prints one line per variant.
@@ -73,9 +52,9 @@ fn inner(tool: &Path, wrapper: &Path) {
         let added = m.saturating_sub(direct);
         println!(
             "{name:<44} {:>7.2}ms {:>7.2}ms {:>+9.2}ms {:>8.1}x",
-            ms(m),
-            ms(p90),
-            ms(added),
+            common::ms(m),
+            common::ms(p90),
+            common::ms(added),
             added.as_secs_f64() / floor.as_secs_f64().max(1e-9)
         );
     }
@@ -100,9 +79,12 @@ fn main() {
     for d in [home.join(".config/guardsh"), shims.clone(), real.clone(), bin.clone(), work.clone()] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
-    let tool = cc(&bin, "true", "int main(void){return 0;}\n");
-    let wrapper =
-        cc(&bin, "wrap", "#include <unistd.h>\nint main(int c, char **v){ (void)c; execv(v[1], v+1); return 127; }\n");
+    let tool = common::cc(&bin, "true", "int main(void){return 0;}\n");
+    let wrapper = common::cc(
+        &bin,
+        "wrap",
+        "#include <unistd.h>\nint main(int c, char **v){ (void)c; execv(v[1], v+1); return 127; }\n",
+    );
     std::fs::copy(&tool, real.join("kubectl")).expect("copy");
     let me = std::env::current_exe().expect("own path");
     let readable: Vec<String> =
@@ -145,9 +127,9 @@ fn main() {
     let (d, _) = stats(&mut direct);
     println!(
         "guardsh run -- true (sandbox set up, agent run, torn down): median {:.1} ms, p90 {:.1} ms ({:.2} ms direct)",
-        ms(s),
-        ms(s90),
-        ms(d)
+        common::ms(s),
+        common::ms(s90),
+        common::ms(d)
     );
 
     let mut run = Command::new(&guardsh);

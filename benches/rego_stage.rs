@@ -8,10 +8,11 @@
 //! and compiles each time). The real "kubectl" is /bin/true. guardsh is the `cargo bench` build
 //! (release, dynamically linked).
 
+mod common;
+
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROUNDS: usize = 300;
 
@@ -54,24 +55,8 @@ fn world(stage: &str, guardsh: &Path) -> World {
 }
 
 fn run(w: &World, program: &Path, args: &[&str], want: i32) -> Duration {
-    let start = Instant::now();
-    let status = Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("HOME", &w.home)
-        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), w.real.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("spawn");
-    let took = start.elapsed();
-    assert_eq!(status.code(), Some(want), "{program:?} {args:?}");
-    took
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), w.real.display());
+    common::timed(program, args, Some((&w.home, &path)), want)
 }
 
 fn main() {
@@ -112,8 +97,18 @@ fn main() {
     for (i, s) in samples.iter_mut().enumerate() {
         s.sort();
         medians.push(s[s.len() / 2]);
-        let delta = if i >= 1 { format!("{:+.2}ms", ms(s[s.len() / 2]) - ms(medians[1])) } else { String::new() };
-        println!("{:<36} {:>7.2}ms {:>7.2}ms {:>14}", names[i], ms(s[s.len() / 2]), ms(s[s.len() * 9 / 10]), delta);
+        let delta = if i >= 1 {
+            format!("{:+.2}ms", common::ms(s[s.len() / 2]) - common::ms(medians[1]))
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<36} {:>7.2}ms {:>7.2}ms {:>14}",
+            names[i],
+            common::ms(s[s.len() / 2]),
+            common::ms(s[s.len() * 9 / 10]),
+            delta
+        );
     }
     println!("guardsh measured: {}", guardsh.display());
 }
