@@ -7,10 +7,8 @@
 # each one's full name in the objects being linked and hands lld an ordering file. If anything
 # here fails, guardsh is linked as usual: the order only changes speed, never behaviour.
 set -u
-cc=${GUARDSH_LINK_CC:-cc}
 list=$(dirname "$0")/shim-path.symbols
-order=$(mktemp 2>/dev/null) || exec "$cc" "$@"
-trap 'rm -f "$order"' EXIT
+order=$(mktemp 2>/dev/null) || exec cc "$@"
 objects=
 for arg in "$@"; do
   case $arg in *.o) objects="$objects $arg" ;; esac
@@ -22,6 +20,10 @@ if [ -r "$list" ] && [ -n "$objects" ] && command -v nm >/dev/null 2>&1 &&
     { name = $NF; key = name; sub(/17h[0-9a-f]+E$/, "", key); if (key in hot) print name }
     END { for (name in hot) if (name !~ /^_ZN/) print name }' >"$order" && [ -s "$order" ]; then
   # A linker that does not know the option (GNU ld) fails; then link as usual.
-  "$cc" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering 2>/dev/null && exit 0
+  if cc "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering 2>/dev/null; then
+    rm -f "$order"
+    exit 0
+  fi
 fi
-exec "$cc" "$@"
+rm -f "$order"
+exec cc "$@"
