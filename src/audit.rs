@@ -50,6 +50,10 @@ pub struct Record {
     /// sealed copies guardsh decided on (`/dev/fd/N`; see `snapshot`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exec_argv: Option<Vec<Value>>,
+    /// The credential minted for the tool (`crate::mint`): its role, lease or session name,
+    /// never its secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minted: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -277,6 +281,7 @@ mod tests {
             request: None,
             by: None,
             exec_argv: None,
+            minted: None,
         }
     }
 

@@ -109,6 +109,8 @@ pub struct Evaluation {
     pub file_bindings: Vec<(String, String)>,
     /// The Rego stage's input and answers, when one is configured (`crate::policy`).
     pub policy_stage: Option<crate::policy::Report>,
+    /// `[mint.TOOL]`: what minting a credential for this command needs (`crate::mint`).
+    pub mint: Option<crate::mint::Plan>,
 }
 
 impl Evaluation {
@@ -233,6 +235,18 @@ pub fn evaluate_files(
         None => Err(ExecError::NotFound { tool: inv.tool.clone() }),
     });
     let wait = policy.wait && !verdict.no_wait;
+    // Only a tool with a provider pays for this (never the shim's allow path otherwise).
+    let mint = policy.mint.get(&inv.tool).map(|provider| crate::mint::Plan {
+        provider: provider.clone(),
+        reads_only: match &argv.sql {
+            Some(class) => *class == crate::sql::SqlClass::Read,
+            None => {
+                crate::posture::read(&inv.tool, &spec, &argv).and_then(|r| r.class())
+                    == Some(crate::catalog::Class::Read)
+            }
+        },
+        statements: spec.sql.and_then(|client| statements_held(client, &argv, &inv.stdin, &files)),
+    });
     Evaluation {
         argv,
         verdict,
@@ -256,7 +270,35 @@ pub fn evaluate_files(
         own_files: spec.own_files.clone(),
         selector_flags: spec.selector_flags.clone(),
         policy_stage,
+        mint,
     }
+}
+
+/// Every statement a database client will run, when guardsh holds them all (command strings,
+/// the copies of statement files, captured stdin): what a minted credential's privileges are
+/// derived from. `None` when any comes from elsewhere (a terminal, a file without a copy).
+fn statements_held(
+    client: crate::tools::SqlClient,
+    argv: &NormalizedArgv,
+    stdin: &Stdin,
+    files: &[snapshot::FileInput],
+) -> Option<Vec<String>> {
+    let mut texts = Vec::new();
+    for f in argv.flags.iter().filter(|f| client.file_flags().contains(&f.name.as_str())) {
+        let copy = f.at.and_then(|(i, o)| files.iter().find(|s| s.index == i && s.offset == o))?;
+        let bytes = copy.content.as_ref().ok()?;
+        texts.push(String::from_utf8(bytes.clone()).ok()?);
+    }
+    for c in client.command_flags().iter().flat_map(|f| argv.values(f)) {
+        texts.push(c?.to_string());
+    }
+    if reads_statements_from_stdin(client, argv) {
+        match stdin {
+            Stdin::Captured(bytes) => texts.push(String::from_utf8(bytes.clone()).ok()?),
+            _ => return None,
+        }
+    }
+    Some(texts)
 }
 
 /// What the SQL a database client is about to run does. Only SQL guardsh holds can make it a
@@ -466,6 +508,7 @@ pub(crate) fn record(inv: &Invocation, eval: Option<&Evaluation>, outcome: &str,
         request: None,
         by: None,
         exec_argv: None,
+        minted: None,
     }
 }
 
@@ -975,9 +1018,28 @@ pub(crate) fn command<'a>(
 pub(crate) fn shown_grants(inv: &Invocation, eval: &Evaluation) -> Vec<String> {
     let mut out = eval.env.passed.clone();
     if inv.var(custody::SOCKET_VAR).is_some_and(|s| !s.is_empty()) {
-        out.extend(eval.verdict.grants.iter().map(|g| format!("{g} (from guardsh run)")));
+        out.extend(granted_by_run(eval));
     }
     out
+}
+
+/// What `guardsh run` gives the command of what it holds, in words for the approver: the grants,
+/// or in place of a provider's own secret, a credential minted for this command.
+pub(crate) fn granted_by_run(eval: &Evaluation) -> Vec<String> {
+    let grants = &eval.verdict.grants;
+    match eval.mint.as_ref().filter(|_| !grants.is_empty()) {
+        None => grants.iter().map(|g| format!("{g} (from guardsh run)")).collect(),
+        Some(plan) => {
+            let own = plan.provider.held();
+            std::iter::once(format!(
+                "a {} credential minted for this command only ({})",
+                plan.provider.name(),
+                if plan.reads_only { "reads only" } else { "only what this command does" }
+            ))
+            .chain(grants.iter().filter(|g| !own.contains(&g.as_str())).map(|g| format!("{g} (from guardsh run)")))
+            .collect()
+        }
+    }
 }
 
 /// Everything besides argv, directory and binary that an approval binds: the environment a human

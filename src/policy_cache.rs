@@ -260,6 +260,7 @@ fn settings_only(policy: &Policy) -> Policy {
         all_credentials,
         sources,
         rego,
+        mint,
     } = policy;
     Policy {
         mode: *mode,
@@ -281,6 +282,7 @@ fn settings_only(policy: &Policy) -> Policy {
         all_credentials: all_credentials.clone(),
         sources: sources.clone(),
         rego: rego.clone(),
+        mint: mint.clone(),
     }
 }
 

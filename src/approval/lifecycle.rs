@@ -85,6 +85,7 @@ pub fn record(req: &Request, outcome: &str, reason: &str, by: Option<serde_json:
         request: Some(req.id.clone()),
         by,
         exec_argv: None,
+        minted: None,
     }
 }
 

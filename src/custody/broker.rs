@@ -60,7 +60,9 @@ struct Stop {
 /// What was decided to run: a tool started here, outside the sandbox, or the real binary the
 /// shim runs inside it.
 enum Run {
-    Outside(std::process::Child),
+    /// Started outside; with the credential minted for it, and the audit record its revocation
+    /// is written from.
+    Outside(std::process::Child, Option<Box<(crate::mint::Minted, Record)>>),
     Inside(OwnedFd),
 }
 
@@ -157,14 +159,19 @@ impl Custodian {
             Ok(Run::Inside(real)) => {
                 let _ = super::wire::send_with_fd(&conn, &Answer::RunInside, real.as_raw_fd());
             }
-            Ok(Run::Outside(child)) => {
+            Ok(Run::Outside(child, minted)) => {
                 if send(&conn, &Answer::Started).is_err() {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(child.id() as i32),
                         nix::sys::signal::SIGTERM,
                     );
                 }
-                relay(conn, child);
+                relay(conn, child, || {
+                    if let Some(m) = minted {
+                        let (minted, rec) = *m;
+                        self.revoke(minted, rec);
+                    }
+                });
             }
             Err(Stop { code }) => {
                 let _ = send(&conn, &exited(code));
@@ -250,7 +257,11 @@ impl Custodian {
         // A tool that needs nothing from outside runs inside, with the agent's reach; what it
         // reads there (its configuration, hooks) is then the agent's to choose, harmlessly.
         // (Not with input files: the shim would read them afresh, not the copies decided on.)
-        let inside = eval.runs_inside && eval.files.is_empty() && self.vault.release(&eval.verdict.grants).is_empty();
+        let minting = eval.mint.as_ref().filter(|_| !eval.verdict.grants.is_empty());
+        let inside = eval.runs_inside
+            && eval.files.is_empty()
+            && minting.is_none()
+            && self.vault.release(&eval.verdict.grants).is_empty();
         // A tool outside starts in the directory the shim passed, which must be the very
         // directory the shim names (the project, as both sides see it): the name is what is
         // audited, shown to the approver, and what relative selectors and the project policy are
@@ -284,9 +295,6 @@ impl Custodian {
             return Ok(Run::Inside(OwnedFd::from(binary)));
         }
 
-        let values = self.vault.release(&eval.verdict.grants);
-        let released: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-        let env = self.tool_environment(&eval, &values);
         let tool_stdin = match &inv.stdin {
             // The tool reads its own sealed copy of exactly the bytes decided on.
             Stdin::Captured(bytes) => OwnedFd::from(
@@ -297,7 +305,6 @@ impl Custodian {
         };
         let mut rec = record(Some(&eval), "exec", &eval.verdict.reason);
         rec.request = request.clone();
-        rec.passed = released;
         rec.real = Some(real.display().to_string());
         // Input files go to the tool as the copies decided on, named /dev/fd/N in argv.
         let (args, copies) = if eval.files.is_empty() {
@@ -310,10 +317,6 @@ impl Custodian {
                 Some(std::iter::once(&inv.argv0).chain(args.iter()).map(|a| display::json_word(a)).collect());
             (args, copies)
         };
-        // Recorded before it starts; if it cannot be recorded, it does not start.
-        if let Err(e) = write(&rec) {
-            return Err(stop(exit::AUDIT, &format!("{e}; nothing was run")));
-        }
         // The tool's jail, built before the fork (see `sandbox::jail`).
         let jail = match &self.broker {
             Some(sb) => {
@@ -346,6 +349,36 @@ impl Custodian {
             }
             None => None,
         };
+        let mut values = self.vault.release(&eval.verdict.grants);
+        // A credential minted for this command, in place of the held one (`crate::mint`): made
+        // last, when nothing but the audit record and the start itself can fail.
+        let mut minted = None;
+        if let Some(plan) = minting {
+            let label = match &request {
+                Some(id) => id.clone(),
+                None => crate::mint::fresh_label().map_err(refuse)?,
+            };
+            let own: Vec<String> = plan.provider.held().iter().map(|s| s.to_string()).collect();
+            let req = crate::mint::Request { label: &label, argv: &eval.argv, real: &real };
+            let (rest, m) = crate::mint::for_command(plan, &self.vault.release(&own), values, &req)
+                .map_err(|why| refuse(format!("no credential could be minted for {}: {why}", inv.tool)))?;
+            values = rest;
+            minted = Some(m);
+        }
+        rec.passed = values.iter().map(|(k, _)| k.clone()).collect();
+        rec.minted = minted.as_ref().map(|m| m.identity.clone());
+        let mut env = self.tool_environment(&eval, &values);
+        if let Some(m) = &minted {
+            m.apply(&mut env);
+        }
+        // Recorded before it starts; if it cannot be recorded, it does not start (and what was
+        // minted for it is ended).
+        if let Err(e) = write(&rec) {
+            if let Some(m) = minted {
+                self.revoke(m, rec.clone());
+            }
+            return Err(stop(exit::AUDIT, &format!("{e}; nothing was run")));
+        }
         let mut command = std::process::Command::new(&real);
         command
             .arg0(&inv.tool)
@@ -364,14 +397,20 @@ impl Custodian {
             jail.as_deref().map(AsRawFd::as_raw_fd),
             copies.iter().map(AsRawFd::as_raw_fd).collect(),
         );
-        command.spawn().map(Run::Outside).map_err(|e| {
-            let why = format!("cannot start {}: {e}", real.display());
-            let mut failed = rec.clone();
-            failed.outcome = "exec_failed".into();
-            failed.reason = why.clone();
-            let _ = write(&failed);
-            stop(exit::CANNOT_EXEC, &why)
-        })
+        match command.spawn() {
+            Ok(child) => Ok(Run::Outside(child, minted.map(|m| Box::new((m, rec))))),
+            Err(e) => {
+                let why = format!("cannot start {}: {e}", real.display());
+                let mut failed = rec.clone();
+                failed.outcome = "exec_failed".into();
+                failed.reason = why.clone();
+                let _ = write(&failed);
+                if let Some(m) = minted {
+                    self.revoke(m, rec);
+                }
+                Err(stop(exit::CANNOT_EXEC, &why))
+            }
+        }
     }
 
     /// A selector whose value names a file the agent can write (a `KUBECONFIG` in the project, an
@@ -513,7 +552,7 @@ impl Custodian {
                     Cause::Rule(id) => Some(id.clone()),
                     Cause::Default | Cause::Catalog | Cause::UnknownTool | Cause::Policy => None,
                 };
-                let grants = eval.verdict.grants.iter().map(|g| format!("{g} (from guardsh run)")).collect();
+                let grants = pipeline::granted_by_run(eval);
                 let ctx = approval::Context {
                     id,
                     rule,

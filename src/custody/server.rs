@@ -158,6 +158,8 @@ struct Launch {
     /// For the audit record: the rules that decided, and the mode.
     rules: Vec<String>,
     mode: String,
+    /// The credential minted for it (`crate::mint`), revoked when it ends.
+    minted: Option<crate::mint::Minted>,
 }
 
 /// Why a peer gets nothing, and what was read about it by then.
@@ -221,14 +223,24 @@ impl Custodian {
             },
             _ => stdin,
         };
+        let mut launch = launch;
+        // What ends the credential minted for the tool, with the record it is audited in.
+        let rec = self.record_for(&peer.inv, Some(peer.pid), "revoked", "", &[], Some(&launch));
+        let minted = launch.minted.take().map(|m| (m, audit::Record { decision: "allow".into(), ..rec }));
+        let refuse_minted = |why: &str, minted: Option<(crate::mint::Minted, audit::Record)>| {
+            if let Some((m, rec)) = minted {
+                self.revoke(m, rec);
+            }
+            self.refuse(&conn, why, Some(&peer), Some(peer.pid));
+        };
         // A release that cannot be audited is not made.
-        if let Err(e) = self.audit(Some(&peer), Some(peer.pid), "custody_released", "", &launch.released, Some(&launch))
-        {
-            return self.refuse(&conn, &format!("the audit log cannot be written ({e})"), Some(&peer), Some(peer.pid));
+        let identity = minted.as_ref().map(|(m, _)| m.identity.clone());
+        if let Err(e) = self.audit_release(&peer, &launch, identity) {
+            return refuse_minted(&format!("the audit log cannot be written ({e})"), minted);
         }
         if began.elapsed() > DECIDE_DEADLINE {
             let why = "deciding took too long (the audit log was locked?); the shim runs it without credentials";
-            return self.refuse(&conn, why, Some(&peer), Some(peer.pid));
+            return refuse_minted(why, minted);
         }
         let mut command = std::process::Command::new(&launch.real);
         command
@@ -236,7 +248,7 @@ impl Custodian {
             .arg0(&peer.inv.tool)
             .args(&peer.inv.args)
             .env_clear()
-            .envs(launch.env)
+            .envs(std::mem::take(&mut launch.env))
             .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr);
@@ -245,14 +257,44 @@ impl Custodian {
             Ok(c) => c,
             Err(e) => {
                 let why = format!("cannot start {}: {e}", launch.real.display());
-                return self.refuse(&conn, &why, Some(&peer), Some(peer.pid));
+                return refuse_minted(&why, minted);
             }
         };
         if send(&conn, &Answer::Started).is_err() {
             // The shim is gone: so is whoever waits for the tool.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM);
         }
-        relay(conn, child);
+        relay(conn, child, || {
+            if let Some((m, rec)) = minted {
+                self.revoke(m, rec);
+            }
+        });
+    }
+
+    fn audit_release(&self, peer: &Peer, launch: &Launch, minted: Option<String>) -> Result<(), audit::AuditError> {
+        let mut rec = self.release_record(peer, launch);
+        rec.minted = minted;
+        audit::append(&self.paths.audit_log(), &rec)
+    }
+
+    /// Ends a credential minted for a tool once the tool has ended (or could not start), and
+    /// audits it: `revoked`, or `revoke_failed` with the provider's reason, which the human is
+    /// told as well (the credential lives on until its own expiry).
+    pub(super) fn revoke(&self, minted: crate::mint::Minted, mut rec: audit::Record) {
+        let identity = minted.identity.clone();
+        let (outcome, reason) = match minted.revoke() {
+            Ok(done) => ("revoked", done),
+            Err(why) => {
+                eprintln!("guardsh run: {}", crate::display::escape_lines(&why));
+                ("revoke_failed", why)
+            }
+        };
+        rec.time = crate::timefmt::rfc3339(std::time::SystemTime::now());
+        rec.outcome = outcome.into();
+        rec.reason = reason;
+        rec.minted = Some(identity);
+        rec.exec_argv = None;
+        let _ = audit::append(&self.paths.audit_log(), &rec);
     }
 
     fn refuse(&self, conn: &UnixStream, why: &str, peer: Option<&Peer>, pid: Option<i32>) {
@@ -306,7 +348,8 @@ impl Custodian {
             Action::Deny => return refuse_peer(format!("the policy denies it: {}", eval.verdict.reason), peer),
         }
         let values = self.vault.release(&eval.verdict.grants);
-        if values.is_empty() {
+        let minting = eval.mint.as_ref().filter(|_| !eval.verdict.grants.is_empty());
+        if values.is_empty() && minting.is_none() {
             return Ok(None);
         }
         let own = match crate::exec::FileId::current_exe() {
@@ -332,10 +375,37 @@ impl Custodian {
                 return refuse_peer(why, peer);
             }
         }
+        // A credential minted for this command, in place of the held one (`crate::mint`).
+        let (values, minted) = match minting {
+            None => (values, None),
+            Some(plan) => {
+                let label = match (eval.verdict.action, hello.request.as_deref()) {
+                    (Action::Ask, Some(id)) => id.to_string(),
+                    _ => match crate::mint::fresh_label() {
+                        Ok(l) => l,
+                        Err(why) => return refuse_peer(why, peer),
+                    },
+                };
+                let own: Vec<String> = plan.provider.held().iter().map(|s| s.to_string()).collect();
+                let req = crate::mint::Request { label: &label, argv: &eval.argv, real: &real };
+                match crate::mint::for_command(plan, &self.vault.release(&own), values, &req) {
+                    Ok((rest, m)) => (rest, Some(m)),
+                    Err(why) => {
+                        return refuse_peer(
+                            format!("no credential could be minted for {}: {why}", peer.inv.tool),
+                            peer,
+                        );
+                    }
+                }
+            }
+        };
         let released: Vec<String> = values.iter().map(|(k, _)| k.clone()).collect();
-        let env = self.tool_environment(&eval, &values);
+        let mut env = self.tool_environment(&eval, &values);
+        if let Some(m) = &minted {
+            m.apply(&mut env);
+        }
         let (rules, mode) = (eval.verdict.matched.clone(), eval.mode.as_str().to_string());
-        Ok(Some((peer, Launch { real, env, released, rules, mode })))
+        Ok(Some((peer, Launch { real, env, released, rules, mode, minted })))
     }
 
     fn facts(&self, pid: i32, start: u64, stdin: Stdin) -> Result<Peer, String> {
@@ -541,6 +611,23 @@ impl Custodian {
             stdin: Stdin::Unknown,
         };
         let inv = peer.map_or(&unknown, |p| &p.inv);
+        let rec = self.record_for(inv, pid, outcome, reason, names, launch);
+        audit::append(&self.paths.audit_log(), &rec)
+    }
+
+    fn release_record(&self, peer: &Peer, launch: &Launch) -> audit::Record {
+        self.record_for(&peer.inv, Some(peer.pid), "custody_released", "", &launch.released, Some(launch))
+    }
+
+    fn record_for(
+        &self,
+        inv: &Invocation,
+        pid: Option<i32>,
+        outcome: &str,
+        reason: &str,
+        names: &[String],
+        launch: Option<&Launch>,
+    ) -> audit::Record {
         let mut rec = pipeline::record(inv, None, outcome, reason);
         rec.pid = pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
         rec.ppid = std::process::id();
@@ -551,9 +638,13 @@ impl Custodian {
             rec.rules = l.rules.clone();
             rec.mode = l.mode.clone();
             rec.real = Some(l.real.display().to_string());
-            rec.reason = format!("started by guardsh run with {}", names.join(" "));
+            rec.reason = match (names.is_empty(), l.minted.is_some()) {
+                (true, true) => "started by guardsh run with a minted credential".to_string(),
+                (false, true) => format!("started by guardsh run with a minted credential and {}", names.join(" ")),
+                _ => format!("started by guardsh run with {}", names.join(" ")),
+            };
         }
-        audit::append(&self.paths.audit_log(), &rec)
+        rec
     }
 }
 

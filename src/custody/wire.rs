@@ -123,8 +123,10 @@ pub(super) fn send_with_fd<T: serde::Serialize>(
 }
 
 /// While the tool runs: signals the shim forwards go to the tool, and if the shim goes away (it
-/// was killed) the tool is ended too. Then the shim is told how the tool ended.
-pub(super) fn relay(conn: UnixStream, mut child: std::process::Child) {
+/// was killed) the tool is ended too. Then `ended` runs (a minted credential is revoked), and
+/// only then is the shim told how the tool ended: when the agent learns the tool is done, its
+/// credential is gone.
+pub(super) fn relay(conn: UnixStream, mut child: std::process::Child, ended: impl FnOnce()) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     let pid = Pid::from_raw(child.id() as i32);
@@ -171,6 +173,7 @@ pub(super) fn relay(conn: UnixStream, mut child: std::process::Child) {
     // not yet reaped, still holds the group's id, so it cannot be anyone else's).
     let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
     let status = child.wait();
+    ended();
     let (code, signal) = match status {
         Ok(s) => (s.code(), s.signal()),
         Err(_) => (None, Some(nix::libc::SIGKILL)),

@@ -279,6 +279,26 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
                 policy_stage(&mut ctx, &mut policy.rego, stage.get_ref(), source.layer == LayerKind::System);
             }
         }
+        for (tool, table) in &raw.mint {
+            // Only the human's own policy says where credentials come from and whom they reach.
+            if tight {
+                ctx.error(
+                    table.span(),
+                    format!("[mint.{tool}] may only be set in the base policy; {}", tighten_hint(source.layer)),
+                );
+                continue;
+            }
+            match crate::mint::settings::compile(tool, table) {
+                Ok(provider) => {
+                    policy.mint.insert(tool.clone(), provider);
+                }
+                Err(problems) => {
+                    for (span, message) in problems {
+                        ctx.error(span, message);
+                    }
+                }
+            }
+        }
         for (name, table) in &raw.tools {
             tools.table(&mut ctx, tight, name, table);
         }
@@ -825,6 +845,24 @@ args = ["get"]
         assert!(got.iter().any(|e| e.contains("a system policy exists")), "{got:?}");
         // Without a system policy the same user file is the base and may allow.
         assert!(errors(&[src(LayerKind::User, BASE)]).is_empty());
+    }
+
+    /// `[mint.TOOL]` is the base layers' only: a project file must not choose where a tool's
+    /// credentials come from, nor send them to another server.
+    #[test]
+    fn credential_providers_are_named_by_base_layers_only() {
+        let mint = "[mint.psql]\nprovider = \"postgres\"\nhost = \"db\"\ndbname = \"app\"\nadmin_user = \"minter\"\n";
+        for sources in [
+            vec![src(LayerKind::User, BASE), src(LayerKind::Project, mint)],
+            vec![src(LayerKind::System, BASE), src(LayerKind::User, mint)],
+        ] {
+            let got = errors(&sources);
+            assert!(got.iter().any(|e| e.contains("[mint.psql] may only be set in the base policy")), "{got:?}");
+        }
+        let p = compile(&[src(LayerKind::User, mint)]).expect("valid");
+        assert_eq!(p.mint.get("psql").map(|m| m.name()), Some("postgres"));
+        let got = errors(&[src(LayerKind::User, "[mint.psql]\nprovider = \"postgres\"\nhost = \"db\"\n")]);
+        assert!(got.iter().any(|e| e.contains("needs dbname") && e.contains(":1:")), "{got:?}");
     }
 
     /// `[policy]` (the Rego stage) is the base layers' only: it names files to read.

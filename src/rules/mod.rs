@@ -6,7 +6,7 @@ mod compile;
 mod glob;
 mod packs;
 mod pattern;
-mod schema;
+pub(crate) mod schema;
 
 use std::collections::BTreeMap;
 
@@ -236,6 +236,8 @@ pub struct Policy {
     pub sources: Vec<(LayerKind, String)>,
     /// `[policy]`: the Rego stage after the rules (`crate::policy`); empty when not configured.
     pub rego: crate::policy::Settings,
+    /// `[mint.TOOL]`: the credential provider of each tool that has one (`crate::mint`).
+    pub mint: BTreeMap<String, crate::mint::Provider>,
 }
 
 impl Default for Policy {
@@ -260,6 +262,7 @@ impl Default for Policy {
             all_credentials: vec![],
             sources: vec![],
             rego: crate::policy::Settings::default(),
+            mint: BTreeMap::new(),
         }
     }
 }

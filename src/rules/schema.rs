@@ -26,6 +26,43 @@ pub struct RawPolicy {
     /// `[policy]`: a second, tighten-only stage in Rego, embedded or on an OPA server (base
     /// layers only; see `crate::policy`).
     pub policy: Option<Spanned<RawPolicyStage>>,
+    /// `[mint.TOOL]`: a credential provider that mints a short-lived credential for each command
+    /// of TOOL that `guardsh run` starts (base layers only; see `crate::mint`).
+    #[serde(default)]
+    pub mint: BTreeMap<String, Spanned<RawMint>>,
+}
+
+/// `[mint.TOOL]` as written. One flat table for every provider, so that a key given to the wrong
+/// provider is a diagnostic at its own line (`crate::mint::settings` says which keys belong where).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMint {
+    /// `postgres`, `openbao` or `sts`.
+    pub provider: Spanned<String>,
+    // postgres
+    pub host: Option<Spanned<String>>,
+    pub port: Option<Spanned<u16>>,
+    pub dbname: Option<Spanned<String>>,
+    pub admin_user: Option<Spanned<String>>,
+    pub read_role: Option<Spanned<String>>,
+    pub role_prefix: Option<Spanned<String>>,
+    // openbao
+    pub address: Option<Spanned<String>>,
+    pub read_path: Option<Spanned<String>>,
+    pub write_path: Option<Spanned<String>>,
+    pub env: Option<Spanned<BTreeMap<String, String>>>,
+    pub namespace: Option<Spanned<String>>,
+    // sts
+    pub role_arn: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub endpoint: Option<Spanned<String>>,
+    pub external_id: Option<Spanned<String>>,
+    // every provider
+    /// The held variable(s) the provider authenticates with (postgres: the admin password,
+    /// `PGPASSWORD`; openbao: the token, `VAULT_TOKEN`; sts: unused, the AWS key variables).
+    pub secret_from: Option<Spanned<String>>,
+    /// Seconds the minted credential lives (postgres, sts; openbao's role sets its own TTL).
+    pub ttl: Option<Spanned<u64>>,
 }
 
 /// `[policy]`: Rego files, data documents and an OPA server, consulted after the rules.
