@@ -38,6 +38,7 @@ mod shims;
 mod snapshot;
 mod sql;
 mod startup;
+mod strtable;
 mod timefmt;
 mod tools;
 

@@ -5,10 +5,12 @@
 //! compiled into the binary, so a shim never reads it from disk. The base policy layer may extend it
 //! with a `[tools.NAME]` table (see `rules::compile`). This module is pure: it takes text, returns values.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
+
+use crate::strtable::{StrMap, StrSet, StrTable};
 
 /// The shipped tool files, embedded. Keep in sync with `shims/`; a unit test checks every one parses.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -261,6 +263,21 @@ pub struct FlagSpec {
     pub takes_value: bool,
 }
 
+/// A flag spelling in `ToolSpec::flags`: its canonical spelling, as the position of that
+/// spelling in the same table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagEntry {
+    canonical: u32,
+    takes_value: bool,
+}
+
+/// A known flag, as a lookup finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownFlag<'a> {
+    pub canonical: &'a str,
+    pub takes_value: bool,
+}
+
 /// Tool knowledge ready for the normaliser.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ToolSpec {
@@ -268,13 +285,14 @@ pub struct ToolSpec {
     pub abbrev: bool,
     pub verb_depth: usize,
     /// Lower-cased verbs with subcommands; `None` means every operation is `verb_depth` words.
-    pub nested: Option<Set<String>>,
+    pub nested: Option<StrSet>,
     /// Canonical names of the flags the top-level parser knows.
-    pub global: Set<String>,
-    /// Every spelling (canonical and aliases) to its flag.
-    pub flags: Map<String, FlagSpec>,
+    pub global: StrSet,
+    /// Every spelling (canonical and aliases) to its flag (`flag`, `lookup`). Tables rather than
+    /// hash maps: a shim call decodes them from the cache each time (`crate::strtable`).
+    pub flags: StrTable<FlagEntry>,
     /// Lower-cased verb alias to canonical verb.
-    pub aliases: Map<String, String>,
+    pub aliases: StrMap,
     pub credentials: Vec<String>,
     pub selectors: Vec<String>,
     /// guardsh reads the SQL this tool runs.
@@ -314,13 +332,12 @@ pub struct ToolSpec {
 
 pub const DEFAULT_VERB_DEPTH: usize = 2;
 
-/// The hash maps of tool knowledge. They hash with FNV-1a rather than std's SipHash with random
+/// The hash maps of tool knowledge while it is built (and of the few small maps kept). They hash with FNV-1a rather than std's SipHash with random
 /// keys: every shim call rebuilds them from the policy cache, where SipHash (and the random keys'
 /// system call) came to a tenth of a cached call's instructions. Their keys are guardsh's own
 /// knowledge and the policy's, never an agent's words, which are only looked up, so there is no
 /// flooding to defend against.
 pub type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-pub type Set<K> = HashSet<K, BuildHasherDefault<Fnv>>;
 
 /// 64-bit FNV-1a.
 pub struct Fnv(u64);
@@ -436,7 +453,7 @@ impl RawToolSpec {
                 return Err(format!("verb flag {flag:?} is not declared in value_flags or bool_flags"));
             }
         }
-        let mut global = Set::default();
+        let mut global = Vec::new();
         // Help and version options are the root's own options: a tool file that does not
         // declare them still has them, as booleans the top-level parser knows.
         for name in self.help_flags.iter().chain(&self.version_flags) {
@@ -445,14 +462,15 @@ impl RawToolSpec {
             if spec.takes_value {
                 return Err(format!("help or version flag {name:?} is declared in value_flags"));
             }
-            global.insert(spec.canonical.clone());
+            global.push(spec.canonical.clone());
         }
         for name in &self.global {
             let spec: &FlagSpec = flags
                 .get(name)
                 .ok_or_else(|| format!("global flag {name:?} is not declared in value_flags or bool_flags"))?;
-            global.insert(spec.canonical.clone());
+            global.push(spec.canonical.clone());
         }
+        let global: StrSet = global.into_iter().collect();
         let mut api_path_flags = Vec::new();
         for name in &self.api_path_flags {
             let spec = flags
@@ -497,13 +515,18 @@ impl RawToolSpec {
         // Flags the tool file declares are matched by canonical name; others (aws's per-operation
         // `--dry-run`) by their spelling, which is how the normaliser records an unknown flag.
         let canonical = |name: &String| flags.get(name).map_or(name.clone(), |f: &FlagSpec| f.canonical.clone());
+        let help_flags = self.help_flags.iter().map(canonical).collect();
+        let version_flags = self.version_flags.iter().map(canonical).collect();
+        let dry_run = self.dry_run.iter().map(|(k, v)| (canonical(k), v.clone())).collect();
+        let dry_run_negations = self.dry_run_negations.iter().map(canonical).collect();
+        let flags = freeze_flags(&flags);
         Ok(ToolSpec {
-            help_flags: self.help_flags.iter().map(canonical).collect(),
+            help_flags,
             help_commands: self.help_commands.clone(),
-            version_flags: self.version_flags.iter().map(canonical).collect(),
+            version_flags,
             help_last: self.help_last.clone(),
-            dry_run: self.dry_run.iter().map(|(k, v)| (canonical(k), v.clone())).collect(),
-            dry_run_negations: self.dry_run_negations.iter().map(canonical).collect(),
+            dry_run,
+            dry_run_negations,
             catalog: None,
             catalog_lower: self.catalog_lower.unwrap_or(false),
             default_command: self.default_command.clone(),
@@ -541,6 +564,22 @@ impl RawToolSpec {
     }
 }
 
+/// The flag spellings as a table (`crate::strtable`), each naming its canonical spelling by
+/// position. Every canonical spelling is itself a spelling in the table.
+fn freeze_flags(flags: &Map<String, FlagSpec>) -> StrTable<FlagEntry> {
+    let positions: StrTable<()> = flags.keys().map(|k| (k.clone(), ())).collect();
+    flags
+        .iter()
+        .map(|(name, spec)| {
+            let at = positions.position(&spec.canonical).unwrap_or_default();
+            (
+                name.clone(),
+                FlagEntry { canonical: u32::try_from(at).unwrap_or_default(), takes_value: spec.takes_value },
+            )
+        })
+        .collect()
+}
+
 /// The embedded knowledge for `tool`, if guardsh ships any.
 pub fn builtin(tool: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(name, _)| *name == tool).map(|(_, text)| *text)
@@ -563,27 +602,36 @@ impl ToolSpec {
         any && !excepted
     }
 
+    /// A flag spelling, exactly.
+    pub fn flag(&self, name: &str) -> Option<KnownFlag<'_>> {
+        self.flags.get(name).map(|e| self.known(e))
+    }
+
+    fn known(&self, e: &FlagEntry) -> KnownFlag<'_> {
+        KnownFlag { canonical: self.flags.key_at(e.canonical as usize), takes_value: e.takes_value }
+    }
+
     /// Looks a flag spelling up, expanding an unambiguous long-option prefix when the tool allows it.
     /// `Err(candidates)` means the prefix is ambiguous.
-    pub fn lookup(&self, name: &str) -> Result<Option<&FlagSpec>, Vec<String>> {
-        if let Some(spec) = self.flags.get(name) {
-            return Ok(Some(spec));
+    pub fn lookup(&self, name: &str) -> Result<Option<KnownFlag<'_>>, Vec<String>> {
+        if let Some(flag) = self.flag(name) {
+            return Ok(Some(flag));
         }
         if !self.abbrev || !name.starts_with("--") || name.len() < 3 {
             return Ok(None);
         }
-        let mut hits: Vec<&FlagSpec> = self
+        let mut hits: Vec<KnownFlag> = self
             .flags
             .iter()
             .filter(|(spelling, _)| spelling.starts_with("--") && spelling.starts_with(name))
-            .map(|(_, spec)| spec)
+            .map(|(_, e)| self.known(e))
             .collect();
-        hits.sort_by(|a, b| a.canonical.cmp(&b.canonical));
+        hits.sort_by(|a, b| a.canonical.cmp(b.canonical));
         hits.dedup_by(|a, b| a.canonical == b.canonical);
         match hits.as_slice() {
             [] => Ok(None),
-            [one] => Ok(Some(one)),
-            many => Err(many.iter().map(|s| s.canonical.clone()).collect()),
+            [one] => Ok(Some(*one)),
+            many => Err(many.iter().map(|s| s.canonical.to_string()).collect()),
         }
     }
 
@@ -646,7 +694,7 @@ impl ToolSpec {
 
     /// The canonical spelling of a flag named in a rule, or `None` if the tool does not know it.
     pub fn canonical_flag(&self, name: &str) -> Option<&str> {
-        self.flags.get(name).map(|s| s.canonical.as_str())
+        self.flag(name).map(|f| f.canonical)
     }
 }
 
@@ -684,9 +732,9 @@ mod tests {
             ..Default::default()
         };
         let spec = raw.build().expect("valid");
-        assert_eq!(spec.lookup("--qu").expect("unique").map(|f| f.canonical.as_str()), Some("--quiet"));
+        assert_eq!(spec.lookup("--qu").expect("unique").map(|f| f.canonical), Some("--quiet"));
         assert!(spec.lookup("--com").is_err(), "--com is a prefix of two flags");
-        assert_eq!(spec.lookup("--comma").expect("unique").map(|f| f.canonical.as_str()), Some("--command"));
+        assert_eq!(spec.lookup("--comma").expect("unique").map(|f| f.canonical), Some("--command"));
         assert_eq!(spec.lookup("--nope").expect("no candidates"), None);
     }
 

@@ -158,7 +158,7 @@ impl NormalizedArgv {
 fn push_positional(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, at: usize) {
     out.positional_at.push(at);
     let word = if out.positionals.len() < spec.verb_depth {
-        spec.aliases.get(&word.to_lowercase()).cloned().unwrap_or_else(|| word.to_string())
+        spec.aliases.get(&word.to_lowercase()).map_or_else(|| word.to_string(), str::to_string)
     } else {
         word.to_string()
     };
@@ -187,7 +187,7 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
         Syntax::Gnu => written.to_string(),
     };
     let known = match spec.lookup(&lookup_name) {
-        Ok(known) => known.cloned(),
+        Ok(known) => known,
         Err(candidates) => {
             mark_uncertain(out, || {
                 format!("{written} is an abbreviation of several options: {}", candidates.join(", "))
@@ -195,7 +195,7 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
             None
         }
     };
-    let name = known.as_ref().map_or(lookup_name, |k| k.canonical.clone());
+    let name = known.as_ref().map_or(lookup_name, |k| k.canonical.to_string());
     // `--name=value` never takes the next word, whatever parser reads it.
     if inline.is_some() {
         out.flags.push(Flag { name, value: inline, at: Some((here, written.len() + 1)) });
@@ -206,7 +206,7 @@ fn long_flag(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Option
     if let Some(takes_value) = own {
         return own_flag(out, name, takes_value, next, here);
     }
-    if !verb_done(out, spec) && !known.as_ref().is_some_and(|k| spec.global.contains(&k.canonical)) {
+    if !verb_done(out, spec) && !known.as_ref().is_some_and(|k| spec.global.contains(k.canonical)) {
         // While looking for the subcommand, a CLI only knows its top-level options: cobra lets any
         // other `--flag` swallow the next word, argparse leaves it alone, and the subcommand's own
         // parser may then read it the other way. Either reading could name the operation.
@@ -273,7 +273,7 @@ fn unknown_flag(out: &mut NormalizedArgv, spec: &ToolSpec, name: String, next: O
 fn cluster_is_certain(spec: &ToolSpec, body: &str) -> bool {
     for (offset, c) in body.char_indices() {
         let Some(k) = spec.lookup(&format!("-{c}")).ok().flatten() else { return false };
-        if !spec.global.contains(&k.canonical) {
+        if !spec.global.contains(k.canonical) {
             return false;
         }
         if k.takes_value {
@@ -294,7 +294,7 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
         && body.chars().count() == 1
         && let Some(takes_value) = spec.command_flag(&out.positionals, word)
     {
-        let name = spec.lookup(word).ok().flatten().map_or(word.to_string(), |k| k.canonical.clone());
+        let name = spec.lookup(word).ok().flatten().map_or(word.to_string(), |k| k.canonical.to_string());
         return own_flag(out, name, takes_value, next, here);
     }
     if !verb_done(out, spec) && !cluster_is_certain(spec, body) {
@@ -305,7 +305,7 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
         });
         for c in body.chars() {
             let name = format!("-{c}");
-            let name = spec.lookup(&name).ok().flatten().map_or(name, |k| k.canonical.clone());
+            let name = spec.lookup(&name).ok().flatten().map_or(name, |k| k.canonical.to_string());
             out.flags.push(Flag { name, value: None, at: None });
         }
         return 0;
@@ -313,10 +313,14 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
     for (offset, c) in body.char_indices() {
         let name = format!("-{c}");
         let rest = &body[offset + c.len_utf8()..];
-        match spec.lookup(&name).ok().flatten().cloned() {
+        match spec.lookup(&name).ok().flatten() {
             Some(k) if k.takes_value => {
                 if rest.is_empty() {
-                    out.flags.push(Flag { name: k.canonical, value: next.cloned(), at: next.map(|_| (here + 1, 0)) });
+                    out.flags.push(Flag {
+                        name: k.canonical.to_string(),
+                        value: next.cloned(),
+                        at: next.map(|_| (here + 1, 0)),
+                    });
                     return usize::from(next.is_some());
                 }
                 // pflag reads `-n=prod` as `prod`; getopt would keep the '='. Matching the
@@ -324,10 +328,10 @@ fn short_cluster(out: &mut NormalizedArgv, spec: &ToolSpec, word: &str, next: Op
                 let value = rest.strip_prefix('=').unwrap_or(rest).to_string();
                 // `-` and the option letter, then the value, after an `=` if there is one.
                 let start = 1 + offset + c.len_utf8() + usize::from(rest.starts_with('='));
-                out.flags.push(Flag { name: k.canonical, value: Some(value), at: Some((here, start)) });
+                out.flags.push(Flag { name: k.canonical.to_string(), value: Some(value), at: Some((here, start)) });
                 return 0;
             }
-            Some(k) => out.flags.push(Flag { name: k.canonical, value: None, at: None }),
+            Some(k) => out.flags.push(Flag { name: k.canonical.to_string(), value: None, at: None }),
             None if rest.is_empty() => return unknown_flag(out, spec, name, next, here),
             None => out.flags.push(Flag { name, value: None, at: None }),
         }

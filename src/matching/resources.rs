@@ -10,7 +10,7 @@
 //! `namespaces/prod`. Dropping the group can only make a rule apply to more commands (a custom
 //! resource called `secrets` is treated like the built-in one), never to fewer.
 
-use crate::tools::{Map, Set};
+use crate::tools::Map;
 use serde::{Deserialize, Serialize};
 
 use super::NormalizedArgv;
@@ -19,9 +19,9 @@ use super::NormalizedArgv;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceSpec {
     /// Lower-cased operations (their words joined by a space) whose arguments are resources.
-    pub verbs: Set<String>,
+    pub verbs: crate::strtable::StrSet,
     /// Lower-cased spellings (singular, short names, kinds) to the canonical plural.
-    pub names: Map<String, String>,
+    pub names: crate::strtable::StrMap,
     /// Names that stand for several resource types (`all`), each canonical.
     pub groups: Map<String, Vec<String>>,
     /// Canonical names of flags whose value is an API path (`--raw`).
@@ -37,7 +37,7 @@ impl ResourceSpec {
     pub fn canonical_type(&self, written: &str) -> String {
         let lower = written.to_lowercase();
         let base = lower.split('.').next().unwrap_or_default();
-        self.names.get(base).cloned().unwrap_or_else(|| base.to_string())
+        self.names.get(base).map_or_else(|| base.to_string(), str::to_string)
     }
 
     /// A rule's word pattern (after the operation) with the canonical spelling of every resource
