@@ -1,3 +1,4 @@
 //! Minted credentials: short-lived, task-scoped credentials a credential provider makes for one approved command.
 
 pub mod pg_scope;
+pub mod postgres;
