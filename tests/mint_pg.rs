@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use guardsh::mint::pg_scope::scope;
+use guardsh::mint::pg_scope::{Scope, scope};
 use guardsh::mint::postgres::{Config, Minted, mint};
 
 use crate::postgres::Server;
@@ -293,5 +293,69 @@ fn mint_pg_latency() {
     eprintln!("mint median {:?} (min {:?}, max {:?})", minting[5], minting[0], minting[9]);
     eprintln!("revoke median {:?} (min {:?}, max {:?})", revoking[5], revoking[0], revoking[9]);
     assert!(minting[5] < Duration::from_secs(5) && revoking[5] < Duration::from_secs(5));
+    assert_eq!(db.minted_roles(), "0");
+}
+
+/// pg_scope's reading checked against the server itself: for each statement, a role minted
+/// with its scope can run it, and a role minted with any one privilege of that scope taken away
+/// cannot (so the scope holds nothing the statement does not need).
+#[test]
+fn mint_pg_each_scope_suffices_and_each_privilege_is_needed() {
+    let Some(db) = Db::start() else { return };
+    db.superuser(
+        "create table archive (id int, n int); insert into archive values (1, 1), (2, 2); alter table archive owner to admin;
+         create schema s; create table s.u (id int); alter schema s owner to admin; alter table s.u owner to admin",
+    );
+    let statements = [
+        "select * from t",
+        "select * from t join other on other.id = t.id",
+        "select * from t where id in (select id from other)",
+        "with x as (select * from t) select * from x",
+        "select * from s.u",
+        "insert into t values (100, 1) on conflict do nothing",
+        "insert into archive select * from t",
+        "insert into t values (101, 1) returning id",
+        "insert into t values (1, 1) on conflict (id) do update set n = excluded.n",
+        "update t set n = 1",
+        "update t set n = 2 where id = 2",
+        "update t set n = other.id from other where other.id = t.id",
+        "update s.u set id = 1 returning id",
+        "delete from t where id = 3",
+        "delete from archive",
+        "delete from t using other where other.id = t.id and t.id = 4",
+        "truncate archive",
+        "select * from t for update",
+        "select * from t for share",
+        "with d as (delete from archive where id = 1 returning *) select * from d",
+        "copy t to stdout",
+    ];
+    let mut wrong = Vec::new();
+    for sql in statements {
+        let full = scope(&[sql]).expect("scopes");
+        let run = |s: &Scope| {
+            let m = mint(&db.cfg, &db.psql(), ADMIN_PASSWORD, s, "exact").expect("mints");
+            let out = db.login(&m.role, &m.password, sql);
+            m.lease.revoke().expect("revokes");
+            out
+        };
+        let out = run(&full);
+        if !out.status.success() {
+            wrong.push(format!("{sql}: refused with its scope {full:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        for (n, table) in full.tables.iter().enumerate() {
+            for privilege in &table.privileges {
+                let mut less = full.clone();
+                less.tables[n].privileges.remove(privilege);
+                let out = run(&less);
+                if out.status.success() {
+                    wrong.push(format!("{sql}: ran without {privilege:?} on {}", table.table));
+                } else {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    assert!(err.contains("permission denied"), "{sql} without {privilege:?}: {err}");
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_eq!(db.minted_roles(), "0");
 }

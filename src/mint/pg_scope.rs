@@ -441,10 +441,19 @@ impl Visitor for Walk<'_> {
             Statement::Copy { source, to, target, .. } => self.copy(source, *to, target),
             other => {
                 let text = other.to_string();
-                let verb = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase();
-                refuse(format!(
-                    "{verb} is not a table privilege a minted role can be granted (it needs the object's owner or more), so it cannot be scoped; {ADVICE}"
-                ))
+                let verb = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                let first = verb.split(' ').next().unwrap_or_default();
+                const OWNER_VERBS: &[&str] = &[
+                    "DROP", "ALTER", "CREATE", "GRANT", "REVOKE", "COMMENT", "REINDEX", "VACUUM", "CLUSTER", "REFRESH",
+                    "ANALYZE", "SECURITY",
+                ];
+                if OWNER_VERBS.contains(&first) {
+                    refuse(format!(
+                        "{verb} needs the object's owner (or more); a minted role cannot hold that; {ADVICE}"
+                    ))
+                } else {
+                    refuse(format!("{verb} cannot be scoped to table privileges by guardsh; {ADVICE}"))
+                }
             }
         }
     }
@@ -637,6 +646,23 @@ mod tests {
             ("copy t to stdout", "t=select"),
             ("copy (select * from t) to stdout", "t=select"),
             ("copy t from stdin", "t=insert"),
+            ("insert into t default values", "t=insert"),
+            ("values (1), (2)", ""),
+            ("select t.* from t", "t=select"),
+            ("select * from t, lateral (select * from other where other.id = t.id) x", "other=select; t=select"),
+            ("select * from unnest(array[1, 2]) x", ""),
+            ("select * from generate_series(1, 3) g join t on t.id = g", "t=select"),
+            ("select row_number() over (order by id) from t", "t=select"),
+            ("with \"T\" as (select 1) select * from \"T\", t", "t=select"),
+            ("with u as (update t set n = 1 returning id) select * from u", "t=select,update"),
+            ("begin; delete from t where id = 1; commit", "t=select,delete"),
+            ("explain select * from t for update", "t=select,update"),
+            ("merge into t using other on t.id = other.id when matched then delete", "ERR: MERGE"),
+            ("lock table t", "ERR: cannot be scoped"),
+            ("prepare p as delete from t", "ERR: cannot be scoped"),
+            ("listen ch", "ERR: cannot be scoped"),
+            ("refresh materialized view mv", "ERR: cannot be scoped"),
+            ("reindex table t", "ERR: cannot be scoped"),
             // Several texts merge.
             (
                 "insert into t values (1); select * from other; delete from t where id = 1",
@@ -648,7 +674,7 @@ mod tests {
             ("create table x ()", "ERR: CREATE TABLE"),
             ("create index i on t (id)", "ERR: CREATE INDEX"),
             ("grant select on t to public", "ERR: GRANT"),
-            ("vacuum t", "ERR: cannot be scoped"),
+            ("vacuum t", "ERR: VACUUM t needs the object's owner"),
             ("select purge()", "ERR: purge()"),
             ("select * from purge()", "ERR: purge()"),
             ("select nextval('s')", "ERR: nextval()"),

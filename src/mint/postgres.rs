@@ -27,6 +27,9 @@
 //!   leaked admin credential can make itself `pg_read_all_data`, `pg_write_all_data`,
 //!   `pg_execute_server_program`): there, mint through a `SECURITY DEFINER` function owned by
 //!   a role that may only do this, or upgrade.
+//! - PostgreSQL 14 or later (revoking waits for sessions with `pg_terminate_backend(pid, timeout)`).
+//!   On 16+, granting `read_role` needs the admin to hold it `WITH ADMIN OPTION` (add
+//!   `INHERIT FALSE, SET FALSE` so the admin itself cannot read through it).
 //! - The admin is granted each minted role (`GRANT r TO CURRENT_USER`): on 15 `DROP OWNED` and
 //!   `pg_terminate_backend` need it. The minted role is never granted the admin.
 //! - `SET ROLE` is not a boundary: a role can `SET ROLE` to any role it is a member of, and
@@ -298,7 +301,7 @@ fn mint_sql(cfg: &Config, role: &str, verifier: &str, scope: &Scope, tag: &str) 
                 format!("USAGE on schema {schema}"),
             ));
         }
-        for t in &scope.tables {
+        for t in scope.tables.iter().filter(|t| !t.privileges.is_empty()) {
             let table = qualified(t.schema.as_deref(), &t.table)?;
             let privileges: Vec<&str> = t.privileges.iter().map(|p| p.keyword()).collect();
             sql.push_str(&format!("GRANT {} ON TABLE {table} TO {r};\n", privileges.join(", ")));
