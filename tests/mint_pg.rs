@@ -359,3 +359,39 @@ fn mint_pg_each_scope_suffices_and_each_privilege_is_needed() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_eq!(db.minted_roles(), "0");
 }
+
+/// A server that takes the admin's connection and then stalls (another transaction holds the
+/// catalog row the GRANT must change): the mint is killed at its time limit, says so, and
+/// leaves no role behind.
+#[test]
+fn mint_pg_a_stalled_server_times_out_without_a_role() {
+    let Some(db) = Db::start() else { return };
+    let mut holder = Command::new(db.psql())
+        .args(["-h", &db.server.socket(), "-U", "postgres", "-d", "postgres", "-X", "-q"])
+        .args(["-c", "begin; grant select on t to bystander; select pg_sleep(14); commit"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the holding session");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.superuser(
+        "select count(*) from pg_stat_activity where query like '%pg_sleep(14)%' and pid <> pg_backend_pid()",
+    ) != "1"
+    {
+        assert!(Instant::now() < deadline, "the holding session never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s = scope(&["delete from t"]).expect("scopes");
+    let started = Instant::now();
+    let err = mint(&db.cfg, &db.psql(), ADMIN_PASSWORD, &s, "stall").expect_err("a stalled server");
+    let took = started.elapsed();
+    assert!(err.contains("did not answer within 10 s"), "{err}");
+    assert!(took >= Duration::from_secs(10) && took < Duration::from_secs(14), "{took:?}");
+    assert!(holder.wait().expect("wait").success());
+    // The killed admin session's transaction never commits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.superuser("select count(*) from pg_stat_activity where application_name = 'guardsh-mint'") != "0" {
+        assert!(Instant::now() < deadline, "the killed admin session stayed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(db.minted_roles(), "0");
+}
