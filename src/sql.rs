@@ -314,6 +314,12 @@ fn unknown_function(name: &sqlparser::ast::ObjectName, db: Db) -> Option<String>
     None
 }
 
+/// Is calling `name` in PostgreSQL SQL a known read-only built-in? The minted-credential scope
+/// (src/mint/pg_scope.rs) accepts only these: any other function may touch tables it cannot see.
+pub(crate) fn is_pg_read_function(name: &sqlparser::ast::ObjectName) -> bool {
+    unknown_function(name, Db::Postgres).is_none()
+}
+
 /// Meta-commands of psql that only show things. Any other (`\!`, `\gexec`, `\copy`, `\o |cmd`,
 /// `\i file`, `\set`, ...) is not followed.
 const PSQL_SAFE_META: &[&str] = &[
@@ -423,7 +429,7 @@ pub fn psql_connection_overrides(word: &str) -> Option<String> {
 /// set by psql itself from text the SQL controls (`LAST_ERROR_MESSAGE` holds a server error).
 /// Read without regard to quotes or comments, which could only be got wrong (an apostrophe in a
 /// comment, dollar quoting): `'a:b'` is asked about needlessly, `::type` casts and `12:30` are not.
-fn has_psql_variable(text: &str) -> bool {
+pub(crate) fn has_psql_variable(text: &str) -> bool {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if c != ':' {
