@@ -2,8 +2,9 @@
 //!
 //! Vault's HTTP API, the same on OpenBao: `GET {address}/v1/{path}` with `X-Vault-Token` (and
 //! `X-Vault-Namespace`) answers `{lease_id, lease_duration, renewable, data: {...}}`; `PUT
-//! {address}/v1/sys/leases/revoke` with `{"lease_id": ...}` ends the lease, and the secrets engine
-//! then drops what it made (for the database engine: runs the role's revocation statements).
+//! {address}/v1/sys/leases/revoke/{lease_id}` ends the lease, and the secrets engine then drops
+//! what it made (for the database engine: runs the role's revocation statements). The held token
+//! needs `read` on the secret's path and `update` on `sys/leases/revoke/PATH/*`, nothing more.
 //!
 //! Only a secret with a lease is accepted: a static secret has nothing to revoke, so the command
 //! would leave a credential behind that outlives it. Once a lease exists, every later failure
@@ -195,6 +196,14 @@ pub fn mint(cfg: &Config, token: &str, path: &str, label: &str) -> Result<Minted
              point the [mint] table at a dynamic secrets engine's path, e.g. database/creds/ROLE"
         ));
     }
+    // A lease id is the secret's path and a random suffix; one that is not a plain path could not
+    // be revoked through its URL, so it is not used (and not trusted).
+    if let Err(e) = check_path("lease_id", &lease_id) {
+        return Err(format!(
+            "OpenBao answered {path} with a lease id guardsh cannot revoke ({e}); revoke it by hand: bao lease revoke {}",
+            printable(&lease_id)
+        ));
+    }
     match fields_for_tool(cfg, &reply, path) {
         Ok((ttl_seconds, env)) => Ok(Minted {
             lease: Lease {
@@ -216,8 +225,13 @@ pub fn mint(cfg: &Config, token: &str, path: &str, label: &str) -> Result<Minted
     }
 }
 
+/// `PUT sys/leases/revoke/LEASE_ID`: the lease in the URL rather than the body, so the held
+/// token's policy can allow revoking only its own role's leases (`path
+/// "sys/leases/revoke/database/creds/reader/*" { capabilities = ["update"] }`) instead of every
+/// lease on the server. The body repeats it, as Vault's CLI sends it.
 fn revoke(address: &str, token: &str, namespace: Option<&str>, lease_id: &str) -> Result<(), String> {
-    let url = format!("{address}/v1/sys/leases/revoke");
+    check_path("lease_id", lease_id)?;
+    let url = format!("{address}/v1/sys/leases/revoke/{lease_id}");
     let body = serde_json::json!({ "lease_id": lease_id }).to_string();
     let mut request = agent()
         .put(&url)
@@ -288,7 +302,9 @@ fn answer_error(status: u16, body: &str, token: &str, doing: &str) -> String {
             "OpenBao refused the held token {doing} (403 permission denied{said}); check that the token is valid \
              and that its policy allows this path"
         ),
-        404 => format!("OpenBao has nothing for {doing} (404{said}); check the [mint] path and that the role exists"),
+        404 => format!(
+            "OpenBao has nothing for {doing} (404{said}); check the [mint] path and namespace, and that the role exists"
+        ),
         503 => format!("OpenBao is sealed or not ready ({doing}: 503{said}); unseal it or wait, then run again"),
         500..=599 => format!("OpenBao failed {doing} ({status}{said}); see the server's log"),
         _ => format!("OpenBao answered {doing} with {status}{said}"),
