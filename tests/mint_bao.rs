@@ -42,7 +42,7 @@ struct World {
     bao_bin: PathBuf,
     pub address: String,
     pg: Server,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl World {
@@ -63,9 +63,15 @@ impl World {
             let dir = tempfile::tempdir().expect("tempdir");
             let port = free_port();
             let log = std::fs::File::create(dir.path().join("bao.log")).expect("bao log");
+            // OpenBao enables audit devices only from its configuration file, not through the API.
+            let audit = dir.path().join("audit.log");
+            let config = dir.path().join("bao.hcl");
+            let hcl = format!("audit \"file\" \"log\" {{\n  options {{\n    file_path = {audit:?}\n  }}\n}}\n");
+            std::fs::write(&config, hcl).expect("write bao.hcl");
             let bao = Command::new(&bao_bin)
                 .args(["server", "-dev", &format!("-dev-root-token-id={TOKEN}")])
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+                .arg(format!("-config={}", config.display()))
                 .env_remove("BAO_ADDR")
                 .env_remove("VAULT_ADDR")
                 .stdin(Stdio::null())
@@ -73,7 +79,7 @@ impl World {
                 .stderr(log)
                 .spawn()
                 .expect("start bao server -dev");
-            World { bao, bao_bin, address: format!("http://127.0.0.1:{port}"), pg, _dir: dir }
+            World { bao, bao_bin, address: format!("http://127.0.0.1:{port}"), pg, dir }
         };
         w.sql(
             "SELECT pg_reload_conf(); CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (3); \
@@ -84,8 +90,19 @@ impl World {
             assert!(Instant::now() < deadline, "bao server -dev did not come up in 30 s");
             std::thread::sleep(Duration::from_millis(100));
         }
+        // The server's audit log keeps the label guardsh sends.
+        let header = format!("sys/config/auditing/request-headers/{}", openbao::LABEL_HEADER);
+        w.bao_ok(&["write", &header, "hmac=false"]);
+        w.database_engine(None);
+        Some(w)
+    }
+
+    /// The database engine at `database/` (in `namespace`, if given) with the reader and writer
+    /// roles.
+    fn database_engine(&self, namespace: Option<&str>) {
+        let w = Bao { world: self, namespace };
         w.bao_ok(&["secrets", "enable", "database"]);
-        let conn = format!("connection_url=host={} user=postgres dbname=postgres sslmode=disable", w.pg.socket());
+        let conn = format!("connection_url=host={} user=postgres dbname=postgres sslmode=disable", self.pg.socket());
         w.bao_ok(&["write", "database/config/pg", "plugin_name=postgresql-database-plugin", &conn, "allowed_roles=*"]);
         // The revocation statements must undo exactly the grants, or DROP ROLE fails and the lease
         // cannot be revoked.
@@ -105,7 +122,10 @@ impl World {
                 ),
             ]);
         }
-        Some(w)
+    }
+
+    fn audit_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default()
     }
 
     fn config(&self) -> Config {
@@ -122,19 +142,11 @@ impl World {
     }
 
     fn bao(&self, args: &[&str]) -> Output {
-        Command::new(&self.bao_bin)
-            .args(args)
-            .env("BAO_ADDR", &self.address)
-            .env("BAO_TOKEN", TOKEN)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run bao")
+        Bao { world: self, namespace: None }.bao(args)
     }
 
     fn bao_ok(&self, args: &[&str]) -> String {
-        let out = self.bao(args);
-        assert!(out.status.success(), "bao {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        Bao { world: self, namespace: None }.bao_ok(args)
     }
 
     /// The leases the server holds under a role (sys/leases/lookup lists them).
@@ -171,6 +183,38 @@ impl World {
     /// Roles the database engine made (its names start `v-`).
     fn minted_roles(&self) -> String {
         self.sql("SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname LIKE 'v-%'")
+    }
+}
+
+/// The bao CLI, in a namespace or the root one.
+struct Bao<'a> {
+    world: &'a World,
+    namespace: Option<&'a str>,
+}
+
+impl Bao<'_> {
+    fn bao(&self, args: &[&str]) -> Output {
+        self.bao_as(TOKEN, args)
+    }
+
+    fn bao_as(&self, token: &str, args: &[&str]) -> Output {
+        let mut c = Command::new(&self.world.bao_bin);
+        c.args(args)
+            .env("BAO_ADDR", &self.world.address)
+            .env("BAO_TOKEN", token)
+            .env_remove("BAO_NAMESPACE")
+            .env_remove("VAULT_NAMESPACE")
+            .stdin(Stdio::null());
+        if let Some(ns) = self.namespace {
+            c.env("BAO_NAMESPACE", ns);
+        }
+        c.output().expect("run bao")
+    }
+
+    fn bao_ok(&self, args: &[&str]) -> String {
+        let out = self.bao(args);
+        assert!(out.status.success(), "bao {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
@@ -225,6 +269,9 @@ fn mint_bao_a_reader_reads_only_its_grant_and_revoking_drops_the_role() {
     assert_eq!(w.leases("reader"), [suffix]);
     let lookup = w.bao_ok(&["write", "-format=json", "sys/leases/lookup", &format!("lease_id={}", m.lease_id)]);
     assert!(lookup.contains(&m.lease_id), "{lookup}");
+
+    // The server's audit log names the request by guardsh's label.
+    assert!(w.audit_log().contains(r#""x-guardsh-label":["req-reader-1"]"#), "label not in OpenBao's audit log");
 
     // Revoking ends the lease, drops the role, and the password no longer logs in.
     m.lease.revoke().expect("revoke");
@@ -355,4 +402,59 @@ fn mint_bao_a_server_that_never_answers_is_given_up_on_in_time() {
     assert!(e.contains("did not answer in time"), "{e}");
     assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(7), "gave up after {took:?}");
     let _ = hold.join();
+}
+
+/// A token with only what the provider needs: `read` on the reader's path and `update` on
+/// revoking the reader's leases. It mints and revokes; it cannot mint the writer or revoke a
+/// writer's lease.
+#[test]
+fn mint_bao_a_least_privilege_token_mints_and_revokes_its_own_role_only() {
+    let Some(w) = World::start() else { return };
+    let policy = w.dir.path().join("reader.hcl");
+    std::fs::write(
+        &policy,
+        "path \"database/creds/reader\" { capabilities = [\"read\"] }\n\
+         path \"sys/leases/revoke/database/creds/reader/*\" { capabilities = [\"update\"] }\n",
+    )
+    .expect("write policy");
+    w.bao_ok(&["policy", "write", "guardsh-reader", &policy.display().to_string()]);
+    let token = w.bao_ok(&["token", "create", "-policy=guardsh-reader", "-field=token"]);
+    let token = token.trim();
+
+    let cfg = w.config();
+    let m = openbao::mint(&cfg, token, "database/creds/reader", "req-least-1").expect("mint with the reader token");
+    assert!(!w.minted_roles().is_empty());
+    m.lease.revoke().expect("revoke with the reader token");
+    assert_eq!(w.minted_roles(), "");
+
+    let e = openbao::mint(&cfg, token, "database/creds/writer", "req-least-2").expect_err("writer");
+    assert!(e.contains("403"), "{e}");
+    let writer = openbao::mint(&cfg, TOKEN, "database/creds/writer", "req-least-3").expect("mint the writer as root");
+    let out = Bao { world: &w, namespace: None }.bao_as(token, &["lease", "revoke", &writer.lease_id]);
+    assert!(!out.status.success(), "the reader token revoked a writer lease");
+    writer.lease.revoke().expect("revoke the writer as root");
+    assert_eq!(w.minted_roles(), "");
+}
+
+/// In a namespace (OpenBao has them since 2.3): the secret is read and the lease revoked there,
+/// both with `X-Vault-Namespace`; a namespace that does not exist is refused.
+#[test]
+fn mint_bao_a_namespace_is_sent_on_mint_and_revoke() {
+    let Some(w) = World::start() else { return };
+    w.bao_ok(&["namespace", "create", "team"]);
+    w.database_engine(Some("team"));
+    let mut cfg = w.config();
+    cfg.namespace = Some("team".into());
+    let m = openbao::mint(&cfg, TOKEN, "database/creds/reader", "req-ns-1").expect("mint in the namespace");
+    let user = var(&m, "PGUSER").to_string();
+    let read = w.psql(&user, Some(var(&m, "PGPASSWORD")), "SELECT count(*) FROM t");
+    assert!(read.status.success(), "{}", stderr(&read));
+    assert!(w.leases("reader").is_empty(), "the lease is in the root namespace");
+    m.lease.revoke().expect("revoke in the namespace");
+    assert_eq!(w.minted_roles(), "");
+
+    cfg.namespace = Some("nosuch".into());
+    let e = openbao::mint(&cfg, TOKEN, "database/creds/reader", "req-ns-2").expect_err("no such namespace");
+    assert!(e.contains("\"namespace not found\""), "{e}");
+    assert_eq!(w.minted_roles(), "");
 }
