@@ -12,7 +12,8 @@
 //!
 //! The token is sent only in its header: never in a URL, an error or a `Debug` form. Plain
 //! `http://` is accepted only for a server on this machine (the dev server); anything else must be
-//! `https://`, checked against the system's roots by rustls. Redirects are not followed (the token
+//! `https://`, verified by rustls against the Mozilla roots built into ureq (webpki-roots; a
+//! server under a private CA is refused until a CA option exists). Redirects are not followed (the token
 //! would go with them) and proxy variables are not read (the address is the policy's, not the
 //! environment's). Every call has connect and answer deadlines.
 
@@ -179,32 +180,13 @@ pub fn mint(cfg: &Config, token: &str, path: &str, label: &str) -> Result<Minted
         request = request.header("X-Vault-Namespace", ns.as_str());
     }
     let response = request.call().map_err(|e| transport_error(address, &e))?;
-    let (status, body) = read_answer(response, address)?;
+    let (status, body) = read_answer(response, address)
+        .map_err(|e| format!("{e} (a lease the read may have made ends with its TTL)"))?;
     if status != 200 {
         return Err(answer_error(status, &body, token, &format!("reading {path}")));
     }
-    let reply: SecretReply = serde_json::from_str(&body).map_err(|e| {
-        format!(
-            "OpenBao's answer for {path} is not a secret's JSON ({e}); if a lease was made, it ends with its TTL: \
-             check that address points at OpenBao or Vault"
-        )
-    })?;
-    let lease_id = reply.lease_id.clone().unwrap_or_default();
-    if lease_id.is_empty() {
-        return Err(format!(
-            "{path} is a static secret (no lease): it cannot be revoked after the command, so it is not minted; \
-             point the [mint] table at a dynamic secrets engine's path, e.g. database/creds/ROLE"
-        ));
-    }
-    // A lease id is the secret's path and a random suffix; one that is not a plain path could not
-    // be revoked through its URL, so it is not used (and not trusted).
-    if let Err(e) = check_path("lease_id", &lease_id) {
-        return Err(format!(
-            "OpenBao answered {path} with a lease id guardsh cannot revoke ({e}); revoke it by hand: bao lease revoke {}",
-            printable(&lease_id)
-        ));
-    }
-    match fields_for_tool(cfg, &reply, path) {
+    let (lease_id, outcome) = examine(cfg, &body, path);
+    match outcome {
         Ok((ttl_seconds, env)) => Ok(Minted {
             lease: Lease {
                 lease_id: lease_id.clone(),
@@ -216,10 +198,12 @@ pub fn mint(cfg: &Config, token: &str, path: &str, label: &str) -> Result<Minted
             ttl_seconds,
             env,
         }),
+        Err(reason) if lease_id.is_empty() => Err(reason),
         Err(reason) => match revoke(address, token, cfg.namespace.as_deref(), &lease_id) {
             Ok(()) => Err(format!("{reason} (the lease it made, {lease_id}, was revoked)")),
             Err(e) => Err(format!(
-                "{reason}; and revoking the lease it made failed: {e}; revoke it by hand: bao lease revoke {lease_id}"
+                "{reason}; and revoking the lease it made failed: {e}; revoke it by hand: bao lease revoke {}",
+                crate::display::shell_quote(std::ffi::OsStr::new(&lease_id))
             )),
         },
     }
@@ -284,6 +268,11 @@ fn transport_error(address: &str, e: &ureq::Error) -> String {
             CONNECT_TIMEOUT.as_secs(),
             ANSWER_TIMEOUT.as_secs()
         ),
+        // rustls's verdict reaches ureq as an I/O error; its text is the only place it shows.
+        _ if e.to_string().contains("certificate") => format!(
+            "could not reach OpenBao at {address}: {e}; its certificate is not signed by a root guardsh trusts \
+             (the Mozilla roots): give the server such a certificate"
+        ),
         _ => format!("could not reach OpenBao at {address}: {e}; check that the server runs and the [mint] address"),
     }
 }
@@ -311,7 +300,7 @@ fn answer_error(status: u16, body: &str, token: &str, doing: &str) -> String {
     }
 }
 
-/// `{"errors": ["...", ...]}` as one line: controls shown as `?`, each message bounded, and the
+/// `{"errors": ["...", ...]}` as one line: controls escaped, each message bounded, and the
 /// token blanked should a server ever echo it.
 fn quoted_errors(body: &str, token: &str) -> String {
     #[derive(Deserialize)]
@@ -403,6 +392,47 @@ impl<'de> Visitor<'de> for FieldVisitor {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Field::Other("an object"))
     }
+}
+
+/// The lease id the answer carries (empty if none; to revoke, whatever else is wrong) and the
+/// TTL and the tool's variables, or why the secret cannot be used. A lease id that is not a plain
+/// path is refused: it could not be revoked through its URL.
+fn examine(cfg: &Config, body: &str, path: &str) -> (String, Result<(u64, Vec<Variable>), String>) {
+    let reply: SecretReply = match serde_json::from_str(body) {
+        Ok(reply) => reply,
+        Err(e) => {
+            // serde's message can quote the value it choked on, which may be the secret: only
+            // the kind and place of the error are shown. The lease id, if it can be read, is kept
+            // so the lease can still be revoked.
+            #[derive(Deserialize)]
+            struct LeaseOnly {
+                #[serde(default)]
+                lease_id: Option<String>,
+            }
+            let lease = serde_json::from_str::<LeaseOnly>(body).ok().and_then(|l| l.lease_id).unwrap_or_default();
+            let reason = format!(
+                "OpenBao's answer for {path} is not a secret's JSON ({:?} error at line {}, column {}); \
+                 check that the [mint] address points at OpenBao or Vault",
+                e.classify(),
+                e.line(),
+                e.column()
+            );
+            return (lease, Err(reason));
+        }
+    };
+    let lease_id = reply.lease_id.clone().unwrap_or_default();
+    if lease_id.is_empty() {
+        let reason = format!(
+            "{path} is a static secret (no lease): it cannot be revoked after the command, so it is not minted; \
+             point the [mint] table at a dynamic secrets engine's path, e.g. database/creds/ROLE"
+        );
+        return (lease_id, Err(reason));
+    }
+    if let Err(e) = check_path("lease_id", &lease_id) {
+        return (lease_id, Err(format!("OpenBao answered {path} with a lease id guardsh cannot use: {e}")));
+    }
+    let outcome = fields_for_tool(cfg, &reply, path);
+    (lease_id, outcome)
 }
 
 /// The lease's TTL and the tool's variables, in `cfg.env`'s order, or why the secret cannot be
@@ -545,9 +575,9 @@ fn is_variable_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A value from the policy or the server, safe to print in one line: controls become `?`.
+/// A value from the policy or the server, safe to print: control and bidi characters escaped.
 fn printable(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    crate::display::escape_text(s)
 }
 
 #[cfg(test)]
@@ -709,6 +739,46 @@ mod tests {
         .map(|_| ())
         .expect_err("refused");
         assert!(e.contains("it has: username") && !e.contains("secret-user"), "{e}");
+    }
+
+    #[test]
+    fn an_answer_is_examined_keeping_the_lease_to_revoke() {
+        let p = "database/creds/reader";
+        let (lease, outcome) = examine(
+            &config(),
+            r#"{"lease_id":"database/creds/reader/Ab1.x","lease_duration":900,"data":{"username":"u","password":"p"}}"#,
+            p,
+        );
+        assert_eq!(lease, "database/creds/reader/Ab1.x");
+        assert_eq!(outcome.map(|(ttl, env)| (ttl, env.len())), Ok((900, 2)));
+        // Static secrets (KV v1 has no lease_id; KV v2 an empty one) have nothing to revoke.
+        for json in [r#"{"data":{"username":"u","password":"p"}}"#, r#"{"lease_id":"","lease_duration":0,"data":{}}"#] {
+            let (lease, outcome) = examine(&config(), json, p);
+            assert_eq!(lease, "");
+            assert!(outcome.map(|_| ()).expect_err("static").contains("static secret"), "{json}");
+        }
+        // A malformed answer: serde's message would quote the secret; only its kind and place are
+        // shown, and the lease id, when readable, is kept for revoking.
+        let (lease, outcome) =
+            examine(&config(), r#"{"lease_id":"database/creds/reader/x","lease_duration":"hunter2","data":{}}"#, p);
+        let e = outcome.map(|_| ()).expect_err("malformed");
+        assert_eq!(lease, "database/creds/reader/x");
+        assert!(e.contains("not a secret's JSON") && !e.contains("hunter2"), "{e}");
+        let (lease, outcome) = examine(&config(), r#"{"lease_id":"l/x","data":"hunter2"}"#, p);
+        let e = outcome.map(|_| ()).expect_err("data not a map");
+        assert_eq!(lease, "l/x");
+        assert!(!e.contains("hunter2"), "{e}");
+        let (lease, outcome) = examine(&config(), "<html>hunter2", p);
+        assert_eq!(lease, "");
+        assert!(!outcome.map(|_| ()).expect_err("html").contains("hunter2"));
+        // A lease id that is not a plain path is not used.
+        let (lease, outcome) = examine(
+            &config(),
+            r#"{"lease_id":"../sys/x","lease_duration":9,"data":{"username":"u","password":"p"}}"#,
+            p,
+        );
+        assert_eq!(lease, "../sys/x");
+        assert!(outcome.map(|_| ()).expect_err("bad lease").contains("cannot use"));
     }
 
     #[test]
