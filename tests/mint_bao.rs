@@ -312,7 +312,7 @@ fn mint_bao_a_writer_deletes_and_writes_without_write_path_are_refused() {
 
 #[test]
 fn mint_bao_refusals_say_why_and_leave_no_lease_or_role() {
-    let Some(w) = World::start() else { return };
+    let Some(mut w) = World::start() else { return };
     let cfg = w.config();
     let path = "database/creds/reader";
 
@@ -347,6 +347,14 @@ fn mint_bao_refusals_say_why_and_leave_no_lease_or_role() {
 
     assert!(w.leases("reader").is_empty(), "a refused mint left a lease: {:?}", w.leases("reader"));
     assert_eq!(w.minted_roles(), "", "a refused mint left a role");
+
+    // A revoke that cannot reach the server says which lease is left and how to end it.
+    let m = openbao::mint(&cfg, TOKEN, path, "req-6").expect("mint");
+    let id = m.lease_id.clone();
+    let _ = w.bao.kill();
+    let _ = w.bao.wait();
+    let e = m.lease.revoke().expect_err("server gone");
+    assert!(e.contains("could not reach OpenBao") && e.contains(&format!("bao lease revoke {id}")), "{e}");
 }
 
 #[test]

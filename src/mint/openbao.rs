@@ -151,9 +151,15 @@ impl Lease {
     }
 
     /// Ends the lease now; the secrets engine drops what it made (the database role) before the
-    /// server answers (`sync` is Vault's default).
+    /// server answers (`sync` is Vault's default). On failure the message names the lease and
+    /// the command that revokes it by hand, since the credential otherwise lives to its TTL.
     pub fn revoke(self) -> Result<(), String> {
-        revoke(&self.address, &self.token, self.namespace.as_deref(), &self.lease_id)
+        revoke(&self.address, &self.token, self.namespace.as_deref(), &self.lease_id).map_err(|e| {
+            format!(
+                "{e}; the credential stays valid until its lease ends unless revoked by hand: bao lease revoke {}",
+                crate::display::shell_quote(std::ffi::OsStr::new(&self.lease_id))
+            )
+        })
     }
 }
 
@@ -217,15 +223,27 @@ fn revoke(address: &str, token: &str, namespace: Option<&str>, lease_id: &str) -
     check_path("lease_id", lease_id)?;
     let url = format!("{address}/v1/sys/leases/revoke/{lease_id}");
     let body = serde_json::json!({ "lease_id": lease_id }).to_string();
-    let mut request = agent()
-        .put(&url)
-        .header("X-Vault-Token", token)
-        .header("X-Vault-Request", "true")
-        .header("Content-Type", "application/json");
-    if let Some(ns) = namespace {
-        request = request.header("X-Vault-Namespace", ns);
-    }
-    let response = request.send(body.as_bytes()).map_err(|e| transport_error(address, &e))?;
+    let send = || {
+        let mut request = agent()
+            .put(&url)
+            .header("X-Vault-Token", token)
+            .header("X-Vault-Request", "true")
+            .header("Content-Type", "application/json");
+        if let Some(ns) = namespace {
+            request = request.header("X-Vault-Namespace", ns);
+        }
+        request.send(body.as_bytes())
+    };
+    // A connection that failed outright (refused, reset) is tried once more: revoking is
+    // idempotent, and a lease left alive is a credential left alive. A timeout is not retried.
+    let response = match send() {
+        Err(e) if !matches!(e, ureq::Error::Timeout(_)) => {
+            std::thread::sleep(Duration::from_millis(250));
+            send()
+        }
+        sent => sent,
+    };
+    let response = response.map_err(|e| transport_error(address, &e))?;
     let (status, answer) = read_answer(response, address)?;
     match status {
         200 | 204 => Ok(()),
