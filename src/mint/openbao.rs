@@ -1,4 +1,4 @@
-//! The OpenBao / HashiCorp Vault provider: reads a lease-bearing secret (e.g. `database/creds/ROLE`) for one approved command, names its fields as the tool's variables, and revokes the lease afterwards.
+//! The OpenBao / HashiCorp Vault provider: a lease-bearing secret's fields as a tool's variables, the lease revoked after.
 //!
 //! Vault's HTTP API, the same on OpenBao: `GET {address}/v1/{path}` with `X-Vault-Token` (and
 //! `X-Vault-Namespace`) answers `{lease_id, lease_duration, renewable, data: {...}}`; `PUT
@@ -13,9 +13,9 @@
 //! The token is sent only in its header: never in a URL, an error or a `Debug` form. Plain
 //! `http://` is accepted only for a server on this machine (the dev server); anything else must be
 //! `https://`, verified by rustls against the Mozilla roots built into ureq (webpki-roots; a
-//! server under a private CA is refused until a CA option exists). Redirects are not followed (the token
-//! would go with them) and proxy variables are not read (the address is the policy's, not the
-//! environment's). Every call has connect and answer deadlines.
+//! server under a private CA is refused until a CA option exists). Redirects are not followed
+//! (the token would go with them) and proxy variables are not read (the address is the policy's,
+//! not the environment's). Every call has connect and answer deadlines.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -180,8 +180,10 @@ pub fn mint(cfg: &Config, token: &str, path: &str, label: &str) -> Result<Minted
     check_label(label)?;
     let address = cfg.address.trim_end_matches('/');
     let url = format!("{address}/v1/{path}");
-    let mut request =
-        agent().get(&url).header("X-Vault-Token", token).header("X-Vault-Request", "true").header(LABEL_HEADER, label);
+    let mut request = agent().get(&url).header("X-Vault-Token", token).header("X-Vault-Request", "true");
+    if !label.is_empty() {
+        request = request.header(LABEL_HEADER, label);
+    }
     if let Some(ns) = &cfg.namespace {
         request = request.header("X-Vault-Namespace", ns.as_str());
     }
@@ -503,10 +505,12 @@ fn check_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An empty label is not sent (a command without an approval has no request id); any other must
+/// be a plain header value, or the caller has a bug worth hearing about.
 fn check_label(label: &str) -> Result<(), String> {
-    if label.is_empty() || label.len() > MAX_LABEL || !label.bytes().all(|b| b.is_ascii_graphic()) {
+    if label.len() > MAX_LABEL || !label.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!(
-            "the request label `{}` cannot go in a header (1 to {MAX_LABEL} visible ASCII characters)",
+            "the request label `{}` cannot go in a header (up to {MAX_LABEL} visible ASCII characters)",
             printable(label)
         ));
     }
@@ -708,7 +712,8 @@ mod tests {
             assert!(bad.is_empty() || !e.contains(bad), "{e}");
         }
         assert!(check_label("req-20261203-abc").is_ok());
-        assert!(check_label("").is_err());
+        assert!(check_label("").is_ok());
+        assert!(check_label("a b").is_err());
         assert!(check_label("a\r\nb").is_err());
         assert!(check_label(&"x".repeat(MAX_LABEL + 1)).is_err());
     }
@@ -847,7 +852,7 @@ mod tests {
                 .expect_err("refused")
                 .contains("held OpenBao token")
         );
-        assert!(mint(&c, "s.tok", "database/creds/reader", "").expect_err("refused").contains("label"));
+        assert!(mint(&c, "s.tok", "database/creds/reader", "a\nb").expect_err("refused").contains("label"));
         c.address = "http://vault.example.com".into();
         assert!(mint(&c, "s.tok", "database/creds/reader", "r").expect_err("refused").contains("unencrypted"));
     }
