@@ -105,7 +105,8 @@ impl World {
         let conn = format!("connection_url=host={} user=postgres dbname=postgres sslmode=disable", self.pg.socket());
         w.bao_ok(&["write", "database/config/pg", "plugin_name=postgresql-database-plugin", &conn, "allowed_roles=*"]);
         // The revocation statements must undo exactly the grants, or DROP ROLE fails and the lease
-        // cannot be revoked.
+        // cannot be revoked. They end the role's sessions first: a dropped role's open session
+        // stays connected (without its grants), so a process the tool left behind would keep it.
         for (role, grants) in [("reader", "SELECT"), ("writer", "SELECT, DELETE")] {
             w.bao_ok(&[
                 "write",
@@ -118,7 +119,8 @@ impl World {
                      VALID UNTIL '{{{{expiration}}}}'; GRANT {grants} ON t TO \"{{{{name}}}}\";"
                 ),
                 &format!(
-                    "revocation_statements=REVOKE {grants} ON t FROM \"{{{{name}}}}\"; DROP ROLE \"{{{{name}}}}\";"
+                    "revocation_statements=SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE usename = '{{{{name}}}}'; REVOKE {grants} ON t FROM \"{{{{name}}}}\"; DROP ROLE \"{{{{name}}}}\";"
                 ),
             ]);
         }
@@ -273,8 +275,25 @@ fn mint_bao_a_reader_reads_only_its_grant_and_revoking_drops_the_role() {
     // The server's audit log names the request by guardsh's label.
     assert!(w.audit_log().contains(r#""x-guardsh-label":["req-reader-1"]"#), "label not in OpenBao's audit log");
 
-    // Revoking ends the lease, drops the role, and the password no longer logs in.
+    // A session the tool left behind (here a psql still sleeping).
+    let lingering = Command::new(w.pg.bin.join("psql"))
+        .args(["-X", "-At", "-h", &w.pg.socket(), "-U", &user, "-d", "postgres", "-c", "SELECT pg_sleep(60)"])
+        .env("PGPASSWORD", &password)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a lingering psql");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.sql(&format!("SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}'")) != "1" {
+        assert!(Instant::now() < deadline, "the lingering session did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Revoking ends the lease, the role's sessions and the role; the password no longer logs in.
     m.lease.revoke().expect("revoke");
+    let ended = lingering.wait_with_output().expect("lingering psql ends");
+    assert!(!ended.status.success() && stderr(&ended).contains("terminating connection"), "{ended:?}");
     assert_eq!(w.minted_roles(), "");
     assert!(w.leases("reader").is_empty());
     let after = w.psql(&user, Some(&password), "SELECT 1");
