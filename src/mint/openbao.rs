@@ -100,6 +100,19 @@ impl fmt::Debug for Minted {
 }
 
 impl Config {
+    /// The provider's table as the policy compiler read it (`[mint.TOOL]`, src/mint/settings.rs);
+    /// `secret_from` names the held token's variable, which the caller looks up.
+    #[allow(dead_code)] // until mint::mint calls the provider
+    pub(crate) fn from_settings(o: &super::settings::OpenBao) -> Config {
+        Config {
+            address: o.address.clone(),
+            read_path: o.read_path.clone(),
+            write_path: o.write_path.clone(),
+            env: o.env.iter().cloned().collect(),
+            namespace: o.namespace.clone(),
+        }
+    }
+
     /// Everything about the table that can be wrong before talking to a server. The lead's
     /// policy compiler can call this so a bad table fails at load, not at the first command.
     pub fn check(&self) -> Result<(), String> {
@@ -673,6 +686,19 @@ mod tests {
         for &(address, ok) in table {
             assert_eq!(check_address(address).is_ok(), ok, "{address:?}");
         }
+    }
+
+    #[test]
+    fn the_policy_table_becomes_a_config() {
+        let o = crate::mint::settings::OpenBao {
+            address: "http://127.0.0.1:8200".into(),
+            read_path: "database/creds/reader".into(),
+            write_path: Some("database/creds/writer".into()),
+            env: vec![("PGUSER".into(), "username".into()), ("PGPASSWORD".into(), "password".into())],
+            namespace: None,
+            secret_from: "VAULT_TOKEN".into(),
+        };
+        assert_eq!(Config::from_settings(&o), config());
     }
 
     #[test]
