@@ -12,6 +12,7 @@
 //! (`pg_scope`), the aws command's actions and resources (`aws_policy`), or for OpenBao the
 //! role for reads or the role for writes.
 
+pub mod openbao;
 pub mod pg_scope;
 pub mod postgres;
 pub(crate) mod settings;
