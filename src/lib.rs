@@ -23,6 +23,9 @@ mod git_config;
 mod helpers;
 mod manifest;
 mod matching;
+// Public only so tests/ can drive the credential providers against real servers.
+#[doc(hidden)]
+pub mod mint;
 mod paths;
 mod pipeline;
 mod policy;
