@@ -16,6 +16,7 @@ mod faults;
 mod gate;
 mod kubectl;
 mod layers;
+mod mint_sts;
 mod postgres;
 mod real_agents;
 mod rego;
