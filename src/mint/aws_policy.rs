@@ -12,13 +12,17 @@
 //!   `elasticloadbalancing`) and the operation in CamelCase. The CLI's kebab case loses
 //!   botocore's acronyms (`describe-db-instances` is `DescribeDBInstances`), but IAM compares
 //!   action names case-insensitively, so `rds:DescribeDbInstances` is the same action. S3 is the
-//!   one service whose actions are not its operations' names (`ListObjectsV2` is `s3:ListBucket`):
-//!   `S3API_ACTIONS`.
+//!   one service whose actions are mostly not its operations' names (`ListObjectsV2` is
+//!   `s3:ListBucket`): `S3API_ACTIONS`; the few elsewhere (`lambda invoke` is
+//!   `lambda:InvokeFunction`) are in `OPERATION_ACTIONS`.
 //! - Resources, where the arguments name them unambiguously: s3api's `--bucket`/`--key`/
-//!   `--copy-source`; otherwise every ARN given to a `--*-arn`, `--arn`, `--*-name`, `--*-id`
+//!   `--copy-source`; otherwise every ARN given to a `--*-arn(s)`, `--arn`, `--*-name`, `--*-id`
 //!   or `--*-identifier` option, when no such option also names something without an ARN (a
 //!   `--role-name` beside a `--policy-arn` means the role is the resource, and its ARN needs the
-//!   account: `*`). Anything else is `*`: the action alone still scopes the credentials.
+//!   account: `*`). An ARN that is a condition rather than the resource (`--source-arn`) only
+//!   adds an ARN the approved command names, for the same one action. Anything else is `*`: the
+//!   action alone still scopes the credentials. Positional words after an operation (more values
+//!   of a list option) or `--cli-input-json` also make it `*`.
 //! - awscli's own commands (`s3 cp`, `ecr get-login-password`, `eks update-kubeconfig`, ...) are
 //!   not operations: `s3` and a few others have a table of the calls they make (`CUSTOM`); the rest
 //!   of them are refused (`CUSTOM_UNDERIVED`), as are commands that need no AWS call (`configure`).
@@ -33,7 +37,10 @@
 //!
 //! Not derived, so such a command fails with AccessDenied rather than getting more: what a service
 //! checks on another's behalf (`iam:PassRole` when handing a role to EC2 or Lambda, `kms:Decrypt`
-//! for an SSE-KMS object), and the resources CloudFormation creates without a service role.
+//! for an SSE-KMS object), and what services do with the caller's own credentials (Athena reading
+//! S3 and Glue, `rds-data` reading its secret, CloudFormation creating resources without a
+//! service role). Operations whose action depends on their input (`dynamodb execute-statement`:
+//! `dynamodb:PartiQLSelect` or `...Delete`) get a name that is no action, so they are denied.
 //!
 //! Resource ARNs use the `aws` partition, or `aws-cn`/`aws-us-gov` when `--region` names one of
 //! theirs (a region set only in the environment or config is not seen here). A value's `*`, `?`
@@ -405,7 +412,34 @@ const S3API_ACTIONS: &[(&str, &[&str])] = &[
     ("upload-part-copy", &["PutObject"]),
 ];
 
+/// Operations of other services authorised as another action (the services' authorization
+/// references), or needing a second one.
+const OPERATION_ACTIONS: &[(&str, &[&str])] = &[
+    ("bedrock-runtime converse", &["bedrock:InvokeModel"]),
+    ("bedrock-runtime converse-stream", &["bedrock:InvokeModelWithResponseStream"]),
+    ("codeartifact get-authorization-token", &["codeartifact:GetAuthorizationToken", "sts:GetServiceBearerToken"]),
+    ("ecr-public get-authorization-token", &["ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"]),
+    ("lambda invoke", &["lambda:InvokeFunction"]),
+    ("lambda invoke-async", &["lambda:InvokeFunction"]),
+    ("lambda invoke-with-response-stream", &["lambda:InvokeFunction"]),
+];
+
 fn api_call(service: &str, operation: &str, args: &Args, out: &mut Builder) -> Result<(), String> {
+    if let Some((_, actions)) = OPERATION_ACTIONS.iter().find(|(p, _)| p.split_once(' ') == Some((service, operation)))
+    {
+        let resources = arn_resources(args);
+        for action in *actions {
+            // A service bearer token is not a resource of the command's.
+            let on: &[String] = if action.starts_with("sts:") { &[] } else { &resources };
+            if on.is_empty() {
+                out.add(action, "*");
+            }
+            for resource in on {
+                out.add(action, resource);
+            }
+        }
+        return Ok(());
+    }
     match service {
         "s3api" => return s3api_call(operation, args, out),
         // API Gateway's management API is authorised by HTTP method, not by operation.
@@ -468,7 +502,9 @@ fn s3api_call(operation: &str, args: &Args, out: &mut Builder) -> Result<(), Str
             vec![owned.as_str()]
         }
     };
-    let resource = if args.params_in_document() || !args.rest.is_empty() || args.doubtful {
+    // get-object and get-object-torrent take the output file as their one positional word.
+    let outfile = usize::from(matches!(operation, "get-object" | "get-object-torrent"));
+    let resource = if args.params_in_document() || args.rest.len() > outfile || args.doubtful {
         "*".to_string()
     } else {
         match (args.value("--bucket")?, args.value("--key")?) {
@@ -587,6 +623,12 @@ fn custom_calls(actions: &[&str], args: &Args, out: &mut Builder) -> Result<(), 
     }
     for action in actions {
         out.add(action, "*");
+    }
+    // `eks get-token --role-arn R` assumes R first, with these credentials.
+    if actions.contains(&"sts:GetCallerIdentity")
+        && let Some(role) = args.value("--role-arn")?
+    {
+        out.add("sts:AssumeRole", &if is_arn(role) { literal(role) } else { "*".to_string() });
     }
     Ok(())
 }
@@ -917,7 +959,7 @@ mod tests {
             ("aws s3api list-objects-v2 --bucket b", vec![format!("s3:ListBucket@{B}")]),
             ("aws s3api list-buckets", vec!["s3:ListAllMyBuckets@*".into()]),
             ("aws s3api head-object --bucket b --key k", vec![format!("s3:GetObject@{B}/k")]),
-            ("aws s3api get-object --bucket b --key a/k out.bin", vec!["s3:GetObject@*".into()]),
+            ("aws s3api get-object --bucket b --key a/k out.bin", vec![format!("s3:GetObject@{B}/a/k")]),
             ("aws s3api put-object --bucket b --key k --body f", vec![format!("s3:PutObject@{B}/k")]),
             ("aws s3api delete-bucket --bucket=b", vec![format!("s3:DeleteBucket@{B}")]),
             ("aws s3api delete-objects --bucket b --delete=file://keys.json", vec![format!("s3:DeleteObject@{B}/*")]),
@@ -955,7 +997,15 @@ mod tests {
                 "aws lambda delete-function --function-name arn:aws:lambda:us-east-1:123456789012:function:f",
                 vec!["lambda:DeleteFunction@arn:aws:lambda:us-east-1:123456789012:function:f".into()],
             ),
-            ("aws lambda invoke --function-name f out.json", vec!["lambda:Invoke@*".into()]),
+            ("aws lambda invoke --function-name f out.json", vec!["lambda:InvokeFunction@*".into()]),
+            (
+                "aws eks get-token --cluster-name c --role-arn arn:aws:iam::1:role/k",
+                vec!["sts:AssumeRole@arn:aws:iam::1:role/k".into(), "sts:GetCallerIdentity@*".into()],
+            ),
+            (
+                "aws codeartifact get-authorization-token --domain d",
+                vec!["codeartifact:GetAuthorizationToken@*".into(), "sts:GetServiceBearerToken@*".into()],
+            ),
             ("aws dynamodb delete-table --table-name users", vec!["dynamodb:DeleteTable@*".into()]),
             ("aws configservice delete-config-rule --config-rule-name r", vec!["config:DeleteConfigRule@*".into()]),
             ("aws stepfunctions start-execution --state-machine-arn arn:aws:states:us-east-1:1:stateMachine:s", vec!["states:StartExecution@arn:aws:states:us-east-1:1:stateMachine:s".into()]),
@@ -1097,7 +1147,12 @@ mod tests {
                 continue;
             };
             match session_policy(&argv, class) {
-                Ok(_) => ok += 1,
+                Ok(p) => {
+                    ok += 1;
+                    if std::env::var_os("GUARDSH_DUMP_POLICIES").is_some() {
+                        eprintln!("DUMP {line}\t{}", pairs(&p).join(" "));
+                    }
+                }
                 Err(e) => {
                     let why = accepted.iter().find(|w| e.contains(*w)).map(|w| w.to_string());
                     let why = why.unwrap_or_else(|| panic!("{line}: an error not listed: {e}"));
