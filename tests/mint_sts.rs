@@ -261,6 +261,19 @@ fn mint_sts_endpoint_that_refuses_or_stalls_fails_within_the_time_limit() {
     );
     let _ = held_open.join();
 
+    // https to a server that talks no TLS: the handshake fails, an Err (rustls is set up).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let endpoint = format!("https://127.0.0.1:{}", listener.local_addr().expect("address").port());
+    let talker = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            use std::io::Write;
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\n\r\nnot tls");
+        }
+    });
+    let err = sts::assume_role(&unreachable_config(endpoint), &HELD, &list_buckets_policy(), "r8").expect_err("no TLS");
+    assert!(err.contains("STS call"), "{err}");
+    let _ = talker.join();
+
     // Plain http to another machine is refused before any connection.
     let err =
         sts::assume_role(&unreachable_config("http://sts.example.com".into()), &HELD, &list_buckets_policy(), "r7")
