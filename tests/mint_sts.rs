@@ -280,3 +280,22 @@ fn mint_sts_endpoint_that_refuses_or_stalls_fails_within_the_time_limit() {
             .expect_err("plain http");
     assert!(err.contains("use https"), "{err}");
 }
+
+/// `src/mint/aws_waiters.tsv` is what its generator prints from the pinned awscli and botocore,
+/// as every catalog is (tests/catalogs.rs).
+#[test]
+fn mint_sts_waiter_table_is_reproduced_by_its_generator() {
+    let Some(_) = moto_bin() else { return };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new("python3")
+        .arg("catalogs/gen/aws_waiters.py")
+        .current_dir(root)
+        .output()
+        .expect("run the waiter generator");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want = std::fs::read_to_string(Path::new(root).join("src/mint/aws_waiters.tsv")).expect("the waiter table");
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == want,
+        "regenerate it: python3 catalogs/gen/aws_waiters.py > src/mint/aws_waiters.tsv"
+    );
+}
