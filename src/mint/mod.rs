@@ -12,10 +12,12 @@
 //! (`pg_scope`), the aws command's actions and resources (`aws_policy`), or for OpenBao the
 //! role for reads or the role for writes.
 
+pub mod aws_policy;
 pub mod openbao;
 pub mod pg_scope;
 pub mod postgres;
 pub(crate) mod settings;
+pub mod sts;
 
 use std::ffi::OsString;
 use std::path::Path;
