@@ -236,16 +236,17 @@ pub fn evaluate_files(
     });
     let wait = policy.wait && !verdict.no_wait;
     // Only a tool with a provider pays for this (never the shim's allow path otherwise).
-    let mint = policy.mint.get(&inv.tool).map(|provider| crate::mint::Plan {
-        provider: provider.clone(),
-        reads_only: match &argv.sql {
-            Some(class) => *class == crate::sql::SqlClass::Read,
-            None => {
-                crate::posture::read(&inv.tool, &spec, &argv).and_then(|r| r.class())
-                    == Some(crate::catalog::Class::Read)
-            }
-        },
-        statements: spec.sql.and_then(|client| statements_held(client, &argv, &inv.stdin, &files)),
+    let mint = policy.mint.get(&inv.tool).map(|provider| {
+        let class = crate::posture::read(&inv.tool, &spec, &argv).and_then(|r| r.class());
+        crate::mint::Plan {
+            provider: provider.clone(),
+            reads_only: match &argv.sql {
+                Some(sql) => *sql == crate::sql::SqlClass::Read,
+                None => class == Some(crate::catalog::Class::Read),
+            },
+            class,
+            statements: spec.sql.and_then(|client| statements_held(client, &argv, &inv.stdin, &files)),
+        }
     });
     Evaluation {
         argv,

@@ -20,7 +20,7 @@ pub(crate) enum Mode {
 
 /// The shipped rules, fake tools, a shim for every guarded tool, and credential files in the
 /// human's home and the project.
-fn world() -> Test {
+pub(crate) fn world() -> Test {
     let t = Test::new().tools(&["aws", "kubectl", "railway", "psql"]).example_rules();
     // The fake tools record what they saw here: a place tools started outside the sandbox may
     // write (see `sandbox::jail`), as the project is.
@@ -80,7 +80,7 @@ pub(crate) fn agent(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String,
     agent_with(t, mode, &[], script)
 }
 
-fn agent_with(t: &Test, mode: Mode, env: &[(&str, &str)], script: &str) -> (Option<i32>, String, String) {
+pub(crate) fn agent_with(t: &Test, mode: Mode, env: &[(&str, &str)], script: &str) -> (Option<i32>, String, String) {
     let as_root = crate::support::as_root();
     t.hand_to_agent();
     let mut args = vec!["run"];

@@ -18,6 +18,7 @@ mod kubectl;
 mod layers;
 mod mint_bao;
 mod mint_pg;
+mod mint_run;
 mod mint_sts;
 mod postgres;
 mod real_agents;

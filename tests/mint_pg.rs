@@ -16,15 +16,15 @@ use guardsh::mint::postgres::{Config, Minted, mint};
 
 use crate::postgres::Server;
 
-const ADMIN_PASSWORD: &str = "admin-secret-pw";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-secret-pw";
 
-struct Db {
-    server: Server,
+pub(crate) struct Db {
+    pub(crate) server: Server,
     cfg: Config,
 }
 
 impl Db {
-    fn start() -> Option<Db> {
+    pub(crate) fn start() -> Option<Db> {
         let server = Server::start()?;
         let cfg = Config {
             host: server.socket(),
@@ -55,12 +55,12 @@ impl Db {
         Some(db)
     }
 
-    fn psql(&self) -> PathBuf {
+    pub(crate) fn psql(&self) -> PathBuf {
         self.server.bin.join("psql")
     }
 
     /// Runs SQL as the superuser and returns its unaligned output.
-    fn superuser(&self, sql: &str) -> String {
+    pub(crate) fn superuser(&self, sql: &str) -> String {
         let out = Command::new(self.psql())
             .args(["-h", &self.server.socket(), "-U", "postgres", "-d", "postgres", "-X", "-q", "-At"])
             .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
@@ -82,7 +82,7 @@ impl Db {
         c
     }
 
-    fn login(&self, user: &str, password: &str, sql: &str) -> Output {
+    pub(crate) fn login(&self, user: &str, password: &str, sql: &str) -> Output {
         self.login_command(user, password, sql).output().expect("run psql")
     }
 

@@ -95,8 +95,6 @@ fn json_strings(values: &[String]) -> String {
 /// The session policy for one aws command line, as guardsh normalised it, of catalog class
 /// `class`. Err, saying why, when it cannot be derived with certainty; the caller then mints
 /// nothing and the command does not run with minted credentials.
-// Called by the broker's mint hook (issue 15) once it is wired in; until then only by the tests.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn session_policy(argv: &NormalizedArgv, class: Class) -> Result<SessionPolicy, String> {
     if argv.is_uncertain() {
         return Err("the command line could not be read with certainty, so no session policy is derived for it".into());

@@ -37,6 +37,9 @@ pub struct Plan {
     /// The command only reads (its statements, or its catalog class): the read role, read
     /// actions, the read path.
     pub reads_only: bool,
+    /// The command's class in its tool's catalog, when it has one (what STS's session policy is
+    /// derived for).
+    pub class: Option<crate::catalog::Class>,
     /// The statements decided on, for a database client: `None` when some were not held (an
     /// interactive session, a file guardsh did not copy), so no privileges can be derived.
     pub statements: Option<Vec<String>>,
@@ -66,8 +69,11 @@ pub struct Minted {
 
 /// What has to be undone when the tool ends.
 enum Lease {
+    /// The role made for the command: its sessions are ended and it is dropped.
+    Postgres(postgres::Lease),
+    /// The dynamic secret's lease, revoked (the secrets engine then removes the credential).
+    OpenBao(openbao::Lease),
     /// STS credentials cannot be revoked; they lapse after their duration.
-    #[allow(dead_code)] // until the sts provider is built in
     Lapses,
 }
 
@@ -76,6 +82,8 @@ impl Minted {
     /// what was done, for the audit record.
     pub fn revoke(self) -> Result<String, String> {
         match self.lease {
+            Lease::Postgres(lease) => lease.revoke().map(|()| format!("{} dropped, its sessions ended", self.identity)),
+            Lease::OpenBao(lease) => lease.revoke().map(|()| format!("{} revoked", self.identity)),
             Lease::Lapses => Ok(format!("{} lapses by itself (STS credentials cannot be revoked)", self.identity)),
         }
     }
@@ -128,10 +136,93 @@ pub fn fresh_label() -> Result<String, String> {
 
 /// Mints with the provider. `held` has the provider's own secret (`Provider::held`).
 fn mint(plan: &Plan, held: &[(String, Zeroizing<String>)], req: &Request) -> Result<Minted, String> {
-    let secret = |name: &str| held.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let _ = (secret, req);
-    Err(format!("the {} credential provider is not built into this guardsh", plan.provider.name()))
+    let secret = |name: &str| {
+        held.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| format!("guardsh run does not hold {name}"))
+    };
+    match &plan.provider {
+        Provider::Postgres(pg) => {
+            if let Some(why) = psql_connection_conflict(pg, req.argv) {
+                return Err(why);
+            }
+            let Some(statements) = &plan.statements else {
+                return Err("a minted role gets only what the statements need, and psql will read statements guardsh has not seen (a terminal, a file it did not copy); pass them with -c, -f or a pipe".into());
+            };
+            let texts: Vec<&str> = statements.iter().map(String::as_str).collect();
+            let scope = pg_scope::scope(&texts)?;
+            let cfg = postgres::Config {
+                host: pg.host.clone(),
+                port: pg.port,
+                dbname: pg.dbname.clone(),
+                admin_user: pg.admin_user.clone(),
+                ttl_seconds: pg.ttl_seconds,
+                read_role: pg.read_role.clone(),
+                role_prefix: pg.role_prefix.clone(),
+            };
+            let m = postgres::mint(&cfg, req.real, secret(&pg.secret_from)?, &scope, req.label)?;
+            let (env, remove) = postgres_env(pg, &m.role, m.password);
+            Ok(Minted { identity: format!("postgres role {}", m.role), env, remove, lease: Lease::Postgres(m.lease) })
+        }
+        Provider::OpenBao(o) => {
+            let cfg = openbao::Config::from_settings(o);
+            let path = cfg.path_for(!plan.reads_only)?;
+            let m = openbao::mint(&cfg, secret(&o.secret_from)?, path, req.label)?;
+            // The token, and whatever could point the tool at another secrets server or (for a
+            // database client) another database than the one the secret is for.
+            let remove =
+                [o.secret_from.as_str(), "VAULT_TOKEN", "BAO_TOKEN", "VAULT_ADDR", "BAO_ADDR", "VAULT_NAMESPACE"]
+                    .iter()
+                    .chain(REDIRECTING_PG.iter())
+                    .map(|s| s.to_string())
+                    .collect();
+            Ok(Minted {
+                identity: format!("openbao lease {} ({} s)", m.lease_id, m.ttl_seconds),
+                env: m.env,
+                remove,
+                lease: Lease::OpenBao(m.lease),
+            })
+        }
+        Provider::Sts(s) => {
+            // botocore ignores credentials in the environment when a profile is named on the
+            // command line: the tool would use the human's own keys from ~/.aws.
+            if req.argv.values("--profile").next().is_some() {
+                return Err("the command names a --profile, whose keys would be used instead of the minted ones; leave it out (AWS_PROFILE for the region and settings is fine)".into());
+            }
+            let class = plan
+                .class
+                .ok_or("the command is not in guardsh's aws catalog, so no session policy can be derived for it")?;
+            let policy = aws_policy::session_policy(req.argv, class)?;
+            let cfg = sts::Config {
+                role_arn: s.role_arn.clone(),
+                region: s.region.clone(),
+                endpoint: s.endpoint.clone(),
+                duration_seconds: u32::try_from(s.ttl_seconds).unwrap_or(sts::MIN_DURATION_SECONDS),
+                external_id: s.external_id.clone(),
+            };
+            let token = secret("AWS_SESSION_TOKEN").ok();
+            let keys = sts::Held {
+                access_key_id: secret("AWS_ACCESS_KEY_ID")?,
+                secret_access_key: secret("AWS_SECRET_ACCESS_KEY")?,
+                session_token: token,
+            };
+            let m = sts::assume_role(&cfg, &keys, &policy, req.label)?;
+            let identity = format!("sts session {} (key {}, until {})", m.session_name, m.access_key_id, m.expiration);
+            let env = vec![
+                ("AWS_ACCESS_KEY_ID".to_string(), Zeroizing::new(m.access_key_id)),
+                ("AWS_SECRET_ACCESS_KEY".to_string(), m.secret_access_key),
+                ("AWS_SESSION_TOKEN".to_string(), m.session_token),
+            ];
+            let remove = vec!["AWS_SECURITY_TOKEN".to_string()];
+            Ok(Minted { identity, env, remove, lease: Lease::Lapses })
+        }
+    }
 }
+
+/// libpq variables that can send a client to another server than the one a credential is for (a
+/// service file is read before the environment's own settings, so it wins over PGHOST).
+const REDIRECTING_PG: [&str; 4] = ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGSYSCONFDIR"];
 
 /// Why this psql command line cannot use a role minted on the configured server, if it cannot:
 /// it names another host, port or database, any user (the minted role is the user), or a
@@ -175,10 +266,7 @@ pub fn postgres_env(
         ("PGUSER".to_string(), Zeroizing::new(role.to_string())),
         ("PGPASSWORD".to_string(), password),
     ];
-    let remove = ["PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGSYSCONFDIR", &pg.secret_from]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let remove = ["PGHOSTADDR", &pg.secret_from].iter().chain(REDIRECTING_PG.iter()).map(|s| s.to_string()).collect();
     (env, remove)
 }
 

@@ -102,7 +102,6 @@ impl fmt::Debug for Minted {
 impl Config {
     /// The provider's table as the policy compiler read it (`[mint.TOOL]`, src/mint/settings.rs);
     /// `secret_from` names the held token's variable, which the caller looks up.
-    #[allow(dead_code)] // until mint::mint calls the provider
     pub(crate) fn from_settings(o: &super::settings::OpenBao) -> Config {
         Config {
             address: o.address.clone(),

@@ -163,14 +163,21 @@ pub(crate) fn compile(tool: &str, table: &Spanned<RawMint>) -> Result<Provider, 
                     "address is an http:// or https:// URL".into(),
                 ));
             }
-            Provider::OpenBao(OpenBao {
+            let o = OpenBao {
                 address,
                 read_path: need("read_path", &raw.read_path),
                 write_path: text(&raw.write_path),
                 env,
                 namespace: text(&raw.namespace),
                 secret_from: text(&raw.secret_from).unwrap_or_else(|| "VAULT_TOKEN".into()),
-            })
+            };
+            // What the provider itself would refuse at the first command, said at load instead.
+            if missing.borrow().is_empty()
+                && let Err(why) = super::openbao::Config::from_settings(&o).check()
+            {
+                problems.push((table.span(), why));
+            }
+            Provider::OpenBao(o)
         }
         _ => {
             if !(900..=43_200).contains(&ttl) {
