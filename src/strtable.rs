@@ -88,8 +88,18 @@ impl StrList {
         None
     }
 
+    /// One pass over the text (a decoded table is checked on every shim call).
     fn is_sorted_and_distinct(&self) -> bool {
-        (1..self.len()).all(|i| self.get(i - 1) < self.get(i))
+        let text = self.text.as_bytes();
+        let (mut start, mut prev): (usize, &[u8]) = (0, &[]);
+        for (i, &end) in self.ends.iter().enumerate() {
+            let Some(word) = text.get(start..end as usize) else { return false };
+            if i > 0 && prev >= word {
+                return false;
+            }
+            (start, prev) = (end as usize, word);
+        }
+        true
     }
 }
 
