@@ -3,9 +3,12 @@
 # pages of the binary instead of pages all over it (each page first touched costs a page fault;
 # BENCHMARKS.md). rustc calls this as its linker (install.sh: -C linker=...); the arguments are
 # the C compiler driver's. build/shim-path.symbols lists the functions a shim call runs (from
-# callgrind, by build/shim-path.sh), Rust names without their per-build hash: this script finds
-# each one's full name in the objects being linked and hands lld an ordering file. If anything
-# here fails, guardsh is linked as usual: the order only changes speed, never behaviour.
+# callgrind, by build/shim-path.sh), with Rust's per-instance hash: a generic function such as
+# serde's `next_element` has hundreds of instances, of which a call runs a few, and placing all of
+# them would spread the hot code over megabytes. A name whose hashed instances are all gone (the
+# code changed since the list was made) falls back to every instance of that name. This script
+# finds each one in the objects being linked and hands lld an ordering file. If anything here
+# fails, guardsh is linked as usual: the order only changes speed, never behaviour.
 set -u
 list=$(dirname "$0")/shim-path.symbols
 order=$(mktemp 2>/dev/null) || exec cc "$@"
@@ -16,9 +19,17 @@ done
 # shellcheck disable=SC2086 # one word per object file
 if [ -r "$list" ] && [ -n "$objects" ] && command -v nm >/dev/null 2>&1 &&
   nm --defined-only $objects 2>/dev/null | awk -v list="$list" '
-    BEGIN { while ((getline line < list) > 0) hot[line] = 1 }
-    { name = $NF; key = name; sub(/17h[0-9a-f]+E$/, "", key); if (key in hot) print name }
-    END { for (name in hot) if (name !~ /^_ZN/) print name }' >"$order" && [ -s "$order" ]; then
+    function key(n) { sub(/17h[0-9a-f]+E$/, "", n); return n }
+    BEGIN { while ((getline line < list) > 0) { exact[line] = 1; hot[key(line)] = 1 } }
+    {
+      name = $NF; k = key(name)
+      if (name in exact) { print name; found[k] = 1 }
+      else if (k in hot) { spare[k] = spare[k] " " name }
+    }
+    END {
+      for (k in spare) if (!(k in found)) { n = split(spare[k], all, " "); for (i = 1; i <= n; i++) print all[i] }
+      for (name in exact) if (name !~ /^_ZN/) print name
+    }' >"$order" && [ -s "$order" ]; then
   # A linker that does not know the option (GNU ld) fails; then link as usual.
   if cc "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering 2>/dev/null; then
     rm -f "$order"
