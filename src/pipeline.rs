@@ -695,6 +695,13 @@ fn run_real(
             }
             Ok(custody::client::Custodied::Ran(custody::client::Ended::Signal(sig))) => return exec::die_like(sig),
             Ok(custody::client::Custodied::Unneeded) => {}
+            Ok(custody::client::Custodied::Denied(why)) => {
+                rec.outcome = "refused".into();
+                rec.reason = why.clone();
+                let _ = write(&rec);
+                eprintln!("guardsh: {}; nothing was run", display::escape_lines(&why));
+                return ExitCode::from(exit::DENIED);
+            }
             Err(why) => eprintln!("guardsh: guardsh run released no credentials for this command: {why}"),
         }
     }

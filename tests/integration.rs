@@ -19,6 +19,7 @@ mod layers;
 mod mint_bao;
 mod mint_pg;
 mod mint_run;
+mod mint_run_more;
 mod mint_sts;
 mod postgres;
 mod real_agents;

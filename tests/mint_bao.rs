@@ -16,9 +16,9 @@ use guardsh::mint::openbao::{self, Config};
 
 use crate::postgres::Server;
 
-const TOKEN: &str = "guardsh-test-root-token";
+pub(crate) const TOKEN: &str = "guardsh-test-root-token";
 
-fn bao_binary() -> Option<PathBuf> {
+pub(crate) fn bao_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("GUARDSH_TEST_BAO").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
@@ -30,23 +30,23 @@ fn bao_binary() -> Option<PathBuf> {
 }
 
 /// A free port on 127.0.0.1 (released just before the server takes it).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// A PostgreSQL cluster with tables `t` and `other`, where only `postgres` logs in without a
 /// password, and an OpenBao dev server whose database engine makes `reader` (SELECT on t) and
 /// `writer` (SELECT, DELETE on t) roles there with a 900 s TTL.
-struct World {
+pub(crate) struct World {
     bao: Child,
     bao_bin: PathBuf,
-    pub address: String,
-    pg: Server,
+    pub(crate) address: String,
+    pub(crate) pg: Server,
     dir: tempfile::TempDir,
 }
 
 impl World {
-    fn start() -> Option<World> {
+    pub(crate) fn start() -> Option<World> {
         let Some(bao_bin) = bao_binary() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -143,7 +143,7 @@ impl World {
         }
     }
 
-    fn bao(&self, args: &[&str]) -> Output {
+    pub(crate) fn bao(&self, args: &[&str]) -> Output {
         Bao { world: self, namespace: None }.bao(args)
     }
 
@@ -152,7 +152,7 @@ impl World {
     }
 
     /// The leases the server holds under a role (sys/leases/lookup lists them).
-    fn leases(&self, role: &str) -> Vec<String> {
+    pub(crate) fn leases(&self, role: &str) -> Vec<String> {
         let out = self.bao(&["list", "-format=json", &format!("sys/leases/lookup/database/creds/{role}/")]);
         if !out.status.success() {
             return vec![]; // "No value found": no lease at all
@@ -161,14 +161,14 @@ impl World {
     }
 
     /// SQL as the cluster's superuser.
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         let out = self.psql("postgres", None, sql);
         assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// The real psql as `user`, with `password` if given.
-    fn psql(&self, user: &str, password: Option<&str>, sql: &str) -> Output {
+    pub(crate) fn psql(&self, user: &str, password: Option<&str>, sql: &str) -> Output {
         let mut c = Command::new(self.pg.bin.join("psql"));
         c.args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", &self.pg.socket(), "-U", user, "-d", "postgres"])
             .args(["-c", sql])
@@ -183,7 +183,7 @@ impl World {
     }
 
     /// Roles the database engine made (its names start `v-`).
-    fn minted_roles(&self) -> String {
+    pub(crate) fn minted_roles(&self) -> String {
         self.sql("SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname LIKE 'v-%'")
     }
 }

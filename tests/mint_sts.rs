@@ -20,9 +20,9 @@ use guardsh::mint::aws_policy::{SessionPolicy, Statement};
 use guardsh::mint::sts::{self, Config, Held};
 
 /// moto with IAM authorisation on after `unauthenticated` requests, stopped when dropped.
-struct AuthMoto {
+pub(crate) struct AuthMoto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl AuthMoto {
@@ -52,7 +52,7 @@ impl Drop for AuthMoto {
     }
 }
 
-fn moto_bin() -> Option<PathBuf> {
+pub(crate) fn moto_bin() -> Option<PathBuf> {
     let bin = crate::aws::python_bin();
     if bin.is_none() {
         assert!(std::env::var_os("CI").is_none(), "CI must provide the AWS CLI and moto (.ci/run installs them)");
@@ -85,15 +85,15 @@ fn json(out: &std::process::Output) -> serde_json::Value {
 
 /// A holder user with keys and an admin policy, a role it may assume whose policy allows S3, and
 /// one bucket. Returns the holder's keys and the role's ARN.
-struct Setup {
-    moto: AuthMoto,
+pub(crate) struct Setup {
+    pub(crate) moto: AuthMoto,
     home: tempfile::TempDir,
-    access_key_id: String,
-    secret_access_key: String,
-    role_arn: String,
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: String,
+    pub(crate) role_arn: String,
 }
 
-fn setup(bin: &Path) -> Setup {
+pub(crate) fn setup(bin: &Path) -> Setup {
     let moto = AuthMoto::start(bin, 3);
     let home = tempfile::tempdir().expect("a temporary HOME");
     let anyone = [("AWS_ACCESS_KEY_ID", "setup"), ("AWS_SECRET_ACCESS_KEY", "setup")];

@@ -29,6 +29,8 @@ pub enum Custodied {
     Unneeded,
     /// guardsh run ran it; this is how it ended.
     Ran(Ended),
+    /// guardsh run denied it, for this reason: it must not run at all.
+    Denied(String),
 }
 
 /// Asks guardsh run to run this process's command with what it holds for it. `request` is the
@@ -52,6 +54,7 @@ pub fn run(socket: &Path, request: Option<&str>, stdin_captured: bool) -> Result
         Answer::Started => {}
         Answer::Unneeded => return Ok(Custodied::Unneeded),
         Answer::Refuse { reason } => return Err(reason),
+        Answer::Deny { reason } => return Ok(Custodied::Denied(reason)),
         Answer::Exited { .. } | Answer::RunInside => return Err("guardsh run answered out of turn".into()),
     }
     // The tool runs. From here on every way out reports how it ended, never an error that would
@@ -103,7 +106,7 @@ pub fn propose(socket: &Path) -> Ended {
         },
         Ok((Answer::Exited { code: Some(code), .. }, _, _)) => Ended::Code(code),
         Ok((Answer::Exited { signal: Some(sig), .. }, _, _)) => Ended::Signal(sig),
-        Ok((Answer::Refuse { reason }, _, _)) => {
+        Ok((Answer::Refuse { reason } | Answer::Deny { reason }, _, _)) => {
             eprintln!("guardsh: {}", crate::display::escape_text(&reason));
             Ended::Code(i32::from(crate::exit::DENIED))
         }

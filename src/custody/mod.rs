@@ -127,6 +127,11 @@ pub enum Answer {
     },
     /// Nothing held is granted to this command: the shim runs it as it would outside a session.
     Unneeded,
+    /// guardsh run denies the command (a credential it must mint for it could not be): the shim
+    /// exits as denied and does not run the tool, not even without credentials.
+    Deny {
+        reason: String,
+    },
     /// The real tool runs, started by guardsh run on the shim's descriptors.
     Started,
     /// Decided and recorded: the shim runs the tool itself, inside the sandbox, from the real

@@ -162,8 +162,10 @@ struct Launch {
     minted: Option<crate::mint::Minted>,
 }
 
-/// Why a peer gets nothing, and what was read about it by then.
-type Refusal = (String, Option<Box<Peer>>);
+/// Why a peer gets nothing, what was read about it by then, and whether the command is denied
+/// (the shim must not run it without credentials either: a credential the policy has minted for
+/// it could not be).
+type Refusal = (String, Option<Box<Peer>>, bool);
 
 impl Custodian {
     fn handle(&self, conn: UnixStream) {
@@ -204,7 +206,8 @@ impl Custodian {
                 let _ = send(&conn, &Answer::Unneeded);
                 return;
             }
-            Err((why, peer)) => return self.refuse(&conn, &why, peer.as_deref(), cred.ok().map(|c| c.0)),
+            Err((why, peer, true)) => return self.deny(&conn, &why, peer.as_deref(), cred.ok().map(|c| c.0)),
+            Err((why, peer, false)) => return self.refuse(&conn, &why, peer.as_deref(), cred.ok().map(|c| c.0)),
         };
         let [stdin, stdout, stderr]: [OwnedFd; 3] = match fds.try_into() {
             Ok(fds) => fds,
@@ -304,6 +307,12 @@ impl Custodian {
         let _ = send(conn, &Answer::Refuse { reason: why.to_string() });
     }
 
+    /// Refuses the command itself: the shim exits as denied, without running the tool.
+    fn deny(&self, conn: &UnixStream, why: &str, peer: Option<&Peer>, pid: Option<i32>) {
+        let _ = self.audit(peer, pid, "custody_refused", why, &[], None);
+        let _ = send(conn, &Answer::Deny { reason: why.to_string() });
+    }
+
     /// What to start for this peer, `None` when nothing held is granted to its command, or why
     /// it gets nothing.
     fn decide(
@@ -312,7 +321,7 @@ impl Custodian {
         hello: &Hello,
         fds: &[OwnedFd],
     ) -> Result<Option<(Peer, Launch)>, Refusal> {
-        let refuse = |why: &str| (why.to_string(), None);
+        let refuse = |why: &str| (why.to_string(), None, false);
         let (pid, uid) = cred.ok_or_else(|| refuse("the peer's credentials (SO_PEERCRED) cannot be read"))?;
         if uid != self.uid {
             return Err(refuse(&format!("the peer runs as uid {uid}, not {}", self.uid)));
@@ -331,7 +340,7 @@ impl Custodian {
             _ => Stdin::Unknown,
         };
         let peer = self.facts(pid, start, stdin).map_err(|e| refuse(&e))?;
-        let refuse_peer = |why: String, peer: Peer| Err((why, Some(Box::new(peer))));
+        let refuse_peer = |why: String, peer: Peer| Err((why, Some(Box::new(peer)), false));
         match tracer(pid) {
             Ok(0) => {}
             Ok(t) => return refuse_peer(format!("process {pid} is being traced by process {t}"), peer),
@@ -390,11 +399,11 @@ impl Custodian {
                 let req = crate::mint::Request { label: &label, argv: &eval.argv, real: &real };
                 match crate::mint::for_command(plan, &self.vault.release(&own), values, &req) {
                     Ok((rest, m)) => (rest, Some(m)),
+                    // Final: run without credentials, the command could still act with whatever
+                    // reaches its server without them (a trusted socket, the agent's own files).
                     Err(why) => {
-                        return refuse_peer(
-                            format!("no credential could be minted for {}: {why}", peer.inv.tool),
-                            peer,
-                        );
+                        let why = format!("no credential could be minted for {}: {why}", peer.inv.tool);
+                        return Err((why, Some(Box::new(peer)), true));
                     }
                 }
             }
