@@ -16,6 +16,7 @@ mod faults;
 mod gate;
 mod kubectl;
 mod layers;
+mod mint_attacks;
 mod mint_bao;
 mod mint_pg;
 mod mint_run;

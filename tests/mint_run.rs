@@ -18,7 +18,7 @@ use crate::support::Test;
 
 /// The escapes world (shims, example rules, the sandbox's settings) with the real psql and a
 /// `[mint.psql]` provider for the cluster. `None` where the sandbox cannot run (and it is needed).
-fn world(db: &Db, mode: Mode) -> Option<Test> {
+pub(crate) fn world(db: &Db, mode: Mode) -> Option<Test> {
     let t = match mode {
         Mode::Sandbox => crate::escapes::sandboxed()?,
         Mode::NoSandbox => crate::escapes::world(),
@@ -36,12 +36,12 @@ fn world(db: &Db, mode: Mode) -> Option<Test> {
 }
 
 /// Runs `script` as the agent inside `guardsh run`, which holds the admin password.
-fn session(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String, String) {
+pub(crate) fn session(t: &Test, mode: Mode, script: &str) -> (Option<i32>, String, String) {
     crate::escapes::agent_with(t, mode, &[("PGPASSWORD", ADMIN_PASSWORD)], script)
 }
 
 /// A superuser session that holds `t` locked for `seconds`, so that a psql reading it waits.
-fn lock_t(db: &Db, seconds: u32) -> Child {
+pub(crate) fn lock_t(db: &Db, seconds: u32) -> Child {
     let locker = Command::new(db.psql())
         .args(["-h", &db.server.socket(), "-U", "postgres", "-d", "postgres", "-X", "-q"])
         .arg("-c")
@@ -74,7 +74,7 @@ impl Db {
     }
 
     /// The role of the one minted session there is, once there is one.
-    fn minted_role(&self) -> String {
+    pub(crate) fn minted_role(&self) -> String {
         let mut role = String::new();
         wait_for(self, "a minted role's session", || {
             role = self.superuser("select usename from pg_stat_activity where usename like 'guardsh\\_%' limit 1");
@@ -83,13 +83,13 @@ impl Db {
         role
     }
 
-    fn role_exists(&self, role: &str) -> bool {
+    pub(crate) fn role_exists(&self, role: &str) -> bool {
         self.superuser(&format!("select count(*) from pg_roles where rolname = '{role}'")) == "1"
     }
 }
 
 /// The process whose environment names `role` as its user (the tool), and that environment.
-fn tool_with(role: &str) -> (i32, Vec<(String, String)>) {
+pub(crate) fn tool_with(role: &str) -> (i32, Vec<(String, String)>) {
     tool_where(&format!("the minted role {role}"), |k, v| k == "PGUSER" && v == role)
 }
 

@@ -190,7 +190,8 @@ pub fn run(
         );
     }
     let custodian = std::sync::Arc::new(custodian);
-    std::thread::spawn(move || custody::server::serve(listener, custodian));
+    let serving = std::sync::Arc::clone(&custodian);
+    std::thread::spawn(move || custody::server::serve(listener, serving));
 
     let child = Command::new(program)
         .args(args)
@@ -214,6 +215,8 @@ pub fn run(
     // until the agent has gone (set after spawning: an ignored signal would be inherited).
     crate::exec::ignore_terminal_signals();
     let status = child.wait().context("waiting for the agent")?;
+    // Credentials minted for tools the agent left running end with the session.
+    custodian.end_session();
     drop(private);
     let code =
         status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
@@ -377,9 +380,12 @@ fn run_sandboxed(s: Sandboxed, program: &OsString, args: &[OsString]) -> anyhow:
     // restored here too, whatever happened in there.
     let terminal = sandbox::pty::saved_mode();
     // Served from here on: the agent can propose commands as soon as it runs.
-    std::thread::spawn(move || custody::server::serve(listener, custodian));
+    let serving = std::sync::Arc::clone(&custodian);
+    std::thread::spawn(move || custody::server::serve(listener, serving));
     crate::exec::ignore_terminal_signals();
     let status = child.wait().context("waiting for the agent")?;
+    // Credentials minted for tools the agent left running end with the session.
+    custodian.end_session();
     if let Some(mode) = &terminal {
         sandbox::pty::restore_mode(mode);
     }

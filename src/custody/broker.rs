@@ -166,11 +166,15 @@ impl Custodian {
                         nix::sys::signal::SIGTERM,
                     );
                 }
-                relay(conn, child, || {
-                    if let Some(m) = minted {
-                        let (minted, rec) = *m;
-                        self.revoke(minted, rec);
-                    }
+                let pid = child.id() as i32;
+                let kept = minted.map(|m| {
+                    let (minted, rec) = *m;
+                    self.keep_minted(pid, minted, rec)
+                });
+                relay(conn, child, || match kept {
+                    Some(Ok(id)) => self.end_minted(id),
+                    Some(Err((_, m, rec))) => self.revoke(m, rec),
+                    None => {}
                 });
             }
             Err(Stop { code }) => {
@@ -354,6 +358,14 @@ impl Custodian {
         // last, when nothing but the audit record and the start itself can fail.
         let mut minted = None;
         if let Some(plan) = minting {
+            // The admin connection runs this binary with the held secret (review finding F2).
+            if plan.provider.runs_the_tool_with_the_secret() {
+                super::exposure::replaceable(&real, self.uid)
+                    .and_then(|()| super::exposure::interpreter_replaceable(&real, &self.tool_path(false), self.uid))
+                    .map_err(|why| {
+                        refuse(format!("no credential is minted with a {} the agent can replace: {why}", inv.tool))
+                    })?;
+            }
             let label = match &request {
                 Some(id) => id.clone(),
                 None => crate::mint::fresh_label().map_err(refuse)?,

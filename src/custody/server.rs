@@ -63,7 +63,15 @@ pub struct Custodian {
     /// Set when the agent runs in the sandbox: guardsh run is then the broker for every guarded
     /// command (`broker.rs`), and refuses the custody exchange of a shim outside it.
     pub broker: Option<super::broker::Sandboxed>,
+    /// Credentials minted for tools still running, by a number of their own: each is revoked
+    /// when its tool ends, and whatever is left when the session ends (a tool the agent left
+    /// running) is ended then, with its tool (`end_session`; review finding F1).
+    pub(super) live: Mutex<(u64, std::collections::HashMap<u64, LiveMint>)>,
 }
+
+/// A minted credential whose tool runs: the tool's pid (its process group: tools are started in
+/// their own session), the credential, and the record its revocation is audited in.
+pub(super) type LiveMint = (i32, crate::mint::Minted, audit::Record);
 
 impl Custodian {
     pub fn new(
@@ -109,6 +117,7 @@ impl Custodian {
             path: std::env::var_os("PATH"),
             base_env,
             used: Mutex::new(std::collections::HashSet::new()),
+            live: Mutex::new((0, std::collections::HashMap::new())),
             trusted_path,
             untrusted_path,
             limits: crate::exec::Limits::current(),
@@ -267,10 +276,12 @@ impl Custodian {
             // The shim is gone: so is whoever waits for the tool.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM);
         }
-        relay(conn, child, || {
-            if let Some((m, rec)) = minted {
-                self.revoke(m, rec);
-            }
+        let pid = child.id() as i32;
+        let kept = minted.map(|(m, rec)| self.keep_minted(pid, m, rec));
+        relay(conn, child, || match kept {
+            Some(Ok(id)) => self.end_minted(id),
+            Some(Err((_, m, rec))) => self.revoke(m, rec),
+            None => {}
         });
     }
 
@@ -278,6 +289,50 @@ impl Custodian {
         let mut rec = self.release_record(peer, launch);
         rec.minted = minted;
         audit::append(&self.paths.audit_log(), &rec)
+    }
+
+    /// Keeps a minted credential for the tool `pid` until `end_minted` or `end_session`. `None`
+    /// when the registry cannot be used (a poisoned lock): the caller then ends it itself when
+    /// the tool ends, as before.
+    pub(super) fn keep_minted(
+        &self,
+        pid: i32,
+        minted: crate::mint::Minted,
+        rec: audit::Record,
+    ) -> Result<u64, LiveMint> {
+        match self.live.lock() {
+            Ok(mut live) => {
+                live.0 += 1;
+                let id = live.0;
+                live.1.insert(id, (pid, minted, rec));
+                Ok(id)
+            }
+            Err(_) => Err((pid, minted, rec)),
+        }
+    }
+
+    /// The tool of credential `id` ended: revoke it, unless the session's end already did.
+    /// Revoked with the registry locked, so that the session's end waits for a revocation under
+    /// way rather than exit in the middle of it (the race: the sandbox's end kills the shims, the
+    /// tools end with them, and `guardsh run` returns at the same moment).
+    pub(super) fn end_minted(&self, id: u64) {
+        if let Ok(mut live) = self.live.lock()
+            && let Some((_, minted, rec)) = live.1.remove(&id)
+        {
+            self.revoke(minted, rec);
+        }
+    }
+
+    /// The agent has gone: a tool it left running (started in a session of its own, so nothing
+    /// else ends it) is killed, and every credential still minted is revoked, so that none
+    /// outlives `guardsh run`.
+    pub fn end_session(&self) {
+        let Ok(mut live) = self.live.lock() else { return };
+        for (_, (pid, minted, mut rec)) in live.1.drain() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid), nix::sys::signal::SIGKILL);
+            rec.reason = "the session ended while the tool ran".into();
+            self.revoke(minted, rec);
+        }
     }
 
     /// Ends a credential minted for a tool once the tool has ended (or could not start), and
@@ -388,6 +443,18 @@ impl Custodian {
         let (values, minted) = match minting {
             None => (values, None),
             Some(plan) => {
+                // The admin connection runs this binary with the held secret (review finding F2).
+                let checked = if plan.provider.runs_the_tool_with_the_secret() {
+                    super::exposure::replaceable(&real, self.uid).and_then(|()| {
+                        super::exposure::interpreter_replaceable(&real, &self.tool_path(false), self.uid)
+                    })
+                } else {
+                    Ok(())
+                };
+                if let Err(why) = checked {
+                    let why = format!("no credential is minted with a {} the agent can replace: {why}", peer.inv.tool);
+                    return Err((why, Some(Box::new(peer)), true));
+                }
                 let label = match (eval.verdict.action, hello.request.as_deref()) {
                     (Action::Ask, Some(id)) => id.to_string(),
                     _ => match crate::mint::fresh_label() {

@@ -190,6 +190,19 @@ fn mint(plan: &Plan, held: &[(String, Zeroizing<String>)], req: &Request) -> Res
             if req.argv.values("--profile").next().is_some() {
                 return Err("the command names a --profile, whose keys would be used instead of the minted ones; leave it out (AWS_PROFILE for the region and settings is fine)".into());
             }
+            // Parameters the CLI reads from a file when it runs (`file://`, `fileb://`,
+            // `--cli-input-json`) can name other buckets and keys after the policy was derived
+            // from the command line (review finding F5).
+            let from_file = |v: &str| v.starts_with("file://") || v.starts_with("fileb://");
+            if req
+                .argv
+                .flags
+                .iter()
+                .any(|f| f.name.starts_with("--cli-input-") || f.value.as_deref().is_some_and(from_file))
+                || req.argv.positionals.iter().any(|w| from_file(w))
+            {
+                return Err("the command takes parameters from a file, which can change after the session policy is derived from the command line; pass them on the command line".into());
+            }
             let class = plan
                 .class
                 .ok_or("the command is not in guardsh's aws catalog, so no session policy can be derived for it")?;

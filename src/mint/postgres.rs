@@ -342,6 +342,9 @@ fn body_holds_tag(sql: &str, tag: &str) -> bool {
 
 /// The revoke script, each statement its own transaction: no more logins, end the sessions
 /// (waiting up to 5 s for each to go), then drop what the role owns and holds, and the role.
+/// Dropped, not handed to the admin (`REASSIGN OWNED`): a minted role creates nothing a decided
+/// statement needs kept (pg_scope refuses DDL), and whatever it did create (a `SECURITY DEFINER`
+/// function in a schema PUBLIC may write) would otherwise run as the admin (review finding F4).
 /// Nothing happens to a role that is already gone.
 fn revoke_sql(role: &str, tag: &str) -> Result<String, String> {
     let r_lit = literal(role)?;
@@ -353,7 +356,6 @@ fn revoke_sql(role: &str, tag: &str) -> Result<String, String> {
          DO {tag}BEGIN\n\
          IF EXISTS (SELECT FROM pg_stat_activity WHERE usename = {r_lit}) THEN RAISE EXCEPTION 'a session of the role is still open'; END IF;\n\
          IF EXISTS (SELECT FROM pg_roles WHERE rolname = {r_lit}) THEN\n\
-         EXECUTE format('REASSIGN OWNED BY %I TO CURRENT_USER', {r_lit});\n\
          EXECUTE format('DROP OWNED BY %I', {r_lit});\n\
          EXECUTE format('DROP ROLE %I', {r_lit});\n\
          END IF; END{tag};\n"

@@ -64,6 +64,13 @@ impl Provider {
         }
     }
 
+    /// Whether the provider runs the tool's own binary with the held secret (postgres makes its
+    /// admin connection with the real psql): that binary must then be one the agent cannot
+    /// replace, whatever `trust_user_installed_tools` says.
+    pub fn runs_the_tool_with_the_secret(&self) -> bool {
+        matches!(self, Provider::Postgres(_))
+    }
+
     /// The held variables the provider itself authenticates with: they never reach the tool.
     pub fn held(&self) -> Vec<&str> {
         match self {
