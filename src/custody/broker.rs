@@ -173,7 +173,10 @@ impl Custodian {
                 });
                 relay(conn, child, || match kept {
                     Some(Ok(id)) => self.end_minted(id),
-                    Some(Err((_, m, rec))) => self.revoke(m, rec),
+                    Some(Err(left)) => {
+                        let (_, m, rec) = *left;
+                        self.revoke(m, rec);
+                    }
                     None => {}
                 });
             }

@@ -280,7 +280,10 @@ impl Custodian {
         let kept = minted.map(|(m, rec)| self.keep_minted(pid, m, rec));
         relay(conn, child, || match kept {
             Some(Ok(id)) => self.end_minted(id),
-            Some(Err((_, m, rec))) => self.revoke(m, rec),
+            Some(Err(left)) => {
+                let (_, m, rec) = *left;
+                self.revoke(m, rec);
+            }
             None => {}
         });
     }
@@ -299,7 +302,7 @@ impl Custodian {
         pid: i32,
         minted: crate::mint::Minted,
         rec: audit::Record,
-    ) -> Result<u64, LiveMint> {
+    ) -> Result<u64, Box<LiveMint>> {
         match self.live.lock() {
             Ok(mut live) => {
                 live.0 += 1;
@@ -307,7 +310,7 @@ impl Custodian {
                 live.1.insert(id, (pid, minted, rec));
                 Ok(id)
             }
-            Err(_) => Err((pid, minted, rec)),
+            Err(_) => Err(Box::new((pid, minted, rec))),
         }
     }
 
