@@ -332,6 +332,46 @@ mod tests {
         }
     }
 
+    /// Review finding F5: parameters the aws CLI reads from a file when it runs are not what the
+    /// session policy was derived from. Refused before any call to STS (the endpoint here is a
+    /// closed port: a command that got that far fails differently).
+    #[test]
+    fn sts_refuses_parameters_read_from_files() {
+        let plan = Plan {
+            provider: Provider::Sts(settings::Sts {
+                role_arn: "arn:aws:iam::123456789012:role/r".into(),
+                region: "us-east-1".into(),
+                endpoint: Some("http://127.0.0.1:1".into()),
+                external_id: None,
+                ttl_seconds: 900,
+            }),
+            reads_only: false,
+            class: Some(crate::catalog::Class::Destroy),
+            statements: None,
+        };
+        let known = crate::tools::builtin("aws").expect("aws is a shipped tool");
+        let spec = crate::tools::RawToolSpec::parse(known).expect("parses").build().expect("builds");
+        let held: Values = [("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "secret")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), Zeroizing::new(v.to_string())))
+            .collect();
+        let try_mint = |words: &[&str]| {
+            let args: Vec<OsString> = words.iter().map(OsString::from).collect();
+            let argv = crate::matching::normalize(&args, &spec);
+            let req = Request { label: "r1", argv: &argv, real: Path::new("/usr/bin/aws") };
+            for_command(&plan, &held, vec![], &req).err().unwrap_or_default()
+        };
+        for words in [
+            &["s3api", "delete-object", "--cli-input-json", "file://req.json"][..],
+            &["s3api", "delete-object", "--bucket", "file://b", "--key", "k"][..],
+            &["s3api", "delete-objects", "--bucket", "b", "--delete", "fileb://keys.json"][..],
+        ] {
+            assert!(try_mint(words).contains("parameters from a file"), "{words:?}");
+        }
+        let direct = try_mint(&["s3api", "delete-object", "--bucket", "b", "--key", "k"]);
+        assert!(!direct.contains("parameters from a file") && !direct.is_empty(), "{direct}");
+    }
+
     #[test]
     fn the_minted_values_replace_the_held_ones() {
         let (env, remove) = postgres_env(&pg(), "guardsh_r", Zeroizing::new("pw".into()));
