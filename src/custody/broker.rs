@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::server::Custodian;
-use super::wire::{relay, send};
+use super::wire::send;
 use super::{Answer, Proposal};
 use crate::approval::{self, Outcome};
 use crate::audit::Record;
@@ -166,19 +166,7 @@ impl Custodian {
                         nix::sys::signal::SIGTERM,
                     );
                 }
-                let pid = child.id() as i32;
-                let kept = minted.map(|m| {
-                    let (minted, rec) = *m;
-                    self.keep_minted(pid, minted, rec)
-                });
-                relay(conn, child, || match kept {
-                    Some(Ok(id)) => self.end_minted(id),
-                    Some(Err(left)) => {
-                        let (_, m, rec) = *left;
-                        self.revoke(m, rec);
-                    }
-                    None => {}
-                });
+                self.relay_minted(conn, child, minted.map(|m| *m));
             }
             Err(Stop { code }) => {
                 let _ = send(&conn, &exited(code));
@@ -362,13 +350,7 @@ impl Custodian {
         let mut minted = None;
         if let Some(plan) = minting {
             // The admin connection runs this binary with the held secret (review finding F2).
-            if plan.provider.runs_the_tool_with_the_secret() {
-                super::exposure::replaceable(&real, self.uid)
-                    .and_then(|()| super::exposure::interpreter_replaceable(&real, &self.tool_path(false), self.uid))
-                    .map_err(|why| {
-                        refuse(format!("no credential is minted with a {} the agent can replace: {why}", inv.tool))
-                    })?;
-            }
+            self.minting_binary_is_out_of_reach(plan, &real, &inv.tool).map_err(refuse)?;
             let label = match &request {
                 Some(id) => id.clone(),
                 None => crate::mint::fresh_label().map_err(refuse)?,

@@ -276,6 +276,33 @@ impl Custodian {
             // The shim is gone: so is whoever waits for the tool.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM);
         }
+        self.relay_minted(conn, child, minted);
+    }
+
+    /// A provider that runs the tool's binary with the held secret (postgres's admin connection)
+    /// needs a binary the agent cannot replace, whatever `trust_user_installed_tools` says.
+    pub(super) fn minting_binary_is_out_of_reach(
+        &self,
+        plan: &crate::mint::Plan,
+        real: &std::path::Path,
+        tool: &str,
+    ) -> Result<(), String> {
+        if !plan.provider.runs_the_tool_with_the_secret() {
+            return Ok(());
+        }
+        super::exposure::replaceable(real, self.uid)
+            .and_then(|()| super::exposure::interpreter_replaceable(real, &self.tool_path(false), self.uid))
+            .map_err(|why| format!("no credential is minted with a {tool} the agent can replace: {why}"))
+    }
+
+    /// `relay` for a tool this process started, with the credential minted for it, if any: kept
+    /// in the registry while the tool runs, revoked when it ends (or at the session's end).
+    pub(super) fn relay_minted(
+        &self,
+        conn: UnixStream,
+        child: std::process::Child,
+        minted: Option<(crate::mint::Minted, audit::Record)>,
+    ) {
         let pid = child.id() as i32;
         let kept = minted.map(|(m, rec)| self.keep_minted(pid, m, rec));
         relay(conn, child, || match kept {
@@ -447,15 +474,7 @@ impl Custodian {
             None => (values, None),
             Some(plan) => {
                 // The admin connection runs this binary with the held secret (review finding F2).
-                let checked = if plan.provider.runs_the_tool_with_the_secret() {
-                    super::exposure::replaceable(&real, self.uid).and_then(|()| {
-                        super::exposure::interpreter_replaceable(&real, &self.tool_path(false), self.uid)
-                    })
-                } else {
-                    Ok(())
-                };
-                if let Err(why) = checked {
-                    let why = format!("no credential is minted with a {} the agent can replace: {why}", peer.inv.tool);
+                if let Err(why) = self.minting_binary_is_out_of_reach(plan, &real, &peer.inv.tool) {
                     return Err((why, Some(Box::new(peer)), true));
                 }
                 let label = match (eval.verdict.action, hello.request.as_deref()) {
