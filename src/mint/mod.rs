@@ -144,7 +144,7 @@ fn mint(plan: &Plan, held: &[(String, Zeroizing<String>)], req: &Request) -> Res
     };
     match &plan.provider {
         Provider::Postgres(pg) => {
-            if let Some(why) = psql_connection_conflict(pg, req.argv) {
+            if let Some(why) = psql_connection_conflict(&pg.host, pg.port, &pg.dbname, req.argv) {
                 return Err(why);
             }
             let Some(statements) = &plan.statements else {
@@ -166,20 +166,36 @@ fn mint(plan: &Plan, held: &[(String, Zeroizing<String>)], req: &Request) -> Res
             Ok(Minted { identity: format!("postgres role {}", m.role), env, remove, lease: Lease::Postgres(m.lease) })
         }
         Provider::OpenBao(o) => {
+            // A database secret goes only to the server its engine made the role on, when the
+            // policy names it (review finding F6); checked before anything is minted.
+            if let Some((host, port, dbname)) = &o.server
+                && let Some(why) = psql_connection_conflict(host, *port, dbname, req.argv)
+            {
+                return Err(why);
+            }
             let cfg = openbao::Config::from_settings(o);
             let path = cfg.path_for(!plan.reads_only)?;
             let m = openbao::mint(&cfg, secret(&o.secret_from)?, path, req.label)?;
             // The token, and whatever could point the tool at another secrets server or (for a
             // database client) another database than the one the secret is for.
-            let remove =
+            let mut remove: Vec<String> =
                 [o.secret_from.as_str(), "VAULT_TOKEN", "BAO_TOKEN", "VAULT_ADDR", "BAO_ADDR", "VAULT_NAMESPACE"]
                     .iter()
                     .chain(REDIRECTING_PG.iter())
                     .map(|s| s.to_string())
                     .collect();
+            let mut env = m.env;
+            if let Some((host, port, dbname)) = &o.server {
+                remove.push("PGHOSTADDR".into());
+                env.extend([
+                    ("PGHOST".to_string(), Zeroizing::new(host.clone())),
+                    ("PGPORT".to_string(), Zeroizing::new(port.to_string())),
+                    ("PGDATABASE".to_string(), Zeroizing::new(dbname.clone())),
+                ]);
+            }
             Ok(Minted {
                 identity: format!("openbao lease {} ({} s)", m.lease_id, m.ttl_seconds),
-                env: m.env,
+                env,
                 remove,
                 lease: Lease::OpenBao(m.lease),
             })
@@ -241,10 +257,10 @@ const REDIRECTING_PG: [&str; 4] = ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "
 /// it names another host, port or database, any user (the minted role is the user), or a
 /// connection string (whose parts guardsh does not take apart). The minted role's password must
 /// go only to the server it was made on.
-pub fn psql_connection_conflict(pg: &settings::Postgres, argv: &NormalizedArgv) -> Option<String> {
+pub fn psql_connection_conflict(host: &str, port: u16, dbname: &str, argv: &NormalizedArgv) -> Option<String> {
     let same = |flag: &str, want: &str| argv.values(flag).all(|v| v == Some(want));
-    let port = pg.port.to_string();
-    for (flag, want) in [("--host", pg.host.as_str()), ("--port", port.as_str()), ("--dbname", pg.dbname.as_str())] {
+    let port = port.to_string();
+    for (flag, want) in [("--host", host), ("--port", port.as_str()), ("--dbname", dbname)] {
         if !same(flag, want) {
             return Some(format!(
                 "{flag} names another server or database than the one guardsh mints roles on ({want}); leave it out"
@@ -255,11 +271,10 @@ pub fn psql_connection_conflict(pg: &settings::Postgres, argv: &NormalizedArgv) 
         return Some("the command names a user, but a minted role is the user; leave the user out".into());
     }
     if let Some(db) = argv.positionals.first()
-        && db != &pg.dbname
+        && db != dbname
     {
         return Some(format!(
-            "{db:?} is not the database guardsh mints roles on ({}); leave it out or name that one",
-            pg.dbname
+            "{db:?} is not the database guardsh mints roles on ({dbname}); leave it out or name that one"
         ));
     }
     None
@@ -324,7 +339,8 @@ mod tests {
             (&["-U", "postgres", "-c", "select 1"][..], Some("names a user")),
             (&["-Upostgres", "-c", "select 1"][..], Some("names a user")),
         ] {
-            let got = psql_connection_conflict(&pg(), &argv(words));
+            let p = pg();
+            let got = psql_connection_conflict(&p.host, p.port, &p.dbname, &argv(words));
             match conflict {
                 None => assert_eq!(got, None, "{words:?}"),
                 Some(want) => assert!(got.as_deref().is_some_and(|g| g.contains(want)), "{words:?}: {got:?}"),
@@ -370,6 +386,36 @@ mod tests {
         }
         let direct = try_mint(&["s3api", "delete-object", "--bucket", "b", "--key", "k"]);
         assert!(!direct.contains("parameters from a file") && !direct.is_empty(), "{direct}");
+    }
+
+    /// Review finding F6: an OpenBao database secret with its server named goes only there;
+    /// refused before OpenBao is asked (the address here is a closed port).
+    #[test]
+    fn an_openbao_database_secret_only_goes_to_its_own_server() {
+        let plan = Plan {
+            provider: Provider::OpenBao(settings::OpenBao {
+                address: "http://127.0.0.1:1".into(),
+                read_path: "database/creds/reader".into(),
+                write_path: None,
+                env: vec![("PGUSER".into(), "username".into()), ("PGPASSWORD".into(), "password".into())],
+                namespace: None,
+                secret_from: "VAULT_TOKEN".into(),
+                server: Some(("db.internal".into(), 5432, "app".into())),
+            }),
+            reads_only: true,
+            class: None,
+            statements: Some(vec!["select 1".into()]),
+        };
+        let held: Values = vec![("VAULT_TOKEN".to_string(), Zeroizing::new("token".to_string()))];
+        let try_mint = |words: &[&str]| {
+            let a = argv(words);
+            let req = Request { label: "r1", argv: &a, real: Path::new("/usr/bin/psql") };
+            for_command(&plan, &held, vec![], &req).err().unwrap_or_default()
+        };
+        assert!(try_mint(&["-h", "evil.example", "-c", "select 1"]).contains("--host"));
+        assert!(try_mint(&["-U", "postgres", "-c", "select 1"]).contains("names a user"));
+        let direct = try_mint(&["-c", "select 1"]);
+        assert!(!direct.contains("--host") && !direct.is_empty(), "{direct}");
     }
 
     #[test]

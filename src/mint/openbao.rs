@@ -696,6 +696,7 @@ mod tests {
             env: vec![("PGUSER".into(), "username".into()), ("PGPASSWORD".into(), "password".into())],
             namespace: None,
             secret_from: "VAULT_TOKEN".into(),
+            server: None,
         };
         assert_eq!(Config::from_settings(&o), config());
     }

@@ -41,6 +41,9 @@ pub struct OpenBao {
     pub env: Vec<(String, String)>,
     pub namespace: Option<String>,
     pub secret_from: String,
+    /// For a database secret used by psql: the server the secret's engine makes roles on
+    /// (`host`, `port`, `dbname`), to which psql is then pinned as for the postgres provider.
+    pub server: Option<(String, u16, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +115,9 @@ pub(crate) fn compile(tool: &str, table: &Spanned<RawMint>) -> Result<Provider, 
     let reads: &[&str] = match provider {
         "postgres" => &["host", "port", "dbname", "admin_user", "read_role", "role_prefix", "secret_from", "ttl"],
         // The secret's lease comes from its OpenBao role, so openbao takes no ttl.
-        "openbao" => &["address", "read_path", "write_path", "env", "namespace", "secret_from"],
+        "openbao" => {
+            &["address", "read_path", "write_path", "env", "namespace", "secret_from", "host", "port", "dbname"]
+        }
         "sts" => &["role_arn", "region", "endpoint", "external_id", "ttl"],
         other => {
             return Err(vec![(
@@ -177,6 +182,14 @@ pub(crate) fn compile(tool: &str, table: &Spanned<RawMint>) -> Result<Provider, 
                 env,
                 namespace: text(&raw.namespace),
                 secret_from: text(&raw.secret_from).unwrap_or_else(|| "VAULT_TOKEN".into()),
+                server: match (&raw.host, &raw.dbname) {
+                    (None, None) if raw.port.is_none() => None,
+                    _ => Some((
+                        need("host", &raw.host),
+                        raw.port.as_ref().map_or(5432, |p| *p.get_ref()),
+                        need("dbname", &raw.dbname),
+                    )),
+                },
             };
             // What the provider itself would refuse at the first command, said at load instead.
             if missing.borrow().is_empty()
@@ -248,6 +261,11 @@ mod tests {
             let got = parse(text).expect_err(text);
             assert!(got.iter().any(|m| m.contains(want)), "{text}: {got:?}");
         }
+        let bao = "[mint.psql]\nprovider = \"openbao\"\naddress = \"http://127.0.0.1:8200\"\nread_path = \"database/creds/r\"\nenv = { PGUSER = \"username\" }\n";
+        let Ok(Provider::OpenBao(o)) = parse(&format!("{bao}host = \"db\"\ndbname = \"app\"\n")) else { panic!() };
+        assert_eq!(o.server, Some(("db".to_string(), 5432, "app".to_string())));
+        let got = parse(&format!("{bao}host = \"db\"\n")).expect_err("a host without its database");
+        assert!(got.iter().any(|m| m.contains("needs dbname")), "{got:?}");
         let Ok(Provider::Sts(s)) = parse("[mint.aws]\nprovider = \"sts\"\nrole_arn = \"arn:aws:iam::1:role/r\"\n")
         else {
             panic!()
