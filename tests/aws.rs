@@ -32,9 +32,15 @@ pub(crate) struct Moto {
 
 impl Moto {
     pub(crate) fn start(bin: &std::path::Path) -> Moto {
+        Moto::start_with(bin, &[])
+    }
+
+    /// `start`, with moto's own settings in its environment (`INITIAL_NO_AUTH_ACTION_COUNT`).
+    pub(crate) fn start_with(bin: &std::path::Path, vars: &[(&str, String)]) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let child = Command::new(bin.join("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(vars.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

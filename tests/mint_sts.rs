@@ -11,45 +11,19 @@
 //! `.ci/run` installs the AWS CLI and moto; elsewhere the moto tests are skipped with a message
 //! when python3 has no `aws` and `moto_server` beside it, and fail under `CI=true`.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use guardsh::mint::aws_policy::{SessionPolicy, Statement};
 use guardsh::mint::sts::{self, Config, Held};
 
 /// moto with IAM authorisation on after `unauthenticated` requests, stopped when dropped.
-pub(crate) struct AuthMoto {
-    child: Child,
-    pub(crate) endpoint: String,
-}
+pub(crate) type AuthMoto = crate::aws::Moto;
 
-impl AuthMoto {
-    fn start(bin: &Path, unauthenticated: u32) -> AuthMoto {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let child = Command::new(bin.join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", unauthenticated.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = AuthMoto { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-}
-
-impl Drop for AuthMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_moto(bin: &Path, unauthenticated: u32) -> AuthMoto {
+    AuthMoto::start_with(bin, &[("INITIAL_NO_AUTH_ACTION_COUNT", unauthenticated.to_string())])
 }
 
 pub(crate) fn moto_bin() -> Option<PathBuf> {
@@ -94,7 +68,7 @@ pub(crate) struct Setup {
 }
 
 pub(crate) fn setup(bin: &Path) -> Setup {
-    let moto = AuthMoto::start(bin, 3);
+    let moto = start_moto(bin, 3);
     let home = tempfile::tempdir().expect("a temporary HOME");
     let anyone = [("AWS_ACCESS_KEY_ID", "setup"), ("AWS_SECRET_ACCESS_KEY", "setup")];
     // The three unauthenticated requests.

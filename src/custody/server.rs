@@ -358,9 +358,8 @@ impl Custodian {
     /// outlives `guardsh run`.
     pub fn end_session(&self) {
         let Ok(mut live) = self.live.lock() else { return };
-        for (_, (pid, minted, mut rec)) in live.1.drain() {
+        for (_, (pid, minted, rec)) in live.1.drain() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid), nix::sys::signal::SIGKILL);
-            rec.reason = "the session ended while the tool ran".into();
             self.revoke(minted, rec);
         }
     }
