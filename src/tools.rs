@@ -363,7 +363,7 @@ impl Hasher for Fnv {
 impl RawToolSpec {
     /// Parses a tool file. Errors carry toml's own position information.
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
-        toml::from_str(text)
+        crate::rules::plain_toml::from_str(text)
     }
 
     /// Layers `other` on top of `self`: lists grow, scalars are replaced when `other` sets them.

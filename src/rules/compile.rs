@@ -69,23 +69,30 @@ impl Ctx<'_> {
     }
 }
 
-/// Byte offsets where each line starts, found once per file so that locating a rule is a binary
-/// search rather than a scan from the top of the file.
-struct LineIndex(Vec<usize>);
+/// Finds the line of a byte offset by counting newlines on from the offset asked about last:
+/// rules are visited in the order they are written, so a file is counted through once and no
+/// index is kept (for a 10,000-rule file the index was a megabyte, built on every compile).
+struct LineIndex {
+    /// The last offset asked about, and its 1-based line.
+    last: std::cell::Cell<(usize, usize)>,
+}
 
 impl LineIndex {
-    fn new(text: &str) -> Self {
-        // Bytes, not `match_indices`: its char searcher cost 14 instructions a byte, a tenth of
-        // compiling a large policy.
-        let starts = text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1);
-        Self(std::iter::once(0).chain(starts).collect())
+    fn new(_text: &str) -> Self {
+        Self { last: std::cell::Cell::new((0, 1)) }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
         let offset = offset.min(text.len());
-        let line = self.0.partition_point(|&start| start <= offset);
-        let start = self.0[line - 1];
+        let (from, line) = match self.last.get() {
+            (from, line) if from <= offset => (from, line),
+            _ => (0, 1),
+        };
+        // Bytes, not `match_indices`: its char searcher cost 14 instructions a byte.
+        let line = line + text.as_bytes()[from..offset].iter().filter(|&&b| b == b'\n').count();
+        self.last.set((offset, line));
+        let start = text.as_bytes()[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         (line, text.get(start..offset).map_or(0, |s| s.chars().count()) + 1)
     }
 }
@@ -115,7 +122,7 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
     let indexes: Vec<LineIndex> = sources.iter().map(|s| LineIndex::new(&s.text)).collect();
     let mut parsed: Vec<(&Source, &LineIndex, RawPolicy)> = Vec::new();
     for (source, lines) in sources.iter().zip(&indexes) {
-        match toml::from_str::<RawPolicy>(&source.text) {
+        match super::plain_toml::from_str::<RawPolicy>(&source.text) {
             Ok(raw) => parsed.push((source, lines, raw)),
             Err(e) => {
                 let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
@@ -140,7 +147,7 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         if !choose_pack(&mut policy, &mut diagnostics, &parsed, restricted, pack, packs) {
             continue;
         }
-        match toml::from_str::<RawPolicy>(&source.text) {
+        match super::plain_toml::from_str::<RawPolicy>(&source.text) {
             Ok(raw) => packs_parsed.push((source, lines, raw)),
             // Only a broken build gets here; the pack's own test keeps it from shipping.
             Err(e) => diagnostics.push(Diagnostic {
@@ -154,7 +161,7 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         policy.pack = Some(policy.pack.take().map_or(label.clone(), |p| format!("{p}, {label}")));
     }
     packs_parsed.extend(parsed);
-    let parsed = packs_parsed;
+    let mut parsed = packs_parsed;
     let mut posture: Option<Posture> = None;
     let mut posture_floor: Vec<(crate::catalog::Class, Action)> = Vec::new();
     let mut settings_default = Action::Ask;
@@ -345,21 +352,40 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
     policy.all_credentials.dedup();
 
     let mut rules: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
-    let mut seen_ids: HashMap<String, String> = HashMap::new();
-    for (source, lines, raw) in &parsed {
+    // Each tool's list is sized before compiling into it: grown by doubling, a 10,000-rule
+    // tool's list held room for 16,384 rules.
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for rule in parsed.iter().flat_map(|(_, _, raw)| &raw.rule) {
+        let tool = rule.get_ref().tool.get_ref();
+        match counts.get_mut(tool) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(tool.clone(), 1);
+            }
+        }
+    }
+    // Each id's first rule, as its source's index and the id's offset: the `file:line` text is
+    // only made again for a duplicate.
+    let mut seen_ids: HashMap<String, (usize, usize)> = HashMap::new();
+    let places: Vec<(&Source, &LineIndex)> = parsed.iter().map(|(source, lines, _)| (*source, *lines)).collect();
+    for (index, (source, lines, raw)) in parsed.iter_mut().enumerate() {
         let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
         let tight = restricted(source.layer);
-        for rule in &raw.rule {
+        // Taken, so that each rule is freed once compiled and the compiled ones reuse its memory.
+        for rule in std::mem::take(&mut raw.rule) {
             let id = rule.get_ref().id.get_ref();
-            let here = format!("{}:{}", source.path, ctx.line(&rule.get_ref().id.span()));
-            if let Some(first) = seen_ids.get(id) {
+            let span = rule.get_ref().id.span();
+            if let Some(&(i, offset)) = seen_ids.get(id.as_str()) {
+                let (first_source, first_lines) = places[i];
+                let first = origin(first_source, first_lines.line_col(&first_source.text, offset).0);
                 ctx.error(
-                    rule.get_ref().id.span(),
+                    span,
                     format!("duplicate rule id {id:?} (first defined at {first}); give each rule its own id"),
                 );
                 continue;
             }
-            seen_ids.insert(id.clone(), here.clone());
+            seen_ids.insert(id.clone(), (index, span.start));
+            let here = origin(source, ctx.line(&span));
             let tool = rule.get_ref().tool.get_ref();
             let Some(spec) = specs.get(tool) else {
                 // Rules in a tighten-only layer cannot make an unknown tool known: that would turn
@@ -376,7 +402,14 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
                 continue;
             };
             if let Some(compiled) = compile_rule(&mut ctx, tight, rule.get_ref(), spec, here) {
-                rules.entry(tool.clone()).or_default().push(compiled);
+                match rules.get_mut(tool) {
+                    Some(list) => list.push(compiled),
+                    None => {
+                        let mut list = Vec::with_capacity(counts.get(tool).copied().unwrap_or(1));
+                        list.push(compiled);
+                        rules.insert(tool.clone(), list);
+                    }
+                }
             }
         }
     }
@@ -399,6 +432,15 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         policy.tools.insert(name, ToolPolicy { default, default_grant, spec, rules, posture });
     }
     Ok(policy)
+}
+
+/// `file:line`, where a rule is written (`Rule::origin`).
+fn origin(source: &Source, line: usize) -> String {
+    use std::fmt::Write as _;
+    let mut here = String::with_capacity(source.path.len() + 8);
+    here.push_str(&source.path);
+    let _ = write!(here, ":{line}");
+    here
 }
 
 /// Whether `pack` is in force: the base layers' `[settings] packs` name it (or do not say), and no
@@ -613,7 +655,7 @@ fn compile_rule(
         // The agent reads every reason; none may tell it how to approve its own request.
         ctx.error(raw.reason.span(), "a reason must not contain an approval command: the agent reads it");
     }
-    let mut args = Vec::new();
+    let mut args = Vec::with_capacity(raw.args.len());
     for (i, a) in raw.args.iter().enumerate() {
         // Rules see resource words in canonical form (`matching::resources`); a rule that names a
         // type by another spelling (`ns`, `deploy`) is widened to the canonical one too.

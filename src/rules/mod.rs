@@ -6,6 +6,7 @@ mod compile;
 mod glob;
 mod packs;
 mod pattern;
+pub(crate) mod plain_toml;
 pub(crate) mod schema;
 
 use std::collections::BTreeMap;

