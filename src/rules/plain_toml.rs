@@ -15,9 +15,11 @@
 //! The subset: lines of `key = value`, `[a.b]` and `[[a.b]]` (keys bare or quoted without
 //! escapes, no spaces inside the brackets), comments and blank lines; values are one-line
 //! strings (basic, with the common escapes, or literal), decimal integers, booleans, arrays (over
-//! several lines, with comments and a trailing comma) and one-line inline tables. No control
-//! character but tab and newline anywhere, so no CR; no dotted keys; no table named twice; no
-//! multi-line strings, floats, dates, or other integer forms.
+//! several lines, with comments and a trailing comma) and inline tables (their keys on one line,
+//! no trailing comma). No control character but tab and newline anywhere, so no CR; no dotted
+//! keys; no table named twice; no table of more than `MAX_TABLE_KEYS` keys; no multi-line
+//! strings, floats, dates, or other integer forms. Serde sees each table's keys in the order toml
+//! gives them (sorted, as toml's map is a `BTreeMap`), whatever the order in the text.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -41,6 +43,9 @@ pub(crate) fn read_plain<T: DeserializeOwned>(text: &str) -> Option<T> {
 
 /// A span the toml crate would not give (a table only implied by a longer header's path).
 const NO_SPAN: usize = usize::MAX;
+/// A table with more keys than this is left to toml: finding a duplicate is a scan of the keys
+/// so far, so a huge table (40,000 keys: 9 s) would be a way to stall every call that compiles.
+const MAX_TABLE_KEYS: usize = 256;
 /// Headers with more keys than this (`[a.b.c.d.e.f.g.h.i]`) are left to toml.
 const MAX_HEADER_KEYS: usize = 8;
 /// Arrays nested deeper than this are left to toml.
@@ -80,6 +85,15 @@ impl<'a> Table<'a> {
 
     fn position(&self, key: &str) -> Option<usize> {
         self.entries.iter().position(|(k, _)| *k == key)
+    }
+
+    /// Adds a key that is not there yet; `None` (give up) when it is, or the table is full.
+    fn add(&mut self, key: &'a str, node: Node<'a>) -> Option<usize> {
+        if self.entries.len() >= MAX_TABLE_KEYS || self.position(key).is_some() {
+            return None;
+        }
+        self.entries.push((key, node));
+        Some(self.entries.len() - 1)
     }
 }
 
@@ -156,11 +170,7 @@ impl<'a> Parser<'a> {
                 Some(b'[') => self.header(&mut root, &mut current)?,
                 Some(_) => {
                     let (key, node) = self.key_value(0)?;
-                    let table = descend(&mut root, &current)?;
-                    if table.position(key).is_some() {
-                        return None;
-                    }
-                    table.entries.push((key, node));
+                    descend(&mut root, &current)?.add(key, node)?;
                     self.line_end()?;
                 }
             }
@@ -201,8 +211,7 @@ impl<'a> Parser<'a> {
                 Some(i) => i,
                 None => {
                     let implied = Node { start: NO_SPAN, end: NO_SPAN, value: Value::Table(Table::new(true)) };
-                    table.entries.push((key, implied));
-                    table.entries.len() - 1
+                    table.add(key, implied)?
                 }
             };
             path.push(i);
@@ -210,9 +219,11 @@ impl<'a> Parser<'a> {
         }
         let fresh = Node { start, end, value: Value::Table(Table::new(true)) };
         match (table.position(last), array) {
-            (None, false) => table.entries.push((last, fresh)),
+            (None, false) => {
+                table.add(last, fresh)?;
+            }
             (None, true) => {
-                table.entries.push((last, Node { start: NO_SPAN, end: NO_SPAN, value: Value::Tables(vec![fresh]) }))
+                table.add(last, Node { start: NO_SPAN, end: NO_SPAN, value: Value::Tables(vec![fresh]) })?;
             }
             (Some(i), true) => match &mut table.entries[i].1.value {
                 Value::Tables(tables) => {
@@ -323,10 +334,7 @@ impl<'a> Parser<'a> {
                     loop {
                         self.spaces();
                         let (key, node) = self.key_value(depth + 1)?;
-                        if table.position(key).is_some() {
-                            return None;
-                        }
-                        table.entries.push((key, node));
+                        table.add(key, node)?;
                         self.spaces();
                         match self.peek()? {
                             b',' => self.at += 1,
@@ -475,7 +483,11 @@ impl<'de> de::Deserializer<'de> for De<'_> {
             Value::Int(i) => visitor.visit_i64(i),
             Value::Bool(b) => visitor.visit_bool(b),
             Value::Array(items) | Value::Tables(items) => visitor.visit_seq(Items(items.into_iter())),
-            Value::Table(table) => visitor.visit_map(Entries { entries: table.entries.into_iter(), value: None }),
+            Value::Table(mut table) => {
+                // toml's tables are BTreeMaps: serde sees their keys sorted (keys are unique).
+                table.entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                visitor.visit_map(Entries { entries: table.entries.into_iter(), value: None })
+            }
         }
     }
 
@@ -727,6 +739,50 @@ mod tests {
         "  # c\n",
     ];
 
+    /// A table too large to check for duplicates cheaply is left to toml, which still reads it.
+    #[test]
+    fn a_huge_table_is_left_to_toml() {
+        let over = MAX_TABLE_KEYS + 1;
+        let keys: String = (0..over).map(|i| format!("k{i} = {i}\n")).collect();
+        let headers: String = (0..over).map(|i| format!("[t{i}]\n")).collect();
+        let inline = format!("t = {{ {} }}\n", (0..over).map(|i| format!("k{i} = 1")).collect::<Vec<_>>().join(", "));
+        for (text, len) in [(&keys, over), (&headers, over), (&inline, 1)] {
+            assert!(read_plain::<toml::Table>(text).is_none(), "{text}");
+            assert_eq!(from_str::<toml::Table>(text).expect("toml reads it").len(), len);
+        }
+        let full: String = (0..MAX_TABLE_KEYS).map(|i| format!("k{i} = {i}\n")).collect();
+        assert!(agrees::<toml::Table>(&full));
+    }
+
+    /// Serde sees keys in toml's order (sorted), not the text's: a type that keeps the order it
+    /// is given reads the same from both.
+    #[test]
+    fn keys_reach_serde_in_the_order_toml_gives() {
+        #[derive(Debug)]
+        #[allow(dead_code, reason = "read through Debug, which the lint does not count")]
+        struct Order(Vec<String>);
+        impl<'de> Deserialize<'de> for Order {
+            fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Order;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a table")
+                    }
+                    fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Order, A::Error> {
+                        let mut keys = Vec::new();
+                        while let Some((k, _)) = a.next_entry::<String, de::IgnoredAny>()? {
+                            keys.push(k);
+                        }
+                        Ok(Order(keys))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        assert!(agrees::<Order>("zeta = 1\nalpha = 2\n\"Mid\" = 3\n[b]\n[a]\n"));
+    }
+
     struct Rng(u64);
 
     impl Rng {
@@ -797,72 +853,333 @@ mod tests {
     fn review_cases() {
         let cases: &[&str] = &[
             // escapes
-            "a = \"\\u0000\"\n", "a = \"\\u007F\"\n", "a = \"\\u00E9\\u00e9\"\n", "a = \"\\U0010FFFF\"\n",
-            "a = \"\\U00110000\"\n", "a = \"\\uD800\"\n", "a = \"\\uDFFF\"\n", "a = \"\\U0000D800\"\n",
-            "a = \"\\ud83d\\ude00\"\n", "a = \"\\e\"\n", "a = \"\\x41\"\n", "a = \"\\u+0e9\"\n", "a = \"\\u0e9\"\n",
-            "a = \"\\u00e\"\n", "a = \"\\U+0000041\"\n", "a = \"\\u00é\"\n", "a = \"\\é\"\n", "a = \"\\ \"\n",
-            "a = \"\\\n\"\n", "a = \"\\", "a = \"\\u", "a = \"\\u00", "a = \"x", "a = \"x\\\"", "a = \"\\\\\"\n",
-            "a = \"\\\\\\\"\"\n", "a = \"\"\n", "a = \"\"\"\"\n", "a = \"\"\"x\"\"\"\n", "a = \"\" \"\"\n", "a = \"\"\"\"\"\"\n",
-            "a = \"\\/\"\n", "a = \"\\a\"\n", "a = \"\\0\"\n", "a = \"\\b\\t\\n\\f\\r\"\n",
+            "a = \"\\u0000\"\n",
+            "a = \"\\u007F\"\n",
+            "a = \"\\u00E9\\u00e9\"\n",
+            "a = \"\\U0010FFFF\"\n",
+            "a = \"\\U00110000\"\n",
+            "a = \"\\uD800\"\n",
+            "a = \"\\uDFFF\"\n",
+            "a = \"\\U0000D800\"\n",
+            "a = \"\\ud83d\\ude00\"\n",
+            "a = \"\\e\"\n",
+            "a = \"\\x41\"\n",
+            "a = \"\\u+0e9\"\n",
+            "a = \"\\u0e9\"\n",
+            "a = \"\\u00e\"\n",
+            "a = \"\\U+0000041\"\n",
+            "a = \"\\u00é\"\n",
+            "a = \"\\é\"\n",
+            "a = \"\\ \"\n",
+            "a = \"\\\n\"\n",
+            "a = \"\\",
+            "a = \"\\u",
+            "a = \"\\u00",
+            "a = \"x",
+            "a = \"x\\\"",
+            "a = \"\\\\\"\n",
+            "a = \"\\\\\\\"\"\n",
+            "a = \"\"\n",
+            "a = \"\"\"\"\n",
+            "a = \"\"\"x\"\"\"\n",
+            "a = \"\" \"\"\n",
+            "a = \"\"\"\"\"\"\n",
+            "a = \"\\/\"\n",
+            "a = \"\\a\"\n",
+            "a = \"\\0\"\n",
+            "a = \"\\b\\t\\n\\f\\r\"\n",
             "a = \"é\u{85}\u{a0}\u{2028}\u{feff}\u{fffe}\u{10ffff}\"\n",
             // literal strings
-            "a = ''\n", "a = '''\n", "a = ''''''\n", "a = '\\'\n", "a = '\\u0041'\n", "a = 'x''y'\n", "a = 'x'\n'y' = 1\n",
-            "a = '\"'\n", "a = 'a#b'\n", "a = 'x\n", "a = '", "a = '\t'\n", "a = \"\t\"\n",
+            "a = ''\n",
+            "a = '''\n",
+            "a = ''''''\n",
+            "a = '\\'\n",
+            "a = '\\u0041'\n",
+            "a = 'x''y'\n",
+            "a = 'x'\n'y' = 1\n",
+            "a = '\"'\n",
+            "a = 'a#b'\n",
+            "a = 'x\n",
+            "a = '",
+            "a = '\t'\n",
+            "a = \"\t\"\n",
             // keys
-            "\"\" = 1\n", "'' = 1\n", "\"a\" = 1\na = 2\n", "'a' = 1\n\"a\" = 2\n", "\"a b\" = 1\n", "\"a.b\" = 1\na.b = 2\n",
-            "\"a.b\" = 1\n[a]\nb = 2\n", "'a\\b' = 1\n", "\"a\\u0062\" = 1\nab = 2\n", "é = 1\n", "\"é\" = 1\n", "-=1\n", "_=1\n",
-            "1 = 1\n", "1.2 = 1\n", "true = false\n", "a-b_c = 1\n", "a = 1\nA = 2\n", "a=1\n", "a\t=\t1\t\n", "a =1\n", " a = 1\n",
-            "\ta = 1\n", "a = 1 b = 2\n", "a = 1, b = 2\n", "a\n= 1\n", "a =\n1\n", "= 1\n", "a = \n", "a", "a =", "[a]b=1\n",
-            "\"a\"\"b\" = 1\n", "'a''b' = 1\n", "\"a\" b = 1\n", "\"a\"= 1\n", "'a'.'b' = 1\n", "\"#\" = 1\n", "\"[a]\" = 1\n[\"[a]\"]\n",
-            "\"a\u{85}\" = 1\n", "\"\u{feff}\" = 1\n",
+            "\"\" = 1\n",
+            "'' = 1\n",
+            "\"a\" = 1\na = 2\n",
+            "'a' = 1\n\"a\" = 2\n",
+            "\"a b\" = 1\n",
+            "\"a.b\" = 1\na.b = 2\n",
+            "\"a.b\" = 1\n[a]\nb = 2\n",
+            "'a\\b' = 1\n",
+            "\"a\\u0062\" = 1\nab = 2\n",
+            "é = 1\n",
+            "\"é\" = 1\n",
+            "-=1\n",
+            "_=1\n",
+            "1 = 1\n",
+            "1.2 = 1\n",
+            "true = false\n",
+            "a-b_c = 1\n",
+            "a = 1\nA = 2\n",
+            "a=1\n",
+            "a\t=\t1\t\n",
+            "a =1\n",
+            " a = 1\n",
+            "\ta = 1\n",
+            "a = 1 b = 2\n",
+            "a = 1, b = 2\n",
+            "a\n= 1\n",
+            "a =\n1\n",
+            "= 1\n",
+            "a = \n",
+            "a",
+            "a =",
+            "[a]b=1\n",
+            "\"a\"\"b\" = 1\n",
+            "'a''b' = 1\n",
+            "\"a\" b = 1\n",
+            "\"a\"= 1\n",
+            "'a'.'b' = 1\n",
+            "\"#\" = 1\n",
+            "\"[a]\" = 1\n[\"[a]\"]\n",
+            "\"a\u{85}\" = 1\n",
+            "\"\u{feff}\" = 1\n",
             // duplicate keys and tables
-            "a = 1\na = 2\n", "[a]\n[a]\n", "[a]\nb = 1\n[a.b]\n", "[a.b]\n[a]\n", "[a.b]\n[a.b]\n", "[a.b]\n[a.c]\n",
-            "[a]\nb = {}\n[a.b.c]\n", "a = {}\n[a.b]\n", "a = []\n[[a]]\n", "a = [{}]\n[[a]]\n", "a = [{}]\n[a.b]\n",
-            "[[a]]\n[a]\n", "[a]\n[[a]]\n", "[[a]]\n[a.b]\nc = 1\n[[a]]\n[a.b]\nc = 2\n", "[[a]]\nb = 1\n[a.b]\n",
-            "[[a]]\n[[a.b]]\n[[a]]\n[[a.b]]\nx = 1\n", "[[a.b]]\n[a]\n", "[[a.b]]\n[[a]]\n", "[a.b]\n[[a]]\n", "[[a]]\n[[a.b]]\n[a.b]\n",
-            "[[a]]\n[a.b]\n[[a.b]]\n", "[a]\n[a.b]\n[a.b.c]\nd = 1\n", "[a]\nx = 1\n[b]\nx = 2\n[a.c]\nx = 3\n",
-            "[x]\n[\"x\"]\n", "[x]\n['x']\n", "[[x]]\n[['x']]\n", "[\"a\".b]\n[a.\"b\"]\n", "a = 1\n[a]\n", "a = 1\n[[a]]\n",
-            "a = {b = 1, b = 2}\n", "a = {b = 1, \"b\" = 2}\n", "a = {b = {}}\n[a.b]\n", "[a]\nb = [1]\n[[a.b]]\n",
-            "[a.b.c]\n[a.b.d]\n[a.e]\n", "[a.b.c.d.e.f.g.h]\n", "[a.b.c.d.e.f.g.h.i]\n", "[[a.b.c.d.e.f.g.h]]\n[[a.b.c.d.e.f.g.h]]\n",
-            "[[rule]]\n[rule.flags]\nx = 'y'\n[rule.flags]\n", "[[rule]]\nflags = {}\n[rule.flags]\n",
+            "a = 1\na = 2\n",
+            "[a]\n[a]\n",
+            "[a]\nb = 1\n[a.b]\n",
+            "[a.b]\n[a]\n",
+            "[a.b]\n[a.b]\n",
+            "[a.b]\n[a.c]\n",
+            "[a]\nb = {}\n[a.b.c]\n",
+            "a = {}\n[a.b]\n",
+            "a = []\n[[a]]\n",
+            "a = [{}]\n[[a]]\n",
+            "a = [{}]\n[a.b]\n",
+            "[[a]]\n[a]\n",
+            "[a]\n[[a]]\n",
+            "[[a]]\n[a.b]\nc = 1\n[[a]]\n[a.b]\nc = 2\n",
+            "[[a]]\nb = 1\n[a.b]\n",
+            "[[a]]\n[[a.b]]\n[[a]]\n[[a.b]]\nx = 1\n",
+            "[[a.b]]\n[a]\n",
+            "[[a.b]]\n[[a]]\n",
+            "[a.b]\n[[a]]\n",
+            "[[a]]\n[[a.b]]\n[a.b]\n",
+            "[[a]]\n[a.b]\n[[a.b]]\n",
+            "[a]\n[a.b]\n[a.b.c]\nd = 1\n",
+            "[a]\nx = 1\n[b]\nx = 2\n[a.c]\nx = 3\n",
+            "[x]\n[\"x\"]\n",
+            "[x]\n['x']\n",
+            "[[x]]\n[['x']]\n",
+            "[\"a\".b]\n[a.\"b\"]\n",
+            "a = 1\n[a]\n",
+            "a = 1\n[[a]]\n",
+            "a = {b = 1, b = 2}\n",
+            "a = {b = 1, \"b\" = 2}\n",
+            "a = {b = {}}\n[a.b]\n",
+            "[a]\nb = [1]\n[[a.b]]\n",
+            "[a.b.c]\n[a.b.d]\n[a.e]\n",
+            "[a.b.c.d.e.f.g.h]\n",
+            "[a.b.c.d.e.f.g.h.i]\n",
+            "[[a.b.c.d.e.f.g.h]]\n[[a.b.c.d.e.f.g.h]]\n",
+            "[[rule]]\n[rule.flags]\nx = 'y'\n[rule.flags]\n",
+            "[[rule]]\nflags = {}\n[rule.flags]\n",
             "[[a]]\nx = 1\n[[b]]\n[[a]]\nx = 2\n[a.c]\n[[b]]\n",
             // headers, odd forms
-            "[ a ]\n", "[a ]\n", "[ a]\n", "[[ a ]]\n", "[ [a] ]\n", "[[a] ]\n", "[[a]]]\n", "[a]]\n", "[[a]\n", "[a\n", "[\n", "[[\n",
-            "[[", "[", "[]\n", "[[]]\n", "[.]\n", "[a.]\n", "[.a]\n", "[a..b]\n", "[a . b]\n", "[a] # c\n", "[a]#c\n", "[a]\t\n", "[a]x\n",
-            "[a] [b]\n", "[a]\n\n\n[b]\n", "  [a]\n", "\t[[a]]\n", "[a] = 1\n", "[\"\"]\n", "['']\n", "[\"a\"]\n", "['a'.\"b\".c]\n",
-            "[a=1]\n", "[{a=1}]\n", "[[{}]]\n", "[a.{b}]\n", "[\"a]\"]\n", "[\"a\\\"]\n",
+            "[ a ]\n",
+            "[a ]\n",
+            "[ a]\n",
+            "[[ a ]]\n",
+            "[ [a] ]\n",
+            "[[a] ]\n",
+            "[[a]]]\n",
+            "[a]]\n",
+            "[[a]\n",
+            "[a\n",
+            "[\n",
+            "[[\n",
+            "[[",
+            "[",
+            "[]\n",
+            "[[]]\n",
+            "[.]\n",
+            "[a.]\n",
+            "[.a]\n",
+            "[a..b]\n",
+            "[a . b]\n",
+            "[a] # c\n",
+            "[a]#c\n",
+            "[a]\t\n",
+            "[a]x\n",
+            "[a] [b]\n",
+            "[a]\n\n\n[b]\n",
+            "  [a]\n",
+            "\t[[a]]\n",
+            "[a] = 1\n",
+            "[\"\"]\n",
+            "['']\n",
+            "[\"a\"]\n",
+            "['a'.\"b\".c]\n",
+            "[a=1]\n",
+            "[{a=1}]\n",
+            "[[{}]]\n",
+            "[a.{b}]\n",
+            "[\"a]\"]\n",
+            "[\"a\\\"]\n",
             // integers
-            "a = 0\n", "a = -0\n", "a = +0\n", "a = +1\n", "a = 00\n", "a = 01\n", "a = -01\n", "a = -00\n", "a = 1_000\n", "a = 1__0\n",
-            "a = _1\n", "a = 1_\n", "a = 9223372036854775807\n", "a = 9223372036854775808\n", "a = -9223372036854775808\n",
-            "a = -9223372036854775809\n", "a = 18446744073709551615\n", "a = 99999999999999999999999\n", "a = 0x10\n",
-            "a = 0o7\n", "a = 0b1\n", "a = 1e5\n", "a = 1.0\n", "a = 1.\n", "a = .1\n", "a = -\n", "a = --1\n", "a = - 1\n",
-            "a = 1979-05-27\n", "a = 12:30:00\n", "a = 1 2\n", "a = 1#c\n", "a = 1 #c\n", "a = 1,\n", "a = 1]\n", "a = 1}\n",
-            "a = 1\t\n", "a = 1=\n", "a = 1{}\n", "a = 1[\n", "a = 1'x'\n", "a = 1\"x\"\n", "a = inf\n", "a = -inf\n",
-            "a = nan\n", "a = 1é\n", "a = 0\u{a0}\n",
+            "a = 0\n",
+            "a = -0\n",
+            "a = +0\n",
+            "a = +1\n",
+            "a = 00\n",
+            "a = 01\n",
+            "a = -01\n",
+            "a = -00\n",
+            "a = 1_000\n",
+            "a = 1__0\n",
+            "a = _1\n",
+            "a = 1_\n",
+            "a = 9223372036854775807\n",
+            "a = 9223372036854775808\n",
+            "a = -9223372036854775808\n",
+            "a = -9223372036854775809\n",
+            "a = 18446744073709551615\n",
+            "a = 99999999999999999999999\n",
+            "a = 0x10\n",
+            "a = 0o7\n",
+            "a = 0b1\n",
+            "a = 1e5\n",
+            "a = 1.0\n",
+            "a = 1.\n",
+            "a = .1\n",
+            "a = -\n",
+            "a = --1\n",
+            "a = - 1\n",
+            "a = 1979-05-27\n",
+            "a = 12:30:00\n",
+            "a = 1 2\n",
+            "a = 1#c\n",
+            "a = 1 #c\n",
+            "a = 1,\n",
+            "a = 1]\n",
+            "a = 1}\n",
+            "a = 1\t\n",
+            "a = 1=\n",
+            "a = 1{}\n",
+            "a = 1[\n",
+            "a = 1'x'\n",
+            "a = 1\"x\"\n",
+            "a = inf\n",
+            "a = -inf\n",
+            "a = nan\n",
+            "a = 1é\n",
+            "a = 0\u{a0}\n",
             // booleans
-            "a = true\n", "a = false\n", "a = truex\n", "a = true1\n", "a = true_\n", "a = True\n", "a = tru\n", "a = falsey\n",
-            "a = true#x\n", "a = [true,false]\n", "a = {b=true}\n", "a = true.x\n", "a = true=\n", "a = true'\n", "a = trueé\n",
+            "a = true\n",
+            "a = false\n",
+            "a = truex\n",
+            "a = true1\n",
+            "a = true_\n",
+            "a = True\n",
+            "a = tru\n",
+            "a = falsey\n",
+            "a = true#x\n",
+            "a = [true,false]\n",
+            "a = {b=true}\n",
+            "a = true.x\n",
+            "a = true=\n",
+            "a = true'\n",
+            "a = trueé\n",
             // whitespace, comments, control
-            "# é \u{85} \u{2028} \u{feff}\na = 1\n", "a = 1 # \u{fffe}\n", "#\n", "", "\n", "  \n\t\n", "a = 1\r\n", "a = 1\r",
-            "\u{feff}a = 1\n", "a = 1\n\u{feff}", "\u{feff}", "a = 1 \u{feff}\n", "a = \u{feff}1\n", "a = 1\u{b}\n", "# \u{7f}\n",
-            "a = \"\u{7f}\"\n", "a = '\u{1}'\n", "a = 1\u{c}\n", "a = [\n\n\n]\n", "a = [ # c\n 1 # d\n , # e\n 2 # f\n ] # g\n",
-            "a = [1 # c ]\n", "a = { b = 1 # c\n }\n", "a = { b = 1 } # c\n", "a = {#c\n}\n",
+            "# é \u{85} \u{2028} \u{feff}\na = 1\n",
+            "a = 1 # \u{fffe}\n",
+            "#\n",
+            "",
+            "\n",
+            "  \n\t\n",
+            "a = 1\r\n",
+            "a = 1\r",
+            "\u{feff}a = 1\n",
+            "a = 1\n\u{feff}",
+            "\u{feff}",
+            "a = 1 \u{feff}\n",
+            "a = \u{feff}1\n",
+            "a = 1\u{b}\n",
+            "# \u{7f}\n",
+            "a = \"\u{7f}\"\n",
+            "a = '\u{1}'\n",
+            "a = 1\u{c}\n",
+            "a = [\n\n\n]\n",
+            "a = [ # c\n 1 # d\n , # e\n 2 # f\n ] # g\n",
+            "a = [1 # c ]\n",
+            "a = { b = 1 # c\n }\n",
+            "a = { b = 1 } # c\n",
+            "a = {#c\n}\n",
             // arrays
-            "a = []\n", "a = [ ]\n", "a = [,]\n", "a = [1,]\n", "a = [1,,]\n", "a = [1 2]\n", "a = [1\n,2]\n", "a = [1,\n2,\n]\n",
-            "a = [[]]\n", "a = [[],[[]]]\n", "a = [1, 'x', true, [], {}]\n", "a = [{b = 1}, {b = 'x'}]\n", "a = [1]]\n", "a = [[1]\n",
-            "a = [\n", "a = [1,\n", "a = ]\n", "a = [1}\n", "a = [{]\n", "a = [{}\n]\n", "a = [{\n}]\n", "a = [\"\"\"x\"\"\"]\n",
-            "a = [1.5]\n", "a = [ 1 ,2,3 ,]\n", "a = [\ta\t]\n",
+            "a = []\n",
+            "a = [ ]\n",
+            "a = [,]\n",
+            "a = [1,]\n",
+            "a = [1,,]\n",
+            "a = [1 2]\n",
+            "a = [1\n,2]\n",
+            "a = [1,\n2,\n]\n",
+            "a = [[]]\n",
+            "a = [[],[[]]]\n",
+            "a = [1, 'x', true, [], {}]\n",
+            "a = [{b = 1}, {b = 'x'}]\n",
+            "a = [1]]\n",
+            "a = [[1]\n",
+            "a = [\n",
+            "a = [1,\n",
+            "a = ]\n",
+            "a = [1}\n",
+            "a = [{]\n",
+            "a = [{}\n]\n",
+            "a = [{\n}]\n",
+            "a = [\"\"\"x\"\"\"]\n",
+            "a = [1.5]\n",
+            "a = [ 1 ,2,3 ,]\n",
+            "a = [\ta\t]\n",
             // inline tables
-            "a = {}\n", "a = { }\n", "a = {,}\n", "a = {b = 1,}\n", "a = {b = 1, }\n", "a = {b = 1\n}\n", "a = {\nb = 1}\n",
-            "a = {b = 1 c = 2}\n", "a = {b.c = 1}\n", "a = {b = [1,\n2]}\n", "a = {b = [ # c\n1]}\n", "a = {b = {c = {}}}\n",
-            "a = {b = 1}}\n", "a = {{}}\n", "a = {b}\n", "a = {b =}\n", "a = {= 1}\n", "a = {'' = 1}\n", "a = {\"\" = 1}\n",
-            "a = { b = 1 , c = 2 }\n", "a = {b=1,c=2}\n", "a = {b = 1}x\n", "a = {b = 1}.c\n", "a = {\tb\t=\t1\t}\n",
+            "a = {}\n",
+            "a = { }\n",
+            "a = {,}\n",
+            "a = {b = 1,}\n",
+            "a = {b = 1, }\n",
+            "a = {b = 1\n}\n",
+            "a = {\nb = 1}\n",
+            "a = {b = 1 c = 2}\n",
+            "a = {b.c = 1}\n",
+            "a = {b = [1,\n2]}\n",
+            "a = {b = [ # c\n1]}\n",
+            "a = {b = {c = {}}}\n",
+            "a = {b = 1}}\n",
+            "a = {{}}\n",
+            "a = {b}\n",
+            "a = {b =}\n",
+            "a = {= 1}\n",
+            "a = {'' = 1}\n",
+            "a = {\"\" = 1}\n",
+            "a = { b = 1 , c = 2 }\n",
+            "a = {b=1,c=2}\n",
+            "a = {b = 1}x\n",
+            "a = {b = 1}.c\n",
+            "a = {\tb\t=\t1\t}\n",
             // policies
-            "[settings]\nmode = \"ci\"\n", "[settings]\nmode = \"CI\"\n", "[settings]\nmode = {ci = {}}\n", "[settings]\nmode = 1\n",
-            "[settings]\nwait = true\napproval_timeout = -1\n", "[settings]\napproval_timeout = 9223372036854775807\n",
-            "[mint.psql]\nprovider = \"postgres\"\nport = 65535\n", "[mint.psql]\nprovider = \"postgres\"\nport = 65536\n",
-            "[mint.psql]\nprovider = \"postgres\"\nport = -1\n", "[mint.psql]\nprovider = 'postgres'\nenv = {}\nttl = 0\n",
-            "[tools.kubectl]\nverb_depth = -1\n", "[tools.kubectl]\nverb_depth = 3\nsyntax = 'gnu'\n",
+            "[settings]\nmode = \"ci\"\n",
+            "[settings]\nmode = \"CI\"\n",
+            "[settings]\nmode = {ci = {}}\n",
+            "[settings]\nmode = 1\n",
+            "[settings]\nwait = true\napproval_timeout = -1\n",
+            "[settings]\napproval_timeout = 9223372036854775807\n",
+            "[mint.psql]\nprovider = \"postgres\"\nport = 65535\n",
+            "[mint.psql]\nprovider = \"postgres\"\nport = 65536\n",
+            "[mint.psql]\nprovider = \"postgres\"\nport = -1\n",
+            "[mint.psql]\nprovider = 'postgres'\nenv = {}\nttl = 0\n",
+            "[tools.kubectl]\nverb_depth = -1\n",
+            "[tools.kubectl]\nverb_depth = 3\nsyntax = 'gnu'\n",
             "[[rule]]\nid = \"a\"\ntool = \"k\"\naction = \"deny\"\nreason = \"r\"\n",
             "[[rule]]\nid = \"a\"\ntool = \"k\"\naction = \"Deny\"\nreason = \"r\"\n",
             "[[rule]]\nid = \"a\"\ntool = \"k\"\naction = {deny = {}}\nreason = \"r\"\n",
@@ -871,14 +1188,32 @@ mod tests {
             "[[rule]]\nid = \"a\"\ntool = \"k\"\naction = \"deny\"\nreason = \"r\"\n[[rule]]\nid = \"b\"\ntool = \"k\"\naction = \"ask\"\nreason = \"r\"\n",
             "rule = [{id = \"a\", tool = \"k\", action = \"deny\", reason = \"r\"}]\n",
             "rule = [{id = \"a\", tool = \"k\", action = \"deny\", reason = \"r\"}]\n[[rule]]\n",
-            "[[rule]]\nid = 'a'\ntool = 'k'\naction = 'deny'\nreason = 'r'\nunknown = 1\n", "unknown = 1\n", "[unknown]\n",
-            "[tools]\n[tools.k]\ndefault = 'deny'\n", "tools = {k = {default = 'deny'}}\n", "[tools.k]\n[tools.k.aliases]\nx = 'y'\n",
-            "[posture]\nread = 'allow'\n[posture.x]\n", "[sandbox]\nreadable = ['/']\nnested_user_namespaces = true\n",
-            "[policy]\nrego = ['/x']\non_error = 'ask'\ntimeout_ms = 1\n", "[run]\nagent_keys = ['X']\n",
-            "[settings]\npacks = []\n", "[settings]\npacks = ['default', 'x']\nstrip = []\nkeep = ['A']\n",
-            "[settings.mode]\n", "settings = {}\n", "settings = []\n", "rule = []\n", "rule = {}\n", "[rule]\n", "[[settings]]\n",
-            "[[tools.k]]\n", "[[mint.x]]\nprovider = 'sts'\n", "settings = ['ci']\n", "[[rule]]\nid = ['a']\n",
-            "rule = [['a', 'k', 'deny', 'r']]\n", "[tools.k]\nsyntax = 'GNU'\n", "[sandbox]\nreadable = '/'\n",
+            "[[rule]]\nid = 'a'\ntool = 'k'\naction = 'deny'\nreason = 'r'\nunknown = 1\n",
+            "unknown = 1\n",
+            "[unknown]\n",
+            "[tools]\n[tools.k]\ndefault = 'deny'\n",
+            "tools = {k = {default = 'deny'}}\n",
+            "[tools.k]\n[tools.k.aliases]\nx = 'y'\n",
+            "[posture]\nread = 'allow'\n[posture.x]\n",
+            "[sandbox]\nreadable = ['/']\nnested_user_namespaces = true\n",
+            "[policy]\nrego = ['/x']\non_error = 'ask'\ntimeout_ms = 1\n",
+            "[run]\nagent_keys = ['X']\n",
+            "[settings]\npacks = []\n",
+            "[settings]\npacks = ['default', 'x']\nstrip = []\nkeep = ['A']\n",
+            "[settings.mode]\n",
+            "settings = {}\n",
+            "settings = []\n",
+            "rule = []\n",
+            "rule = {}\n",
+            "[rule]\n",
+            "[[settings]]\n",
+            "[[tools.k]]\n",
+            "[[mint.x]]\nprovider = 'sts'\n",
+            "settings = ['ci']\n",
+            "[[rule]]\nid = ['a']\n",
+            "rule = [['a', 'k', 'deny', 'r']]\n",
+            "[tools.k]\nsyntax = 'GNU'\n",
+            "[sandbox]\nreadable = '/'\n",
         ];
         let mut read = 0;
         for text in cases {
@@ -910,12 +1245,50 @@ mod tests {
     #[test]
     fn review_fuzz() {
         const EXTRA: &[&str] = &[
-            "\\U0001F600", "\\U00110000", "\\uDFFF", "\\u0000", "\\\"", "\\\\", "\\t", "\\/", "-0", "+0", "00",
-            "9223372036854775807", "-9223372036854775809", "18446744073709551616", "[[a]]\n", "[a.b]\n", "[a]\n[a.b]\n",
-            "[[a]]\n[a.b]\n", "[[a.b]]\n", "a = {}\n", "a = []\n", "a = [{}]\n", "{}", "[]", "'a'", "\"a\"", "''", "\"\"",
-            "\u{85}", "\u{2028}", "\u{a0}", "\u{fffe}", "\u{10ffff}", "#\n", "= ", " =", "a = 1\n", "b = 'x'\n",
-            "x = [\n  1,\n  # c\n  2,\n]\n", "[[rule]]\nid = \"z\"\ntool = \"k\"\naction = \"deny\"\nreason = \"r\"\n",
-            "action = \"deny\"\n", "action = \"Deny\"\n", "port = 70000\n", "[mint.x]\nprovider = 'sts'\n",
+            "\\U0001F600",
+            "\\U00110000",
+            "\\uDFFF",
+            "\\u0000",
+            "\\\"",
+            "\\\\",
+            "\\t",
+            "\\/",
+            "-0",
+            "+0",
+            "00",
+            "9223372036854775807",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "[[a]]\n",
+            "[a.b]\n",
+            "[a]\n[a.b]\n",
+            "[[a]]\n[a.b]\n",
+            "[[a.b]]\n",
+            "a = {}\n",
+            "a = []\n",
+            "a = [{}]\n",
+            "{}",
+            "[]",
+            "'a'",
+            "\"a\"",
+            "''",
+            "\"\"",
+            "\u{85}",
+            "\u{2028}",
+            "\u{a0}",
+            "\u{fffe}",
+            "\u{10ffff}",
+            "#\n",
+            "= ",
+            " =",
+            "a = 1\n",
+            "b = 'x'\n",
+            "x = [\n  1,\n  # c\n  2,\n]\n",
+            "[[rule]]\nid = \"z\"\ntool = \"k\"\naction = \"deny\"\nreason = \"r\"\n",
+            "action = \"deny\"\n",
+            "action = \"Deny\"\n",
+            "port = 70000\n",
+            "[mint.x]\nprovider = 'sts'\n",
         ];
         let pieces: Vec<&str> = PIECES.iter().chain(EXTRA).copied().collect();
         let mut rng = Rng(0x1234_5678_9abc_def1);
