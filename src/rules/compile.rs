@@ -387,7 +387,8 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
             seen_ids.insert(id.clone(), (index, span.start));
             let here = origin(source, ctx.line(&span));
             let tool = rule.get_ref().tool.get_ref();
-            let Some(spec) = specs.get(tool) else {
+            // The name borrowed from `specs`, not from the rule, which compiling consumes.
+            let Some((tool, spec)) = specs.get_key_value(tool) else {
                 // Rules in a tighten-only layer cannot make an unknown tool known: that would turn
                 // its "unknown tool" denial into something looser. Either way the rule would never
                 // apply, which is almost always a misspelt name.
@@ -401,11 +402,11 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
                 ctx.error(rule.get_ref().tool.span(), message);
                 continue;
             };
-            if let Some(compiled) = compile_rule(&mut ctx, tight, rule.get_ref(), spec, here) {
-                match rules.get_mut(tool) {
+            if let Some(compiled) = compile_rule(&mut ctx, tight, rule.into_inner(), spec, here) {
+                match rules.get_mut(tool.as_str()) {
                     Some(list) => list.push(compiled),
                     None => {
-                        let mut list = Vec::with_capacity(counts.get(tool).copied().unwrap_or(1));
+                        let mut list = Vec::with_capacity(counts.get(tool.as_str()).copied().unwrap_or(1));
                         list.push(compiled);
                         rules.insert(tool.clone(), list);
                     }
@@ -626,10 +627,12 @@ impl ToolTables {
 fn compile_rule(
     ctx: &mut Ctx<'_>,
     tight: bool,
-    raw: &RawRule,
+    raw: Box<RawRule>,
     spec: &crate::tools::ToolSpec,
     origin: String,
 ) -> Option<Rule> {
+    // Owned, so the rule's id and reason move into the compiled rule instead of being copied.
+    let raw = *raw;
     let errors_before = ctx.diagnostics.len();
     let action = *raw.action.get_ref();
     if tight && action == Action::Allow {
@@ -751,9 +754,9 @@ fn compile_rule(
         return None;
     }
     Some(Rule {
-        id: raw.id.get_ref().clone(),
+        id: raw.id.into_inner(),
         action,
-        reason: raw.reason.get_ref().clone(),
+        reason: raw.reason.into_inner(),
         layer: ctx.source.layer,
         origin,
         args,

@@ -101,6 +101,8 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Arrays' values while they are read, one buffer per depth.
+    scratch: Vec<Vec<Node<'a>>>,
 }
 
 impl<'a> Parser<'a> {
@@ -110,7 +112,7 @@ impl<'a> Parser<'a> {
         if text.bytes().any(|b| (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7f) {
             return None;
         }
-        Some(Self { text, bytes: text.as_bytes(), at: 0 })
+        Some(Self { text, bytes: text.as_bytes(), at: 0, scratch: Vec::new() })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -308,7 +310,12 @@ impl<'a> Parser<'a> {
             b'-' | b'0'..=b'9' => self.integer()?,
             b'[' => {
                 self.at += 1;
-                let mut items = Vec::new();
+                // Gathered in a buffer kept per depth, then copied into a list of exactly their
+                // number: one allocation per array instead of growing one and shrinking it.
+                if self.scratch.len() <= depth {
+                    self.scratch.resize_with(depth + 1, Vec::new);
+                }
+                let mut items = std::mem::take(&mut self.scratch[depth]);
                 loop {
                     self.blank();
                     if self.peek()? == b']' {
@@ -323,8 +330,10 @@ impl<'a> Parser<'a> {
                     }
                 }
                 self.at += 1;
-                items.shrink_to_fit();
-                Value::Array(items)
+                let mut exact = Vec::with_capacity(items.len());
+                exact.append(&mut items);
+                self.scratch[depth] = items;
+                Value::Array(exact)
             }
             b'{' => {
                 self.at += 1;
