@@ -65,35 +65,42 @@ impl Ctx<'_> {
     }
 
     fn line(&self, span: &Range<usize>) -> usize {
-        self.lines.line_col(&self.source.text, span.start).0
+        self.lines.line(&self.source.text, span.start)
     }
 }
 
-/// Finds the line of a byte offset by counting newlines on from the offset asked about last:
-/// rules are visited in the order they are written, so a file is counted through once and no
-/// index is kept (for a 10,000-rule file the index was a megabyte, built on every compile).
+/// Finds the line of a byte offset by counting newlines from the offset asked about last, forward
+/// or back: rules are visited in the order they are written, so a file is counted through about
+/// once and no index is kept (for a 10,000-rule file the index was a megabyte, built on every
+/// compile). Counting from the last offset rather than the top keeps a policy whose rules put
+/// their keys in any order, or that has many errors, from costing a scan of the file each.
 struct LineIndex {
     /// The last offset asked about, and its 1-based line.
     last: std::cell::Cell<(usize, usize)>,
 }
 
 impl LineIndex {
-    fn new(_text: &str) -> Self {
+    fn new() -> Self {
         Self { last: std::cell::Cell::new((0, 1)) }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
         let offset = offset.min(text.len());
-        let (from, line) = match self.last.get() {
-            (from, line) if from <= offset => (from, line),
-            _ => (0, 1),
-        };
-        // Bytes, not `match_indices`: its char searcher cost 14 instructions a byte.
-        let line = line + text.as_bytes()[from..offset].iter().filter(|&&b| b == b'\n').count();
-        self.last.set((offset, line));
+        let line = self.line(text, offset);
         let start = text.as_bytes()[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         (line, text.get(start..offset).map_or(0, |s| s.chars().count()) + 1)
+    }
+
+    /// 1-based line of a byte offset (no column: each rule asks for its line).
+    fn line(&self, text: &str, offset: usize) -> usize {
+        let offset = offset.min(text.len());
+        let (from, line) = self.last.get();
+        let newlines = |range: std::ops::Range<usize>| text.as_bytes()[range].iter().filter(|&&b| b == b'\n').count();
+        // Bytes, not `match_indices`: its char searcher cost 14 instructions a byte.
+        let line = if from <= offset { line + newlines(from..offset) } else { line - newlines(offset..from) };
+        self.last.set((offset, line));
+        line
     }
 }
 
@@ -119,7 +126,7 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
 /// `compile` with the given packs available (tests use none, or their own).
 pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<Policy, ConfigError> {
     let mut diagnostics = Vec::new();
-    let indexes: Vec<LineIndex> = sources.iter().map(|s| LineIndex::new(&s.text)).collect();
+    let indexes: Vec<LineIndex> = sources.iter().map(|_| LineIndex::new()).collect();
     let mut parsed: Vec<(&Source, &LineIndex, RawPolicy)> = Vec::new();
     for (source, lines) in sources.iter().zip(&indexes) {
         match super::plain_toml::from_str::<RawPolicy>(&source.text) {
@@ -141,7 +148,7 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         .iter()
         .map(|p| Source { layer: LayerKind::Pack, path: format!("(built-in pack {})", p.label()), text: p.text.into() })
         .collect();
-    let pack_indexes: Vec<LineIndex> = pack_sources.iter().map(|s| LineIndex::new(&s.text)).collect();
+    let pack_indexes: Vec<LineIndex> = pack_sources.iter().map(|_| LineIndex::new()).collect();
     let mut packs_parsed = Vec::new();
     for ((pack, source), lines) in packs.iter().zip(&pack_sources).zip(&pack_indexes) {
         if !choose_pack(&mut policy, &mut diagnostics, &parsed, restricted, pack, packs) {
@@ -364,10 +371,10 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
             }
         }
     }
-    // Each id's first rule, as its source's index and the id's offset: the `file:line` text is
-    // only made again for a duplicate.
+    // Each id's first rule, as its source's index and its line: the `file:line` text is only made
+    // again for a duplicate.
     let mut seen_ids: HashMap<String, (usize, usize)> = HashMap::new();
-    let places: Vec<(&Source, &LineIndex)> = parsed.iter().map(|(source, lines, _)| (*source, *lines)).collect();
+    let places: Vec<&Source> = parsed.iter().map(|(source, _, _)| *source).collect();
     for (index, (source, lines, raw)) in parsed.iter_mut().enumerate() {
         let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
         let tight = restricted(source.layer);
@@ -375,17 +382,17 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         for rule in std::mem::take(&mut raw.rule) {
             let id = rule.get_ref().id.get_ref();
             let span = rule.get_ref().id.span();
-            if let Some(&(i, offset)) = seen_ids.get(id.as_str()) {
-                let (first_source, first_lines) = places[i];
-                let first = origin(first_source, first_lines.line_col(&first_source.text, offset).0);
+            let line = ctx.line(&span);
+            if let Some(&(i, first_line)) = seen_ids.get(id.as_str()) {
+                let first = origin(places[i], first_line);
                 ctx.error(
                     span,
                     format!("duplicate rule id {id:?} (first defined at {first}); give each rule its own id"),
                 );
                 continue;
             }
-            seen_ids.insert(id.clone(), (index, span.start));
-            let here = origin(source, ctx.line(&span));
+            seen_ids.insert(id.clone(), (index, line));
+            let here = origin(source, line);
             let tool = rule.get_ref().tool.get_ref();
             // The name borrowed from `specs`, not from the rule, which compiling consumes.
             let Some((tool, spec)) = specs.get_key_value(tool) else {
@@ -802,6 +809,24 @@ args = ["get"]
 "#;
 
     /// One invalid policy per line, with the `file:line:col: message` fragment it must produce.
+    /// Lines and columns counted from the last offset, forward and back, are those counted from
+    /// the top of the file.
+    #[test]
+    fn line_numbers_in_any_order_of_asking() {
+        let text = "a = 1\n\n[[rule]]\nid = \"é-x\"\n  tool = 'k'\nlast";
+        let lines = LineIndex::new();
+        let mut offsets: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        let reversed: Vec<usize> = offsets.iter().rev().copied().collect();
+        offsets.extend(reversed);
+        offsets.extend([40, 3, 27, 0, 44, 12]);
+        for offset in offsets {
+            let before = &text[..offset];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            assert_eq!(lines.line_col(text, offset), (line, col), "offset {offset}");
+        }
+    }
+
     #[test]
     fn syntax_errors() {
         let cases: &[(&str, &str)] = &[
