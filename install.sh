@@ -5,7 +5,8 @@
 #   ./install.sh                 # installs to ~/.local/bin
 #   PREFIX=/opt/guardsh ./install.sh
 #
-# Idempotent: run it again after pulling to upgrade. Downloads nothing but crates (cargo build).
+# Idempotent: run it again after pulling to upgrade. Downloads nothing but crates (cargo build)
+# and, where rustup manages Rust and lacks it, Rust's musl target (rustup target add).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,20 +22,47 @@ if [ -n "${GUARDSH_BINARY:-}" ]; then
 else
   command -v cargo >/dev/null 2>&1 || { say "install.sh: cargo not found; install a Rust toolchain (https://rustup.rs) and re-run" >&2; exit 1; }
   say "==> building guardsh (release; the first build compiles every dependency and can take 5-15 minutes; cargo shows its progress below)"
-  # Statically linked where the toolchain can (glibc on Linux): it starts faster, and an agent
-  # cannot load its own code into a shim with LD_PRELOAD (see BENCHMARKS.md and README). Not
-  # position-independent: a static-PIE binary relocates itself at every start (about 9,000
+  # Statically linked where the toolchain can: it starts faster, and an agent cannot load its
+  # own code into a shim with LD_PRELOAD (see BENCHMARKS.md and README). On x86-64 Linux against
+  # musl: glibc's start-up asks the processor for its features and caches about a hundred times
+  # (cpuid), and in a virtual machine each ask is a trip to the hypervisor, several microseconds;
+  # that was most of a shim call's cost (BENCHMARKS.md, item 10). guardsh brings its own
+  # allocator and memcpy for musl (src/arena.rs, src/memcopy.rs). rustup adds the musl target
+  # when it is missing; without it, glibc, statically, then dynamically.
+  # Not position-independent: a static-PIE binary relocates itself at every start (about 9,000
   # relocations and 50 page faults per shim call); the cost is that guardsh's own code is not
   # at a random address (a shim call lives a millisecond and execs; see README's threat model).
   # The linker wrapper lays the shim path's code out together (build/link-shim-path-first.sh).
   # (Read whole, not piped into `grep -q`: under pipefail, rustc's SIGPIPE would fail the test.)
   host=$(rustc -vV | sed -n 's/^host: //p')
-  if [[ $host == *-linux-gnu ]] &&
+  static_flags=(-C relocation-model=static -C linker="$repo/build/link-shim-path-first.sh")
+  musl=x86_64-unknown-linux-musl
+  has_musl() { [ -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ]; }
+  built=
+  if [ "$host" = x86_64-unknown-linux-gnu ]; then
+    if ! has_musl && command -v rustup >/dev/null 2>&1; then
+      say "==> adding Rust's $musl target (rustup target add; about 40 MB)"
+      rustup target add "$musl" || true
+    fi
+    # ring (TLS for the credential providers) compiles a little C; without a musl cross
+    # compiler the system's serves: ring's C includes only string.h and stdlib.h of the C
+    # library, which glibc and musl declare alike for what it uses.
+    if has_musl; then
+      command -v x86_64-linux-musl-gcc >/dev/null 2>&1 || export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-cc}"
+      if cargo rustc --release --locked --manifest-path "$repo/Cargo.toml" --bin guardsh --target "$musl" \
+        --target-dir "$repo/target/static" -- "${static_flags[@]}"; then
+        built=$repo/target/static/$musl/release/guardsh
+      else
+        say "install.sh: building guardsh against musl failed; building it against glibc" >&2
+      fi
+    fi
+  fi
+  if [ -z "$built" ] && [[ $host == *-linux-gnu ]] &&
     cargo rustc --release --locked --manifest-path "$repo/Cargo.toml" --bin guardsh \
-      --target-dir "$repo/target/static" -- -C target-feature=+crt-static -C relocation-model=static \
-      -C linker="$repo/build/link-shim-path-first.sh"; then
+      --target-dir "$repo/target/static" -- -C target-feature=+crt-static "${static_flags[@]}"; then
     built=$repo/target/static/release/guardsh
-  else
+  fi
+  if [ -z "$built" ]; then
     say "install.sh: building a statically linked guardsh failed; building a dynamically linked one" >&2
     cargo build --release --locked --manifest-path "$repo/Cargo.toml"
     built=$repo/target/release/guardsh

@@ -30,8 +30,19 @@ if [ -r "$list" ] && [ -n "$objects" ] && command -v nm >/dev/null 2>&1 &&
       for (k in spare) if (!(k in found)) { n = split(spare[k], all, " "); for (i = 1; i <= n; i++) print all[i] }
       for (name in exact) if (name !~ /^_ZN/) print name
     }' >"$order" && [ -s "$order" ]; then
+  # The ordering needs lld. rustc links its glibc target with its own lld already; for musl
+  # (install.sh's build) it leaves the system linker, so point the driver at the same lld.
+  lld=
+  case " $* " in
+    *" -fuse-ld="*) ;;
+    *)
+      gcc_ld=$(rustc --print sysroot 2>/dev/null)/lib/rustlib/$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')/bin/gcc-ld
+      [ -x "$gcc_ld/ld.lld" ] && lld="-B$gcc_ld -fuse-ld=lld"
+      ;;
+  esac
   # A linker that does not know the option (GNU ld) fails; then link as usual.
-  if cc "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering 2>/dev/null; then
+  # shellcheck disable=SC2086 # two words, or none
+  if cc "$@" $lld -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering 2>/dev/null; then
     rm -f "$order"
     exit 0
   fi

@@ -171,9 +171,17 @@ impl Limits {
 /// neither the agent nor a tool: guardsh run passes exactly the descriptors it means to.
 #[allow(unsafe_code)]
 pub fn close_inherited_on_exec() -> io::Result<()> {
+    // The raw system call, not libc's wrapper: musl (the static build, see install.sh) has none.
     // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets a flag on this process's own
     // descriptors; it reads and writes no memory of ours.
-    let r = unsafe { nix::libc::close_range(3, u32::MAX, nix::libc::CLOSE_RANGE_CLOEXEC as nix::libc::c_int) };
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            nix::libc::CLOSE_RANGE_CLOEXEC as nix::libc::c_uint,
+        )
+    };
     if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 

@@ -23,6 +23,7 @@ mod git_config;
 mod helpers;
 mod manifest;
 mod matching;
+mod memcopy;
 // Public only so that tests/ can drive the credential providers against real servers.
 #[doc(hidden)]
 pub mod mint;
@@ -54,9 +55,9 @@ pub fn startup() {
     startup::standard_fds();
 }
 
-/// The entry point: reads argv and the environment once and dispatches on argv[0].
-pub fn main() -> ExitCode {
-    let mut args = std::env::args_os();
+/// The entry point: takes argv, reads the environment once and dispatches on argv[0].
+pub fn main(argv: Vec<OsString>) -> ExitCode {
+    let mut args = argv.iter().cloned();
     let argv0 = args.next().unwrap_or_default();
     let name = Path::new(&argv0).file_name().unwrap_or(argv0.as_os_str()).to_string_lossy().into_owned();
     if name.starts_with("guardsh") {
@@ -71,7 +72,7 @@ pub fn main() -> ExitCode {
         s.exists().then(|| s.into_os_string())
     };
     if let Some(socket) = std::env::var_os(sandbox::BROKER_VAR).filter(|s| !s.is_empty()).or_else(in_sandbox) {
-        return match custody::client::propose(Path::new(&socket)) {
+        return match custody::client::propose(Path::new(&socket), &argv) {
             custody::client::Ended::Code(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             custody::client::Ended::Signal(sig) => exec::die_like(sig),
         };

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::gate::world;
-use crate::support::{GUARDSH, Test};
+use crate::support::{Test, guardsh};
 
 #[test]
 fn check_json_agrees_with_what_the_shim_does() {
@@ -87,7 +87,7 @@ fn install_list_uninstall_are_idempotent_and_never_clobber() {
     for tool in ["aws", "psql", "railway", "terraform"] {
         assert_eq!(
             std::fs::read_link(dir.join(tool)).expect("link"),
-            Path::new(GUARDSH).canonicalize().expect("canon")
+            Path::new(guardsh()).canonicalize().expect("canon")
         );
     }
     t.guardsh(&["install", "--dir", d, "aws"]).output().status(0).stdout_has("aws          already installed");
@@ -263,7 +263,7 @@ fn install_script_installs_links_and_demonstrates_the_gate() {
         t.command("bash")
             .arg_os(format!("{repo}/install.sh"))
             .env("PREFIX", &prefix)
-            .env("GUARDSH_BINARY", GUARDSH)
+            .env("GUARDSH_BINARY", guardsh())
             .env("PATH", std::env::var_os("PATH").expect("PATH"))
             .output()
             .status(0)
@@ -293,7 +293,7 @@ fn doctor_warns_about_a_writable_directory_before_guardsh_on_path() {
     let t = world();
     let bin = t.home.join(".local/bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
-    let own = Path::new(GUARDSH).parent().expect("guardsh's directory");
+    let own = Path::new(guardsh()).parent().expect("guardsh's directory");
     let as_root = nix::unistd::geteuid().is_root();
     let run = |path: &std::ffi::OsStr| {
         let mut r = t.guardsh(&["doctor"]).env("PATH", path);

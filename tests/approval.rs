@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use expectrl::Expect;
 
-use crate::support::{GUARDSH, Test};
+use crate::support::{Test, guardsh};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -69,7 +69,7 @@ fn a_human_can_deny_at_the_prompt() {
     let t = waiting();
     let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
     let id = t.wait_for_pending(1).remove(0);
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     s.expect("to approve").expect("prompt");
     s.send_line("deny").expect("type");
     s.expect("Reason").expect("reason prompt");
@@ -84,7 +84,7 @@ fn the_wrong_code_leaves_the_request_pending() {
     let t = waiting();
     let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
     let id = t.wait_for_pending(1).remove(0);
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
     let code = String::from_utf8_lossy(shown.get(1).expect("code")).into_owned();
     // Three wrong answers (issue 16: retry, a bounded number of times, never shown the code).
@@ -106,30 +106,32 @@ fn approve_is_refused_without_a_terminal_inside_guardsh_run_and_from_the_agents_
 
     // No controlling terminal (a new session, and stdin from nowhere).
     let mut r = t.command("/usr/bin/setsid");
-    r.cmd.args(["-w", GUARDSH, "approve", &id]);
+    r.cmd.args(["-w", guardsh(), "approve", &id]);
     r.output().status(77).stderr_has("needs a terminal");
 
     // A terminal, but inside a guardsh run session.
-    let mut s = t.in_terminal("/usr/bin/env", &["GUARDSH_SESSION=abc", GUARDSH, "approve", &id]);
+    let mut s = t.in_terminal("/usr/bin/env", &["GUARDSH_SESSION=abc", guardsh(), "approve", &id]);
     s.expect("guardsh run session").expect("refused");
 
     // The agent runs the command and then approves it from its own shell (same session).
     let t2 = waiting();
-    let script = format!("kubectl delete pod y & sleep 1; {GUARDSH} approve");
+    let script = format!("kubectl delete pod y & sleep 1; {g} approve", g = guardsh());
     let mut s = t2.in_terminal("/bin/sh", &["-c", &script]);
     s.expect("same session").expect("refused");
 
     // The agent starts the command under setsid, then approves from its own terminal.
     let t3 = waiting();
-    let script = format!("setsid kubectl delete pod z & sleep 1; {GUARDSH} approve");
+    let script = format!("setsid kubectl delete pod z & sleep 1; {g} approve", g = guardsh());
     let mut s = t3.in_terminal("/bin/sh", &["-c", &script]);
     s.expect("same terminal").expect("refused");
 
     // The agent orphans the command (so nothing of its own is above it), then approves from a
     // pseudo-terminal it creates itself.
     let t4 = waiting();
-    let script =
-        format!("( (sleep 0.3; exec kubectl delete pod o) & ); sleep 1; script -qc '{GUARDSH} approve' /dev/null");
+    let script = format!(
+        "( (sleep 0.3; exec kubectl delete pod o) & ); sleep 1; script -qc '{g} approve' /dev/null",
+        g = guardsh()
+    );
     let mut s = t4.in_terminal("/bin/sh", &["-c", &script]);
     s.expect("on a terminal created by a program").expect("refused");
 
@@ -169,7 +171,7 @@ fn interrupting_the_wait_withdraws_the_request() {
     assert!(asked.stderr().contains("withdrawn"));
     t.guardsh(&["pending"]).output().status(0).stdout_has("no requests are waiting");
     // A withdrawn request cannot be approved afterwards.
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     s.expect("was already withdrawn").expect("refused");
     assert!(!t.ran("kubectl"));
 }
@@ -212,7 +214,7 @@ fn an_agent_killing_the_waiting_command_withdraws_its_request() {
     // now served an identical re-run; now a request belongs to the processes that wait for it.)
     t.command("sh").arg_os("-c").arg_os(format!("kill -KILL {pid}")).output().status(0);
     std::thread::sleep(Duration::from_millis(100));
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     s.expect(format!("request {id} was already withdrawn")).expect("refused");
     t.run("kubectl", &["delete", "pod", "x"]).env("GUARDSH_APPROVAL_TIMEOUT", "1").output().status(75);
     assert!(!t.ran("kubectl"));
@@ -228,7 +230,7 @@ fn the_request_shows_the_command_with_escapes_and_what_it_will_receive() {
         .tools(&["kubectl"]);
     let _asked = t.run_detached("kubectl", &["delete", "pod", "evil\u{1b}[2J\u{202e}name"]);
     let id = t.wait_for_pending(1).remove(0);
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     let shown = s.expect("to approve").expect("prompt");
     let screen = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(screen.contains(r"kubectl delete pod $'evil\x1b[2J\u202ename'"), "{screen}");
@@ -273,7 +275,7 @@ fn fifty_concurrent_requests_are_each_resolved_as_decided() {
 #[test]
 fn watch_shows_new_requests_with_a_bell_and_approves_them_there() {
     let t = waiting();
-    let mut s = t.in_terminal(GUARDSH, &["watch"]);
+    let mut s = t.in_terminal(guardsh(), &["watch"]);
     s.expect("watching for requests").expect("started");
     let asked = t.run_detached("kubectl", &["delete", "pod", "watched"]);
     let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt for the new request");
@@ -294,7 +296,7 @@ fn approve_without_an_id_lets_the_human_pick_from_the_waiting_requests() {
     t.wait_for_pending(1);
     let second = t.run_detached("kubectl", &["delete", "pod", "second"]);
     t.wait_for_pending(2);
-    let mut s = t.in_terminal(GUARDSH, &["approve"]);
+    let mut s = t.in_terminal(guardsh(), &["approve"]);
     s.expect("Which request?").expect("a list to pick from");
     s.send("\r").expect("enter picks the first");
     let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
@@ -318,7 +320,7 @@ fn an_approval_does_not_follow_the_command_to_another_cluster() {
     let first = t.run_detached("kubectl", &["delete", "pod", "x"]);
     assert_eq!(first.wait(WAIT), Some(75));
     let id = t.wait_for_pending(1).remove(0);
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
     assert!(
         String::from_utf8_lossy(shown.before()).contains("target:    kubeconfig: current-context staging, sha256:"),
@@ -343,7 +345,7 @@ fn a_request_that_no_longer_matches_the_policy_is_not_shown_for_approval() {
     // What the request says about itself (rule, reason, lifetime) is checked against the policy,
     // asked afresh: here the policy changed; an agent rewriting the file looks the same.
     let t = t.rules(&policy("approval_timeout = 60").replace("deletes resources", "deletes pods in production"));
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     s.expect("may have been tampered with").expect("refused");
     assert_eq!(t.audited("refused"), 1);
     assert_eq!(asked.wait(Duration::from_millis(200)), None, "still waiting, not approved");
@@ -418,7 +420,7 @@ fn a_request_whose_waiters_all_died_is_withdrawn_and_cannot_be_approved() {
     assert_eq!(withdrawn.len(), 1, "{withdrawn:?}");
     assert_eq!(withdrawn[0]["request"], id.as_str());
     assert_eq!(withdrawn[0]["reason"], "every process waiting for it has ended");
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     s.expect(format!("request {id} was already withdrawn")).expect("refused");
     assert_eq!(t.audited("approved"), 0);
 
@@ -480,7 +482,7 @@ fn the_approver_sees_every_bound_variable_whatever_its_value_looks_like() {
     assert_eq!(asked.wait(WAIT), Some(75));
     let id = t.wait_for_pending(1).remove(0);
     t.guardsh(&["pending"]).output().status(0).stdout_has(&format!("KUBE_TARGET={prod}"));
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
     let screen = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(screen.contains(&format!("KUBE_TARGET={prod}")), "the human sees the target: {screen}");
@@ -508,7 +510,7 @@ fn an_approved_manifest_is_the_manifest_that_runs() {
     let asked = t.run_detached("kubectl", &["delete", "-f", "cleanup.yaml"]);
     let id = t.wait_for_pending(1).remove(0);
 
-    let mut s = t.in_terminal(GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(guardsh(), &["approve", &id]);
     let shown = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("prompt");
     let screen = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(

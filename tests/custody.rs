@@ -412,9 +412,9 @@ fn an_approved_command_gets_its_grant() {
     assert!(!t.ran("aws"), "nothing ran before the approval");
     // The human approves as the agent's user (root may not write into nobody's store for it).
     let (program, mut args): (&str, Vec<&str>) = if nix::unistd::geteuid().is_root() {
-        ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", crate::support::GUARDSH])
+        ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", crate::support::guardsh()])
     } else {
-        (crate::support::GUARDSH, vec![])
+        (crate::support::guardsh(), vec![])
     };
     args.extend(["approve", &id]);
     let mut s = t.in_terminal(program, &args);

@@ -164,7 +164,7 @@ fn guardsh_allows_nothing_the_real_tools_show_to_be_destructive() {
     let seed: u64 = std::env::var("GUARDSH_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(17);
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential");
     let config = json!({
-        "guardsh": crate::support::GUARDSH,
+        "guardsh": crate::support::guardsh(),
         "env": env,
         "home": t.home,
         "cwd": t.cwd,

@@ -54,7 +54,7 @@ pub(crate) fn world() -> Test {
 /// Can this machine run the sandbox for the agent's user? Where it cannot, a test says so and
 /// passes (CI must be able to: there it fails instead).
 fn sandbox_works(t: &Test) -> bool {
-    let mut probe = t.command(crate::support::GUARDSH);
+    let mut probe = t.command(crate::support::guardsh());
     probe.cmd.arg("sandbox-probe");
     if nix::unistd::geteuid().is_root() {
         use std::os::unix::process::CommandExt;
@@ -154,7 +154,7 @@ cat <&7 2>/dev/null | grep -q aws-file-secret && echo TOOL_READ_FD
             args.push("--no-sandbox");
         }
         let mut r = t.command("/bin/sh");
-        r.cmd.arg("-c").arg("exec 7<\"$1\"; shift; exec \"$@\"").arg("sh").arg(&creds).arg(crate::support::GUARDSH);
+        r.cmd.arg("-c").arg("exec 7<\"$1\"; shift; exec \"$@\"").arg("sh").arg(&creds).arg(crate::support::guardsh());
         r.cmd.args(&args).args(["--", "sh", "-c", script]);
         if as_root {
             use std::os::unix::process::CommandExt;
@@ -327,7 +327,7 @@ fn the_agent_has_a_terminal_of_its_own_relayed_to_the_humans() {
     if nix::unistd::geteuid().is_root() {
         args.extend(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
     }
-    args.extend([crate::support::GUARDSH, "run", "--", "sh", "-c", script]);
+    args.extend([crate::support::guardsh(), "run", "--", "sh", "-c", script]);
     let mut s = t.in_terminal("/bin/sh", &args);
     let found = s.expect(expectrl::Regex("human-tty:(/dev/pts/[0-9]+)")).expect("the human's terminal");
     let human_tty = String::from_utf8_lossy(found.get(1).expect("tty")).into_owned();
@@ -539,7 +539,7 @@ fn guardshs_policy_state_and_shims_cannot_be_written() {
     assert!(!t.state_dir().join("requests/forged.decision").exists());
     assert!(!t.state_dir().join("cache/forged").exists());
     let shim = std::fs::read_link(t.shims.join("kubectl")).expect("shim");
-    assert_eq!(shim, Path::new(crate::support::GUARDSH), "shim untouched");
+    assert_eq!(shim, Path::new(crate::support::guardsh()), "shim untouched");
     assert!(!t.home.join(".local/bin/kubectl").exists(), "nothing planted in ~/.local/bin");
     assert_eq!(out.matches("fake kubectl ran").count(), 1, "the last call still went through the broker: {out}");
     t.guardsh(&["audit", "verify"]).output().status(0);

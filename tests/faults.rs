@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStringExt;
 use crate::gate::world;
 use std::path::Path;
 
-use crate::support::{GUARDSH, Test, copy_executable, write_executable};
+use crate::support::{Test, copy_executable, guardsh, write_executable};
 
 #[test]
 fn unwritable_state_directory_stops_the_command() {
@@ -81,7 +81,7 @@ fn a_copy_of_guardsh_posing_as_the_tool_cannot_loop() {
     let t = world();
     let decoy = t.root.path().join("decoy");
     std::fs::create_dir_all(&decoy).expect("mkdir");
-    copy_executable(Path::new(GUARDSH), &decoy.join("kubectl"));
+    copy_executable(Path::new(guardsh()), &decoy.join("kubectl"));
     std::fs::remove_file(t.real.join("kubectl")).expect("rm");
     let path = std::env::join_paths([&t.shims, &decoy, &t.real, &t.sysbin]).expect("PATH");
     t.run("kubectl", &["get", "pods"]).env("PATH", path).output().status(126).stderr_has("leads back to guardsh");

@@ -192,7 +192,7 @@ fn a_write_says_which_statement_made_it_one() {
 
     let asked = t.run_detached("psql", &["-c", sql]);
     let id = t.wait_for_pending(1).remove(0);
-    let mut s = t.in_terminal(crate::support::GUARDSH, &["approve", &id]);
+    let mut s = t.in_terminal(crate::support::guardsh(), &["approve", &id]);
     s.expect(format!("what:      the SQL writes: {want}")).expect("the approver sees the statement");
     let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("the prompt");
     let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
@@ -215,7 +215,7 @@ fn uninstall_all_removes_everything_it_lists_and_keeps_the_audit_log() {
     t.command("bash")
         .arg_os(format!("{repo}/install.sh"))
         .env("PREFIX", &prefix)
-        .env("GUARDSH_BINARY", crate::support::GUARDSH)
+        .env("GUARDSH_BINARY", crate::support::guardsh())
         .env("PATH", std::env::var_os("PATH").expect("PATH"))
         .output()
         .status(0)
@@ -271,7 +271,7 @@ fn uninstall_all_removes_everything_it_lists_and_keeps_the_audit_log() {
 
     // --purge-audit takes the audit log too (a guardsh is needed to run it: the same binary).
     let again = t.root.path().join("guardsh");
-    std::fs::copy(crate::support::GUARDSH, &again).expect("copy");
+    std::fs::copy(crate::support::guardsh(), &again).expect("copy");
     t.command(&again).arg_os("uninstall").arg_os("--all").arg_os("--purge-audit").arg_os("--yes").output().status(0);
     assert!(!t.audit_log().exists() && !t.state_dir().exists());
 }
@@ -322,7 +322,7 @@ fn watch_lets_the_human_retry_and_drops_a_withdrawn_request() {
     let t = Test::new()
         .rules("[settings]\napproval_timeout = 60\n[tools.kubectl]\ndefault = \"ask\"\n")
         .tools(&["kubectl"]);
-    let mut s = t.in_terminal(crate::support::GUARDSH, &["watch"]);
+    let mut s = t.in_terminal(crate::support::guardsh(), &["watch"]);
     s.expect("watching for requests").expect("watching");
 
     let asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
@@ -377,7 +377,7 @@ fn colour_on_a_terminal_only_and_never_under_no_color() {
         }
         let _asked = t.run_detached("kubectl", &["delete", "pod", "x"]);
         let id = t.wait_for_pending(1).remove(0);
-        let mut s = t.in_terminal(crate::support::GUARDSH, &["approve", &id]);
+        let mut s = t.in_terminal(crate::support::guardsh(), &["approve", &id]);
         let shown = s.expect("to approve").expect("prompt");
         let screen = String::from_utf8_lossy(shown.before()).into_owned();
         assert_eq!(screen.contains("\x1b[1m"), coloured, "NO_COLOR={no_color:?}: {screen:?}");

@@ -3,6 +3,7 @@
 //! Inside the sandbox (`propose`) the shim is only this: it hands over the whole command and
 //! never runs a tool itself.
 
+use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -66,8 +67,9 @@ pub fn run(socket: &Path, request: Option<&str>, stdin_captured: bool) -> Result
 /// Inside the sandbox: proposes this process's command (argv, working directory, environment,
 /// descriptors 0-2) to guardsh run at `socket`, which decides, records, asks a human if the
 /// policy says so, and runs the real tool outside the sandbox on these descriptors. Returns how
-/// that ended (or guardsh run's refusal, already explained on stderr by guardsh run).
-pub fn propose(socket: &Path) -> Ended {
+/// that ended (or guardsh run's refusal, already explained on stderr by guardsh run). `argv` is
+/// this process's own, argv[0] included.
+pub fn propose(socket: &Path, argv: &[OsString]) -> Ended {
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let unreachable = |why: String| {
         eprintln!(
@@ -78,7 +80,7 @@ pub fn propose(socket: &Path) -> Ended {
     };
     let cwd = std::env::current_dir().map(|d| d.into_os_string().into_vec()).unwrap_or_default();
     let proposal = super::Proposal {
-        argv: std::env::args_os().map(OsStringExt::into_vec).collect(),
+        argv: argv.iter().map(|a| a.clone().into_vec()).collect(),
         cwd,
         env: std::env::vars_os().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect(),
     };
@@ -101,7 +103,7 @@ pub fn propose(socket: &Path) -> Ended {
     match receive_answer(&conn) {
         Ok((Answer::Started, _, rest)) => relay(&conn, rest),
         Ok((Answer::RunInside, fds, _)) => match fds.into_iter().next() {
-            Some(real) => unreachable(run_inside(&real)),
+            Some(real) => unreachable(run_inside(&real, argv)),
             None => unreachable("guardsh run sent no binary to run".into()),
         },
         Ok((Answer::Exited { code: Some(code), .. }, _, _)) => Ended::Code(code),
@@ -118,17 +120,12 @@ pub fn propose(socket: &Path) -> Ended {
 /// Becomes the tool guardsh run decided on, inside the sandbox: the real binary it sent (a
 /// descriptor: the binary's path is covered by guardsh here), this process's own argv and
 /// environment, argv[0] the tool's name. Returns only why it could not.
-fn run_inside(real: &std::os::fd::OwnedFd) -> String {
+fn run_inside(real: &std::os::fd::OwnedFd, args: &[OsString]) -> String {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let tool = std::env::args_os()
-        .next()
-        .and_then(|a| Path::new(&a).file_name().map(|n| n.as_bytes().to_vec()))
-        .unwrap_or_default();
-    let argv: Result<Vec<CString>, _> = std::iter::once(tool)
-        .chain(std::env::args_os().skip(1).map(|a| a.as_bytes().to_vec()))
-        .map(CString::new)
-        .collect();
+    let tool = args.first().and_then(|a| Path::new(a).file_name().map(|n| n.as_bytes().to_vec())).unwrap_or_default();
+    let argv: Result<Vec<CString>, _> =
+        std::iter::once(tool).chain(args.iter().skip(1).map(|a| a.as_bytes().to_vec())).map(CString::new).collect();
     let env: Result<Vec<CString>, _> = std::env::vars_os()
         .filter(|(k, _)| k != crate::sandbox::BROKER_VAR)
         .map(|(k, v)| {

@@ -10,7 +10,17 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub const GUARDSH: &str = env!("CARGO_BIN_EXE_guardsh");
+/// The guardsh under test: the build `cargo test` made, or the binary `GUARDSH_TEST_BINARY`
+/// names (CI runs the suite a second time with the static binary install.sh builds).
+pub fn guardsh() -> &'static str {
+    static BINARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        std::env::var("GUARDSH_TEST_BINARY")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_guardsh").into())
+    })
+}
 
 const SYSTEM_UTILITIES: &[&str] = &[
     "sh",
@@ -179,7 +189,7 @@ impl Test {
     }
 
     pub fn shim(&self, name: &str) {
-        symlink(GUARDSH, self.shims.join(name)).expect("symlink shim");
+        symlink(guardsh(), self.shims.join(name)).expect("symlink shim");
     }
 
     /// Adds a variable to every command this test runs.
@@ -221,7 +231,7 @@ impl Test {
 
     /// Runs `guardsh` itself.
     pub fn guardsh(&self, args: &[&str]) -> Run {
-        let mut r = self.command(GUARDSH);
+        let mut r = self.command(guardsh());
         r.cmd.args(args);
         r
     }
@@ -462,7 +472,7 @@ impl Test {
     /// Approves request `id` the way a human would: reads the code off the screen and types it.
     pub fn approve(&self, id: &str) {
         use expectrl::Expect;
-        let mut s = self.in_terminal(GUARDSH, &["approve", id]);
+        let mut s = self.in_terminal(guardsh(), &["approve", id]);
         let found = s.expect(expectrl::Regex("Type ([a-z2-9]{4}) to approve")).expect("the prompt");
         let code = String::from_utf8_lossy(found.get(1).expect("code")).into_owned();
         s.send_line(code).expect("type");
@@ -507,9 +517,9 @@ impl Test {
     pub fn approve_as_agent(&self, id: &str) {
         use expectrl::Expect;
         let (program, mut args): (&str, Vec<&str>) = if as_root() {
-            ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", GUARDSH])
+            ("/usr/bin/setpriv", vec!["--reuid=65534", "--regid=65534", "--clear-groups", guardsh()])
         } else {
-            (GUARDSH, vec![])
+            (guardsh(), vec![])
         };
         args.extend(["approve", id]);
         let mut s = self.in_terminal(program, &args);
