@@ -2,19 +2,21 @@
 //! `cargo bench --bench allow_path` (BENCHMARKS.md has the figures).
 //!
 //! Variants are run interleaved, round by round, so machine noise lands on all of them alike:
-//! the real tool run directly; a minimal C execve wrapper in front of it (the floor for any
-//! shim: one more exec); `kubectl get pods` through the guardsh shim with the shipped
+//! the real tool run directly; a minimal C execve wrapper in front of it (one more exec: the
+//! reference the ratios are taken to); the same wrapper without the C library's start-up (the
+//! physical floor of one more exec: glibc's start-up is most of the first one's cost, see
+//! BENCHMARKS.md); `kubectl get pods` through the guardsh shim with the shipped
 //! `rules.toml.example` (and the built-in pack), with 1,000 and with 10,000 more rules; and a
 //! denied `kubectl delete ns prod`. The real "kubectl" is a static C `int main(){return 0;}`,
-//! and the wrapper a static C `execve`, both compiled here with `cc`. Every figure is also given
-//! as a ratio of what it adds over the direct exec to what the wrapper adds, in the same run.
-//! Then the compiling call (no cache entry) with 10,000 more rules, and each call's peak RSS
-//! (getrusage of the child). Approve-to-exec latency has its own benchmark, `approve_latency`.
+//! and the wrappers static C, all compiled here with `cc`. Every figure is also given as a ratio
+//! of what it adds over the direct exec to what the wrapper adds, in the same run. Then the
+//! compiling call (no cache entry) with 10,000 more rules, and each call's peak RSS (getrusage
+//! of the child). Approve-to-exec latency has its own benchmark, `approve_latency`.
 //!
-//! guardsh is measured as `install.sh` builds it (static, not position-independent; built here
-//! the same way into `target/static` the first time, which takes a minute or two), and as
-//! `cargo build` builds it (dynamically linked), so the difference linking makes is on the same
-//! page.
+//! guardsh is measured as `install.sh` builds it (static against musl, not position-independent;
+//! built here the same way into `target/static` the first time, which takes a few minutes), as
+//! install.sh builds it without Rust's musl target (static against glibc), and as `cargo build`
+//! builds it (dynamically linked), so the difference linking makes is on the same page.
 
 mod common;
 
@@ -32,23 +34,37 @@ struct World {
     real: PathBuf,
 }
 
-/// Builds guardsh as install.sh does; `None` (and a note) where that cannot be done.
-fn static_build() -> Option<PathBuf> {
+/// Builds guardsh statically as install.sh does, against musl or glibc; `None` (and a note)
+/// where that cannot be done.
+fn static_build(musl: bool) -> Option<PathBuf> {
+    const MUSL: &str = "x86_64-unknown-linux-musl";
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!(
-        "building guardsh as install.sh does (cargo rustc ... +crt-static, static relocations) into target/static"
-    );
-    let built = Command::new(cargo)
-        .current_dir(root)
-        .args(["rustc", "--release", "--locked", "--quiet", "--bin", "guardsh", "--target-dir", "target/static"])
-        .args(["--", "-C", "target-feature=+crt-static", "-C", "relocation-model=static"])
+    let mut command = Command::new(cargo);
+    command.current_dir(root).args(["rustc", "--release", "--locked", "--quiet", "--bin", "guardsh"]);
+    command.args(["--target-dir", "target/static"]);
+    if musl {
+        eprintln!("building guardsh as install.sh does (against musl, static relocations) into target/static");
+        command.args(["--target", MUSL]).env("CC_x86_64_unknown_linux_musl", "cc").args(["--"]);
+    } else {
+        eprintln!("building guardsh as install.sh does without musl (+crt-static) into target/static");
+        command.args(["--", "-C", "target-feature=+crt-static"]);
+    }
+    let built = command
+        .args(["-C", "relocation-model=static"])
         .arg(format!("-Clinker={}", root.join("build/link-shim-path-first.sh").display()))
         .status()
         .is_ok_and(|s| s.success());
-    let path = root.join("target/static/release/guardsh");
+    let path = if musl {
+        root.join("target/static").join(MUSL).join("release/guardsh")
+    } else {
+        root.join("target/static/release/guardsh")
+    };
     if !built {
-        eprintln!("NOTE: no statically linked build on this machine; measuring the dynamic one only");
+        eprintln!(
+            "NOTE: no static build {} on this machine",
+            if musl { "against musl (rustup target add x86_64-unknown-linux-musl)" } else { "against glibc" }
+        );
     }
     built.then_some(path)
 }
@@ -122,7 +138,8 @@ fn main() {
         return;
     }
     let dynamic = PathBuf::from(env!("CARGO_BIN_EXE_guardsh"));
-    let shipped_bin = static_build().unwrap_or_else(|| dynamic.clone());
+    let glibc_bin = static_build(false).unwrap_or_else(|| dynamic.clone());
+    let shipped_bin = static_build(true).unwrap_or_else(|| glibc_bin.clone());
     let c = tempfile::tempdir().expect("tempdir");
     let tool = common::cc(c.path(), "tool", "int main(void) { return 0; }\n");
     let wrapper = common::cc(
@@ -130,7 +147,19 @@ fn main() {
         "wrapper",
         "#include <unistd.h>\nextern char **environ;\nint main(int c, char **v) { (void)c; execve(v[1], v + 1, environ); return 127; }\n",
     );
+    // No C library at all: the process starts at `_start` and makes the execve system call.
+    let bare = common::cc_with(
+        c.path(),
+        "bare",
+        concat!(
+            "__attribute__((naked, noreturn)) void _start(void) { __asm__ volatile(\n",
+            "  \"mov (%rsp), %rdi\\n lea 16(%rsp), %rsi\\n lea (%rsi,%rdi,8), %rdx\\n mov (%rsi), %rdi\\n\"\n",
+            "  \"mov $59, %eax\\n syscall\\n mov $127, %edi\\n mov $60, %eax\\n syscall\\n\"); }\n"
+        ),
+        &["-nostdlib"],
+    );
     let shipped = world(0, &shipped_bin, &tool);
+    let glibc = world(0, &glibc_bin, &tool);
     let cargo_build = world(0, &dynamic, &tool);
     let thousand = world(1_000, &shipped_bin, &tool);
     let ten_thousand = world(10_000, &shipped_bin, &tool);
@@ -144,7 +173,9 @@ fn main() {
     let mut variants: Vec<Variant> = [
         "direct (the real tool)",
         "C execve wrapper",
+        "  same, no C library start-up",
         "guardsh allow, shipped rules",
+        "  same, static against glibc",
         "  same, dynamically linked",
         "guardsh allow, +1,000 rules",
         "guardsh allow, +10,000 rules",
@@ -168,18 +199,20 @@ fn main() {
     }
     // Warm the page cache and check every variant does what it should.
     for _ in 0..20 {
-        for w in [&shipped, &cargo_build, &thousand, &ten_thousand] {
+        for w in [&shipped, &glibc, &cargo_build, &thousand, &ten_thousand] {
             run(w, &kubectl(w), &["get", "pods"], 0);
         }
     }
     for _ in 0..ROUNDS {
         variants[0].samples.push(run(&shipped, &direct, &["get", "pods"], 0).0);
         variants[1].samples.push(run(&shipped, &wrapper, &[direct_str, "get", "pods"], 0).0);
-        variants[2].samples.push(run(&shipped, &kubectl(&shipped), &["get", "pods"], 0).0);
-        variants[3].samples.push(run(&cargo_build, &kubectl(&cargo_build), &["get", "pods"], 0).0);
-        variants[4].samples.push(run(&thousand, &kubectl(&thousand), &["get", "pods"], 0).0);
-        variants[5].samples.push(run(&ten_thousand, &kubectl(&ten_thousand), &["get", "pods"], 0).0);
-        variants[6].samples.push(run(&shipped, &kubectl(&shipped), &["delete", "ns", "prod"], 77).0);
+        variants[2].samples.push(run(&shipped, &bare, &[direct_str, "get", "pods"], 0).0);
+        variants[3].samples.push(run(&shipped, &kubectl(&shipped), &["get", "pods"], 0).0);
+        variants[4].samples.push(run(&glibc, &kubectl(&glibc), &["get", "pods"], 0).0);
+        variants[5].samples.push(run(&cargo_build, &kubectl(&cargo_build), &["get", "pods"], 0).0);
+        variants[6].samples.push(run(&thousand, &kubectl(&thousand), &["get", "pods"], 0).0);
+        variants[7].samples.push(run(&ten_thousand, &kubectl(&ten_thousand), &["get", "pods"], 0).0);
+        variants[8].samples.push(run(&shipped, &kubectl(&shipped), &["delete", "ns", "prod"], 77).0);
     }
 
     let median = |v: &mut Vec<Duration>| {
@@ -213,5 +246,5 @@ fn main() {
         "peak RSS of the shim (compiling call / cached call): {:.1} / {:.1} MiB with the shipped rules, {:.1} / {:.1} MiB with 10,000 more",
         rss_shipped[0], rss_shipped[1], rss_large[0], rss_large[1]
     );
-    println!("guardsh measured: {}", shipped_bin.display());
+    println!("guardsh measured: {} (and {})", shipped_bin.display(), glibc_bin.display());
 }

@@ -8,10 +8,22 @@ use std::time::{Duration, Instant};
 
 /// Compiles a static C program; the benches need `cc` with a static libc.
 pub fn cc(dir: &Path, name: &str, source: &str) -> PathBuf {
+    cc_with(dir, name, source, &[])
+}
+
+/// `cc`, with more flags for the compiler.
+pub fn cc_with(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
     let src = dir.join(format!("{name}.c"));
     let out = dir.join(name);
     std::fs::write(&src, source).expect("write C");
-    let ok = Command::new("cc").args(["-O2", "-static", "-o"]).arg(&out).arg(&src).status().is_ok_and(|s| s.success());
+    let ok = Command::new("cc")
+        .args(["-O2", "-static"])
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .is_ok_and(|s| s.success());
     assert!(ok, "this bench needs a C compiler with static libc (cc -static)");
     out
 }
