@@ -55,15 +55,21 @@ pub fn startup() {
     startup::standard_fds();
 }
 
-/// The entry point: takes argv, reads the environment once and dispatches on argv[0].
-pub fn main(argv: Vec<OsString>) -> ExitCode {
-    let mut args = argv.iter().cloned();
-    let argv0 = args.next().unwrap_or_default();
-    let name = Path::new(&argv0).file_name().unwrap_or(argv0.as_os_str()).to_string_lossy().into_owned();
-    if name.starts_with("guardsh") {
-        return cli::main(std::iter::once(argv0).chain(args));
+/// The entry point: dispatches on argv[0], then reads argv and the environment once. `args` is
+/// the process's argv, borrowed; a shim call copies it only once the arena is on, so that it
+/// allocates nothing from the system allocator (under musl its first use maps memory).
+pub fn main<'a>(args: impl Iterator<Item = &'a [u8]>) -> ExitCode {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut args = args.peekable();
+    let argv0 = std::ffi::OsStr::from_bytes(args.peek().copied().unwrap_or_default());
+    let owned = |a: &[u8]| OsString::from_vec(a.to_vec());
+    if Path::new(argv0).file_name().unwrap_or(argv0).as_bytes().starts_with(b"guardsh") {
+        return cli::main(args.map(owned));
     }
     arena::use_for_this_call();
+    let argv: Vec<OsString> = args.map(owned).collect();
+    let argv0 = argv.first().cloned().unwrap_or_default();
+    let name = Path::new(&argv0).file_name().unwrap_or(argv0.as_os_str()).to_string_lossy().into_owned();
     // Inside the sandbox a shim only proposes its command to guardsh run, which decides and runs
     // it outside. The socket is also found where the sandbox puts it, for a shell that cleared
     // the environment (`env -i`); only root can create it anywhere else.
@@ -77,7 +83,7 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
             custody::client::Ended::Signal(sig) => exec::die_like(sig),
         };
     }
-    let rest: Vec<OsString> = args.collect();
+    let rest: Vec<OsString> = argv.into_iter().skip(1).collect();
     let Ok(cwd) = std::env::current_dir() else {
         eprintln!("guardsh: cannot read the current directory, so {name} was not run; cd somewhere that exists");
         return ExitCode::from(exit::CONFIG);

@@ -9,8 +9,7 @@
 //! SIGSEGV; either way nothing runs after it.
 #![no_main]
 
-use std::ffi::{CStr, OsString, c_char, c_int};
-use std::os::unix::ffi::OsStringExt;
+use std::ffi::{CStr, c_char, c_int};
 use std::process::ExitCode;
 
 #[allow(unsafe_code)]
@@ -18,13 +17,13 @@ use std::process::ExitCode;
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     guardsh::startup();
     let count = usize::try_from(argc).unwrap_or(0);
+    // Borrowed, not copied: `guardsh::main` copies them once it has chosen the allocator.
     // SAFETY: the C start-up passes `argc` pointers to NUL-terminated strings, which live as long
-    // as the process; each is copied before use. A null entry (never seen) ends the list.
-    let args: Vec<OsString> = (0..count)
+    // as the process. A null entry (never seen) ends the list.
+    let args = (0..count)
         .map(|i| unsafe { *argv.add(i) })
         .take_while(|p| !p.is_null())
-        .map(|p| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
-        .collect();
+        .map(|p| unsafe { CStr::from_ptr(p) }.to_bytes());
     let code = guardsh::main(args);
     // ExitCode does not reveal its number on stable Rust, but it compares; every code guardsh
     // returns is made from a u8. `process::exit` flushes stdout, as returning from main would.
