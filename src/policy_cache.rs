@@ -2,8 +2,10 @@
 //! not compile every tool's rules.
 //!
 //! Compiling the whole policy is most of a shim call's cost (BENCHMARKS.md). On a miss the
-//! policy is compiled in full, exactly as without a cache, and the part the invoked tool needs
-//! (the settings, the merged credential list and that tool's rules) is written under a name
+//! policy is compiled in full (every rule of every layer checked, as without a cache), and the
+//! part the invoked tool needs (the settings, the merged credential list and that tool's rules)
+//! is written as its rules are compiled, while the call keeps only what a hit on that entry
+//! would read back (`compile_for`): a miss decides from what a hit would. The entry's name is
 //! derived from the guardsh build, the tool, and every layer's path and stamp (`config::Stamp`:
 //! device, inode, size, mode, owner, modification and change times). On a hit that part is read
 //! back instead, and no layer is opened: the key costs a `stat` per layer, whatever the policy's
@@ -27,15 +29,16 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::approval::request::hex;
 use crate::config::{self, Locations, Stamp};
-use crate::matching::index::{self, RuleIndex};
-use crate::rules::{ConfigError, Policy, Rule, ToolPolicy};
+use crate::matching::index;
+use crate::rules::{ConfigError, Policy, Rule, RuleSink, ToolPolicy};
+use crate::tools::ToolSpec;
 use serde::{Deserialize, Serialize};
 
 /// What an entry starts with, after `MAGIC` and the header's length. The invoked tool's rules
@@ -80,17 +83,89 @@ fn load_with(
 ) -> Result<Policy, ConfigError> {
     let Some(cached) = Cached::new(locations, state_dir) else {
         crate::arena::stop();
-        return crate::rules::compile(&config::read_sources(locations)?);
+        return compile_for(locations, tool, args, false).map(|(policy, _)| policy);
     };
     let file = cached.entry(tool);
     if let Some(policy) = read(&file, tool, args) {
         return Ok(policy);
     }
     crate::arena::stop();
-    let policy = crate::rules::compile(&config::read_sources(locations)?)?;
+    let (policy, chunks) = compile_for(locations, tool, args, true)?;
     // Best effort: a cache that cannot be written only costs the next call a compile.
-    let _ = write(&cached.dir, &cached.key, &file, &policy, tool, |t: &File| cached.may_keep(locations, clock, t));
+    if let Some(chunks) = chunks {
+        let keep = |t: &File| cached.may_keep(locations, clock, t);
+        let _ = write(&cached.dir, &cached.key, &file, &policy, tool, &chunks, keep);
+    }
     Ok(policy)
+}
+
+/// Compiles the policy for one call of `tool` on a miss: the policy a hit on the entry written
+/// from it would give (every setting; of the tools only `tool`, with the rules a lookup for
+/// `args` reads), and, to write that entry (`lay_out`), `tool`'s chunks (`None` when one could
+/// not be encoded). Each rule is placed in its chunks as it is compiled and then dropped unless
+/// this call needs it, so that a compiling call never holds the whole policy's rules
+/// (`rules::compile_each`).
+fn compile_for(
+    locations: &Locations,
+    tool: &str,
+    args: &[OsString],
+    lay_out: bool,
+) -> Result<(Policy, Option<Chunks>), ConfigError> {
+    let mut miss = Miss { tool, args, lay_out, buckets: 0, wanted: Vec::new(), kept: Vec::new(), chunks: None };
+    let policy = crate::rules::compile_each(&config::read_sources(locations)?, crate::rules::PACKS, &mut miss)?;
+    let mut part = settings_only(&policy);
+    if let Some(t) = policy.tools.get(tool) {
+        part.tools.insert(tool.to_string(), ToolPolicy { rules: miss.kept, ..t.clone_without_rules() });
+    }
+    let chunks = match miss.chunks {
+        // No rules: the entry has the empty chunks of a tool without any.
+        None => lay_out.then(|| Chunks::new(0)),
+        Some(chunks) => chunks.ok(),
+    };
+    Ok((part, chunks))
+}
+
+/// A compiling call's sink (`compile_for`).
+struct Miss<'a> {
+    tool: &'a str,
+    args: &'a [OsString],
+    lay_out: bool,
+    /// How many buckets `tool`'s rules are in (known at its first rule).
+    buckets: usize,
+    /// The buckets a lookup for `args` reads.
+    wanted: Vec<usize>,
+    /// The rules of `tool` this call needs.
+    kept: Vec<Rule>,
+    /// `tool`'s chunks so far, when laid out; `Err` once a rule could not be encoded.
+    chunks: Option<postcard::Result<Chunks>>,
+}
+
+impl RuleSink for Miss<'_> {
+    fn rule(&mut self, tool: &str, spec: &ToolSpec, rules_of_tool: usize, rule: Rule) {
+        if tool != self.tool {
+            return;
+        }
+        if self.buckets == 0 {
+            self.buckets = index::buckets_for(rules_of_tool);
+            self.wanted = index::lookup(&crate::matching::normalize(self.args, spec), self.buckets);
+            self.chunks = self.lay_out.then(|| Ok(Chunks::new(rules_of_tool)));
+        }
+        let placed = index::place(&rule, self.buckets);
+        if let Some(Ok(chunks)) = &mut self.chunks
+            && let Err(e) = chunks.add(&rule, placed.as_deref())
+        {
+            self.chunks = Some(Err(e));
+        }
+        if placed.is_none_or(|buckets| buckets.iter().any(|b| self.wanted.binary_search(b).is_ok())) {
+            self.kept.push(rule);
+        }
+    }
+
+    fn forget(&mut self) {
+        self.buckets = 0;
+        self.kept.clear();
+        self.chunks = None;
+    }
 }
 
 /// When an entry was written, as the file clock tells (`written_at`).
@@ -103,10 +178,11 @@ pub fn warm(locations: &Locations, state_dir: &Path) -> Result<Policy, ConfigErr
     let cached = Cached::new(locations, state_dir);
     let policy = crate::rules::compile(&config::read_sources(locations)?)?;
     if let Some(cached) = cached {
-        for tool in policy.tools.keys() {
+        for (tool, t) in &policy.tools {
             // Best effort, as on a miss: a shim that finds no entry compiles.
-            let keep = |t: &File| cached.may_keep(locations, &written_at, t);
-            let _ = write(&cached.dir, &cached.key, &cached.entry(tool), &policy, tool, keep);
+            let Ok(chunks) = Chunks::of(&t.rules) else { continue };
+            let keep = |f: &File| cached.may_keep(locations, &written_at, f);
+            let _ = write(&cached.dir, &cached.key, &cached.entry(tool), &policy, tool, &chunks, keep);
         }
     }
     Ok(policy)
@@ -211,31 +287,102 @@ fn chunk(f: &File, body: u64, (offset, len): (u64, u64)) -> Option<Vec<(usize, R
     postcard::from_bytes(&bytes).ok()
 }
 
-/// Lays out `tool`'s part of `policy` as an entry: magic, header length, header, chunks.
-fn encode(policy: &Policy, tool: &str) -> postcard::Result<Vec<u8>> {
-    let rules: &[Rule] = policy.tools.get(tool).map_or(&[], |t| &t.rules);
-    let RuleIndex { always, buckets } = index::build(rules);
-    let mut body = Vec::new();
-    let mut put = |members: &[usize]| -> postcard::Result<(u64, u64)> {
-        let start = body.len();
-        let chunk: Vec<(usize, &Rule)> = members.iter().map(|&i| (i, &rules[i])).collect();
-        body.extend(postcard::to_stdvec(&chunk)?);
-        Ok((start as u64, (body.len() - start) as u64))
-    };
-    let always = put(&always)?;
-    let buckets = buckets.iter().map(|b| put(b)).collect::<postcard::Result<Vec<_>>>()?;
+/// A tool's rules laid out as an entry's chunks (see `Header`), one rule at a time: each chunk
+/// is a postcard list of `(rule number, rule)`, kept as its length and its elements' bytes
+/// until it is written.
+struct Chunks {
+    always: Chunk,
+    buckets: Vec<Chunk>,
+    /// The number the next rule gets.
+    next: usize,
+}
+
+#[derive(Clone, Default)]
+struct Chunk {
+    len: usize,
+    elements: Vec<u8>,
+}
+
+impl Chunk {
+    /// The chunk as postcard encodes a list: its length (a varint), then its elements.
+    fn prefix(&self) -> postcard::Result<Vec<u8>> {
+        postcard::to_stdvec(&self.len)
+    }
+}
+
+impl Chunks {
+    /// The chunks of a tool with `rules` rules.
+    fn new(rules: usize) -> Self {
+        Self { always: Chunk::default(), buckets: vec![Chunk::default(); index::buckets_for(rules)], next: 0 }
+    }
+
+    /// The chunks of a list of rules.
+    fn of(rules: &[Rule]) -> postcard::Result<Self> {
+        let mut chunks = Self::new(rules.len());
+        for rule in rules {
+            chunks.add(rule, index::place(rule, chunks.buckets.len()).as_deref())?;
+        }
+        Ok(chunks)
+    }
+
+    /// Adds the next rule to the buckets `index::place` put it in (`None`: the chunk every
+    /// lookup reads).
+    fn add(&mut self, rule: &Rule, placed: Option<&[usize]>) -> postcard::Result<()> {
+        let number = self.next;
+        self.next += 1;
+        let (first, more) = match placed {
+            None => (&mut self.always, &[][..]),
+            Some([b, more @ ..]) => (self.buckets.get_mut(*b).ok_or(postcard::Error::SerializeBufferFull)?, more),
+            Some([]) => return Ok(()),
+        };
+        // Encoded once, in place, at the end of the first chunk; a `{a,b}` rule's other bucket
+        // gets a copy of those bytes.
+        let start = first.elements.len();
+        first.elements = postcard::to_extend(&(number, rule), std::mem::take(&mut first.elements))?;
+        first.len += 1;
+        if !more.is_empty() {
+            let element = first.elements[start..].to_vec();
+            for &b in more {
+                let chunk = self.buckets.get_mut(b).ok_or(postcard::Error::SerializeBufferFull)?;
+                chunk.len += 1;
+                chunk.elements.extend_from_slice(&element);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every chunk in the order they are written: the one every lookup reads, then the buckets.
+    fn in_order(&self) -> impl Iterator<Item = &Chunk> {
+        std::iter::once(&self.always).chain(&self.buckets)
+    }
+}
+
+/// Writes `tool`'s entry of `policy`, with `chunks` as its rules: magic, header length, header,
+/// chunks. Nothing is assembled in memory first (with 10,000 rules that was a second megabyte).
+fn encode(out: &mut impl Write, policy: &Policy, tool: &str, chunks: &Chunks) -> std::io::Result<()> {
+    let mut ranges = Vec::with_capacity(chunks.buckets.len() + 1);
+    let mut offset = 0u64;
+    for chunk in chunks.in_order() {
+        let len = (chunk.prefix().map_err(std::io::Error::other)?.len() + chunk.elements.len()) as u64;
+        ranges.push((offset, len));
+        offset += len;
+    }
     let mut part = settings_only(policy);
     if let Some(t) = policy.tools.get(tool) {
-        part.tools.insert(tool.to_string(), ToolPolicy { rules: vec![], ..t.clone_without_rules() });
+        part.tools.insert(tool.to_string(), t.clone_without_rules());
     }
-    let header = postcard::to_stdvec(&Header { policy: part, always, buckets })?;
-    let len = u32::try_from(header.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-    let mut out = Vec::with_capacity(12 + header.len() + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend(header);
-    out.extend(body);
-    Ok(out)
+    let always = ranges.first().copied().unwrap_or_default();
+    let buckets = ranges.get(1..).unwrap_or_default().to_vec();
+    let header = postcard::to_stdvec(&Header { policy: part, always, buckets }).map_err(std::io::Error::other)?;
+    let len = u32::try_from(header.len()).map_err(std::io::Error::other)?;
+    out.write_all(MAGIC)?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(&header)?;
+    for chunk in chunks.in_order() {
+        out.write_all(&chunk.prefix().map_err(std::io::Error::other)?)?;
+        out.write_all(&chunk.elements)?;
+    }
+    Ok(())
 }
 
 /// `policy` without its tools (cloning them all to drop them would cost a miss dearly).
@@ -296,9 +443,9 @@ fn write(
     file: &Path,
     policy: &Policy,
     tool: &str,
+    chunks: &Chunks,
     keep: impl Fn(&File) -> bool,
 ) -> std::io::Result<()> {
-    let bytes = encode(policy, tool).map_err(std::io::Error::other)?;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
@@ -310,8 +457,10 @@ fn write(
         }
     }
     let tmp: PathBuf = dir.join(format!(".{}.{}", std::process::id(), crate::random::token(8)?));
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    let renamed = f.write_all(&bytes).and_then(|()| match keep(&f) {
+    let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let mut out = BufWriter::with_capacity(64 << 10, f);
+    let written = encode(&mut out, policy, tool, chunks).and_then(|()| out.into_inner().map_err(|e| e.into_error()));
+    let renamed = written.and_then(|f| match keep(&f) {
         true => std::fs::rename(&tmp, file),
         false => Err(std::io::Error::other("the policy changed within the file clock's current tick")),
     });
@@ -402,11 +551,82 @@ mod tests {
         let cached = Cached::new(&w.locations, &w.state).expect("cache in use");
         let mut forged = crate::rules::compile(&config::read_sources(&w.locations).expect("read")).expect("compile");
         forged.approval_timeout = 7;
-        write(&cached.dir, &cached.key, &cached.entry("kubectl"), &forged, "kubectl", |_| true).expect("write entry");
+        let chunks = Chunks::new(0);
+        write(&cached.dir, &cached.key, &cached.entry("kubectl"), &forged, "kubectl", &chunks, |_| true)
+            .expect("write entry");
         assert_eq!(timeout(&w, later), 7, "a hit did not read the entry");
         // An edit moves the change time, so the key no longer names that entry.
         rewrite_keeping_mtime(&w, &policy(300));
         assert_eq!(timeout(&w, changed(&w) + Duration::from_millis(10)), 300);
+    }
+
+    /// A compiling call decides from exactly the policy a hit on the entry it wrote reads back:
+    /// the same settings and, of the many rules (in buckets, in two buckets, in the chunk every
+    /// lookup reads), the same ones in the same order, for command lines of every kind.
+    #[test]
+    fn a_miss_decides_from_what_a_hit_reads() {
+        let w = world();
+        let mut text = String::from("[settings]\napproval_timeout = 60\n");
+        let firsts = ["get", "{delete,rm}", "apply", "*", "d*", "[gs]et", "Logs"];
+        for i in 0..400 {
+            let first = firsts.get(i % 9).map_or_else(|| format!("verb-{i}"), |f| f.to_string());
+            text.push_str(&format!(
+                "[[rule]]\nid = \"r{i}\"\ntool = \"kubectl\"\naction = \"ask\"\nreason = \"r\"\nargs = [\"{first}\", \"*\"]\n"
+            ));
+        }
+        text.push_str("[[rule]]\nid = \"no-args\"\ntool = \"kubectl\"\naction = \"deny\"\nreason = \"r\"\n");
+        std::fs::write(&w.locations.user, text).expect("write");
+        let later = changed(&w) + Duration::from_millis(10);
+        let lines: &[&[&str]] =
+            &[&["get", "pods"], &["RM", "x"], &["verb-37"], &["-n", "prod", "delete", "ns"], &[], &["logs"], &["état"]];
+        let mut needed = 0;
+        for line in lines {
+            let args: Vec<OsString> = line.iter().map(Into::into).collect();
+            let _ = std::fs::remove_dir_all(w.state.join("cache"));
+            let missed = load_with(&w.locations, &w.state, "kubectl", &args, &|_| Ok(later)).expect("miss");
+            assert_eq!(entries(&w), 1, "the miss wrote no entry");
+            let hit = load_with(&w.locations, &w.state, "kubectl", &args, &|_| Ok(later)).expect("hit");
+            assert_eq!(format!("{missed:?}"), format!("{hit:?}"), "{line:?}");
+            let rules = &missed.tools["kubectl"].rules;
+            assert!(rules.len() < 200, "{line:?}: {} rules read back", rules.len());
+            needed += rules.len();
+            // Every rule that matches the command line is there.
+            let whole = crate::rules::compile(&config::read_sources(&w.locations).expect("read")).expect("compile");
+            let all = &whole.tools["kubectl"];
+            let argv = crate::matching::normalize(&args, &all.spec);
+            let want: Vec<&str> =
+                crate::matching::hits(&all.rules, &argv).into_iter().map(|i| all.rules[i].id.as_str()).collect();
+            let got: Vec<&str> =
+                crate::matching::hits(rules, &argv).into_iter().map(|i| rules[i].id.as_str()).collect();
+            assert_eq!(got, want, "{line:?}");
+        }
+        assert!(needed > lines.len(), "no rules were read back at all");
+    }
+
+    /// A chunk built one rule at a time is what postcard makes of the whole list.
+    #[test]
+    fn chunks_are_postcard_lists() {
+        let policy = crate::rules::compile(&[crate::rules::Source {
+            layer: crate::rules::LayerKind::User,
+            path: "user.toml".into(),
+            text: String::new(),
+        }])
+        .expect("the shipped pack compiles");
+        for t in policy.tools.values() {
+            let chunks = Chunks::of(&t.rules).expect("encode");
+            let mut members: Vec<Vec<(usize, &Rule)>> = vec![Vec::new(); chunks.buckets.len() + 1];
+            for (i, rule) in t.rules.iter().enumerate() {
+                match index::place(rule, chunks.buckets.len()) {
+                    None => members[0].push((i, rule)),
+                    Some(buckets) => buckets.into_iter().for_each(|b| members[b + 1].push((i, rule))),
+                }
+            }
+            for (chunk, list) in chunks.in_order().zip(&members) {
+                let mut bytes = chunk.prefix().expect("prefix");
+                bytes.extend_from_slice(&chunk.elements);
+                assert_eq!(bytes, postcard::to_stdvec(list).expect("encode"));
+            }
+        }
     }
 
     #[test]

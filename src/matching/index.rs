@@ -12,35 +12,23 @@
 use super::NormalizedArgv;
 use crate::rules::Rule;
 
-/// Rule indices (into the tool's rule list, ascending) per bucket, and those every lookup needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RuleIndex {
-    pub always: Vec<usize>,
-    pub buckets: Vec<Vec<usize>>,
-}
-
 /// About this many rules share a bucket: few enough that a lookup matches a handful of rules,
 /// few enough buckets that the table stays small.
 const RULES_PER_BUCKET: usize = 8;
 
-pub fn build(rules: &[Rule]) -> RuleIndex {
-    let n = (rules.len() / RULES_PER_BUCKET).max(1);
-    let mut index = RuleIndex { always: vec![], buckets: vec![vec![]; n] };
-    for (i, rule) in rules.iter().enumerate() {
-        match rule.args.first().and_then(|p| p.words()) {
-            Some(words) => {
-                for w in words {
-                    let b = &mut index.buckets[bucket(w, n)];
-                    // A list may hash two of its words to one bucket.
-                    if b.last() != Some(&i) {
-                        b.push(i);
-                    }
-                }
-            }
-            None => index.always.push(i),
-        }
-    }
-    index
+/// How many buckets a tool with `rules` rules has.
+pub fn buckets_for(rules: usize) -> usize {
+    (rules / RULES_PER_BUCKET).max(1)
+}
+
+/// The buckets (of `n`) that hold `rule`, each once; `None` when every lookup needs it.
+pub fn place(rule: &Rule, n: usize) -> Option<Vec<usize>> {
+    let words = rule.args.first().and_then(|p| p.words())?;
+    let mut buckets: Vec<usize> = words.iter().map(|w| bucket(w, n.max(1))).collect();
+    // A list may hash two of its words to one bucket.
+    buckets.sort_unstable();
+    buckets.dedup();
+    Some(buckets)
 }
 
 /// The buckets (of `n`) that hold every rule with a word-list first pattern that could match.
@@ -70,10 +58,29 @@ fn bucket(lowercase_word: &str, n: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{build, lookup};
+    use super::{buckets_for, lookup, place};
     use crate::matching::{hits, normalize};
     use crate::rules::{Action, LayerKind, Pattern, Rule};
     use crate::tools::ToolSpec;
+
+    /// Rule indices (into the tool's rule list, ascending) per bucket, and those every lookup
+    /// needs, as an entry lays them out.
+    struct RuleIndex {
+        always: Vec<usize>,
+        buckets: Vec<Vec<usize>>,
+    }
+
+    fn build(rules: &[Rule]) -> RuleIndex {
+        let n = buckets_for(rules.len());
+        let mut index = RuleIndex { always: vec![], buckets: vec![vec![]; n] };
+        for (i, rule) in rules.iter().enumerate() {
+            match place(rule, n) {
+                Some(buckets) => buckets.into_iter().for_each(|b| index.buckets[b].push(i)),
+                None => index.always.push(i),
+            }
+        }
+        index
+    }
 
     fn rule(i: usize, args: &[&str]) -> Rule {
         Rule {

@@ -4,7 +4,7 @@
 //! Errors are collected rather than stopping at the first one, and each is reported as
 //! `file:line:col: message`, the way compilers do, so a user can fix them all in one pass.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 
@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::schema::{RawPolicy, RawRule, RawToolConfig};
 use super::{Action, FlagTest, LayerKind, PACKS, Pattern, Policy, Posture, Rule, Source, ToolPolicy};
-use crate::tools::{RawToolSpec, Syntax};
+use crate::tools::{RawToolSpec, Syntax, ToolSpec};
 
 /// One problem in one policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,12 +125,165 @@ pub fn compile(sources: &[Source]) -> Result<Policy, ConfigError> {
 
 /// `compile` with the given packs available (tests use none, or their own).
 pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<Policy, ConfigError> {
+    let mut all = AllRules::default();
+    let mut policy = compile_each(sources, packs, &mut all)?;
+    for (name, tool) in &mut policy.tools {
+        tool.rules = all.0.remove(name).unwrap_or_default();
+    }
+    Ok(policy)
+}
+
+/// Where `compile_each` puts each rule as it is compiled.
+pub trait RuleSink {
+    /// A compiled rule of `tool` (whose arguments `spec` reads), one of `rules_of_tool`, in
+    /// policy order.
+    fn rule(&mut self, tool: &str, spec: &ToolSpec, rules_of_tool: usize, rule: Rule);
+    /// Every rule handed over so far is void: the compile starts again.
+    fn forget(&mut self);
+}
+
+/// Every tool's rules, in policy order (`compile_with_packs`).
+#[derive(Default)]
+struct AllRules(BTreeMap<String, Vec<Rule>>);
+
+impl RuleSink for AllRules {
+    fn rule(&mut self, tool: &str, _: &ToolSpec, rules_of_tool: usize, rule: Rule) {
+        match self.0.get_mut(tool) {
+            Some(list) => list.push(rule),
+            None => {
+                // Sized before compiling into it: grown by doubling, a 10,000-rule tool's list
+                // held room for 16,384 rules.
+                let mut list = Vec::with_capacity(rules_of_tool);
+                list.push(rule);
+                self.0.insert(tool.to_string(), list);
+            }
+        }
+    }
+
+    fn forget(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// `compile_with_packs`, handing each compiled rule to `sink` as soon as it is compiled instead
+/// of keeping it: the tools in the policy returned have no rules. A shim's compiling call keeps
+/// only what its entry in the policy cache and its own command line need (`policy_cache`).
+///
+/// Memory: a source's rules are not read with the rest of it but only found
+/// (`plain_toml::read_plain_outline`), and each is read from its text when its turn to be
+/// compiled comes, once every layer's tool knowledge is known. So no more than one rule as
+/// written is held at a time (with 10,000 rules, the rules as written and the tree they were
+/// read from were most of a compiling call's peak memory). Reading a rule from its text fails
+/// only for a policy toml rejects; the compile then starts again with every source read whole,
+/// so that its diagnostics are exactly those of a compile that never streamed.
+pub fn compile_each(sources: &[Source], packs: &[super::Pack], sink: &mut dyn RuleSink) -> Result<Policy, ConfigError> {
+    if let Some(done) = attempt(sources, packs, true, sink) {
+        return done;
+    }
+    sink.forget();
+    attempt(sources, packs, false, sink).unwrap_or_else(|| {
+        // Unreachable: a source read whole has no rule left to read.
+        Err(ConfigError {
+            diagnostics: vec![Diagnostic {
+                path: "(policy)".into(),
+                line: 0,
+                col: 0,
+                message: "the policy could not be read; run guardsh check-config".into(),
+            }],
+        })
+    })
+}
+
+/// A source's rules: read with the rest of it, or only found, to be read one at a time.
+enum RuleTexts {
+    Read(Vec<Spanned<Box<RawRule>>>),
+    Found(Vec<Range<usize>>),
+}
+
+/// What the settings need to know of a source's rules before any rule is compiled.
+#[derive(Default)]
+struct Heads {
+    /// Each tool the rules name, with how many name it.
+    tools: Vec<(String, usize)>,
+    /// The ids that are also a built-in pack rule's (a copy of the pack: `choose_pack`).
+    pack_ids: Vec<String>,
+}
+
+impl Heads {
+    fn add(&mut self, tool: &str, id: &str, pack_ids: &HashSet<&str>) {
+        match self.tools.iter_mut().find(|(t, _)| t == tool) {
+            Some((_, n)) => *n += 1,
+            None => self.tools.push((tool.to_string(), 1)),
+        }
+        if pack_ids.contains(id) {
+            self.pack_ids.push(id.to_string());
+        }
+    }
+}
+
+/// A rule's id and tool, all the outline reads of it.
+#[derive(serde::Deserialize)]
+struct Head {
+    id: String,
+    tool: String,
+}
+
+/// `Head`'s keys.
+const HEAD: &[&str] = &["id", "tool"];
+
+/// One source read for compiling.
+struct Parsed<'s> {
+    source: &'s Source,
+    lines: &'s LineIndex,
+    raw: RawPolicy,
+    rules: RuleTexts,
+    heads: Heads,
+}
+
+/// Reads a source: with `stream`, its rules only found when the plain reader can find them in
+/// one pass, else whole.
+fn read_source<'s>(
+    source: &'s Source,
+    lines: &'s LineIndex,
+    stream: bool,
+    pack_ids: &HashSet<&str>,
+) -> Result<Parsed<'s>, toml::de::Error> {
+    let mut heads = Heads::default();
+    if stream {
+        let mut found = Vec::new();
+        let outline =
+            super::plain_toml::read_plain_outline::<RawPolicy, Head>(&source.text, "rule", HEAD, |range, h| {
+                heads.add(&h.tool, &h.id, pack_ids);
+                found.push(range);
+            });
+        // An inline `rule = [...]` is read with the rest; such a text is read whole instead.
+        if let Some(raw) = outline.filter(|raw| raw.rule.is_empty()) {
+            return Ok(Parsed { source, lines, raw, rules: RuleTexts::Found(found), heads });
+        }
+        heads = Heads::default();
+    }
+    let mut raw = super::plain_toml::from_str::<RawPolicy>(&source.text)?;
+    for rule in &raw.rule {
+        heads.add(rule.get_ref().tool.get_ref(), rule.get_ref().id.get_ref(), pack_ids);
+    }
+    let rules = RuleTexts::Read(std::mem::take(&mut raw.rule));
+    Ok(Parsed { source, lines, raw, rules, heads })
+}
+
+/// One compile; `None` when a rule that was found does not read (see `compile_each`).
+fn attempt(
+    sources: &[Source],
+    packs: &[super::Pack],
+    stream: bool,
+    sink: &mut dyn RuleSink,
+) -> Option<Result<Policy, ConfigError>> {
     let mut diagnostics = Vec::new();
+    let pack_ids: HashSet<&str> = packs.iter().flat_map(super::Pack::rule_ids).collect();
     let indexes: Vec<LineIndex> = sources.iter().map(|_| LineIndex::new()).collect();
-    let mut parsed: Vec<(&Source, &LineIndex, RawPolicy)> = Vec::new();
+    let mut parsed: Vec<Parsed> = Vec::new();
     for (source, lines) in sources.iter().zip(&indexes) {
-        match super::plain_toml::from_str::<RawPolicy>(&source.text) {
-            Ok(raw) => parsed.push((source, lines, raw)),
+        match read_source(source, lines, stream, &pack_ids) {
+            Ok(p) => parsed.push(p),
             Err(e) => {
                 let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
                 ctx.error(e.span().unwrap_or(0..0), e.message().trim_end().to_string());
@@ -154,8 +307,8 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         if !choose_pack(&mut policy, &mut diagnostics, &parsed, restricted, pack, packs) {
             continue;
         }
-        match super::plain_toml::from_str::<RawPolicy>(&source.text) {
-            Ok(raw) => packs_parsed.push((source, lines, raw)),
+        match read_source(source, lines, stream, &pack_ids) {
+            Ok(p) => packs_parsed.push(p),
             // Only a broken build gets here; the pack's own test keeps it from shipping.
             Err(e) => diagnostics.push(Diagnostic {
                 path: source.path.clone(),
@@ -168,14 +321,14 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         policy.pack = Some(policy.pack.take().map_or(label.clone(), |p| format!("{p}, {label}")));
     }
     packs_parsed.extend(parsed);
-    let mut parsed = packs_parsed;
+    let parsed = packs_parsed;
     let mut posture: Option<Posture> = None;
     let mut posture_floor: Vec<(crate::catalog::Class, Action)> = Vec::new();
     let mut settings_default = Action::Ask;
     let mut floor = Action::Allow; // the least strict default any tighten-only layer allows
     let mut tools = ToolTables::default();
 
-    for (source, lines, raw) in &parsed {
+    for Parsed { source, lines, raw, heads, .. } in &parsed {
         let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
         let tight = restricted(source.layer);
         let s = &raw.settings;
@@ -317,10 +470,9 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
             tools.table(&mut ctx, tight, name, table);
         }
         if !tight {
-            for rule in &raw.rule {
+            for (tool, _) in &heads.tools {
                 // A rule makes a shipped tool known; any other tool needs a [tools.NAME] table, so
                 // that a misspelt tool name is an error rather than a rule that never applies.
-                let tool = rule.get_ref().tool.get_ref();
                 if !tools.knowledge.contains_key(tool) && crate::tools::builtin(tool).is_some() {
                     let known = tools.builtins.get(tool);
                     tools.knowledge.insert(tool.clone(), known);
@@ -358,28 +510,34 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
     policy.all_credentials.sort();
     policy.all_credentials.dedup();
 
-    let mut rules: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
-    // Each tool's list is sized before compiling into it: grown by doubling, a 10,000-rule
-    // tool's list held room for 16,384 rules.
     let mut counts: HashMap<String, usize> = HashMap::new();
-    for rule in parsed.iter().flat_map(|(_, _, raw)| &raw.rule) {
-        let tool = rule.get_ref().tool.get_ref();
+    for (tool, n) in parsed.iter().flat_map(|p| &p.heads.tools) {
         match counts.get_mut(tool) {
-            Some(count) => *count += 1,
+            Some(count) => *count += n,
             None => {
-                counts.insert(tool.clone(), 1);
+                counts.insert(tool.clone(), *n);
             }
         }
     }
     // Each id's first rule, as its source's index and its line: the `file:line` text is only made
     // again for a duplicate.
     let mut seen_ids: HashMap<String, (usize, usize)> = HashMap::new();
-    let places: Vec<&Source> = parsed.iter().map(|(source, _, _)| *source).collect();
-    for (index, (source, lines, raw)) in parsed.iter_mut().enumerate() {
+    let places: Vec<&Source> = parsed.iter().map(|p| p.source).collect();
+    for (index, Parsed { source, lines, rules: texts, .. }) in parsed.into_iter().enumerate() {
         let mut ctx = Ctx { source, lines, diagnostics: &mut diagnostics };
         let tight = restricted(source.layer);
-        // Taken, so that each rule is freed once compiled and the compiled ones reuse its memory.
-        for rule in std::mem::take(&mut raw.rule) {
+        // Each rule is freed once compiled (and a found one read only now).
+        let (mut read, mut found) = match texts {
+            RuleTexts::Read(rules) => (rules.into_iter(), Vec::new().into_iter()),
+            RuleTexts::Found(ranges) => (Vec::new().into_iter(), ranges.into_iter()),
+        };
+        while let Some(rule) = match read.next() {
+            Some(rule) => Some(rule),
+            None => match found.next() {
+                Some(range) => Some(super::plain_toml::read_table(&source.text, "rule", range)?),
+                None => None,
+            },
+        } {
             let id = rule.get_ref().id.get_ref();
             let span = rule.get_ref().id.span();
             let line = ctx.line(&span);
@@ -410,20 +568,13 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
                 continue;
             };
             if let Some(compiled) = compile_rule(&mut ctx, tight, rule.into_inner(), spec, here) {
-                match rules.get_mut(tool.as_str()) {
-                    Some(list) => list.push(compiled),
-                    None => {
-                        let mut list = Vec::with_capacity(counts.get(tool.as_str()).copied().unwrap_or(1));
-                        list.push(compiled);
-                        rules.insert(tool.clone(), list);
-                    }
-                }
+                sink.rule(tool, spec, counts.get(tool.as_str()).copied().unwrap_or(1), compiled);
             }
         }
     }
 
     if !diagnostics.is_empty() {
-        return Err(ConfigError { diagnostics });
+        return Some(Err(ConfigError { diagnostics }));
     }
     if let Some(p) = &mut posture {
         for (class, action) in &posture_floor {
@@ -435,11 +586,10 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
         let posture = posture.filter(|_| crate::catalog::for_tool(&name).is_some());
         let default = tools.defaults.get(&name).copied().unwrap_or(settings_default);
         let default = default.max(floor).max(tools.floor.get(&name).copied().unwrap_or(Action::Allow));
-        let rules = rules.remove(&name).unwrap_or_default();
         let default_grant = tools.default_grants.remove(&name).unwrap_or_default();
-        policy.tools.insert(name, ToolPolicy { default, default_grant, spec, rules, posture });
+        policy.tools.insert(name, ToolPolicy { default, default_grant, spec, rules: Vec::new(), posture });
     }
-    Ok(policy)
+    Some(Ok(policy))
 }
 
 /// `file:line`, where a rule is written (`Rule::origin`).
@@ -457,13 +607,13 @@ fn origin(source: &Source, line: usize) -> String {
 fn choose_pack(
     policy: &mut Policy,
     diagnostics: &mut Vec<Diagnostic>,
-    parsed: &[(&Source, &LineIndex, RawPolicy)],
+    parsed: &[Parsed],
     restricted: impl Fn(LayerKind) -> bool,
     pack: &super::Pack,
     packs: &[super::Pack],
 ) -> bool {
     let mut wanted = true;
-    for (source, _, raw) in parsed.iter().filter(|(s, _, _)| !restricted(s.layer)) {
+    for Parsed { source, raw, .. } in parsed.iter().filter(|p| !restricted(p.source.layer)) {
         if let Some(list) = &raw.settings.packs {
             for name in list.get_ref() {
                 if !packs.iter().any(|p| p.name == name) {
@@ -486,8 +636,8 @@ fn choose_pack(
         return false;
     }
     let ids: std::collections::HashSet<&str> = pack.rule_ids().collect();
-    for (source, _, raw) in parsed.iter().filter(|(s, _, _)| !restricted(s.layer)) {
-        let copied = raw.rule.iter().filter(|r| ids.contains(r.get_ref().id.get_ref().as_str())).count();
+    for Parsed { source, heads, .. } in parsed.iter().filter(|p| !restricted(p.source.layer)) {
+        let copied = heads.pack_ids.iter().filter(|id| ids.contains(id.as_str())).count();
         if copied > 0 {
             policy.pack_note = Some(format!(
                 "{} holds {copied} of the built-in pack's rules (a full copy from an older install), so the built-in pack {} is not in force and its updates do not reach you; keep your [settings] and own rules, delete the copied ones (see rules.toml.example), and check again",
@@ -877,6 +1027,93 @@ args = ["get"]
             let got = errors(&[src(LayerKind::User, text)]);
             assert!(got.iter().any(|e| e.contains(want)), "{text:?}\n  want fragment: {want}\n  got: {got:?}");
         }
+    }
+
+    /// One compile, streamed or reading every source whole, as `Debug` text (rules included);
+    /// `None` when the streamed one gives up.
+    fn attempt_as_text(sources: &[Source], packs: &[super::super::Pack], stream: bool) -> Option<String> {
+        let mut all = AllRules::default();
+        let done = attempt(sources, packs, stream, &mut all)?.map(|mut policy| {
+            for (name, tool) in &mut policy.tools {
+                tool.rules = all.0.remove(name).unwrap_or_default();
+            }
+            policy
+        });
+        Some(format!("{done:?}"))
+    }
+
+    /// Finding rules first and reading each as it is compiled changes nothing: for valid and
+    /// invalid policies, in one layer or several, with and without the built-in pack, the
+    /// policy or the diagnostics are those of a compile that reads every source whole. A rule
+    /// toml rejects makes the streamed compile give up and start again whole (the diagnostics
+    /// are then toml's); so does a rule continued after another table's header.
+    #[test]
+    fn a_streamed_compile_is_the_whole_one() {
+        let rule =
+            |id: &str, rest: &str| format!("[[rule]]\nid = \"{id}\"\ntool = \"kubectl\"\nreason = \"r\"\n{rest}");
+        let valid = [
+            BASE.to_string(),
+            format!(
+                "{}\n[settings]\nmode = \"ci\"\n{}",
+                rule("a", "action = \"ask\"\n"),
+                rule("b", "action = \"deny\"\nargs = [\"delete\"]\n")
+            ),
+            format!(
+                "{}[rule.flags]\n\"--namespace\" = \"prod\"\n\n[tools.kubectl]\ndefault = \"deny\"\n",
+                rule("f", "action = \"ask\"\n")
+            ),
+            include_str!("../../rules.toml.example").to_string(),
+            // The second rule is continued after [settings]: toml reads it, the outline does not.
+            format!(
+                "{}{}[settings]\nmode = \"ci\"\n[rule.flags]\n\"--namespace\" = \"x\"\n",
+                rule("a", "action = \"ask\"\n"),
+                rule("b", "action = \"ask\"\n")
+            ),
+        ];
+        let invalid = [
+            rule("x", "action = \"alow\"\n"),
+            rule("x", "action = \"ask\"\nverb = \"get\"\n"),
+            "[[rule]]\nid = \"x\"\n".to_string(),
+            format!("{}{}", rule("x", "action = \"ask\"\n"), rule("x", "action = \"deny\"\n")),
+            rule("x", "action = \"ask\"\nflags = { \"--bogus\" = \"1\" }\n"),
+            rule("x", "action = \"ask\"\nargs = [\"[oops\"]\n"),
+            format!(
+                "rule = [{{ id = \"i\", tool = \"kubectl\", action = \"ask\", reason = \"r\" }}]\n{}",
+                rule("a", "action = \"ask\"\n")
+            ),
+            format!("{}id = \"again\"\n", rule("a", "action = \"ask\"\n")),
+        ];
+        let (mut streamed, mut restarted) = (0, 0);
+        for (i, text) in valid.iter().chain(&invalid).enumerate() {
+            let layers = [
+                vec![src(LayerKind::User, text)],
+                vec![src(LayerKind::User, BASE), src(LayerKind::Project, text)],
+                vec![src(LayerKind::System, text), src(LayerKind::User, &rule("u", "action = \"deny\"\n"))],
+            ];
+            for sources in &layers {
+                for packs in [&[][..], PACKS] {
+                    let whole = attempt_as_text(sources, packs, false).expect("a whole read never gives up");
+                    match attempt_as_text(sources, packs, true) {
+                        Some(got) => {
+                            assert_eq!(got, whole, "text {i}");
+                            streamed += 1;
+                        }
+                        None => restarted += 1,
+                    }
+                    let mut all = AllRules::default();
+                    let compiled = format!("{:?}", compile_with_packs(sources, packs).map(|p| p.tools.len()));
+                    let whole_compiled =
+                        attempt(sources, packs, false, &mut all).map(|r| format!("{:?}", r.map(|p| p.tools.len())));
+                    assert_eq!(Some(compiled), whole_compiled, "text {i}");
+                }
+            }
+            if i < valid.len() {
+                assert!(compile(&[src(LayerKind::User, text)]).is_ok(), "text {i} should be valid");
+            } else {
+                assert!(!errors(&[src(LayerKind::User, text)]).is_empty(), "text {i} should be invalid");
+            }
+        }
+        assert!(streamed > 40 && restarted > 10, "{streamed} streamed, {restarted} started again");
     }
 
     #[test]

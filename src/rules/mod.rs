@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 pub use compile::compile_with_packs;
-pub use compile::{ConfigError, Diagnostic, compile};
+pub use compile::{ConfigError, Diagnostic, RuleSink, compile, compile_each};
 pub use packs::{PACKS, Pack};
 pub use pattern::Pattern;
 

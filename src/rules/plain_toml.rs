@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
@@ -37,9 +38,51 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, toml::de::Error> {
 
 /// The fast reader alone: `None` when the text is outside the subset or does not read as a `T`.
 pub(crate) fn read_plain<T: DeserializeOwned>(text: &str) -> Option<T> {
-    let root = Parser::new(text)?.document()?;
+    let root = Parser::new(text)?.document(None)?;
     T::deserialize(De(root)).ok()
 }
+
+/// Reads `text` as a `T` without the tables of its array of tables `[[name]]`, which `T` sees
+/// as an empty array: of each of those only the keys in `keys` are kept, read as an `H`, and
+/// handed to `each` with the range of text it was read from, for `read_table` to read it in
+/// full later (and to find what is wrong with any other key, such as a duplicate).
+/// The tree then never holds more than one of them: a policy's 10,000 rules, read with the rest,
+/// were most of a compiling call's memory. `None` when the text is outside the subset, an `H`
+/// does not read, or a table of `[[name]]` is not written in one piece (a `[name.sub]` header
+/// after another table's): the caller then reads the text whole.
+pub(crate) fn read_plain_outline<T: DeserializeOwned, H: DeserializeOwned>(
+    text: &str,
+    name: &str,
+    keys: &[&str],
+    mut each: impl FnMut(Range<usize>, H),
+) -> Option<T> {
+    let mut hand_over = |range: Range<usize>, node: Node<'_>| -> Option<()> {
+        each(range, H::deserialize(De(node)).ok()?);
+        Some(())
+    };
+    let root = Parser::new(text)?.document(Some((name, keys, &mut hand_over)))?;
+    T::deserialize(De(root)).ok()
+}
+
+/// The table of `[[name]]` written at `range` of `text`, a range `read_plain_outline` handed
+/// over, read as an `R` with the spans it has in the whole text. `None` when it does not read
+/// (the caller then reads the text whole, so that the toml crate says why).
+pub(crate) fn read_table<R: DeserializeOwned>(text: &str, name: &str, range: Range<usize>) -> Option<R> {
+    let root = Parser::within(text, range)?.document(None)?;
+    let Value::Table(root) = root.value else { return None };
+    let [(key, node)]: [(&str, Node<'_>); 1] = root.entries.try_into().ok()?;
+    match node.value {
+        Value::Tables(tables) if key == name => {
+            let [table]: [Node<'_>; 1] = tables.try_into().ok()?;
+            R::deserialize(De(table)).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Hands over each finished table of an array of tables (`read_plain_outline`): its name, the
+/// keys kept, and where to hand them.
+type Stream<'s, 'a> = Option<(&'s str, &'s [&'s str], &'s mut dyn FnMut(Range<usize>, Node<'a>) -> Option<()>)>;
 
 /// A span the toml crate would not give (a table only implied by a longer header's path).
 const NO_SPAN: usize = usize::MAX;
@@ -103,6 +146,8 @@ struct Parser<'a> {
     at: usize,
     /// Arrays' values while they are read, one buffer per depth.
     scratch: Vec<Vec<Node<'a>>>,
+    /// Room for this many keys in the first table of an array of tables.
+    first_keys: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -112,7 +157,14 @@ impl<'a> Parser<'a> {
         if text.bytes().any(|b| (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7f) {
             return None;
         }
-        Some(Self { text, bytes: text.as_bytes(), at: 0, scratch: Vec::new() })
+        Some(Self { text, bytes: text.as_bytes(), at: 0, scratch: Vec::new(), first_keys: 0 })
+    }
+
+    /// A parser of `range` of a text `new` accepted, keeping offsets into the whole text.
+    fn within(text: &'a str, range: Range<usize>) -> Option<Self> {
+        let text = text.get(..range.end)?;
+        // One table of a policy's rules: about this many keys, given room at once.
+        Some(Self { text, bytes: text.as_bytes(), at: range.start, scratch: Vec::new(), first_keys: 8 })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -160,22 +212,54 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn document(mut self) -> Option<Node<'a>> {
+    fn document(mut self, mut stream: Stream<'_, 'a>) -> Option<Node<'a>> {
         let mut root = Table::new(true);
         // Where key/value lines go: entry indexes from the root (into the last table of an
         // array of tables).
         let mut current: Vec<usize> = Vec::new();
+        // Where the streamed array's last table starts, while it is not yet handed over.
+        let mut open: Option<usize> = None;
         loop {
             self.blank();
             match self.peek() {
                 None => break,
-                Some(b'[') => self.header(&mut root, &mut current)?,
+                Some(b'[') => {
+                    let Some((name, _, each)) = &mut stream else {
+                        self.header(&mut root, &mut current)?;
+                        continue;
+                    };
+                    let at = self.at;
+                    let before = tables_of(&root, name);
+                    self.header(&mut root, &mut current)?;
+                    let after = tables_of(&root, name);
+                    let inside = root.position(name).is_some_and(|i| current.first() == Some(&i));
+                    if after > before {
+                        // `[[name]]`: the table before it is finished.
+                        if let Some(start) = open.replace(at) {
+                            each(start..at, take_table(&mut root, name, after - 2)?)?;
+                        }
+                    } else if inside {
+                        // `[name.sub]` continues the open table; after another table's header
+                        // it would reopen one already handed over.
+                        open?;
+                    } else if let Some(start) = open.take() {
+                        each(start..at, take_table(&mut root, name, after.checked_sub(1)?)?)?;
+                    }
+                }
                 Some(_) => {
                     let (key, node) = self.key_value(0)?;
-                    descend(&mut root, &current)?.add(key, node)?;
+                    // Of an open streamed table's own keys, only those asked for are kept.
+                    let skip = matches!((&stream, open), (Some((_, keys, _)), Some(_)) if current.len() == 1 && !keys.contains(&key));
+                    if !skip {
+                        descend(&mut root, &current)?.add(key, node)?;
+                    }
                     self.line_end()?;
                 }
             }
+        }
+        if let (Some((name, _, each)), Some(start)) = (&mut stream, open) {
+            let last = tables_of(&root, name).checked_sub(1)?;
+            each(start..self.bytes.len(), take_table(&mut root, name, last)?)?;
         }
         // toml gives the document itself no span of a value; asking for one is left to it.
         Some(Node { start: NO_SPAN, end: NO_SPAN, value: Value::Table(root) })
@@ -225,7 +309,8 @@ impl<'a> Parser<'a> {
                 table.add(last, fresh)?;
             }
             (None, true) => {
-                table.add(last, Node { start: NO_SPAN, end: NO_SPAN, value: Value::Tables(vec![fresh]) })?;
+                let first = Node { value: Value::Table(Table::with_capacity(self.first_keys)), ..fresh };
+                table.add(last, Node { start: NO_SPAN, end: NO_SPAN, value: Value::Tables(vec![first]) })?;
             }
             (Some(i), true) => match &mut table.entries[i].1.value {
                 Value::Tables(tables) => {
@@ -439,6 +524,23 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// How many tables the array of tables `name` of `root` holds now.
+fn tables_of(root: &Table<'_>, name: &str) -> usize {
+    match root.position(name).map(|i| &root.entries[i].1.value) {
+        Some(Value::Tables(tables)) => tables.len(),
+        _ => 0,
+    }
+}
+
+/// Takes table `i` out of the array of tables `name` of `root`.
+fn take_table<'a>(root: &mut Table<'a>, name: &str, i: usize) -> Option<Node<'a>> {
+    let at = root.position(name)?;
+    match &mut root.entries[at].1.value {
+        Value::Tables(tables) if i < tables.len() => Some(tables.remove(i)),
+        _ => None,
+    }
+}
+
 /// The table at `path` from `root`, entering the last table of an array of tables.
 fn descend<'t, 'a>(root: &'t mut Table<'a>, path: &[usize]) -> Option<&'t mut Table<'a>> {
     let mut table = root;
@@ -597,7 +699,7 @@ mod tests {
     use toml::Spanned;
 
     use super::*;
-    use crate::rules::schema::RawPolicy;
+    use crate::rules::schema::{RawPolicy, RawRule};
 
     /// Any TOML value with every value's span, to compare spans wherever they are.
     #[derive(Debug)]
@@ -657,6 +759,44 @@ mod tests {
         true
     }
 
+    /// What the outline reads of each rule before the rules are compiled.
+    #[derive(Deserialize)]
+    struct Head {
+        id: Spanned<String>,
+    }
+
+    /// When the outline reads `text` (a policy), it reads what the whole reader does: the same
+    /// settings, and each rule, read from the range handed over, the same as in the whole text.
+    /// Where toml rejects the text, some rule does not read from its range (a compile then reads
+    /// the text whole and toml says why). `None` when the outline did not read it, else whether
+    /// toml accepts it.
+    fn outline_agrees(text: &str) -> Option<bool> {
+        let mut found: Vec<(Range<usize>, String)> = Vec::new();
+        let outline = read_plain_outline::<RawPolicy, Head>(text, "rule", &["id"], |range, head| {
+            found.push((range, head.id.into_inner()));
+        });
+        let outline = outline?;
+        assert!(outline.rule.is_empty(), "the outline kept rules:\n{text}");
+        let rules: Option<Vec<Spanned<Box<RawRule>>>> =
+            found.iter().map(|(range, _)| read_table(text, "rule", range.clone())).collect();
+        match toml::from_str::<RawPolicy>(text) {
+            Ok(mut whole) => {
+                let whole_rules = std::mem::take(&mut whole.rule);
+                assert_eq!(format!("{outline:?}"), format!("{whole:?}"), "the outline differs on:\n{text}");
+                let ids: Vec<&String> = whole_rules.iter().map(|r| r.get_ref().id.get_ref()).collect();
+                assert_eq!(found.iter().map(|(_, id)| id).collect::<Vec<_>>(), ids, "{text}");
+                if let Some(rules) = rules {
+                    assert_eq!(format!("{rules:?}"), format!("{whole_rules:?}"), "a rule read differs:\n{text}");
+                }
+                Some(true)
+            }
+            Err(e) => {
+                assert!(rules.is_none(), "every rule read from its range, but toml rejects ({e}):\n{text}");
+                Some(false)
+            }
+        }
+    }
+
     fn shipped() -> Vec<&'static str> {
         let mut texts = vec![include_str!("../../rules.toml.example")];
         texts.extend(crate::rules::PACKS.iter().map(|p| p.text));
@@ -668,6 +808,7 @@ mod tests {
     fn shipped_files_are_read_fast_and_as_toml_reads_them() {
         for text in shipped() {
             assert!(agrees::<RawPolicy>(text), "a shipped policy is outside the plain subset");
+            assert_eq!(outline_agrees(text), Some(true), "a shipped policy's rules are not found in one pass");
             assert!(agrees::<toml::Table>(text));
         }
         for (name, text) in crate::tools::BUILTIN {
@@ -832,6 +973,8 @@ mod tests {
     fn agrees_with_toml_on_mutations() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let (mut accepted, mut given_up, mut policies) = (0, 0, 0);
+        // Outlines read, of policies toml accepts and of ones it rejects.
+        let mut outlines = [0, 0];
         let seeds: Vec<String> = SEEDS
             .iter()
             .map(|s| s.to_string())
@@ -844,6 +987,9 @@ mod tests {
                 let read = agrees::<toml::Table>(&text);
                 agrees::<BTreeMap<String, Spanned<Any>>>(&text);
                 policies += usize::from(agrees::<RawPolicy>(&text));
+                if let Some(valid) = outline_agrees(&text) {
+                    outlines[usize::from(valid)] += 1;
+                }
                 if read {
                     accepted += 1;
                 } else if toml::from_str::<toml::Table>(&text).is_ok() {
@@ -851,9 +997,13 @@ mod tests {
                 }
             }
         }
-        eprintln!("{accepted} read fast, {given_up} valid but left to toml, {policies} policies");
+        eprintln!(
+            "{accepted} read fast, {given_up} valid but left to toml, {policies} policies, outlines {outlines:?}"
+        );
         assert!(accepted > 2 * given_up, "only {accepted} mutations were read fast, {given_up} left to toml");
         assert!(given_up > 0 && policies > 100, "{given_up} left to toml, {policies} policies");
+        // Both ways: outlines of valid policies, and of invalid ones whose rules then do not read.
+        assert!(outlines[1] > 100 && outlines[0] > 10, "outlines {outlines:?}");
     }
 
     /// Review: hand-written attacks on the subset's edges. Each is read by all three views; a
@@ -1302,6 +1452,7 @@ mod tests {
         let pieces: Vec<&str> = PIECES.iter().chain(EXTRA).copied().collect();
         let mut rng = Rng(0x1234_5678_9abc_def1);
         let (mut accepted, mut policies, mut total) = (0, 0, 0);
+        let mut outlines = [0, 0];
         let seeds: Vec<String> = SEEDS
             .iter()
             .map(|s| s.to_string())
@@ -1325,6 +1476,9 @@ mod tests {
                 accepted += usize::from(agrees::<toml::Table>(&text));
                 agrees::<BTreeMap<String, Spanned<Any>>>(&text);
                 policies += usize::from(agrees::<RawPolicy>(&text));
+                if let Some(valid) = outline_agrees(&text) {
+                    outlines[usize::from(valid)] += 1;
+                }
             }
         }
         // Exhaustive short texts over an alphabet of the subset's own bytes.
@@ -1342,6 +1496,9 @@ mod tests {
                 agrees::<BTreeMap<String, Spanned<Any>>>(&text);
             }
         }
-        eprintln!("review_fuzz: {accepted} of {total} read fast, {policies} policies, {short} short texts read fast");
+        eprintln!(
+            "review_fuzz: {accepted} of {total} read fast, {policies} policies, outlines {outlines:?}, {short} short texts read fast"
+        );
+        assert!(outlines[1] > 100 && outlines[0] > 10, "outlines {outlines:?}");
     }
 }
