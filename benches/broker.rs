@@ -68,10 +68,16 @@ fn main() {
         inner(Path::new(tool), Path::new(wrapper));
         return;
     }
+    // The binary install.sh builds, as `allow_path` leaves it in target/static: against musl
+    // where that target is installed, else against glibc; else the one cargo built.
     let guardsh = {
-        let stat = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static/release/guardsh");
-        if stat.exists() { stat } else { PathBuf::from(env!("CARGO_BIN_EXE_guardsh")) }
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static");
+        [built.join("x86_64-unknown-linux-musl/release/guardsh"), built.join("release/guardsh")]
+            .into_iter()
+            .find(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_guardsh")))
     };
+    eprintln!("guardsh measured: {}", guardsh.display());
     let root = tempfile::tempdir().expect("tempdir");
     let r = root.path().canonicalize().expect("canonical");
     let (home, shims, real, bin, work) =

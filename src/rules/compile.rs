@@ -1063,6 +1063,9 @@ args = ["get"]
                 rule("f", "action = \"ask\"\n")
             ),
             include_str!("../../rules.toml.example").to_string(),
+            // Rules in an inline array are read with the rest (the outline finds none).
+            "rule = [{ id = \"i\", tool = \"kubectl\", action = \"deny\", reason = \"r\", args = [\"get\"] }]\n"
+                .to_string(),
             // The second rule is continued after [settings]: toml reads it, the outline does not.
             format!(
                 "{}{}[settings]\nmode = \"ci\"\n[rule.flags]\n\"--namespace\" = \"x\"\n",
