@@ -58,7 +58,9 @@ struct Header {
 const MAGIC: &[u8; 8] = b"gshc\0\0\0\x02";
 
 /// The policy as it applies to this command line of `tool`: every setting, and of the tools
-/// only `tool`, with at least every rule that could match `args` (all of them on a miss).
+/// only `tool`, with at least every rule that could match `args` (the rules of the index
+/// buckets a lookup for `args` reads: on a hit, on a miss, and with a system policy present, when
+/// there is no cache, alike).
 pub fn load_for_invocation(
     locations: &Locations,
     state_dir: &Path,
@@ -156,7 +158,8 @@ impl RuleSink for Miss<'_> {
         {
             self.chunks = Some(Err(e));
         }
-        if placed.is_none_or(|buckets| buckets.iter().any(|b| self.wanted.binary_search(b).is_ok())) {
+        let everywhere = placed.as_ref().is_none_or(Vec::is_empty);
+        if everywhere || placed.is_some_and(|buckets| buckets.iter().any(|b| self.wanted.binary_search(b).is_ok())) {
             self.kept.push(rule);
         }
     }
@@ -331,9 +334,9 @@ impl Chunks {
         let number = self.next;
         self.next += 1;
         let (first, more) = match placed {
-            None => (&mut self.always, &[][..]),
+            // `index::place` gives no empty list; one would be read by every lookup too.
+            None | Some([]) => (&mut self.always, &[][..]),
             Some([b, more @ ..]) => (self.buckets.get_mut(*b).ok_or(postcard::Error::SerializeBufferFull)?, more),
-            Some([]) => return Ok(()),
         };
         // Encoded once, in place, at the end of the first chunk; a `{a,b}` rule's other bucket
         // gets a copy of those bytes.
@@ -601,6 +604,26 @@ mod tests {
             assert_eq!(got, want, "{line:?}");
         }
         assert!(needed > lines.len(), "no rules were read back at all");
+
+        // With a system policy the cache is not used, and each call compiles, keeping the same
+        // rules a hit would read: every rule that matches is still there.
+        std::fs::create_dir_all(w.locations.system.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&w.locations.system, "").expect("write");
+        let _ = std::fs::remove_dir_all(w.state.join("cache"));
+        let whole = crate::rules::compile(&config::read_sources(&w.locations).expect("read")).expect("compile");
+        let all = &whole.tools["kubectl"];
+        for line in lines {
+            let args: Vec<OsString> = line.iter().map(Into::into).collect();
+            let policy = load_with(&w.locations, &w.state, "kubectl", &args, &|_| Ok(later)).expect("compile");
+            assert_eq!(entries(&w), 0, "an entry was written under a system policy");
+            let rules = &policy.tools["kubectl"].rules;
+            assert!(rules.len() < 200, "{line:?}: {} rules kept", rules.len());
+            let argv = crate::matching::normalize(&args, &all.spec);
+            let ids = |rules: &[Rule]| -> Vec<String> {
+                crate::matching::hits(rules, &argv).into_iter().map(|i| rules[i].id.clone()).collect()
+            };
+            assert_eq!(ids(rules), ids(&all.rules), "{line:?}");
+        }
     }
 
     /// A chunk built one rule at a time is what postcard makes of the whole list.

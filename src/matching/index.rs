@@ -21,9 +21,10 @@ pub fn buckets_for(rules: usize) -> usize {
     (rules / RULES_PER_BUCKET).max(1)
 }
 
-/// The buckets (of `n`) that hold `rule`, each once; `None` when every lookup needs it.
+/// The buckets (of `n`) that hold `rule`, each once; `None` when every lookup needs it (an
+/// empty list of words, which no pattern has today, included).
 pub fn place(rule: &Rule, n: usize) -> Option<Vec<usize>> {
-    let words = rule.args.first().and_then(|p| p.words())?;
+    let words = rule.args.first().and_then(|p| p.words()).filter(|w| !w.is_empty())?;
     let mut buckets: Vec<usize> = words.iter().map(|w| bucket(w, n.max(1))).collect();
     // A list may hash two of its words to one bucket.
     buckets.sort_unstable();

@@ -135,8 +135,9 @@ pub fn compile_with_packs(sources: &[Source], packs: &[super::Pack]) -> Result<P
 
 /// Where `compile_each` puts each rule as it is compiled.
 pub trait RuleSink {
-    /// A compiled rule of `tool` (whose arguments `spec` reads), one of `rules_of_tool`, in
-    /// policy order.
+    /// A compiled rule of `tool` (whose arguments `spec` reads), in policy order.
+    /// `rules_of_tool` is how many rules name `tool` across all layers (for sizing a list, and
+    /// the number of index buckets); it is the same for every rule of one tool.
     fn rule(&mut self, tool: &str, spec: &ToolSpec, rules_of_tool: usize, rule: Rule);
     /// Every rule handed over so far is void: the compile starts again.
     fn forget(&mut self);
@@ -203,17 +204,19 @@ enum RuleTexts {
 /// What the settings need to know of a source's rules before any rule is compiled.
 #[derive(Default)]
 struct Heads {
-    /// Each tool the rules name, with how many name it.
-    tools: Vec<(String, usize)>,
+    /// Each tool the rules name, with how many name it (a map: a policy may name thousands).
+    tools: HashMap<String, usize>,
     /// The ids that are also a built-in pack rule's (a copy of the pack: `choose_pack`).
     pack_ids: Vec<String>,
 }
 
 impl Heads {
     fn add(&mut self, tool: &str, id: &str, pack_ids: &HashSet<&str>) {
-        match self.tools.iter_mut().find(|(t, _)| t == tool) {
-            Some((_, n)) => *n += 1,
-            None => self.tools.push((tool.to_string(), 1)),
+        match self.tools.get_mut(tool) {
+            Some(n) => *n += 1,
+            None => {
+                self.tools.insert(tool.to_string(), 1);
+            }
         }
         if pack_ids.contains(id) {
             self.pack_ids.push(id.to_string());
@@ -223,13 +226,13 @@ impl Heads {
 
 /// A rule's id and tool, all the outline reads of it.
 #[derive(serde::Deserialize)]
-struct Head {
-    id: String,
-    tool: String,
+pub(super) struct Head {
+    pub(super) id: String,
+    pub(super) tool: String,
 }
 
-/// `Head`'s keys.
-const HEAD: &[&str] = &["id", "tool"];
+/// `Head`'s keys: the only keys of a rule the outline keeps.
+pub(super) const HEAD: &[&str] = &["id", "tool"];
 
 /// One source read for compiling.
 struct Parsed<'s> {
@@ -470,7 +473,7 @@ fn attempt(
             tools.table(&mut ctx, tight, name, table);
         }
         if !tight {
-            for (tool, _) in &heads.tools {
+            for tool in heads.tools.keys() {
                 // A rule makes a shipped tool known; any other tool needs a [tools.NAME] table, so
                 // that a misspelt tool name is an error rather than a rule that never applies.
                 if !tools.knowledge.contains_key(tool) && crate::tools::builtin(tool).is_some() {

@@ -759,12 +759,6 @@ mod tests {
         true
     }
 
-    /// What the outline reads of each rule before the rules are compiled.
-    #[derive(Deserialize)]
-    struct Head {
-        id: Spanned<String>,
-    }
-
     /// When the outline reads `text` (a policy), it reads what the whole reader does: the same
     /// settings, and each rule, read from the range handed over, the same as in the whole text.
     /// Where toml rejects the text, some rule does not read from its range (a compile then reads
@@ -772,8 +766,10 @@ mod tests {
     /// toml accepts it.
     fn outline_agrees(text: &str) -> Option<bool> {
         let mut found: Vec<(Range<usize>, String)> = Vec::new();
-        let outline = read_plain_outline::<RawPolicy, Head>(text, "rule", &["id"], |range, head| {
-            found.push((range, head.id.into_inner()));
+        // What the compile reads of each rule in the first pass, and the keys it keeps.
+        use crate::rules::compile::{HEAD, Head};
+        let outline = read_plain_outline::<RawPolicy, Head>(text, "rule", HEAD, |range, head| {
+            found.push((range, head.id));
         });
         let outline = outline?;
         assert!(outline.rule.is_empty(), "the outline kept rules:\n{text}");
