@@ -44,11 +44,25 @@ fn session_env(t: &Test, extra: &[(&str, &str)], options: &[&str], script: &str)
     (done.code(), done.stderr())
 }
 
+/// A session script that runs `script` with `python` until its attack writes `done` (at most 30
+/// tries, each given 2 s to finish).
+fn until_done(python: &Path, script: &Path, done: &Path) -> String {
+    format!(
+        "i=0; while [ $i -lt 30 ]; do i=$((i+1)); {py} {sc}; n=0; while [ ! -s {d} ] && [ $n -lt 40 ]; do sleep 0.05; n=$((n+1)); done; [ -s {d} ] && break; done",
+        py = python.display(),
+        sc = script.display(),
+        d = done.display()
+    )
+}
+
 /// The shipped rules, fake aws and kubectl, and a shim for every tool (`guardsh run` refuses to
 /// A Python script for the reviewed hand-off attacks: it connects to the custody socket, forks,
 /// and execs `shim` with `argv` (outside custody; `path_first`, if given, first on its PATH after
 /// the shim's directory). The child waits until the parent is guardsh, stops it, and runs
 /// `child` (Python, indented by four spaces; `s` is the connection, `p` the parent's pid).
+/// The shim is guardsh for a fraction of a millisecond before it execs the tool: a child that
+/// sees the parent become anything else (or end) has missed it and exits, and the session tries
+/// again (`until_done`). Before, it waited forever, and with the test's pipes open so did the test.
 fn hand_off_script(shim: &Path, argv: &[&str], path_first: Option<&Path>, child: &str) -> String {
     let path = path_first.map_or(String::new(), |d| {
         format!(
@@ -63,11 +77,15 @@ G = os.path.realpath(shim)
 s = socket.socket(socket.AF_UNIX); s.connect(os.environ["GUARDSH_CUSTODY"])
 s.set_inheritable(False)
 p = os.getpid()
+before = os.stat(f"/proc/{{p}}/exe").st_ino
 if os.fork() == 0:
     while True:
         try:
-            if os.stat(f"/proc/{{p}}/exe").st_ino == os.stat(G).st_ino: break
-        except OSError: pass
+            now = os.stat(f"/proc/{{p}}/exe").st_ino
+        except OSError:
+            os._exit(75)
+        if now == os.stat(G).st_ino: break
+        if now != before: os._exit(75)
     os.kill(p, signal.SIGSTOP)
 {child}    os._exit(0)
 env = {{k: v for k, v in os.environ.items() if k != "GUARDSH_CUSTODY"}}
@@ -339,7 +357,7 @@ fn piped_sql_that_is_not_a_sealed_copy_gets_nothing() {
     );
     std::fs::write(&attack, hand_off_script(&t.shims.join("psql"), &["psql", "-d", "app"], None, &child))
         .expect("swap.py");
-    let (_, stderr) = session(&t, &format!("{} {}; sleep 0.5", python.display(), attack.display()));
+    let (_, stderr) = session(&t, &until_done(&python, &attack, &out));
     let answer = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(answer.contains("not a sealed copy"), "{answer}\n{stderr}");
     assert_eq!(t.audited("custody_released"), 0);
@@ -484,7 +502,7 @@ fn a_connection_handed_to_another_process_gets_nothing() {
     );
     std::fs::write(&steal, hand_off_script(&t.shims.join("aws"), &["aws", "s3", "ls"], Some(&evil), &child))
         .expect("steal.py");
-    let (_, stderr) = session(&t, &format!("{} {}; sleep 1", python.display(), steal.display()));
+    let (_, stderr) = session(&t, &until_done(&python, &steal, &out));
     let got = std::fs::read_to_string(&out).unwrap_or_default();
     let evil_saw = std::fs::read_to_string(&evil_env).unwrap_or_default();
     for secret in ["custody-secret-value", "AKIACUSTODYTEST"] {
@@ -493,7 +511,7 @@ fn a_connection_handed_to_another_process_gets_nothing() {
     }
     // Both parts of the attack did run: the agent's program (as the same pid), and, for the
     // child's request, the real aws, started by guardsh run with the keys.
-    assert!(evil_saw.contains("PATH="), "the agent's program ran");
+    assert!(evil_saw.contains("PATH="), "the agent's program ran: {stderr}");
     assert!(got.contains("\"started\"") && got.contains("fake aws ran"), "{got}");
     assert_eq!(t.saw_var("aws", "AWS_SECRET_ACCESS_KEY").as_deref(), Some("custody-secret-value"));
 }
